@@ -1,0 +1,113 @@
+// What every task frame carries: a header in front of the coroutine frame (root bookkeeping that
+// must outlive the frame itself), and the promise base that awaiters read the token from.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include <weft/detail/cancel_state.hpp>
+#include <weft/detail/config.hpp>
+
+namespace weft::detail {
+
+class runtime_core;
+struct registry_shard;
+class promise_base;
+
+/// Lives in the same allocation as the coroutine frame, just before it. Only spawned tasks
+/// ("roots") use its fields; for a task that is only awaited it is inert.
+struct alignas(16) frame_header {
+  // Links in the owning runtime's registry of live roots, guarded by shard's lock.
+  frame_header* prev = nullptr;
+  frame_header* next = nullptr;
+  registry_shard* shard = nullptr;
+  // The root's own cancellation state: join_handle::cancel() requests on it.
+  cancel_state cancel;
+  // Bits below. Invariant: a root frame is destroyed exactly once, by whoever clears the last of
+  // {handle_bit, !complete_bit} (see complete_root and release_handle), or by shutdown.
+  std::atomic<std::uint32_t> state{0};
+  // The whole allocation's size, header included; needed to free an aborted frame's memory.
+  std::uint32_t allocation_size = 0;
+  // The root's promise, for shutdown, which only has the header.
+  promise_base* promise = nullptr;
+};
+static_assert(sizeof(frame_header) == 48, "keep the per-frame overhead small (RSS of spawn_many)");
+
+inline constexpr std::uint32_t spawned_bit = 1;       // a root: scheduled directly, no awaiter
+inline constexpr std::uint32_t handle_bit = 2;        // a join_handle (or block_on) still refers to it
+inline constexpr std::uint32_t join_waiting_bit = 4;  // a joiner is registered in promise.link_
+inline constexpr std::uint32_t complete_bit = 8;      // the body finished; the result is stored
+inline constexpr std::uint32_t aborted_bit = 16;      // destroyed by runtime shutdown unfinished
+inline constexpr std::uint32_t frame_gone_bit = 32;   // an aborted frame was destroyed; memory kept
+
+inline frame_header* header_of(void* frame) noexcept {
+  // The coroutine handle's address is the pointer our operator new returned (gcc and clang).
+  return reinterpret_cast<frame_header*>(static_cast<char*>(frame) - sizeof(frame_header));
+}
+
+/// Allocates a frame of `size` bytes with a header in front, from the frame pool.
+void* allocate_task_frame(std::size_t size);
+/// Frees a frame; for a root, also unlinks it from its runtime's registry.
+void free_task_frame(void* frame, std::size_t size) noexcept;
+
+/// Something waiting for a root to finish: a joining task or a thread in block_on.
+struct join_waiter {
+  void (*wake)(join_waiter* self) noexcept;
+};
+
+class promise_base {
+ public:
+  static void* operator new(std::size_t size) { return allocate_task_frame(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept {
+    free_task_frame(frame, size);
+  }
+
+  /// The cancellation state of the task tree this frame runs in (null: cannot be cancelled).
+  cancel_state* token_ = nullptr;
+  /// For an awaited task: the awaiting coroutine's address. For a root: its join_waiter*.
+  void* link_ = nullptr;
+};
+
+/// The awaiting coroutine's cancellation state, if it is a weft task.
+template <class Promise>
+cancel_state* token_of(std::coroutine_handle<Promise> h) noexcept {
+  if constexpr (std::is_base_of_v<promise_base, Promise>) {
+    return h.promise().token_;
+  } else {
+    return nullptr;
+  }
+}
+
+/// Called from a root's final_suspend: publishes completion, wakes the joiner or frees the frame.
+void complete_root(std::coroutine_handle<> h, promise_base& p) noexcept;
+
+/// Drops a join_handle's reference: detaches a running root, frees a finished one.
+void release_handle(std::coroutine_handle<> h) noexcept;
+
+/// Marks a task as a root of `rt`, links it into rt's registry and schedules its first run.
+void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p);
+
+#if !WEFT_SYMMETRIC_TRANSFER
+/// The frame being started inline on this thread by start_inline(); its final_suspend sets it to
+/// null to tell the starter "finished synchronously, resume me yourself".
+extern thread_local void* sync_start_frame;
+
+/// Starts `child` with a plain call instead of a tail call. Returns true if the child suspended
+/// (it will resume the caller), false if it finished synchronously (the caller resumes at once,
+/// without growing the stack).
+inline bool start_inline(std::coroutine_handle<> child) {
+  void* const outer = sync_start_frame;
+  sync_start_frame = child.address();
+  child.resume();
+  // Only thread-local state is read after resume(): if the child suspended, another worker may
+  // already have finished it and resumed (and destroyed) both frames.
+  const bool finished = sync_start_frame == nullptr;
+  sync_start_frame = outer;
+  return !finished;
+}
+#endif
+
+}  // namespace weft::detail

@@ -1,0 +1,168 @@
+// weft::join_handle<T>: the result of spawn; await it, cancel it, or drop it to detach.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <utility>
+
+#include <weft/detail/cancel_hook.hpp>
+#include <weft/detail/scheduler.hpp>
+#include <weft/detail/task_frame.hpp>
+#include <weft/operation_cancelled.hpp>
+#include <weft/task.hpp>
+
+namespace weft {
+
+template <class T>
+class join_handle;
+
+namespace detail {
+
+[[noreturn]] void throw_empty_join_handle();
+[[noreturn]] void throw_aborted_join();
+
+/// Destroys a finished root whose result a join took (or rethrew), whatever happens.
+template <class T>
+struct consume_root {
+  std::coroutine_handle<task_promise<T>>& h;
+  ~consume_root() { release_handle(std::exchange(h, {})); }
+};
+
+template <class T>
+class join_awaiter final : public join_waiter {
+ public:
+  using handle = std::coroutine_handle<task_promise<T>>;
+  explicit join_awaiter(handle& h) noexcept : join_waiter{&on_complete}, h_(h) {}
+  join_awaiter(const join_awaiter&) = delete;
+  join_awaiter& operator=(const join_awaiter&) = delete;
+  ~join_awaiter() {
+    // A joiner destroyed while still registered (runtime shutdown destroying its frame) withdraws.
+    if (registered_ && h_) state().fetch_and(~join_waiting_bit, std::memory_order_acq_rel);
+  }
+
+  bool await_ready() const {
+    if (!h_) throw_empty_join_handle();
+    // acquire: pairs with the acq_rel fetch_or of complete_bit in complete_root.
+    return (state().load(std::memory_order_acquire) & (complete_bit | aborted_bit)) != 0;
+  }
+
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> caller) {
+    caller_ = caller;
+    rt_ = &require_runtime("weft::join_handle");
+    cancel_state* const token = token_of(caller);
+    if (token != nullptr && token->is_cancelled()) {
+      cancelled_ = true;
+      return false;
+    }
+    h_.promise().link_ = static_cast<join_waiter*>(this);
+    if (!hook_.arm(token, &on_cancel, this)) {
+      cancelled_ = true;
+      return false;
+    }
+    const auto old = state().fetch_or(join_waiting_bit, std::memory_order_acq_rel);
+    if (old & complete_bit) return false;  // finished meanwhile; completion will not wake us
+    registered_ = true;
+    return gate_.suspend();
+  }
+
+  T await_resume() {
+    hook_.disarm();
+    registered_ = false;
+    if (cancelled_) throw operation_cancelled{};
+    if (state().load(std::memory_order_acquire) & aborted_bit) throw_aborted_join();
+    consume_root<T> guard{h_};
+    return h_.promise().take();
+  }
+
+ private:
+  std::atomic<std::uint32_t>& state() const noexcept { return header_of(h_.address())->state; }
+
+  void resume_caller() noexcept {
+    if (gate_.wake()) schedule_wake(rt_, caller_);
+  }
+  static void on_complete(join_waiter* self) noexcept {
+    static_cast<join_awaiter*>(self)->resume_caller();
+  }
+  static void on_cancel(void* self) noexcept {
+    auto* a = static_cast<join_awaiter*>(self);
+    // Whoever clears join_waiting_bit first (this, or complete_root seeing it set) wakes.
+    const auto old = a->state().fetch_and(~join_waiting_bit, std::memory_order_acq_rel);
+    if ((old & join_waiting_bit) && !(old & complete_bit)) {
+      a->cancelled_ = true;
+      a->resume_caller();
+    }
+  }
+
+  handle& h_;
+  std::coroutine_handle<> caller_;
+  runtime_core* rt_ = nullptr;
+  cancel_hook hook_;
+  resume_gate gate_;
+  bool cancelled_ = false;
+  bool registered_ = false;
+};
+
+}  // namespace detail
+
+/// Refers to a spawned task. `co_await` it for the task's value or exception, `cancel()` it, or
+/// drop it: the task keeps running, detached, and its result is discarded.
+///
+///     auto h = weft::spawn(fetch(url));
+///     auto body = co_await h;  // rethrows fetch's exception
+///
+/// A handle is awaited once. Awaiting an empty (moved-from, default or already awaited) handle
+/// throws std::logic_error. Awaiting is cancellable: if the awaiting task is cancelled, the await
+/// throws operation_cancelled and the spawned task keeps running. Awaiting a task that the runtime
+/// destroyed at shutdown throws operation_cancelled.
+/// Thread safety: one handle is used by one task at a time; cancel() may race with completion.
+template <class T>
+class [[nodiscard]] join_handle {
+ public:
+  using handle_type = std::coroutine_handle<detail::task_promise<T>>;
+
+  join_handle() noexcept = default;
+  explicit join_handle(handle_type h) noexcept : h_(h) {}
+  join_handle(join_handle&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+  join_handle& operator=(join_handle&& other) noexcept {
+    if (this != &other) {
+      detach();
+      h_ = std::exchange(other.h_, {});
+    }
+    return *this;
+  }
+  join_handle(const join_handle&) = delete;
+  join_handle& operator=(const join_handle&) = delete;
+  ~join_handle() { detach(); }
+
+  /// Requests cancellation of the task: its current or next suspension point throws
+  /// operation_cancelled (a task not started yet never runs its body). No effect once it finished.
+  void cancel() noexcept {
+    if (!h_) return;
+    auto* header = detail::header_of(h_.address());
+    if (header->state.load(std::memory_order_acquire) & detail::complete_bit) return;
+    header->cancel.request_cancel();
+  }
+
+  /// Lets the task run on without this handle; the handle becomes empty.
+  void detach() noexcept {
+    if (h_) detail::release_handle(std::exchange(h_, {}));
+  }
+
+  /// True once the task finished (its result is waiting to be taken).
+  [[nodiscard]] bool is_finished() const noexcept {
+    return h_ && (detail::header_of(h_.address())->state.load(std::memory_order_acquire) &
+                  detail::complete_bit) != 0;
+  }
+
+  /// False for an empty handle.
+  [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
+
+  detail::join_awaiter<T> operator co_await() & noexcept { return detail::join_awaiter<T>{h_}; }
+  detail::join_awaiter<T> operator co_await() && noexcept { return detail::join_awaiter<T>{h_}; }
+
+ private:
+  handle_type h_;
+};
+
+}  // namespace weft

@@ -1,0 +1,20 @@
+// The exception a cancelled suspension point completes with.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace weft {
+
+/// Thrown from a suspension point (a sleep, a join, a yield, a wait) of a task whose cancellation
+/// was requested, and from a join of a task that ended that way.
+///
+/// Catch it to clean up, then rethrow: once requested, cancellation stays requested, so every
+/// later suspension point of the same task throws it again.
+class operation_cancelled : public std::runtime_error {
+ public:
+  operation_cancelled() : std::runtime_error("weft: the operation was cancelled") {}
+  explicit operation_cancelled(const std::string& what) : std::runtime_error(what) {}
+};
+
+}  // namespace weft

@@ -1,0 +1,158 @@
+// weft::runtime: the work-stealing scheduler that runs tasks; block_on and spawn from any thread.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <weft/detail/task_frame.hpp>
+#include <weft/join_handle.hpp>
+#include <weft/task.hpp>
+
+namespace weft {
+
+/// How a runtime is built. Fields have the defaults a service wants; tests set `workers`.
+struct runtime_options {
+  /// Worker threads; 0 means one per CPU the process may run on.
+  std::size_t workers = 0;
+  /// Upper bound on the threads spawn_blocking may start (they start on demand).
+  std::size_t max_blocking_threads = 512;
+  /// An idle blocking thread exits after this long without work.
+  std::chrono::milliseconds blocking_keep_alive{10'000};
+  /// A worker takes from the injection queue first every this many tasks, so that queue cannot
+  /// starve behind a busy local queue (Tokio's 61).
+  std::uint32_t global_queue_interval = 61;
+  /// At most this many tasks in a row run from the LIFO slot before the local queue gets a turn.
+  std::uint32_t max_lifo_polls = 3;
+};
+
+/// What one worker did since the runtime started. Counters only grow.
+struct worker_stats {
+  std::uint64_t tasks_run = 0;        // coroutine resumptions
+  std::uint64_t steals = 0;           // successful steal operations from other workers
+  std::uint64_t tasks_stolen = 0;     // tasks taken by those steals
+  std::uint64_t parks = 0;            // times the worker went to sleep
+  std::uint64_t injection_pulls = 0;  // tasks taken from the injection queue
+  std::uint64_t lifo_hits = 0;        // tasks run from the LIFO slot
+  std::uint64_t overflows = 0;        // times half the local queue moved to the injection queue
+};
+
+struct runtime_stats {
+  std::vector<worker_stats> workers;
+  std::size_t blocking_threads = 0;  // blocking threads alive now
+  std::size_t live_tasks = 0;        // spawned tasks not yet destroyed
+};
+
+namespace detail {
+[[noreturn]] void throw_empty_task(const char* api);
+/// Spawns `h` as a root of `rt` whose completion `waiter` hears about, then blocks this thread
+/// until it finished or the runtime destroyed it.
+void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p);
+
+template <class T>
+std::coroutine_handle<task_promise<T>> prepare_root(task<T>&& t, const char* api) {
+  auto h = t.release();
+  if (!h) throw_empty_task(api);
+  return h;
+}
+
+template <class F>
+concept task_factory = std::invocable<F&> && task_type<std::invoke_result_t<F&>>;
+}  // namespace detail
+
+/// A pool of worker threads that run tasks, each with a local run queue that the others steal
+/// from, a LIFO slot for the task it just woke, and a shared injection queue for work from
+/// outside. Idle workers park without spinning.
+///
+///     weft::runtime rt{weft::runtime_options{.workers = 2}};
+///     int v = rt.block_on(compute());             // from a plain thread
+///     auto h = rt.spawn(background());            // runs on the workers
+///
+/// Destroying the runtime (or shutdown()) stops the workers, destroys every task that has not
+/// finished (their destructors run; their join handles then throw operation_cancelled), and joins
+/// the threads, waiting for running spawn_blocking functions.
+/// Thread safety: every member may be called from any thread, except that shutdown() and the
+/// destructor must not run on one of the runtime's own workers, and block_on must not be called
+/// from a worker (it would block it): there, co_await instead.
+class runtime {
+ public:
+  explicit runtime(runtime_options options = {});
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+  ~runtime();
+
+  /// Runs `t` on the workers and blocks the calling thread until it finished; returns its value
+  /// or rethrows its exception. Throws std::logic_error if called on a worker thread or with an
+  /// empty task, operation_cancelled if the runtime shut down before the task finished.
+  template <class T>
+  T block_on(task<T> t) {
+    auto h = detail::prepare_root(std::move(t), "weft::runtime::block_on");
+    detail::block_on_root(core_.get(), h, h.promise());
+    detail::consume_root<T> guard{h};
+    if (detail::header_of(h.address())->state.load(std::memory_order_acquire) &
+        detail::aborted_bit) {
+      detail::throw_aborted_join();
+    }
+    return h.promise().take();
+  }
+
+  /// block_on(co_invoke(f)): runs a task-returning callable, keeping it alive meanwhile.
+  template <detail::task_factory F>
+  auto block_on(F f) {
+    return block_on(co_invoke(std::move(f)));
+  }
+
+  /// Starts `t` on the workers and returns its handle; callable from any thread.
+  template <class T>
+  join_handle<T> spawn(task<T> t) {
+    auto h = detail::prepare_root(std::move(t), "weft::runtime::spawn");
+    detail::spawn_root(core_.get(), h, h.promise());
+    return join_handle<T>{h};
+  }
+
+  /// spawn(co_invoke(f)).
+  template <detail::task_factory F>
+  auto spawn(F f) {
+    return spawn(co_invoke(std::move(f)));
+  }
+
+  /// Stops the runtime as the destructor does; later calls do nothing. Throws std::logic_error
+  /// when called on one of this runtime's workers.
+  void shutdown();
+
+  /// Per-worker counters, read without stopping the workers.
+  [[nodiscard]] runtime_stats stats() const;
+
+  /// The number of worker threads.
+  [[nodiscard]] std::size_t worker_count() const noexcept;
+
+  /// True if the calling thread is one of this runtime's workers.
+  [[nodiscard]] bool on_worker_thread() const noexcept;
+
+ private:
+  std::unique_ptr<detail::runtime_core> core_;
+};
+
+/// The process-wide runtime used by weft::block_on, created with default options on first use
+/// and shut down at exit.
+runtime& default_runtime();
+
+/// Runs `t` on the default runtime and blocks until it finished (see runtime::block_on).
+template <class T>
+T block_on(task<T> t) {
+  return default_runtime().block_on(std::move(t));
+}
+
+template <detail::task_factory F>
+auto block_on(F f) {
+  return default_runtime().block_on(std::move(f));
+}
+
+}  // namespace weft

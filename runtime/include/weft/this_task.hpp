@@ -1,0 +1,36 @@
+// weft::this_task: what a task can ask about itself.
+#pragma once
+
+#include <coroutine>
+
+#include <weft/cancel_token.hpp>
+#include <weft/detail/task_frame.hpp>
+
+namespace weft::this_task {
+
+namespace detail {
+class cancel_token_awaiter {
+ public:
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> caller) noexcept {
+    state_ = weft::detail::token_of(caller);
+    return false;  // never actually suspends: this only reads the caller's promise
+  }
+  weft::cancel_token await_resume() const noexcept {
+    return weft::detail::token_access::make(state_);
+  }
+
+ private:
+  weft::detail::cancel_state* state_ = nullptr;
+};
+}  // namespace detail
+
+/// The cancellation token of the calling task (inherited from whoever awaited it; for a spawned
+/// task, the one its join_handle::cancel() requests on). Never suspends.
+///
+///     auto token = co_await weft::this_task::cancel_token();
+///     while (!token.is_cancellation_requested()) crunch_some();
+[[nodiscard]] inline detail::cancel_token_awaiter cancel_token() noexcept { return {}; }
+
+}  // namespace weft::this_task

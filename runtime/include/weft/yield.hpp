@@ -1,0 +1,46 @@
+// weft::yield(): give the worker to the other ready tasks.
+#pragma once
+
+#include <coroutine>
+
+#include <weft/detail/scheduler.hpp>
+#include <weft/detail/task_frame.hpp>
+#include <weft/operation_cancelled.hpp>
+
+namespace weft {
+
+namespace detail {
+class yield_awaiter {
+ public:
+  bool await_ready() const noexcept { return false; }
+
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> caller) {
+    token_ = token_of(caller);
+    if (token_ != nullptr && token_->is_cancelled()) return false;
+    schedule_yield(caller);
+    return true;
+  }
+
+  void await_resume() const {
+    if (token_ != nullptr && token_->is_cancelled()) throw operation_cancelled{};
+  }
+
+ private:
+  cancel_state* token_ = nullptr;
+};
+}  // namespace detail
+
+/// Suspends the task and puts it at the back of its worker's run queue, behind every task that
+/// was ready before, so a task that yields in a loop cannot starve the others.
+///
+///     for (auto& chunk : chunks) { crunch(chunk); co_await weft::yield(); }
+///
+/// Cancellation: throws operation_cancelled if the task's cancellation was requested before or
+/// while it waited. Errors: throws std::logic_error when awaited outside a runtime's worker.
+[[nodiscard("yield() does nothing until it is co_awaited")]] inline detail::yield_awaiter
+yield() noexcept {
+  return {};
+}
+
+}  // namespace weft

@@ -1,0 +1,117 @@
+// The cancellation word: registration, removal and the request that runs the callbacks.
+//
+// request_cancel():
+// 1. Lock the word and set the cancelled bit; from then on try_add() refuses new callbacks.
+// 2. Unlink the head node, record this thread as its executor and where to report that the node
+//    was destroyed, unlock, and call it. Unlocking before the call lets the callback take other
+//    locks, and lets remove() on other nodes proceed.
+// 3. If the callback did not destroy its own node, mark the node done (release); a remove() on
+//    another thread waits for exactly this before its owner may free the node.
+// 4. Repeat from 2 until the list is empty.
+#include <weft/detail/cancel_state.hpp>
+
+#include <weft/detail/config.hpp>
+
+namespace weft::detail {
+
+std::uintptr_t cancel_state::lock() noexcept {
+  auto word = word_.load(std::memory_order_relaxed);
+  for (int spins = 0;; ++spins) {
+    if (!(word & locked_bit)) {
+      // acquire: pairs with the release in unlock().
+      if (word_.compare_exchange_weak(word, word | locked_bit, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+        return word | locked_bit;
+      }
+      continue;
+    }
+    if (spins > 64) {
+      std::this_thread::yield();
+    } else {
+      cpu_relax();
+    }
+    word = word_.load(std::memory_order_relaxed);
+  }
+}
+
+void cancel_state::unlock(std::uintptr_t word) noexcept {
+  word_.store(word & ~locked_bit, std::memory_order_release);
+}
+
+bool cancel_state::try_add(cancel_node& node, cancel_node::callback_fn fn, void* context) noexcept {
+  if (is_cancelled()) return false;
+  auto word = lock();
+  if (word & cancelled_bit) {
+    unlock(word);
+    return false;
+  }
+  node.fn_ = fn;
+  node.context_ = context;
+  node.prev_ = nullptr;
+  node.next_ = reinterpret_cast<cancel_node*>(word & pointer_mask);
+  if (node.next_ != nullptr) node.next_->prev_ = &node;
+  node.in_list_ = true;
+  node.done_.store(false, std::memory_order_relaxed);
+  unlock(reinterpret_cast<std::uintptr_t>(&node) | (word & cancelled_bit));
+  return true;
+}
+
+void cancel_state::remove(cancel_node& node) noexcept {
+  auto word = lock();
+  if (node.in_list_) {
+    if (node.prev_ != nullptr) {
+      node.prev_->next_ = node.next_;
+    } else {
+      word = reinterpret_cast<std::uintptr_t>(node.next_) | (word & ~pointer_mask);
+    }
+    if (node.next_ != nullptr) node.next_->prev_ = node.prev_;
+    node.in_list_ = false;
+    unlock(word);
+    return;
+  }
+  unlock(word);
+  // The canceller took the node: its callback has run or is running.
+  if (node.done_.load(std::memory_order_acquire)) return;
+  if (node.executor_ == std::this_thread::get_id()) {
+    // The callback itself removes its node: tell the canceller not to touch it afterwards.
+    if (node.destroyed_ != nullptr) *node.destroyed_ = true;
+    return;
+  }
+  for (int spins = 0; !node.done_.load(std::memory_order_acquire); ++spins) {
+    if (spins > 64) {
+      std::this_thread::yield();
+    } else {
+      cpu_relax();
+    }
+  }
+}
+
+bool cancel_state::request_cancel() noexcept {
+  auto word = lock();
+  if (word & cancelled_bit) {
+    unlock(word);
+    return false;
+  }
+  word |= cancelled_bit;
+  const auto self = std::this_thread::get_id();
+  while (auto* node = reinterpret_cast<cancel_node*>(word & pointer_mask)) {
+    cancel_node* next = node->next_;
+    if (next != nullptr) next->prev_ = nullptr;
+    node->in_list_ = false;
+    bool destroyed = false;
+    node->destroyed_ = &destroyed;
+    node->executor_ = self;
+    unlock(reinterpret_cast<std::uintptr_t>(next) | cancelled_bit);
+    node->fn_(node->context_);
+    if (!destroyed) {
+      node->destroyed_ = nullptr;
+      // release: pairs with the acquire in remove() on another thread.
+      node->done_.store(true, std::memory_order_release);
+    }
+    word = lock();
+  }
+  unlock(word);
+  return true;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,280 @@
+// weft::runtime and the life of a spawned task: spawn, completion, join, shutdown.
+//
+// A root's life (bits in frame_header::state):
+// 1. spawn_root sets spawned|handle, links the frame into the registry and schedules it.
+// 2. The task runs; at final_suspend complete_root sets complete. If the handle was already
+//    dropped it destroys the frame; if a joiner is registered (join_waiting) it wakes it.
+// 3. release_handle (a join consumed the result, or the handle was dropped) clears handle; if the
+//    task had completed it destroys the frame. Exactly one of 2 and 3 destroys it: the one whose
+//    read-modify-write saw the other's bit.
+// 4. Shutdown, after the workers stopped, pops every root from the registry. A finished one is
+//    left to its handle. An unfinished one gets aborted and is destroyed now, running its
+//    destructors; if a handle still refers to it, the memory stays until that handle is released
+//    (frame_gone tells the two apart), and a joiner is woken to see aborted.
+#include <weft/runtime.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <sched.h>
+
+#include <weft/detail/frame_pool.hpp>
+
+#include "runtime_core.hpp"
+
+namespace weft {
+
+namespace detail {
+
+namespace {
+
+std::size_t default_worker_count() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<std::size_t>(n);
+  }
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+runtime_options validated(runtime_options o) {
+  if (o.workers == 0) o.workers = default_worker_count();
+  if (o.workers > 0xFFFF) {
+    throw std::invalid_argument("weft::runtime: workers = " + std::to_string(o.workers) +
+                                " is more than the 65535 a runtime supports");
+  }
+  if (o.max_blocking_threads == 0) {
+    throw std::invalid_argument(
+        "weft::runtime: max_blocking_threads must be at least 1 (spawn_blocking needs a thread)");
+  }
+  if (o.global_queue_interval == 0) {
+    throw std::invalid_argument("weft::runtime: global_queue_interval must be at least 1");
+  }
+  return o;
+}
+
+/// A thread in block_on waits for its root here.
+struct block_waiter final : join_waiter {
+  block_waiter() noexcept : join_waiter{&on_wake} {}
+  static void on_wake(join_waiter* self) noexcept {
+    auto* w = static_cast<block_waiter*>(self);
+    // release: pairs with the acquire in wait(); publishes the task's result.
+    w->done.store(1, std::memory_order_release);
+    w->done.notify_one();
+  }
+  void wait() noexcept {
+    while (done.load(std::memory_order_acquire) == 0) done.wait(0, std::memory_order_acquire);
+  }
+  std::atomic<std::uint32_t> done{0};
+};
+
+}  // namespace
+
+[[noreturn]] void throw_empty_task(const char* api) {
+  throw std::logic_error(std::string{api} +
+                         ": the task is empty (moved from, already awaited or spawned, or "
+                         "default-constructed); a task is awaited once");
+}
+
+[[noreturn]] void throw_empty_join_handle() {
+  throw std::logic_error(
+      "weft::join_handle: awaited an empty handle (moved from, detached or already awaited); a "
+      "handle is awaited once");
+}
+
+[[noreturn]] void throw_aborted_join() {
+  throw operation_cancelled(
+      "weft::join_handle: the runtime shut down before the task finished; the task was "
+      "destroyed");
+}
+
+void* allocate_task_frame(std::size_t size) {
+  const std::size_t total = size + sizeof(frame_header);
+  void* block = frame_allocate(total);
+  auto* header = new (block) frame_header{};
+  header->allocation_size = static_cast<std::uint32_t>(total);
+  return header + 1;
+}
+
+void free_task_frame(void* frame, std::size_t size) noexcept {
+  frame_header* header = header_of(frame);
+  // relaxed: the bits read here were set before, by this thread or one that synchronised with it
+  // through the read-modify-writes of complete_root/release_handle or by shutdown.
+  const auto state = header->state.load(std::memory_order_relaxed);
+  if (state & spawned_bit) {
+    if (header->shard != nullptr) header->shard->remove(header);
+    if (state & aborted_bit) {
+      const auto old = header->state.fetch_or(frame_gone_bit, std::memory_order_acq_rel);
+      if (old & handle_bit) return;  // the handle frees the memory when it is released
+    }
+  }
+  frame_deallocate(header, size + sizeof(frame_header));
+}
+
+void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p) {
+  frame_header* header = header_of(h.address());
+  header->state.store(spawned_bit | handle_bit, std::memory_order_relaxed);
+  header->promise = &p;
+  p.token_ = &header->cancel;
+  p.link_ = nullptr;
+  worker* w = this_worker();
+  if (w != nullptr && &w->rt() == rt) {
+    w->registry().insert(header);
+    w->schedule_lifo(h);
+    return;
+  }
+  if (!rt->register_external(header)) {
+    header->state.store(0, std::memory_order_relaxed);
+    h.destroy();
+    throw std::logic_error("weft::runtime::spawn: the runtime has shut down; the task was destroyed");
+  }
+  rt->schedule_remote(h);
+}
+
+void complete_root(std::coroutine_handle<> h, promise_base& p) noexcept {
+  frame_header* header = header_of(h.address());
+  // acq_rel: release publishes the result to the joiner; acquire sees its registration.
+  const auto old = header->state.fetch_or(complete_bit, std::memory_order_acq_rel);
+  if (!(old & handle_bit)) {
+    h.destroy();  // detached: nobody will take the result
+    return;
+  }
+  if (old & join_waiting_bit) {
+    auto* waiter = static_cast<join_waiter*>(p.link_);
+    waiter->wake(waiter);
+  }
+}
+
+void release_handle(std::coroutine_handle<> h) noexcept {
+  frame_header* header = header_of(h.address());
+  const auto old = header->state.fetch_and(~handle_bit, std::memory_order_acq_rel);
+  if (old & aborted_bit) {
+    if (old & frame_gone_bit) frame_deallocate(header, header->allocation_size);
+    return;
+  }
+  if (old & complete_bit) h.destroy();
+}
+
+void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p) {
+  if (this_worker() != nullptr) {
+    h.destroy();
+    throw std::logic_error(
+        "weft::runtime::block_on: called on a worker thread, which it would block (and with one "
+        "worker, deadlock); inside a task, co_await the task instead");
+  }
+  block_waiter waiter;
+  spawn_root(rt, h, p);
+  // After spawn_root the task may already be running; register as its joiner.
+  p.link_ = static_cast<join_waiter*>(&waiter);
+  const auto old = header_of(h.address())->state.fetch_or(join_waiting_bit, std::memory_order_acq_rel);
+  if (old & (complete_bit | aborted_bit)) return;
+  waiter.wait();
+}
+
+runtime_core::runtime_core(const runtime_options& o)
+    : options(validated(o)),
+      idle_set(options.workers),
+      blocking(options.max_blocking_threads, options.blocking_keep_alive) {
+  workers.reserve(options.workers);
+  for (std::size_t i = 0; i < options.workers; ++i) {
+    workers.push_back(std::make_unique<worker>(*this, i));
+  }
+  for (auto& w : workers) {
+    w->thread = std::thread([wp = w.get()] { wp->run(); });
+  }
+}
+
+runtime_core::~runtime_core() { shutdown(); }
+
+bool runtime_core::register_external(frame_header* h) {
+  std::lock_guard guard{external_registry_.lock};
+  if (closed_.load(std::memory_order_relaxed)) return false;
+  external_registry_.insert_locked(h);
+  return true;
+}
+
+void runtime_core::abort_root(frame_header* header) noexcept {
+  auto h = std::coroutine_handle<>::from_address(header + 1);
+  const auto state = header->state.load(std::memory_order_acquire);
+  if (state & complete_bit) return;  // finished; its handle takes the result and frees it
+  const auto old = header->state.fetch_or(aborted_bit, std::memory_order_acq_rel);
+  join_waiter* waiter = nullptr;
+  if (old & join_waiting_bit) waiter = static_cast<join_waiter*>(header->promise->link_);
+  h.destroy();
+  if (waiter != nullptr) waiter->wake(waiter);
+}
+
+void runtime_core::shutdown() {
+  std::lock_guard guard{shutdown_mutex_};
+  if (shut_down_) return;
+  if (worker* w = this_worker(); w != nullptr && &w->rt() == this) {
+    throw std::logic_error(
+        "weft::runtime::shutdown: called on one of the runtime's own workers, which it would have "
+        "to join; shut the runtime down from the thread that owns it");
+  }
+  {
+    std::lock_guard registry_guard{external_registry_.lock};
+    closed_.store(true, std::memory_order_release);
+  }
+  stopping_.store(true, std::memory_order_release);
+  for (auto& w : workers) w->park_state().unpark();
+  for (auto& w : workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  blocking.shutdown();
+  // Destroy what never finished. Destructors may release handles of other roots, which unlink
+  // those from their shard themselves, so pop one at a time.
+  for (auto& w : workers) {
+    while (frame_header* h = w->registry().pop()) abort_root(h);
+  }
+  while (frame_header* h = external_registry_.pop()) abort_root(h);
+  for (auto& w : workers) w->drop_queued();
+  void* drained[256];
+  while (injection.pop_batch(drained, 256) > 0) {
+  }
+  shut_down_ = true;
+}
+
+runtime_stats runtime_core::stats() const {
+  runtime_stats s;
+  s.workers.reserve(workers.size());
+  for (const auto& w : workers) {
+    s.workers.push_back(w->stats());
+    s.live_tasks += w->registry().size();
+  }
+  s.live_tasks += const_cast<registry_shard&>(external_registry_).size();
+  s.blocking_threads = blocking.threads();
+  return s;
+}
+
+}  // namespace detail
+
+runtime::runtime(runtime_options options)
+    : core_(std::make_unique<detail::runtime_core>(options)) {}
+
+runtime::~runtime() {
+  if (core_) core_->shutdown();
+}
+
+void runtime::shutdown() { core_->shutdown(); }
+
+runtime_stats runtime::stats() const { return core_->stats(); }
+
+std::size_t runtime::worker_count() const noexcept { return core_->workers.size(); }
+
+bool runtime::on_worker_thread() const noexcept {
+  auto* w = detail::this_worker();
+  return w != nullptr && &w->rt() == core_.get();
+}
+
+runtime& default_runtime() {
+  static runtime rt{};
+  return rt;
+}
+
+}  // namespace weft
