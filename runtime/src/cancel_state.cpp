@@ -2,17 +2,36 @@
 //
 // request_cancel():
 // 1. Lock the word and set the cancelled bit; from then on try_add() refuses new callbacks.
-// 2. Unlink the head node, record this thread as its executor and where to report that the node
-//    was destroyed, unlock, and call it. Unlocking before the call lets the callback take other
+// 2. Unlink the head node, note (thread-locally) that this thread runs it and where to report that
+//    the node was destroyed, unlock, and call it. Unlocking before the call lets the callback take other
 //    locks, and lets remove() on other nodes proceed.
 // 3. If the callback did not destroy its own node, mark the node done (release); a remove() on
 //    another thread waits for exactly this before its owner may free the node.
 // 4. Repeat from 2 until the list is empty.
 #include <weft/detail/cancel_state.hpp>
 
+#include <thread>
+
 #include <weft/detail/config.hpp>
 
 namespace weft::detail {
+
+namespace {
+// The callbacks this thread is running (nested when a callback cancels a linked source), so that
+// remove() called from inside one of them knows not to wait for itself.
+struct running_frame {
+  const cancel_node* node;
+  const running_frame* outer;
+};
+thread_local const running_frame* running_callbacks = nullptr;
+
+bool is_running_here(const cancel_node& node) noexcept {
+  for (auto* f = running_callbacks; f != nullptr; f = f->outer) {
+    if (f->node == &node) return true;
+  }
+  return false;
+}
+}  // namespace
 
 std::uintptr_t cancel_state::lock() noexcept {
   auto word = word_.load(std::memory_order_relaxed);
@@ -72,7 +91,7 @@ void cancel_state::remove(cancel_node& node) noexcept {
   unlock(word);
   // The canceller took the node: its callback has run or is running.
   if (node.done_.load(std::memory_order_acquire)) return;
-  if (node.executor_ == std::this_thread::get_id()) {
+  if (is_running_here(node)) {
     // The callback itself removes its node: tell the canceller not to touch it afterwards.
     if (node.destroyed_ != nullptr) *node.destroyed_ = true;
     return;
@@ -93,16 +112,17 @@ bool cancel_state::request_cancel() noexcept {
     return false;
   }
   word |= cancelled_bit;
-  const auto self = std::this_thread::get_id();
   while (auto* node = reinterpret_cast<cancel_node*>(word & pointer_mask)) {
     cancel_node* next = node->next_;
     if (next != nullptr) next->prev_ = nullptr;
     node->in_list_ = false;
     bool destroyed = false;
     node->destroyed_ = &destroyed;
-    node->executor_ = self;
     unlock(reinterpret_cast<std::uintptr_t>(next) | cancelled_bit);
+    const running_frame frame{node, running_callbacks};
+    running_callbacks = &frame;
     node->fn_(node->context_);
+    running_callbacks = frame.outer;
     if (!destroyed) {
       node->destroyed_ = nullptr;
       // release: pairs with the acquire in remove() on another thread.

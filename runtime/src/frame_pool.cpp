@@ -15,7 +15,9 @@
 //    4 KiB page on these VMs, which dominated spawning a million tasks.
 #include <weft/detail/frame_pool.hpp>
 
+#include <array>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -74,10 +76,16 @@ global_state& global() {
   return *g;
 }
 
-std::size_t class_limit(std::size_t c) {
-  const std::size_t by_bytes = cache_bytes_per_class / (c * granule);
-  return by_bytes < 64 ? 64 : by_bytes;
-}
+// How many free blocks of each class a thread keeps before giving half to the depot: about
+// cache_bytes_per_class, at least 64. A table, because a division on every free showed up.
+constexpr auto class_limits = [] {
+  std::array<std::uint32_t, classes> limits{};
+  for (std::size_t c = 1; c < classes; ++c) {
+    const std::size_t by_bytes = cache_bytes_per_class / (c * granule);
+    limits[c] = static_cast<std::uint32_t>(by_bytes < 64 ? 64 : by_bytes);
+  }
+  return limits;
+}();
 
 // Trivially destructible, so it is usable until the thread is gone; thread_guard flushes it.
 struct thread_cache {
@@ -128,14 +136,18 @@ void flush_all(thread_cache& tc) {
   tc.state = thread_cache::dead;
 }
 
-void new_chunk(thread_cache& tc) {
+// Gives the thread a region of at least `bytes`: a remainder left by an exited thread, or a new
+// chunk.
+void new_chunk(thread_cache& tc, std::size_t bytes) {
   auto& g = global();
   {
     std::lock_guard lock{g.mutex};
-    if (!g.remainders.empty()) {
-      std::tie(tc.bump, tc.bump_end) = g.remainders.back();
-      g.remainders.pop_back();
-      return;
+    for (auto it = g.remainders.begin(); it != g.remainders.end(); ++it) {
+      if (static_cast<std::size_t>(it->second - it->first) >= bytes) {
+        std::tie(tc.bump, tc.bump_end) = *it;
+        g.remainders.erase(it);
+        return;
+      }
     }
   }
   void* chunk = std::aligned_alloc(chunk_size, chunk_size);
@@ -179,7 +191,7 @@ void* refill(thread_cache& tc, std::size_t c) {
       g.remainders.emplace_back(tc.bump, tc.bump_end);
     }
     tc.bump = tc.bump_end = nullptr;
-    new_chunk(tc);
+    new_chunk(tc, bytes);
   }
   void* block = tc.bump;
   tc.bump += bytes;
@@ -234,7 +246,7 @@ void frame_deallocate(void* block, std::size_t size) noexcept {
   b->next = tc.heads[c];
   tc.heads[c] = b;
   WEFT_POISON(reinterpret_cast<char*>(b) + sizeof(free_block), c * granule - sizeof(free_block));
-  if (WEFT_UNLIKELY(++tc.counts[c] > class_limit(c))) flush_half(tc, c);
+  if (WEFT_UNLIKELY(++tc.counts[c] > class_limits[c])) flush_half(tc, c);
 }
 
 frame_pool_stats frame_pool_thread_stats() noexcept {

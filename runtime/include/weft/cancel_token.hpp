@@ -87,7 +87,9 @@ struct token_access {
 };
 }  // namespace detail
 
-inline cancel_token cancel_source::token() const noexcept { return cancel_token{&state_}; }
+inline cancel_token cancel_source::token() const noexcept {
+  return detail::token_access::make(&state_);
+}
 
 /// Runs `f` once when cancellation is requested on `token`, on the requesting thread; runs it at
 /// once, in the constructor, if cancellation was already requested.

@@ -46,6 +46,10 @@ class join_awaiter final : public join_waiter {
     return (state().load(std::memory_order_acquire) & (complete_bit | aborted_bit)) != 0;
   }
 
+  // Protocol: join_waiting_bit in the joined task's header decides who resumes the joiner.
+  // complete_root wakes it if it sees the bit; on_cancel takes the bit away to wake it itself, or,
+  // finding it not yet set, leaves join_cancel_bit for await_suspend to see. Nothing in the
+  // awaiter is touched after the bit is published unless the publisher still owns it.
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> caller) {
     caller_ = caller;
@@ -60,10 +64,18 @@ class join_awaiter final : public join_waiter {
       cancelled_ = true;
       return false;
     }
-    const auto old = state().fetch_or(join_waiting_bit, std::memory_order_acq_rel);
-    if (old & complete_bit) return false;  // finished meanwhile; completion will not wake us
     registered_ = true;
-    return gate_.suspend();
+    auto& st = state();
+    auto old = st.fetch_or(join_waiting_bit, std::memory_order_acq_rel);
+    if (old & complete_bit) return false;  // finished meanwhile; completion will not wake us
+    if (old & join_cancel_bit) {
+      // Cancelled before we published: withdraw, unless completion saw the bit meanwhile.
+      old = st.fetch_and(~(join_waiting_bit | join_cancel_bit), std::memory_order_acq_rel);
+      if (old & complete_bit) return true;  // complete_root wakes us
+      cancelled_ = true;
+      return false;
+    }
+    return true;
   }
 
   T await_resume() {
@@ -78,19 +90,25 @@ class join_awaiter final : public join_waiter {
  private:
   std::atomic<std::uint32_t>& state() const noexcept { return header_of(h_.address())->state; }
 
-  void resume_caller() noexcept {
-    if (gate_.wake()) schedule_wake(rt_, caller_);
-  }
   static void on_complete(join_waiter* self) noexcept {
-    static_cast<join_awaiter*>(self)->resume_caller();
+    auto* a = static_cast<join_awaiter*>(self);
+    schedule_wake(a->rt_, a->caller_);
   }
   static void on_cancel(void* self) noexcept {
     auto* a = static_cast<join_awaiter*>(self);
-    // Whoever clears join_waiting_bit first (this, or complete_root seeing it set) wakes.
-    const auto old = a->state().fetch_and(~join_waiting_bit, std::memory_order_acq_rel);
-    if ((old & join_waiting_bit) && !(old & complete_bit)) {
-      a->cancelled_ = true;
-      a->resume_caller();
+    auto& st = a->state();
+    auto s = st.load(std::memory_order_acquire);
+    for (;;) {
+      if (s & complete_bit) return;  // completion wakes the joiner
+      if (s & join_waiting_bit) {
+        if (st.compare_exchange_weak(s, s & ~join_waiting_bit, std::memory_order_acq_rel)) {
+          a->cancelled_ = true;
+          schedule_wake(a->rt_, a->caller_);
+          return;
+        }
+      } else if (st.compare_exchange_weak(s, s | join_cancel_bit, std::memory_order_acq_rel)) {
+        return;  // await_suspend has not published yet; it will see join_cancel_bit
+      }
     }
   }
 
@@ -98,7 +116,6 @@ class join_awaiter final : public join_waiter {
   std::coroutine_handle<> caller_;
   runtime_core* rt_ = nullptr;
   cancel_hook hook_;
-  resume_gate gate_;
   bool cancelled_ = false;
   bool registered_ = false;
 };

@@ -3,7 +3,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <thread>
 
 namespace weft::detail {
 
@@ -27,7 +26,6 @@ class cancel_node {
   cancel_node* next_ = nullptr;
   // Set by the canceller, under the state's lock, just before it invokes fn_.
   bool* destroyed_ = nullptr;
-  std::thread::id executor_{};
   // release: pairs with the acquire in cancel_state::remove(), which waits for it.
   std::atomic<bool> done_{false};
   // Invariant: in_list_ is true exactly while the node is linked, and only changes under the lock.

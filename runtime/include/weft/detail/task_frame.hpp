@@ -42,6 +42,7 @@ inline constexpr std::uint32_t join_waiting_bit = 4;  // a joiner is registered 
 inline constexpr std::uint32_t complete_bit = 8;      // the body finished; the result is stored
 inline constexpr std::uint32_t aborted_bit = 16;      // destroyed by runtime shutdown unfinished
 inline constexpr std::uint32_t frame_gone_bit = 32;   // an aborted frame was destroyed; memory kept
+inline constexpr std::uint32_t join_cancel_bit = 64;  // the joiner was cancelled before it waited
 
 inline frame_header* header_of(void* frame) noexcept {
   // The coroutine handle's address is the pointer our operator new returned (gcc and clang).

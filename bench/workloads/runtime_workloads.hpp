@@ -1,0 +1,45 @@
+// The runtime workloads of ../shared/WORKLOADS.md, written once on weft's public API, shared by
+// tools/weft-bench and the tests that check they compute the right answers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <weft/runtime.hpp>
+
+namespace weft::bench {
+
+/// One timed run of a workload.
+struct workload_result {
+  std::uint64_t ops = 0;  // what WORKLOADS.md counts (tasks, yields, spawns)
+  double seconds = 0;     // from the root's first spawn to its seeing completion
+  bool valid = true;      // false if the workload computed a wrong answer (fib's result)
+};
+
+struct workload {
+  std::string_view name;
+  std::string_view unit;  // what ops counts, for the table
+  workload_result (*run)(weft::runtime& rt);
+};
+
+/// spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work.
+const std::vector<workload>& runtime_workloads();
+
+/// The workload called `name`, or null.
+const workload* find_workload(std::string_view name);
+
+/// fork_join_fib's recursion, exposed for tests: fib(n) spawning fib(n-1) at every level.
+weft::task<std::uint64_t> spawning_fib(int n);
+
+/// splitmix64, the generator every peer uses for parallel_work and timers.
+inline std::uint64_t splitmix64(std::uint64_t& state) noexcept {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace weft::bench

@@ -1,0 +1,182 @@
+// weft-bench: runs the workloads of ../shared/WORKLOADS.md on weft and prints one JSON line per
+// run (the format ../shared/peers/run.sh reads) and a readable table.
+//
+//   weft-bench                                  all runtime workloads, default workers, table
+//   weft-bench --workload spawn_many --workers 1,2 --repeat 5
+//   weft-bench --json --workload fork_join_fib --workers 2    JSON lines only on stdout
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <weft/runtime.hpp>
+
+#include "runtime_workloads.hpp"
+
+namespace {
+
+struct options {
+  std::vector<std::string> workloads;
+  std::vector<std::size_t> workers;
+  int repeat = 1;
+  bool json = false;
+};
+
+[[noreturn]] void usage(const std::string& error) {
+  std::fprintf(stderr,
+               "weft-bench: %s\n"
+               "usage: weft-bench [--workload NAME[,NAME...]] [--workers N[,N...]] [--repeat R] "
+               "[--json]\n"
+               "workloads:",
+               error.c_str());
+  for (const auto& w : weft::bench::runtime_workloads()) {
+    std::fprintf(stderr, " %.*s", static_cast<int>(w.name.size()), w.name.data());
+  }
+  std::fprintf(stderr, "\n");
+  std::exit(2);
+}
+
+std::vector<std::string> split(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    const auto comma = s.find(',');
+    out.emplace_back(s.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::size_t parse_count(const std::string& text, const char* what) {
+  std::size_t value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end) usage(std::string{"bad "} + what + " '" + text + "'");
+  return value;
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(std::string{arg} + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--workload") {
+      for (auto& w : split(value())) o.workloads.push_back(w);
+    } else if (arg == "--workers") {
+      for (auto& w : split(value())) o.workers.push_back(parse_count(w, "--workers"));
+    } else if (arg == "--repeat") {
+      o.repeat = static_cast<int>(parse_count(value(), "--repeat"));
+      if (o.repeat < 1) usage("--repeat must be at least 1");
+    } else if (arg == "--json") {
+      o.json = true;
+    } else if (arg == "--help" || arg == "-h") {
+      usage("runs weft's benchmark workloads");
+    } else {
+      usage("unknown argument '" + std::string{arg} + "'");
+    }
+  }
+  if (o.workloads.empty()) {
+    for (const auto& w : weft::bench::runtime_workloads()) o.workloads.emplace_back(w.name);
+  }
+  for (const auto& name : o.workloads) {
+    if (weft::bench::find_workload(name) == nullptr) {
+      usage("unknown workload '" + name +
+            "' (ping_pong needs weft::channel and timers the timer wheel; neither exists yet)");
+    }
+  }
+  if (o.workers.empty()) o.workers.push_back(0);
+  return o;
+}
+
+long peak_rss_kb() {
+  std::ifstream status{"/proc/self/status"};
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+std::string human(double v) {
+  char buf[32];
+  if (v >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.2f M", v / 1e6);
+  } else if (v >= 1e3) {
+    std::snprintf(buf, sizeof buf, "%.1f k", v / 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  }
+  return buf;
+}
+
+struct row {
+  std::string workload;
+  std::string unit;
+  std::size_t workers;
+  std::vector<double> ops_per_sec;
+  std::vector<double> seconds;
+  long peak_rss_kb;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const auto n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse(argc, argv);
+  std::ostream& table = o.json ? std::cerr : std::cout;
+  std::vector<row> rows;
+  bool all_valid = true;
+  for (const auto& name : o.workloads) {
+    const auto* w = weft::bench::find_workload(name);
+    for (const auto workers : o.workers) {
+      weft::runtime rt{weft::runtime_options{.workers = workers}};
+      row r{name, std::string{w->unit}, rt.worker_count(), {}, {}, 0};
+      for (int rep = 0; rep < o.repeat; ++rep) {
+        std::fprintf(stderr, "weft-bench: %s workers=%zu rep %d/%d\n", name.c_str(),
+                     rt.worker_count(), rep + 1, o.repeat);
+        const auto result = w->run(rt);
+        if (!result.valid) {
+          std::fprintf(stderr, "weft-bench: %s computed a wrong result\n", name.c_str());
+          all_valid = false;
+        }
+        const double rate = static_cast<double>(result.ops) / result.seconds;
+        r.ops_per_sec.push_back(rate);
+        r.seconds.push_back(result.seconds);
+        r.peak_rss_kb = peak_rss_kb();
+        std::printf(
+            "{\"peer\":\"weft\",\"workload\":\"%s\",\"workers\":%zu,\"ops\":%llu,\"seconds\":%.6f,"
+            "\"ops_per_sec\":%.0f,\"peak_rss_kb\":%ld%s}\n",
+            name.c_str(), rt.worker_count(), static_cast<unsigned long long>(result.ops),
+            result.seconds, rate, r.peak_rss_kb, result.valid ? "" : ",\"error\":\"wrong result\"");
+        std::fflush(stdout);
+      }
+      rows.push_back(std::move(r));
+    }
+  }
+  if (!o.json) table << "\n";
+  table << "| workload | workers | median ops/s | median time | runs | peak RSS |\n"
+        << "|---|---:|---:|---:|---:|---:|\n";
+  for (const auto& r : rows) {
+    char time[32];
+    std::snprintf(time, sizeof time, "%.1f ms", median(r.seconds) * 1e3);
+    table << "| " << r.workload << " | " << r.workers << " | " << human(median(r.ops_per_sec))
+          << r.unit << "/s | " << time << " | " << r.ops_per_sec.size() << " | "
+          << r.peak_rss_kb / 1024 << " MiB |\n";
+  }
+  return all_valid ? 0 : 2;
+}
