@@ -11,8 +11,8 @@
 namespace weft::detail {
 
 /// A circular doubly-linked list of root frame headers around a sentinel, one per worker (plus
-/// one for spawns from outside), so spawning rarely contends. A root is removed by whichever
-/// thread frees it, through the shard pointer in its header.
+/// one for spawns from outside), so spawning rarely contends. A root records its shard's index in
+/// its state word; whoever frees it unlinks it first (runtime_core::unregister).
 struct registry_shard {
   registry_shard() noexcept { sentinel.prev = sentinel.next = &sentinel; }
   registry_shard(const registry_shard&) = delete;
@@ -23,7 +23,6 @@ struct registry_shard {
     insert_locked(h);
   }
   void insert_locked(frame_header* h) noexcept {
-    h->shard = this;
     h->next = sentinel.next;
     h->prev = &sentinel;
     sentinel.next->prev = h;
@@ -32,21 +31,15 @@ struct registry_shard {
   }
   void remove(frame_header* h) noexcept {
     std::lock_guard guard{lock};
-    if (h->shard == nullptr) return;  // popped by shutdown meanwhile
-    h->prev->next = h->next;
-    h->next->prev = h->prev;
-    h->shard = nullptr;
-    --count;
+    if (h->prev == nullptr) return;  // popped by shutdown
+    unlink_locked(h);
   }
   /// Unlinks and returns some root, or null when empty (shutdown).
   frame_header* pop() noexcept {
     std::lock_guard guard{lock};
     frame_header* h = sentinel.next;
     if (h == &sentinel) return nullptr;
-    h->prev->next = h->next;
-    h->next->prev = h->prev;
-    h->shard = nullptr;
-    --count;
+    unlink_locked(h);
     return h;
   }
   std::size_t size() noexcept {
@@ -57,6 +50,14 @@ struct registry_shard {
   spin_lock lock;
   frame_header sentinel;
   std::size_t count = 0;  // guarded by lock
+
+ private:
+  void unlink_locked(frame_header* h) noexcept {
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+    h->prev = h->next = nullptr;
+    --count;
+  }
 };
 
 }  // namespace weft::detail

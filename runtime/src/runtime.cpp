@@ -3,14 +3,16 @@
 // A root's life (bits in frame_header::state):
 // 1. spawn_root sets spawned|handle, links the frame into the registry and schedules it.
 // 2. The task runs; at final_suspend complete_root sets complete. If the handle was already
-//    dropped it destroys the frame; if a joiner is registered (join_waiting) it wakes it.
+//    dropped it unlinks and destroys the frame; if a joiner is registered (join_waiting) it
+//    wakes it.
 // 3. release_handle (a join consumed the result, or the handle was dropped) clears handle; if the
-//    task had completed it destroys the frame. Exactly one of 2 and 3 destroys it: the one whose
-//    read-modify-write saw the other's bit.
-// 4. Shutdown, after the workers stopped, pops every root from the registry. A finished one is
-//    left to its handle. An unfinished one gets aborted and is destroyed now, running its
-//    destructors; if a handle still refers to it, the memory stays until that handle is released
-//    (frame_gone tells the two apart), and a joiner is woken to see aborted.
+//    task had completed it unlinks and destroys the frame. Exactly one of 2 and 3 destroys it:
+//    the one whose read-modify-write saw the other's bit.
+// 4. Shutdown, after the workers stopped, pops every root from the registry and marks it
+//    unlinked, so a handle released later does not touch the (possibly destroyed) runtime. A
+//    finished root is left to its handle. An unfinished one gets aborted and is destroyed now,
+//    running its destructors; if a handle still refers to it, the memory stays until that handle
+//    is released (frame_gone tells the two apart), and a joiner is woken to see aborted.
 #include <weft/runtime.hpp>
 
 #include <algorithm>
@@ -94,40 +96,38 @@ struct block_waiter final : join_waiter {
 }
 
 void* allocate_task_frame(std::size_t size) {
-  const std::size_t total = size + sizeof(frame_header);
-  void* block = frame_allocate(total);
-  auto* header = new (block) frame_header{};
-  header->allocation_size = static_cast<std::uint32_t>(total);
-  return header + 1;
+  void* block = frame_allocate(size + sizeof(frame_header));
+  return new (block) frame_header{} + 1;
 }
 
 void free_task_frame(void* frame, std::size_t size) noexcept {
   frame_header* header = header_of(frame);
-  // relaxed: the bits read here were set before, by this thread or one that synchronised with it
-  // through the read-modify-writes of complete_root/release_handle or by shutdown.
-  const auto state = header->state.load(std::memory_order_relaxed);
-  if (state & spawned_bit) {
-    if (header->shard != nullptr) header->shard->remove(header);
-    if (state & aborted_bit) {
-      const auto old = header->state.fetch_or(frame_gone_bit, std::memory_order_acq_rel);
-      if (old & handle_bit) return;  // the handle frees the memory when it is released
-    }
+  const std::size_t total = size + sizeof(frame_header);
+  // relaxed: aborted_bit was set by shutdown on this thread, before it destroyed the frame.
+  if (WEFT_UNLIKELY(header->state.load(std::memory_order_relaxed) & aborted_bit)) {
+    // The frame is dead: its first bytes now tell a handle released later how much to free.
+    *static_cast<std::uint32_t*>(frame) = static_cast<std::uint32_t>(total);
+    const auto old = header->state.fetch_or(frame_gone_bit, std::memory_order_acq_rel);
+    if (old & handle_bit) return;  // the handle frees the memory when it is released
   }
-  frame_deallocate(header, size + sizeof(frame_header));
+  frame_deallocate(header, total);
 }
 
 void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p) {
   frame_header* header = header_of(h.address());
-  header->state.store(spawned_bit | handle_bit, std::memory_order_relaxed);
-  header->promise = &p;
   p.token_ = &header->cancel;
-  p.link_ = nullptr;
+  set_joiner(p, nullptr);
   worker* w = this_worker();
   if (w != nullptr && &w->rt() == rt) {
+    header->state.store(spawned_bit | handle_bit |
+                            (static_cast<std::uint32_t>(w->index()) << shard_shift),
+                        std::memory_order_relaxed);
     w->registry().insert(header);
     w->schedule_lifo(h);
     return;
   }
+  header->state.store(spawned_bit | handle_bit | (external_shard << shard_shift),
+                      std::memory_order_relaxed);
   if (!rt->register_external(header)) {
     header->state.store(0, std::memory_order_relaxed);
     h.destroy();
@@ -141,23 +141,31 @@ void complete_root(std::coroutine_handle<> h, promise_base& p) noexcept {
   // acq_rel: release publishes the result to the joiner; acquire sees its registration.
   const auto old = header->state.fetch_or(complete_bit, std::memory_order_acq_rel);
   if (!(old & handle_bit)) {
-    h.destroy();  // detached: nobody will take the result
+    // Detached: nobody will take the result. Roots run only on their own runtime's workers.
+    tls_runtime->unregister(header);
+    h.destroy();
     return;
   }
   if (old & join_waiting_bit) {
-    auto* waiter = static_cast<join_waiter*>(p.link_);
+    join_waiter* waiter = joiner_of(p);
     waiter->wake(waiter);
   }
 }
 
-void release_handle(std::coroutine_handle<> h) noexcept {
+void release_handle(runtime_core* rt, std::coroutine_handle<> h) noexcept {
   frame_header* header = header_of(h.address());
   const auto old = header->state.fetch_and(~handle_bit, std::memory_order_acq_rel);
   if (old & aborted_bit) {
-    if (old & frame_gone_bit) frame_deallocate(header, header->allocation_size);
+    if (old & frame_gone_bit) {
+      frame_deallocate(header, *static_cast<std::uint32_t*>(h.address()));
+    }
     return;
   }
-  if (old & complete_bit) h.destroy();
+  if (old & complete_bit) {
+    // After shutdown the runtime may be gone; it already unlinked the root.
+    if (!(old & unlinked_bit)) rt->unregister(header);
+    h.destroy();
+  }
 }
 
 void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p) {
@@ -170,7 +178,7 @@ void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p)
   block_waiter waiter;
   spawn_root(rt, h, p);
   // After spawn_root the task may already be running; register as its joiner.
-  p.link_ = static_cast<join_waiter*>(&waiter);
+  set_joiner(p, &waiter);
   const auto old = header_of(h.address())->state.fetch_or(join_waiting_bit, std::memory_order_acq_rel);
   if (old & (complete_bit | aborted_bit)) return;
   waiter.wait();
@@ -191,6 +199,15 @@ runtime_core::runtime_core(const runtime_options& o)
 
 runtime_core::~runtime_core() { shutdown(); }
 
+void runtime_core::unregister(frame_header* h) noexcept {
+  const auto shard = h->state.load(std::memory_order_relaxed) >> shard_shift;
+  if (shard == external_shard) {
+    external_registry_.remove(h);
+  } else {
+    workers[shard]->registry().remove(h);
+  }
+}
+
 bool runtime_core::register_external(frame_header* h) {
   std::lock_guard guard{external_registry_.lock};
   if (closed_.load(std::memory_order_relaxed)) return false;
@@ -200,11 +217,13 @@ bool runtime_core::register_external(frame_header* h) {
 
 void runtime_core::abort_root(frame_header* header) noexcept {
   auto h = std::coroutine_handle<>::from_address(header + 1);
-  const auto state = header->state.load(std::memory_order_acquire);
-  if (state & complete_bit) return;  // finished; its handle takes the result and frees it
-  const auto old = header->state.fetch_or(aborted_bit, std::memory_order_acq_rel);
+  const auto old = header->state.fetch_or(unlinked_bit, std::memory_order_acq_rel);
+  if (old & complete_bit) return;  // finished; its handle takes the result and frees it
+  header->state.fetch_or(aborted_bit, std::memory_order_acq_rel);
   join_waiter* waiter = nullptr;
-  if (old & join_waiting_bit) waiter = static_cast<join_waiter*>(header->promise->link_);
+  if (old & join_waiting_bit) {
+    waiter = joiner_of(std::coroutine_handle<promise_base>::from_address(h.address()).promise());
+  }
   h.destroy();
   if (waiter != nullptr) waiter->wake(waiter);
 }
@@ -228,7 +247,7 @@ void runtime_core::shutdown() {
   }
   blocking.shutdown();
   // Destroy what never finished. Destructors may release handles of other roots, which unlink
-  // those from their shard themselves, so pop one at a time.
+  // those from their shard, so pop one at a time.
   for (auto& w : workers) {
     while (frame_header* h = w->registry().pop()) abort_root(h);
   }

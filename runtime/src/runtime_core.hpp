@@ -98,6 +98,8 @@ class runtime_core {
 
   /// Links a new root into the external registry unless the runtime is closed.
   bool register_external(frame_header* h);
+  /// Unlinks a root from the registry shard its state names (before its frame is destroyed).
+  void unregister(frame_header* h) noexcept;
 
   [[nodiscard]] bool is_stopping() const noexcept {
     return stopping_.load(std::memory_order_acquire);

@@ -25,14 +25,16 @@ namespace detail {
 template <class T>
 struct consume_root {
   std::coroutine_handle<task_promise<T>>& h;
-  ~consume_root() { release_handle(std::exchange(h, {})); }
+  runtime_core* rt;
+  ~consume_root() { release_handle(rt, std::exchange(h, {})); }
 };
 
 template <class T>
 class join_awaiter final : public join_waiter {
  public:
   using handle = std::coroutine_handle<task_promise<T>>;
-  explicit join_awaiter(handle& h) noexcept : join_waiter{&on_complete}, h_(h) {}
+  join_awaiter(handle& h, runtime_core* root_rt) noexcept
+      : join_waiter{&on_complete}, h_(h), root_rt_(root_rt) {}
   join_awaiter(const join_awaiter&) = delete;
   join_awaiter& operator=(const join_awaiter&) = delete;
   ~join_awaiter() {
@@ -59,7 +61,7 @@ class join_awaiter final : public join_waiter {
       cancelled_ = true;
       return false;
     }
-    h_.promise().link_ = static_cast<join_waiter*>(this);
+    set_joiner(h_.promise(), this);
     if (!hook_.arm(token, &on_cancel, this)) {
       cancelled_ = true;
       return false;
@@ -83,7 +85,7 @@ class join_awaiter final : public join_waiter {
     registered_ = false;
     if (cancelled_) throw operation_cancelled{};
     if (state().load(std::memory_order_acquire) & aborted_bit) throw_aborted_join();
-    consume_root<T> guard{h_};
+    consume_root<T> guard{h_, root_rt_};
     return h_.promise().take();
   }
 
@@ -113,6 +115,7 @@ class join_awaiter final : public join_waiter {
   }
 
   handle& h_;
+  runtime_core* const root_rt_;  // the joined task's runtime (not necessarily the joiner's)
   std::coroutine_handle<> caller_;
   runtime_core* rt_ = nullptr;
   cancel_hook hook_;
@@ -139,12 +142,15 @@ class [[nodiscard]] join_handle {
   using handle_type = std::coroutine_handle<detail::task_promise<T>>;
 
   join_handle() noexcept = default;
-  explicit join_handle(handle_type h) noexcept : h_(h) {}
-  join_handle(join_handle&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+  /// Takes over a root spawned on `rt` (runtime::spawn and weft::spawn make these).
+  join_handle(handle_type h, detail::runtime_core* rt) noexcept : h_(h), rt_(rt) {}
+  join_handle(join_handle&& other) noexcept
+      : h_(std::exchange(other.h_, {})), rt_(std::exchange(other.rt_, nullptr)) {}
   join_handle& operator=(join_handle&& other) noexcept {
     if (this != &other) {
       detach();
       h_ = std::exchange(other.h_, {});
+      rt_ = std::exchange(other.rt_, nullptr);
     }
     return *this;
   }
@@ -163,7 +169,7 @@ class [[nodiscard]] join_handle {
 
   /// Lets the task run on without this handle; the handle becomes empty.
   void detach() noexcept {
-    if (h_) detail::release_handle(std::exchange(h_, {}));
+    if (h_) detail::release_handle(rt_, std::exchange(h_, {}));
   }
 
   /// True once the task finished (its result is waiting to be taken).
@@ -175,11 +181,16 @@ class [[nodiscard]] join_handle {
   /// False for an empty handle.
   [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
 
-  detail::join_awaiter<T> operator co_await() & noexcept { return detail::join_awaiter<T>{h_}; }
-  detail::join_awaiter<T> operator co_await() && noexcept { return detail::join_awaiter<T>{h_}; }
+  detail::join_awaiter<T> operator co_await() & noexcept {
+    return detail::join_awaiter<T>{h_, rt_};
+  }
+  detail::join_awaiter<T> operator co_await() && noexcept {
+    return detail::join_awaiter<T>{h_, rt_};
+  }
 
  private:
   handle_type h_;
+  detail::runtime_core* rt_ = nullptr;
 };
 
 }  // namespace weft

@@ -95,7 +95,7 @@ class runtime {
   T block_on(task<T> t) {
     auto h = detail::prepare_root(std::move(t), "weft::runtime::block_on");
     detail::block_on_root(core_.get(), h, h.promise());
-    detail::consume_root<T> guard{h};
+    detail::consume_root<T> guard{h, core_.get()};
     if (detail::header_of(h.address())->state.load(std::memory_order_acquire) &
         detail::aborted_bit) {
       detail::throw_aborted_join();
@@ -114,7 +114,7 @@ class runtime {
   join_handle<T> spawn(task<T> t) {
     auto h = detail::prepare_root(std::move(t), "weft::runtime::spawn");
     detail::spawn_root(core_.get(), h, h.promise());
-    return join_handle<T>{h};
+    return join_handle<T>{h, core_.get()};
   }
 
   /// spawn(co_invoke(f)).

@@ -27,7 +27,7 @@ join_handle<T> spawn(task<T> t) {
   detail::runtime_core& rt = detail::require_runtime("weft::spawn");
   auto h = detail::prepare_root(std::move(t), "weft::spawn");
   detail::spawn_root(&rt, h, h.promise());
-  return join_handle<T>{h};
+  return join_handle<T>{h, &rt};
 }
 
 /// spawn(co_invoke(f)): the callable (and its captures) lives as long as the task.

@@ -43,8 +43,7 @@ struct final_awaiter {
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) noexcept {
     promise_base& p = h.promise();
-    // relaxed: spawned_bit is set before the root was first scheduled, which happened-before.
-    if (header_of(h.address())->state.load(std::memory_order_relaxed) & spawned_bit) {
+    if (is_root(p)) {
       complete_root(h, p);  // may destroy the frame: touch nothing after it
       return std::noop_coroutine();
     }
@@ -225,6 +224,10 @@ class [[nodiscard]] task {
 namespace detail {
 template <class T>
 task<T> task_promise<T>::get_return_object() noexcept {
+  // Shutdown reaches a root's promise through coroutine_handle<promise_base>, which assumes the
+  // promise sits where it does for alignments up to 16.
+  static_assert(alignof(task_promise<T>) <= 16,
+                "weft::task: over-aligned result types are not supported; return them boxed");
   return task<T>{std::coroutine_handle<task_promise<T>>::from_promise(*this)};
 }
 inline task<void> task_promise<void>::get_return_object() noexcept {

@@ -14,27 +14,23 @@
 namespace weft::detail {
 
 class runtime_core;
-struct registry_shard;
-class promise_base;
 
 /// Lives in the same allocation as the coroutine frame, just before it. Only spawned tasks
-/// ("roots") use its fields; for a task that is only awaited it is inert.
+/// ("roots") use its fields; for a task that is only awaited it is inert. 32 bytes: it is paid by
+/// every frame, and a million queued tasks (spawn_many) should stay within Tokio's footprint.
 struct alignas(16) frame_header {
-  // Links in the owning runtime's registry of live roots, guarded by shard's lock.
+  // Links in the owning runtime's registry of live roots, guarded by the shard's lock; null when
+  // not linked. The shard is named by the index in the high bits of state.
   frame_header* prev = nullptr;
   frame_header* next = nullptr;
-  registry_shard* shard = nullptr;
   // The root's own cancellation state: join_handle::cancel() requests on it.
   cancel_state cancel;
-  // Bits below. Invariant: a root frame is destroyed exactly once, by whoever clears the last of
-  // {handle_bit, !complete_bit} (see complete_root and release_handle), or by shutdown.
+  // Flag bits below, registry shard index above bit 16. Invariant: a root frame is destroyed
+  // exactly once, by whoever clears the last of {handle_bit, !complete_bit} (see complete_root
+  // and release_handle), or by shutdown.
   std::atomic<std::uint32_t> state{0};
-  // The whole allocation's size, header included; needed to free an aborted frame's memory.
-  std::uint32_t allocation_size = 0;
-  // The root's promise, for shutdown, which only has the header.
-  promise_base* promise = nullptr;
 };
-static_assert(sizeof(frame_header) == 48, "keep the per-frame overhead small (RSS of spawn_many)");
+static_assert(sizeof(frame_header) == 32, "keep the per-frame overhead small (RSS of spawn_many)");
 
 inline constexpr std::uint32_t spawned_bit = 1;       // a root: scheduled directly, no awaiter
 inline constexpr std::uint32_t handle_bit = 2;        // a join_handle (or block_on) still refers to it
@@ -43,9 +39,14 @@ inline constexpr std::uint32_t complete_bit = 8;      // the body finished; the 
 inline constexpr std::uint32_t aborted_bit = 16;      // destroyed by runtime shutdown unfinished
 inline constexpr std::uint32_t frame_gone_bit = 32;   // an aborted frame was destroyed; memory kept
 inline constexpr std::uint32_t join_cancel_bit = 64;  // the joiner was cancelled before it waited
+inline constexpr std::uint32_t unlinked_bit = 128;    // shutdown took it off the registry
+inline constexpr std::uint32_t shard_shift = 16;      // registry shard index lives above this
+inline constexpr std::uint32_t external_shard = 0xFFFF;
 
 inline frame_header* header_of(void* frame) noexcept {
   // The coroutine handle's address is the pointer our operator new returned (gcc and clang).
+  // Only used for spawned tasks: clang may elide the allocation of a task that is only awaited,
+  // and such a frame has no header.
   return reinterpret_cast<frame_header*>(static_cast<char*>(frame) - sizeof(frame_header));
 }
 
@@ -68,9 +69,22 @@ class promise_base {
 
   /// The cancellation state of the task tree this frame runs in (null: cannot be cancelled).
   cancel_state* token_ = nullptr;
-  /// For an awaited task: the awaiting coroutine's address. For a root: its join_waiter*.
+  /// For an awaited task: the awaiting coroutine's address. For a root: its join_waiter* (or
+  /// null) tagged with root_tag, which is how final_suspend tells the two apart.
   void* link_ = nullptr;
 };
+
+inline constexpr std::uintptr_t root_tag = 1;
+
+inline bool is_root(const promise_base& p) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p.link_) & root_tag) != 0;
+}
+inline join_waiter* joiner_of(const promise_base& p) noexcept {
+  return reinterpret_cast<join_waiter*>(reinterpret_cast<std::uintptr_t>(p.link_) & ~root_tag);
+}
+inline void set_joiner(promise_base& p, join_waiter* w) noexcept {
+  p.link_ = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(w) | root_tag);
+}
 
 /// The awaiting coroutine's cancellation state, if it is a weft task.
 template <class Promise>
@@ -85,8 +99,8 @@ cancel_state* token_of(std::coroutine_handle<Promise> h) noexcept {
 /// Called from a root's final_suspend: publishes completion, wakes the joiner or frees the frame.
 void complete_root(std::coroutine_handle<> h, promise_base& p) noexcept;
 
-/// Drops a join_handle's reference: detaches a running root, frees a finished one.
-void release_handle(std::coroutine_handle<> h) noexcept;
+/// Drops a join_handle's reference to a root of `rt`: detaches it if running, frees it if done.
+void release_handle(runtime_core* rt, std::coroutine_handle<> h) noexcept;
 
 /// Marks a task as a root of `rt`, links it into rt's registry and schedules its first run.
 void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p);
