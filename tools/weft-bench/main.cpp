@@ -27,6 +27,7 @@ struct options {
   std::vector<std::size_t> workers;
   int repeat = 1;
   bool json = false;
+  weft::runtime_options runtime;  // workers is set per run
 };
 
 [[noreturn]] void usage(const std::string& error) {
@@ -34,6 +35,7 @@ struct options {
                "weft-bench: %s\n"
                "usage: weft-bench [--workload NAME[,NAME...]] [--workers N[,N...]] [--repeat R] "
                "[--json]\n"
+               "       [--max-lifo-polls N] [--global-queue-interval N]  (scheduler tuning)\n"
                "workloads:",
                error.c_str());
   for (const auto& w : weft::bench::runtime_workloads()) {
@@ -77,6 +79,11 @@ options parse(int argc, char** argv) {
     } else if (arg == "--repeat") {
       o.repeat = static_cast<int>(parse_count(value(), "--repeat"));
       if (o.repeat < 1) usage("--repeat must be at least 1");
+    } else if (arg == "--max-lifo-polls") {
+      o.runtime.max_lifo_polls = static_cast<std::uint32_t>(parse_count(value(), arg.data()));
+    } else if (arg == "--global-queue-interval") {
+      o.runtime.global_queue_interval =
+          static_cast<std::uint32_t>(parse_count(value(), arg.data()));
     } else if (arg == "--json") {
       o.json = true;
     } else if (arg == "--help" || arg == "-h") {
@@ -144,7 +151,9 @@ int main(int argc, char** argv) {
   for (const auto& name : o.workloads) {
     const auto* w = weft::bench::find_workload(name);
     for (const auto workers : o.workers) {
-      weft::runtime rt{weft::runtime_options{.workers = workers}};
+      auto runtime_options = o.runtime;
+      runtime_options.workers = workers;
+      weft::runtime rt{runtime_options};
       row r{name, std::string{w->unit}, rt.worker_count(), {}, {}, 0};
       for (int rep = 0; rep < o.repeat; ++rep) {
         std::fprintf(stderr, "weft-bench: %s workers=%zu rep %d/%d\n", name.c_str(),
