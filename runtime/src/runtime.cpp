@@ -199,6 +199,10 @@ runtime_core::runtime_core(const runtime_options& o)
 
 runtime_core::~runtime_core() { shutdown(); }
 
+void submit_blocking(runtime_core& rt, std::shared_ptr<blocking_job> job) {
+  rt.blocking.submit(std::move(job));
+}
+
 void runtime_core::unregister(frame_header* h) noexcept {
   const auto shard = h->state.load(std::memory_order_relaxed) >> shard_shift;
   if (shard == external_shard) {
