@@ -58,28 +58,51 @@ void cancel_state::unlock(std::uintptr_t word) noexcept {
 }
 
 bool cancel_state::try_add(cancel_node& node, cancel_node::callback_fn fn, void* context) noexcept {
-  if (is_cancelled()) return false;
-  auto word = lock();
-  if (word & cancelled_bit) {
-    unlock(word);
-    return false;
-  }
   node.fn_ = fn;
   node.context_ = context;
   node.prev_ = nullptr;
-  node.next_ = reinterpret_cast<cancel_node*>(word & pointer_mask);
-  if (node.next_ != nullptr) node.next_->prev_ = &node;
+  node.next_ = nullptr;
   node.in_list_ = true;
   node.done_.store(false, std::memory_order_relaxed);
-  unlock(reinterpret_cast<std::uintptr_t>(&node) | (word & cancelled_bit));
+  // Common case, one CAS: an empty list nobody holds (a task awaits one thing at a time).
+  // release: publishes the node's fields to whoever locks the word next (acquire in lock()).
+  std::uintptr_t empty = 0;
+  if (word_.compare_exchange_strong(empty, reinterpret_cast<std::uintptr_t>(&node),
+                                    std::memory_order_release, std::memory_order_relaxed)) {
+    return true;
+  }
+  if (empty & cancelled_bit) {
+    node.in_list_ = false;
+    return false;
+  }
+  auto word = lock();
+  if (word & cancelled_bit) {
+    unlock(word);
+    node.in_list_ = false;
+    return false;
+  }
+  node.next_ = reinterpret_cast<cancel_node*>(word & pointer_mask);
+  if (node.next_ != nullptr) node.next_->prev_ = &node;
+  unlock(reinterpret_cast<std::uintptr_t>(&node));
   return true;
 }
 
 void cancel_state::remove(cancel_node& node) noexcept {
-  auto word = lock();
+  // Common case, one CAS: the node is the whole list and nobody holds the lock. Its next_ can
+  // only become non-null by a push, which changes the head and fails the CAS.
+  auto word = word_.load(std::memory_order_relaxed);
+  if (word == reinterpret_cast<std::uintptr_t>(&node) &&
+      std::atomic_ref{node.next_}.load(std::memory_order_relaxed) == nullptr &&
+      word_.compare_exchange_strong(word, 0, std::memory_order_acq_rel,
+                                    std::memory_order_relaxed)) {
+    node.in_list_ = false;
+    return;
+  }
+  word = lock();
   if (node.in_list_) {
     if (node.prev_ != nullptr) {
-      node.prev_->next_ = node.next_;
+      // Atomic: the fast path above reads next_ of the head without the lock.
+      std::atomic_ref{node.prev_->next_}.store(node.next_, std::memory_order_relaxed);
     } else {
       word = reinterpret_cast<std::uintptr_t>(node.next_) | (word & ~pointer_mask);
     }

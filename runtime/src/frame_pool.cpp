@@ -164,7 +164,7 @@ void new_chunk(thread_cache& tc, std::size_t bytes) {
   tc.bump_end = tc.bump + chunk_size;
 }
 
-void* refill(thread_cache& tc, std::size_t c) {
+[[gnu::noinline]] void* refill(thread_cache& tc, std::size_t c) {
   if (tc.state == thread_cache::fresh) arm(tc);
   ++tc.refills;
   auto& g = global();
@@ -199,7 +199,7 @@ void* refill(thread_cache& tc, std::size_t c) {
   return block;
 }
 
-void flush_half(thread_cache& tc, std::size_t c) {
+[[gnu::noinline]] void flush_half(thread_cache& tc, std::size_t c) {
   ++tc.flushes;
   const std::uint32_t keep = tc.counts[c] / 2;
   free_block* cut = tc.heads[c];
@@ -208,6 +208,22 @@ void flush_half(thread_cache& tc, std::size_t c) {
   cut->next = nullptr;
   tc.counts[c] = keep;
   give_batch(c, b);
+}
+
+// A free on a thread whose cache is not live: the first use on this thread, or during its exit.
+[[gnu::noinline]] void free_unusual(thread_cache& tc, void* block, std::size_t c) {
+  auto* b = static_cast<free_block*>(block);
+  if (tc.state == thread_cache::dead) {
+    b->next = nullptr;
+    WEFT_POISON(reinterpret_cast<char*>(b) + sizeof(free_block), c * granule - sizeof(free_block));
+    give_batch(c, batch{b, 1});
+    return;
+  }
+  arm(tc);
+  b->next = tc.heads[c];
+  tc.heads[c] = b;
+  ++tc.counts[c];
+  WEFT_POISON(reinterpret_cast<char*>(b) + sizeof(free_block), c * granule - sizeof(free_block));
 }
 
 }  // namespace
@@ -233,14 +249,8 @@ void frame_deallocate(void* block, std::size_t size) noexcept {
   const std::size_t c = (size + granule - 1) / granule;
   thread_cache& tc = cache;
   if (WEFT_UNLIKELY(tc.state != thread_cache::live)) {
-    if (tc.state == thread_cache::dead) {
-      auto* b = static_cast<free_block*>(block);
-      b->next = nullptr;
-      WEFT_POISON(reinterpret_cast<char*>(b) + sizeof(free_block), c * granule - sizeof(free_block));
-      give_batch(c, batch{b, 1});
-      return;
-    }
-    arm(tc);
+    free_unusual(tc, block, c);
+    return;
   }
   auto* b = static_cast<free_block*>(block);
   b->next = tc.heads[c];

@@ -123,6 +123,7 @@ class runtime_core {
 };
 
 /// The worker running on this thread, if any.
-worker* this_worker() noexcept;
+extern thread_local worker* current_worker;
+inline worker* this_worker() noexcept { return current_worker; }
 
 }  // namespace weft::detail

@@ -19,17 +19,13 @@
 
 namespace weft::detail {
 
-namespace {
 thread_local worker* current_worker = nullptr;
-}
-
 thread_local runtime_core* tls_runtime = nullptr;
 
 #if !WEFT_SYMMETRIC_TRANSFER
 thread_local void* sync_start_frame = nullptr;
 #endif
 
-worker* this_worker() noexcept { return current_worker; }
 
 void throw_outside_runtime(const char* api) {
   throw std::logic_error(std::string{api} +
