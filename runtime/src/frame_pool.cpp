@@ -11,7 +11,8 @@
 // 3. At thread exit every list goes to the depot and the unused rest of the chunk is kept for the
 //    next thread. Chunks are never returned to the system; they stay referenced from the global
 //    state, so leak checkers see them as reachable.
-// 4. Chunks are 2 MiB-aligned and advised as huge pages: a first touch costs about 2 us per
+// 4. After a thread's first 4 MiB (carved from 64 KiB chunks, so an idle worker costs little
+//    RSS), chunks are 2 MiB-aligned and advised as huge pages: a first touch costs about 2 us per
 //    4 KiB page on these VMs, which dominated spawning a million tasks.
 #include <weft/detail/frame_pool.hpp>
 
@@ -49,6 +50,10 @@ constexpr std::size_t granule = 16;
 constexpr std::size_t max_small = 2048;
 constexpr std::size_t classes = max_small / granule + 1;
 constexpr std::size_t chunk_size = std::size_t{2} << 20;
+// A thread's first chunks are small and not huge pages: a huge page costs 2 MiB of RSS at first
+// touch, which every worker and every block_on thread would pay for a handful of frames.
+constexpr std::size_t small_chunk_size = std::size_t{64} << 10;
+constexpr std::size_t small_chunks_until = std::size_t{4} << 20;  // bytes carved by the thread
 constexpr std::size_t cache_bytes_per_class = 256 * 1024;
 
 struct free_block {
@@ -93,6 +98,7 @@ struct thread_cache {
   std::uint32_t counts[classes];
   char* bump;
   char* bump_end;
+  std::size_t carved;  // bytes taken from chunks by this thread, for choosing chunk sizes
   std::size_t refills;
   std::size_t flushes;
   enum : std::uint8_t { fresh, live, dead } state;
@@ -150,18 +156,20 @@ void new_chunk(thread_cache& tc, std::size_t bytes) {
       }
     }
   }
-  void* chunk = std::aligned_alloc(chunk_size, chunk_size);
+  const bool huge = tc.carved >= small_chunks_until;
+  const std::size_t size = huge ? chunk_size : small_chunk_size;
+  void* chunk = std::aligned_alloc(huge ? chunk_size : granule, size);
   if (chunk == nullptr) throw std::bad_alloc{};
 #ifdef MADV_HUGEPAGE
-  ::madvise(chunk, chunk_size, MADV_HUGEPAGE);  // advice only: failure costs speed, not safety
+  if (huge) ::madvise(chunk, chunk_size, MADV_HUGEPAGE);  // advice only: failure costs speed
 #endif
-  WEFT_POISON(chunk, chunk_size);
+  WEFT_POISON(chunk, size);
   {
     std::lock_guard lock{g.mutex};
     g.chunks.push_back(chunk);
   }
   tc.bump = static_cast<char*>(chunk);
-  tc.bump_end = tc.bump + chunk_size;
+  tc.bump_end = tc.bump + size;
 }
 
 [[gnu::noinline]] void* refill(thread_cache& tc, std::size_t c) {
@@ -195,6 +203,7 @@ void new_chunk(thread_cache& tc, std::size_t bytes) {
   }
   void* block = tc.bump;
   tc.bump += bytes;
+  tc.carved += bytes;
   WEFT_UNPOISON(block, bytes);
   return block;
 }
