@@ -29,29 +29,43 @@ bool event_awaiter::suspend(std::coroutine_handle<> caller, cancel_state* token)
       event_->head_ = this;
     }
     event_->tail_ = this;
-    linked_ = true;
+    linked_.store(true, std::memory_order_relaxed);
   }
   // Registered after linking: a cancellation arriving now finds the awaiter in the list.
   if (!hook_.arm(token, &on_cancel, this)) on_cancel(this);
   return gate_.suspend();
 }
 
+bool event_awaiter::unlink_locked() noexcept {
+  if (!linked_.load(std::memory_order_relaxed)) return false;
+  if (prev_ != nullptr) {
+    prev_->next_ = next_;
+  } else {
+    event_->head_ = next_;
+  }
+  if (next_ != nullptr) {
+    next_->prev_ = prev_;
+  } else {
+    event_->tail_ = prev_;
+  }
+  linked_.store(false, std::memory_order_relaxed);
+  return true;
+}
+
+event_awaiter::~event_awaiter() {
+  hook_.disarm();
+  // relaxed: a waiter that was resumed saw set() or its cancellation unlink it (happens-before
+  // through the wake); only a task destroyed while it waits (shutdown) finds itself linked.
+  if (!linked_.load(std::memory_order_relaxed)) return;
+  std::lock_guard lock{event_->lock_};
+  unlink_locked();
+}
+
 void event_awaiter::on_cancel(void* self) noexcept {
   auto* a = static_cast<event_awaiter*>(self);
   {
     std::lock_guard lock{a->event_->lock_};
-    if (!a->linked_) return;  // set() took it and will wake it
-    if (a->prev_ != nullptr) {
-      a->prev_->next_ = a->next_;
-    } else {
-      a->event_->head_ = a->next_;
-    }
-    if (a->next_ != nullptr) {
-      a->next_->prev_ = a->prev_;
-    } else {
-      a->event_->tail_ = a->prev_;
-    }
-    a->linked_ = false;
+    if (!a->unlink_locked()) return;  // set() took it and will wake it
     a->cancelled_ = true;
   }
   a->wake();
@@ -77,7 +91,7 @@ void event::set() noexcept {
     set_.store(true, std::memory_order_release);
     list = head_;
     head_ = tail_ = nullptr;
-    for (auto* a = list; a != nullptr; a = a->next_) a->linked_ = false;
+    for (auto* a = list; a != nullptr; a = a->next_) a->linked_.store(false, std::memory_order_relaxed);
   }
   while (list != nullptr) {
     auto* next = list->next_;  // read before waking: the awaiter may be gone right after

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <concepts>
-#include <optional>
+#include <new>
 #include <stop_token>
 #include <type_traits>
 #include <utility>
@@ -79,6 +79,35 @@ class cancel_token {
 };
 
 namespace detail {
+
+/// A std::stop_callback<F> that may or may not be engaged. Hand-rolled instead of
+/// std::optional because g++ 12 reports a false "may be used uninitialized" inside
+/// std::optional<std::stop_callback> at -O2, which -Werror turns into a build failure.
+template <class F>
+class optional_stop_callback {
+ public:
+  optional_stop_callback() noexcept = default;
+  optional_stop_callback(const optional_stop_callback&) = delete;
+  optional_stop_callback& operator=(const optional_stop_callback&) = delete;
+  ~optional_stop_callback() { reset(); }
+
+  void emplace(const std::stop_token& token, F f) {
+    reset();
+    ::new (static_cast<void*>(storage_)) std::stop_callback<F>(token, std::move(f));
+    engaged_ = true;
+  }
+  void reset() noexcept {
+    if (engaged_) {
+      std::launder(reinterpret_cast<std::stop_callback<F>*>(storage_))->~stop_callback();
+      engaged_ = false;
+    }
+  }
+
+ private:
+  alignas(std::stop_callback<F>) unsigned char storage_[sizeof(std::stop_callback<F>)];
+  bool engaged_ = false;
+};
+
 struct token_access {
   static cancel_state* state(const cancel_token& t) noexcept { return t.state_; }
   static const std::stop_token& stop(const cancel_token& t) noexcept { return t.stop_; }
@@ -130,7 +159,7 @@ class cancel_callback {
   F f_;
   detail::cancel_node node_;
   detail::cancel_state* state_ = nullptr;
-  std::optional<std::stop_callback<forward_to>> stop_;
+  detail::optional_stop_callback<forward_to> stop_;
 };
 
 template <class F>

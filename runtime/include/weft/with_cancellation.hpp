@@ -2,7 +2,6 @@
 #pragma once
 
 #include <coroutine>
-#include <optional>
 #include <stop_token>
 #include <utility>
 
@@ -81,7 +80,7 @@ class with_cancellation_awaiter {
   cancel_state linked_;
   cancel_hook parent_link_;
   cancel_hook token_link_;
-  std::optional<std::stop_callback<stop_forward>> stop_link_;
+  optional_stop_callback<stop_forward> stop_link_;
 };
 
 }  // namespace detail

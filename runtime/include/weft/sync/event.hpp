@@ -20,6 +20,8 @@ class event_awaiter {
   explicit event_awaiter(event& e) noexcept : event_(&e) {}
   event_awaiter(const event_awaiter&) = delete;
   event_awaiter& operator=(const event_awaiter&) = delete;
+  /// Unlinks the waiter if its task is destroyed while waiting (runtime shutdown).
+  ~event_awaiter();
 
   bool await_ready() const noexcept;
   template <class Promise>
@@ -33,6 +35,7 @@ class event_awaiter {
   bool suspend(std::coroutine_handle<> caller, cancel_state* token);
   static void on_cancel(void* self) noexcept;
   void wake() noexcept;
+  bool unlink_locked() noexcept;  // false if set() already took it
 
   event* event_;
   std::coroutine_handle<> caller_;
@@ -41,8 +44,9 @@ class event_awaiter {
   event_awaiter* next_ = nullptr;
   cancel_hook hook_;
   resume_gate gate_;
-  // Invariant: linked_ is true exactly while this awaiter is in event_'s list (under its lock).
-  bool linked_ = false;
+  // Invariant: linked_ is true exactly while this awaiter is in event_'s list; written under the
+  // event's lock, read without it only by the destructor, once set() or a cancellation unlinked.
+  std::atomic<bool> linked_{false};
   bool cancelled_ = false;
 };
 }  // namespace detail
