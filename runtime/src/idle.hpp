@@ -19,8 +19,8 @@ namespace weft::detail {
 ///    nobody is searching (a searcher will find the work) and somebody is parked.
 /// 3. The woken worker starts as a searcher. When a searcher finds work and it was the last one
 ///    searching, it wakes another (work may remain), which keeps at most one wake in flight.
-/// 4. A worker parks with transition_to_parked(); if it was the last searcher it must re-check
-///    every queue afterwards (a push that saw it searching did not wake anyone).
+/// 4. A worker parks with transition_to_parked() and then re-checks every queue (worker::park):
+///    a push that read the state before saw it awake and woke nobody.
 /// 5. At most half the workers search at once, so stealing does not turn into contention.
 class idle {
  public:

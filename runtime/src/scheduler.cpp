@@ -55,7 +55,8 @@ void worker::schedule_lifo(std::coroutine_handle<> h) {
 
 void worker::push_back(std::coroutine_handle<> h) {
   if (queue_.push_back(h, rt_.injection)) overflows_.add();
-  rt_.notify_parked();
+  // With one worker there is nobody to hand this to: this worker runs it itself.
+  if (rt_.workers.size() > 1) rt_.notify_parked();
 }
 
 std::uint32_t worker::next_random() noexcept {
@@ -158,9 +159,14 @@ void worker::run_task(std::coroutine_handle<> h) {
 void worker::park() {
   const bool was_searching = searching_;
   searching_ = false;
-  if (rt_.idle_set.transition_to_parked(index_, was_searching) && rt_.has_pending_work()) {
-    rt_.notify_parked();
-  }
+  rt_.idle_set.transition_to_parked(index_, was_searching);
+  // Re-check every queue after counting ourselves parked (a seq_cst read-modify-write): a push
+  // that read the idle state before that saw us awake and woke nobody. This is needed for every
+  // parking worker, not only the last searcher as in Tokio: a worker that could not become a
+  // searcher may park just after the searcher's wake-up went elsewhere, while a task waits in
+  // the queue of a worker that is busy with a long task (test
+  // ATaskSpawnedFromOutsideAlwaysWakesAnIdleWorker).
+  if (rt_.has_pending_work()) rt_.notify_parked();
   parks_.add();
   for (;;) {
     parker_.park();
@@ -196,6 +202,10 @@ void runtime_core::schedule_remote(std::coroutine_handle<> h) {
 }
 
 void runtime_core::notify_parked() {
+  // seq_cst fence: orders the caller's push before its read of the idle state, against the
+  // parking worker's read-modify-write of that state followed by its read of the queues
+  // (store-buffering: without it both could miss the other and the task would wait).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   if (auto id = idle_set.worker_to_notify()) workers[*id]->park_state().unpark();
 }
 

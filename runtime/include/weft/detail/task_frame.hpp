@@ -76,14 +76,23 @@ class promise_base {
 
 inline constexpr std::uintptr_t root_tag = 1;
 
+// A root's link_ is written by its joiner while the root may be finishing on another worker and
+// reading the tag, so root accesses are atomic (relaxed: the joiner pointer itself is published
+// by the read-modify-writes of join_waiting_bit).
+inline void* load_link(const promise_base& p) noexcept {
+  return std::atomic_ref<void*>{const_cast<void*&>(p.link_)}.load(std::memory_order_relaxed);
+}
 inline bool is_root(const promise_base& p) noexcept {
-  return (reinterpret_cast<std::uintptr_t>(p.link_) & root_tag) != 0;
+  return (reinterpret_cast<std::uintptr_t>(load_link(p)) & root_tag) != 0;
 }
 inline join_waiter* joiner_of(const promise_base& p) noexcept {
-  return reinterpret_cast<join_waiter*>(reinterpret_cast<std::uintptr_t>(p.link_) & ~root_tag);
+  return reinterpret_cast<join_waiter*>(reinterpret_cast<std::uintptr_t>(load_link(p)) &
+                                        ~root_tag);
 }
 inline void set_joiner(promise_base& p, join_waiter* w) noexcept {
-  p.link_ = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(w) | root_tag);
+  std::atomic_ref<void*>{p.link_}.store(
+      reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(w) | root_tag),
+      std::memory_order_relaxed);
 }
 
 /// The awaiting coroutine's cancellation state, if it is a weft task.
