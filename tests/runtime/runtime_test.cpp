@@ -1,5 +1,4 @@
-// weft::runtime: block_on, spawn and join handles, options, stats, parking, shutdown,
-// spawn_blocking and scheduling fairness.
+// weft::runtime: block_on, spawn/join, options, stats, parking, shutdown, spawn_blocking, fairness.
 #include <weft/runtime.hpp>
 
 #include <algorithm>
@@ -11,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <limits>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -21,6 +19,7 @@
 #include <vector>
 
 #include <sched.h>
+#include <sys/types.h>
 
 #include <gtest/gtest.h>
 
@@ -47,7 +46,9 @@ bool eventually(Predicate done) {
   return done();
 }
 
-weft::task<int> value_of(int value) { co_return value; }
+weft::task<int> value_of(int value) {
+  co_return value;
+}
 
 weft::task<int> throw_runtime_error() {
   throw std::runtime_error("task failed");
@@ -76,7 +77,14 @@ weft::task<void> wait_then_set(weft::event& go, weft::event& done) {
   done.set();
 }
 
-weft::task<void> wait_on(weft::event& e) { co_await e.wait(); }
+weft::task<void> wait_on(weft::event& e) {
+  co_await e.wait();
+}
+
+weft::task<int> wait_then_return(weft::event& e, int value) {
+  co_await e.wait();
+  co_return value;
+}
 
 struct count_destruction {
   std::atomic<int>* destroyed;
@@ -134,10 +142,12 @@ std::vector<std::uint64_t> parks_of(const weft::runtime_stats& stats) {
   return parks;
 }
 
-// Keeps its worker busy until `count` tasks are in it at once, so those run on distinct workers.
-weft::task<void> rendezvous(std::atomic<int>& arrived, int count) {
+// Holds its worker until `count` of these have started, each on its own worker, or until
+// `give_up` is set.
+weft::task<void> rendezvous(std::atomic<int>& arrived, int count,
+                            const std::atomic<bool>& give_up) {
   arrived.fetch_add(1);
-  while (arrived.load() < count) std::this_thread::yield();
+  while (arrived.load() < count && !give_up.load()) std::this_thread::yield();
   co_return;
 }
 
@@ -200,9 +210,8 @@ TEST(RuntimeBlockOn, ThrowsLogicErrorOnAWorkerThread) {
 
 TEST(RuntimeBlockOn, WeftBlockOnRunsOnTheDefaultRuntime) {
   EXPECT_EQ(weft::block_on(value_of(5)), 5);
-  EXPECT_TRUE(weft::block_on([]() -> weft::task<bool> {
-    co_return weft::default_runtime().on_worker_thread();
-  }));
+  EXPECT_TRUE(weft::block_on(
+      []() -> weft::task<bool> { co_return weft::default_runtime().on_worker_thread(); }));
 }
 
 TEST(RuntimeBlockOn, ThrowsOperationCancelledWhenTheRuntimeShutsDownFirst) {
@@ -246,12 +255,12 @@ TEST(RuntimeOptions, RejectsMoreWorkersThanSupported) {
 }
 
 TEST(RuntimeOptions, RejectsZeroMaxBlockingThreads) {
-  EXPECT_THROW(weft::runtime{weft::runtime_options{.workers = 1, .max_blocking_threads = 0}},
+  EXPECT_THROW((weft::runtime{weft::runtime_options{.workers = 1, .max_blocking_threads = 0}}),
                std::invalid_argument);
 }
 
 TEST(RuntimeOptions, RejectsAZeroGlobalQueueInterval) {
-  EXPECT_THROW(weft::runtime{weft::runtime_options{.workers = 1, .global_queue_interval = 0}},
+  EXPECT_THROW((weft::runtime{weft::runtime_options{.workers = 1, .global_queue_interval = 0}}),
                std::invalid_argument);
 }
 
@@ -338,6 +347,17 @@ TEST(RuntimeSpawn, IsFinishedTurnsTrueWhenTheTaskCompletes) {
   rt.block_on(join(handle));
 }
 
+TEST(RuntimeSpawn, AHandleCanBeJoinedFromATaskOfAnotherRuntime) {
+  weft::event go;
+  weft::runtime rt{weft::runtime_options{.workers = 1}};
+  weft::runtime other{weft::runtime_options{.workers = 1}};
+  auto handle = rt.spawn(wait_then_return(go, 6));
+  auto joiner = other.spawn(join(handle));
+  go.set();
+  EXPECT_EQ(other.block_on(join(joiner)), 6);
+  EXPECT_EQ(rt.stats().live_tasks, 0u);
+}
+
 TEST(RuntimeSpawn, WeftSpawnOutsideARuntimeThrowsLogicError) {
   EXPECT_THROW((void)weft::spawn(value_of(1)), std::logic_error);
 }
@@ -409,8 +429,12 @@ TEST(RuntimeParking, IdleWorkersParkAndSleepInTheKernel) {
   // Both workers wake up for this (each holds one task until the other arrives) ...
   const auto parks_before = parks_of(rt.stats());
   std::atomic<int> arrived{0};
-  auto first = rt.spawn(rendezvous(arrived, 2));
-  auto second = rt.spawn(rendezvous(arrived, 2));
+  std::atomic<bool> give_up{false};
+  auto first = rt.spawn(rendezvous(arrived, 2, give_up));
+  auto second = rt.spawn(rendezvous(arrived, 2, give_up));
+  const bool both_ran = eventually([&] { return arrived.load() == 2; });
+  give_up.store(true);
+  EXPECT_TRUE(both_ran) << "the second task never ran: the idle worker was not woken for it";
   rt.block_on([&]() -> weft::task<void> {
     co_await first;
     co_await second;
@@ -428,108 +452,6 @@ TEST(RuntimeParking, IdleWorkersParkAndSleepInTheKernel) {
     EXPECT_TRUE(eventually([&] { return thread_state(tid) == 'S'; }))
         << "worker thread " << tid << " is in state " << thread_state(tid);
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shutdown
-
-TEST(RuntimeShutdown, DestroysUnfinishedTasksRunningTheirDestructors) {
-  constexpr int tasks = 100;
-  std::atomic<int> started{0}, destroyed{0};
-  {
-    weft::runtime rt{weft::runtime_options{.workers = 2}};
-    for (int i = 0; i < tasks; ++i) rt.spawn(hold_forever(started, destroyed)).detach();
-    ASSERT_TRUE(eventually([&] { return started.load() == tasks; }));
-    EXPECT_EQ(destroyed.load(), 0);
-  }
-  EXPECT_EQ(destroyed.load(), tasks);
-}
-
-TEST(RuntimeShutdown, DestroysTasksWaitingOnAnEventAndLeavesTheEventWithoutWaiters) {
-  constexpr int tasks = 100;
-  weft::event never;  // outlives the runtime: its destructor must find no waiter left behind
-  std::atomic<int> started{0}, destroyed{0};
-  {
-    weft::runtime rt{weft::runtime_options{.workers = 2}};
-    for (int i = 0; i < tasks; ++i) rt.spawn(hold_until_set(never, started, destroyed)).detach();
-    ASSERT_TRUE(eventually([&] { return started.load() == tasks; }));
-  }
-  EXPECT_EQ(destroyed.load(), tasks);
-}
-
-TEST(RuntimeShutdown, DestroysAJoinerAndTheTaskItJoinsWhenTheJoinerHoldsTheHandle) {
-  std::atomic<int> started{0}, destroyed{0};
-  {
-    weft::runtime rt{weft::runtime_options{.workers = 2}};
-    rt.spawn(spawn_and_join_forever(started, destroyed)).detach();
-    ASSERT_TRUE(eventually([&] { return started.load() == 2; }));
-  }
-  EXPECT_EQ(destroyed.load(), 2);
-}
-
-TEST(RuntimeShutdown, DestroysAJoinerAndTheTaskItJoinsWhenBothCameFromOutside) {
-  std::atomic<int> started{0}, destroyed{0};
-  {
-    weft::runtime rt{weft::runtime_options{.workers = 2}};
-    auto target = rt.spawn(hold_forever(started, destroyed));
-    rt.spawn(join_forever(std::move(target), started, destroyed)).detach();
-    ASSERT_TRUE(eventually([&] { return started.load() == 2; }));
-  }
-  EXPECT_EQ(destroyed.load(), 2);
-}
-
-TEST(RuntimeShutdown, AHandleCanBeDestroyedAfterTheRuntimeIsGone) {
-  std::atomic<int> started{0}, destroyed{0};
-  weft::join_handle<void> unfinished;
-  weft::join_handle<int> finished;
-  {
-    weft::runtime rt{weft::runtime_options{.workers = 1}};
-    unfinished = rt.spawn(hold_forever(started, destroyed));
-    finished = rt.spawn(value_of(3));
-    ASSERT_TRUE(eventually([&] { return started.load() == 1 && finished.is_finished(); }));
-  }
-  EXPECT_EQ(destroyed.load(), 1);
-  EXPECT_FALSE(unfinished.is_finished());
-  unfinished = {};  // frees what the runtime left for the handle (ASan watches)
-  finished = {};
-  EXPECT_FALSE(unfinished.valid());
-}
-
-TEST(RuntimeShutdown, JoiningATaskItDestroyedThrowsOperationCancelled) {
-  std::atomic<int> started{0}, destroyed{0};
-  weft::runtime rt{weft::runtime_options{.workers = 1}};
-  auto handle = rt.spawn(hold_forever(started, destroyed));
-  ASSERT_TRUE(eventually([&] { return started.load() == 1; }));
-  rt.shutdown();
-  weft::runtime other{weft::runtime_options{.workers = 1}};
-  EXPECT_THROW(other.block_on(join(handle)), weft::operation_cancelled);
-}
-
-TEST(RuntimeShutdown, ShuttingDownTwiceIsHarmless) {
-  weft::runtime rt{weft::runtime_options{.workers = 2}};
-  EXPECT_EQ(rt.block_on(value_of(1)), 1);
-  rt.shutdown();
-  rt.shutdown();
-}
-
-TEST(RuntimeShutdown, ShutdownOnOneOfItsWorkersThrowsLogicError) {
-  weft::runtime rt{weft::runtime_options{.workers = 1}};
-  rt.block_on([&rt]() -> weft::task<void> {
-    EXPECT_THROW(rt.shutdown(), std::logic_error);
-    co_return;
-  });
-}
-
-TEST(RuntimeShutdown, SpawnAfterShutdownThrowsLogicError) {
-  weft::runtime rt{weft::runtime_options{.workers = 1}};
-  rt.shutdown();
-  EXPECT_THROW((void)rt.spawn(value_of(1)), std::logic_error);
-}
-
-TEST(RuntimeShutdown, BlockOnAfterShutdownThrowsLogicError) {
-  weft::runtime rt{weft::runtime_options{.workers = 1}};
-  rt.shutdown();
-  EXPECT_THROW(rt.block_on(value_of(1)), std::logic_error);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -557,7 +479,9 @@ TEST(SpawnBlocking, RunsOnAThreadThatIsNotAWorker) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   rt.block_on([&rt]() -> weft::task<void> {
     const auto worker = std::this_thread::get_id();
-    auto where = [&rt] { return std::make_pair(std::this_thread::get_id(), rt.on_worker_thread()); };
+    auto where = [&rt] {
+      return std::make_pair(std::this_thread::get_id(), rt.on_worker_thread());
+    };
     const auto [blocking_thread, on_worker] = co_await weft::spawn_blocking(where);
     EXPECT_NE(blocking_thread, worker);
     EXPECT_FALSE(on_worker);
@@ -691,6 +615,108 @@ TEST(RuntimeFairness, ATaskRespawningItselfDoesNotStarveTheInjectionQueue) {
   ASSERT_TRUE(eventually([&] { return runs.load() > 1'000; }));  // the local chain is running
   rt.block_on(raise(stop));  // arrives through the injection queue
   EXPECT_TRUE(stop.load());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown
+
+TEST(RuntimeShutdown, DestroysUnfinishedTasksRunningTheirDestructors) {
+  constexpr int tasks = 100;
+  std::atomic<int> started{0}, destroyed{0};
+  {
+    weft::runtime rt{weft::runtime_options{.workers = 2}};
+    for (int i = 0; i < tasks; ++i) rt.spawn(hold_forever(started, destroyed)).detach();
+    ASSERT_TRUE(eventually([&] { return started.load() == tasks; }));
+    EXPECT_EQ(destroyed.load(), 0);
+  }
+  EXPECT_EQ(destroyed.load(), tasks);
+}
+
+TEST(RuntimeShutdown, DestroysAJoinerAndTheTaskItJoinsWhenTheJoinerHoldsTheHandle) {
+  std::atomic<int> started{0}, destroyed{0};
+  {
+    weft::runtime rt{weft::runtime_options{.workers = 2}};
+    rt.spawn(spawn_and_join_forever(started, destroyed)).detach();
+    ASSERT_TRUE(eventually([&] { return started.load() == 2; }));
+  }
+  EXPECT_EQ(destroyed.load(), 2);
+}
+
+TEST(RuntimeShutdown, DestroysAJoinerAndTheTaskItJoinsWhenBothCameFromOutside) {
+  std::atomic<int> started{0}, destroyed{0};
+  {
+    weft::runtime rt{weft::runtime_options{.workers = 2}};
+    auto target = rt.spawn(hold_forever(started, destroyed));
+    rt.spawn(join_forever(std::move(target), started, destroyed)).detach();
+    ASSERT_TRUE(eventually([&] { return started.load() == 2; }));
+  }
+  EXPECT_EQ(destroyed.load(), 2);
+}
+
+TEST(RuntimeShutdown, AHandleCanBeDestroyedAfterTheRuntimeIsGone) {
+  std::atomic<int> started{0}, destroyed{0};
+  weft::join_handle<void> unfinished;
+  weft::join_handle<int> finished;
+  {
+    weft::runtime rt{weft::runtime_options{.workers = 1}};
+    unfinished = rt.spawn(hold_forever(started, destroyed));
+    finished = rt.spawn(value_of(3));
+    ASSERT_TRUE(eventually([&] { return started.load() == 1 && finished.is_finished(); }));
+  }
+  EXPECT_EQ(destroyed.load(), 1);
+  EXPECT_FALSE(unfinished.is_finished());
+  unfinished = {};  // frees what the runtime left for the handle (ASan watches)
+  finished = {};
+  EXPECT_FALSE(unfinished.valid());
+}
+
+TEST(RuntimeShutdown, JoiningATaskItDestroyedThrowsOperationCancelled) {
+  std::atomic<int> started{0}, destroyed{0};
+  weft::runtime rt{weft::runtime_options{.workers = 1}};
+  auto handle = rt.spawn(hold_forever(started, destroyed));
+  ASSERT_TRUE(eventually([&] { return started.load() == 1; }));
+  rt.shutdown();
+  weft::runtime other{weft::runtime_options{.workers = 1}};
+  EXPECT_THROW(other.block_on(join(handle)), weft::operation_cancelled);
+}
+
+TEST(RuntimeShutdown, ShuttingDownTwiceIsHarmless) {
+  weft::runtime rt{weft::runtime_options{.workers = 2}};
+  EXPECT_EQ(rt.block_on(value_of(1)), 1);
+  rt.shutdown();
+  rt.shutdown();
+}
+
+TEST(RuntimeShutdown, ShutdownOnOneOfItsWorkersThrowsLogicError) {
+  weft::runtime rt{weft::runtime_options{.workers = 1}};
+  rt.block_on([&rt]() -> weft::task<void> {
+    EXPECT_THROW(rt.shutdown(), std::logic_error);
+    co_return;
+  });
+}
+
+TEST(RuntimeShutdown, SpawnAfterShutdownThrowsLogicError) {
+  weft::runtime rt{weft::runtime_options{.workers = 1}};
+  rt.shutdown();
+  EXPECT_THROW((void)rt.spawn(value_of(1)), std::logic_error);
+}
+
+TEST(RuntimeShutdown, BlockOnAfterShutdownThrowsLogicError) {
+  weft::runtime rt{weft::runtime_options{.workers = 1}};
+  rt.shutdown();
+  EXPECT_THROW(rt.block_on(value_of(1)), std::logic_error);
+}
+
+TEST(RuntimeShutdown, DestroysTasksWaitingOnAnEventAndLeavesTheEventWithoutWaiters) {
+  constexpr int tasks = 100;
+  weft::event never;  // outlives the runtime: its destructor must find no waiter left behind
+  std::atomic<int> started{0}, destroyed{0};
+  {
+    weft::runtime rt{weft::runtime_options{.workers = 2}};
+    for (int i = 0; i < tasks; ++i) rt.spawn(hold_until_set(never, started, destroyed)).detach();
+    ASSERT_TRUE(eventually([&] { return started.load() == tasks; }));
+  }
+  EXPECT_EQ(destroyed.load(), tasks);
 }
 
 }  // namespace
