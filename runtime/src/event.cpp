@@ -9,15 +9,18 @@ namespace weft {
 
 namespace detail {
 
-bool event_awaiter::await_ready() const noexcept { return event_->is_set(); }
+// Never ready: the event is read in suspend(), after the awaiter's cancellation was checked, so a
+// cancelled task's wait always throws.
+bool event_awaiter::await_ready() const noexcept { return false; }
 
 bool event_awaiter::suspend(std::coroutine_handle<> caller, cancel_state* token) {
   caller_ = caller;
-  rt_ = &require_runtime("weft::event::wait");
   if (token != nullptr && token->is_cancelled()) {
     cancelled_ = true;
     return false;
   }
+  if (event_->is_set()) return false;
+  rt_ = &require_runtime("weft::event::wait");
   {
     std::lock_guard lock{event_->lock_};
     if (event_->set_.load(std::memory_order_relaxed)) return false;
@@ -85,16 +88,15 @@ void event_awaiter::await_resume() {
 event::~event() { assert(head_ == nullptr && "weft::event destroyed while tasks wait on it"); }
 
 void event::set() noexcept {
-  detail::event_awaiter* list;
-  {
-    std::lock_guard lock{lock_};
-    set_.store(true, std::memory_order_release);
-    list = head_;
-    head_ = tail_ = nullptr;
-    for (auto* a = list; a != nullptr; a = a->next_) a->linked_.store(false, std::memory_order_relaxed);
-  }
+  // Wakes under the lock: a waiter destroyed meanwhile (runtime shutdown) waits for the lock in
+  // its destructor, so it is never freed while set() still refers to it. Waking only queues.
+  std::lock_guard lock{lock_};
+  set_.store(true, std::memory_order_release);
+  detail::event_awaiter* list = head_;
+  head_ = tail_ = nullptr;
   while (list != nullptr) {
-    auto* next = list->next_;  // read before waking: the awaiter may be gone right after
+    auto* next = list->next_;  // read before waking: the awaiter may resume on another worker
+    list->linked_.store(false, std::memory_order_relaxed);
     list->wake();
     list = next;
   }

@@ -239,7 +239,7 @@ void new_chunk(thread_cache& tc, std::size_t bytes) {
 
 void* frame_allocate(std::size_t size) {
   if (!WEFT_FRAME_POOL || size > max_small) return ::operator new(size);
-  const std::size_t c = (size + granule - 1) / granule;
+  const std::size_t c = size == 0 ? 1 : (size + granule - 1) / granule;
   thread_cache& tc = cache;
   if (free_block* b = tc.heads[c]; WEFT_LIKELY(b != nullptr)) {
     WEFT_UNPOISON(b, c * granule);
@@ -255,7 +255,7 @@ void frame_deallocate(void* block, std::size_t size) noexcept {
     ::operator delete(block, size);
     return;
   }
-  const std::size_t c = (size + granule - 1) / granule;
+  const std::size_t c = size == 0 ? 1 : (size + granule - 1) / granule;
   thread_cache& tc = cache;
   if (WEFT_UNLIKELY(tc.state != thread_cache::live)) {
     free_unusual(tc, block, c);

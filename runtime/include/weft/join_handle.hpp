@@ -42,10 +42,11 @@ class join_awaiter final : public join_waiter {
     if (registered_ && h_) state().fetch_and(~join_waiting_bit, std::memory_order_acq_rel);
   }
 
+  // Never ready: even a finished task's result is taken in await_suspend, after the awaiter's
+  // cancellation was checked, so a cancelled task's join always throws.
   bool await_ready() const {
     if (!h_) throw_empty_join_handle();
-    // acquire: pairs with the acq_rel fetch_or of complete_bit in complete_root.
-    return (state().load(std::memory_order_acquire) & (complete_bit | aborted_bit)) != 0;
+    return false;
   }
 
   // Protocol: join_waiting_bit in the joined task's header decides who resumes the joiner.
@@ -61,6 +62,8 @@ class join_awaiter final : public join_waiter {
       cancelled_ = true;
       return false;
     }
+    // acquire: pairs with the acq_rel fetch_or of complete_bit in complete_root.
+    if (state().load(std::memory_order_acquire) & (complete_bit | aborted_bit)) return false;
     set_joiner(h_.promise(), this);
     if (!hook_.arm(token, &on_cancel, this)) {
       cancelled_ = true;
@@ -69,14 +72,16 @@ class join_awaiter final : public join_waiter {
     registered_ = true;
     auto& st = state();
     auto old = st.fetch_or(join_waiting_bit, std::memory_order_acq_rel);
-    if (old & complete_bit) return false;  // finished meanwhile; completion will not wake us
     if (old & join_cancel_bit) {
-      // Cancelled before we published: withdraw, unless completion saw the bit meanwhile.
-      old = st.fetch_and(~(join_waiting_bit | join_cancel_bit), std::memory_order_acq_rel);
-      if (old & complete_bit) return true;  // complete_root wakes us
+      // Cancelled before we published (on_cancel sets the bit only while complete_bit is
+      // clear, so the cancellation came first even if the task finished since): withdraw,
+      // unless completion saw our bit meanwhile, in which case it wakes us.
       cancelled_ = true;
-      return false;
+      if (old & complete_bit) return false;
+      old = st.fetch_and(~(join_waiting_bit | join_cancel_bit), std::memory_order_acq_rel);
+      return (old & complete_bit) != 0;
     }
+    if (old & complete_bit) return false;  // finished meanwhile; completion will not wake us
     return true;
   }
 
@@ -132,9 +137,10 @@ class join_awaiter final : public join_waiter {
 ///     auto body = co_await h;  // rethrows fetch's exception
 ///
 /// A handle is awaited once. Awaiting an empty (moved-from, default or already awaited) handle
-/// throws std::logic_error. Awaiting is cancellable: if the awaiting task is cancelled, the await
-/// throws operation_cancelled and the spawned task keeps running. Awaiting a task that the runtime
-/// destroyed at shutdown throws operation_cancelled.
+/// throws std::logic_error. Awaiting is cancellable: if the awaiting task is cancelled, before or
+/// while it waits, the await throws operation_cancelled (even if the spawned task has finished)
+/// and the spawned task keeps running. Awaiting a task that the runtime destroyed at shutdown
+/// throws operation_cancelled.
 /// Thread safety: one handle is used by one task at a time; cancel() may race with completion.
 template <class T>
 class [[nodiscard]] join_handle {

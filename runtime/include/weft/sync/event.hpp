@@ -59,7 +59,8 @@ class event_awaiter {
 ///
 /// Thread safety: every member may be called concurrently, from tasks on any worker or from plain
 /// threads; waiters resume on their own runtime. The event must outlive its waiters.
-/// Cancellation: a cancelled wait() throws operation_cancelled and leaves the event unchanged.
+/// Cancellation: a cancelled wait() throws operation_cancelled, even if the event is set, and
+/// leaves the event unchanged.
 class event {
  public:
   explicit event(bool initially_set = false) noexcept : set_(initially_set) {}
