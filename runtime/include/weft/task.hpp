@@ -250,6 +250,10 @@ concept task_type = detail::is_task<std::remove_cvref_t<T>>::value;
 ///     weft::spawn(weft::co_invoke([conn = std::move(conn)]() -> weft::task<void> {
 ///       co_await conn.serve();  // conn lives as long as the task, not as long as the lambda
 ///     }));
+///
+/// g++ 12: inside a coroutine, do not co_await co_invoke(lambda) in the expression that creates
+/// the lambda (g++ 12 destroys it twice); name the task first: `auto t = co_invoke(f);
+/// co_await std::move(t);`.
 template <class F, class... Args>
   requires std::invocable<F&, Args&...> && task_type<std::invoke_result_t<F&, Args&...>>
 std::invoke_result_t<F&, Args&...> co_invoke(F f, Args... args) {
