@@ -23,7 +23,9 @@ void BM_baseline_deque_of_functions(benchmark::State& state) {
 }
 BENCHMARK(BM_baseline_deque_of_functions);
 
-weft::task<int> child(int x) { co_return x + 1; }
+weft::task<int> child(int x) {
+  co_return x + 1;
+}
 
 void BM_spawn_join(benchmark::State& state) {
   weft::runtime rt{weft::runtime_options{.workers = static_cast<std::size_t>(state.range(0))}};

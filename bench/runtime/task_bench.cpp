@@ -6,7 +6,9 @@
 
 namespace {
 
-[[gnu::noinline]] int plain_call(int x) { return x + 1; }
+[[gnu::noinline]] int plain_call(int x) {
+  return x + 1;
+}
 
 void BM_baseline_function_call(benchmark::State& state) {
   int x = 0;
@@ -18,7 +20,9 @@ void BM_baseline_function_call(benchmark::State& state) {
 }
 BENCHMARK(BM_baseline_function_call);
 
-weft::task<int> increment(int x) { co_return x + 1; }
+weft::task<int> increment(int x) {
+  co_return x + 1;
+}
 
 void BM_task_create_await(benchmark::State& state) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};

@@ -26,11 +26,12 @@ void blocking_job::drop() noexcept {
   status.compare_exchange_strong(s, abandoned, std::memory_order_acq_rel);
 }
 
-
 blocking_pool::blocking_pool(std::size_t max_threads, std::chrono::milliseconds keep_alive)
     : max_threads_(max_threads), keep_alive_(keep_alive) {}
 
-blocking_pool::~blocking_pool() { shutdown(); }
+blocking_pool::~blocking_pool() {
+  shutdown();
+}
 
 void blocking_pool::reap_exited_locked(std::vector<std::thread>& out) {
   for (auto id : exited_) {
@@ -77,7 +78,8 @@ void blocking_pool::thread_main() {
     }
     if (shutdown_) break;
     ++idle_;
-    const bool woken = wake_.wait_for(lock, keep_alive_, [this] { return shutdown_ || !queue_.empty(); });
+    const bool woken =
+        wake_.wait_for(lock, keep_alive_, [this] { return shutdown_ || !queue_.empty(); });
     --idle_;
     if (!woken) break;  // idle for keep_alive: retire
   }

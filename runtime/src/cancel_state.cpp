@@ -3,8 +3,8 @@
 // request_cancel():
 // 1. Lock the word and set the cancelled bit; from then on try_add() refuses new callbacks.
 // 2. Unlink the head node, note (thread-locally) that this thread runs it and where to report that
-//    the node was destroyed, unlock, and call it. Unlocking before the call lets the callback take other
-//    locks, and lets remove() on other nodes proceed.
+//    the node was destroyed, unlock, and call it. Unlocking before the call lets the callback take
+//    other locks, and lets remove() on other nodes proceed.
 // 3. If the callback did not destroy its own node, mark the node done (release); a remove() on
 //    another thread waits for exactly this before its owner may free the node.
 // 4. Repeat from 2 until the list is empty.

@@ -11,7 +11,9 @@ namespace detail {
 
 // Never ready: the event is read in suspend(), after the awaiter's cancellation was checked, so a
 // cancelled task's wait always throws.
-bool event_awaiter::await_ready() const noexcept { return false; }
+bool event_awaiter::await_ready() const noexcept {
+  return false;
+}
 
 bool event_awaiter::suspend(std::coroutine_handle<> caller, cancel_state* token) {
   caller_ = caller;
@@ -85,7 +87,9 @@ void event_awaiter::await_resume() {
 
 }  // namespace detail
 
-event::~event() { assert(head_ == nullptr && "weft::event destroyed while tasks wait on it"); }
+event::~event() {
+  assert(head_ == nullptr && "weft::event destroyed while tasks wait on it");
+}
 
 void event::set() noexcept {
   // Wakes under the lock: a waiter destroyed meanwhile (runtime shutdown) waits for the lock in

@@ -69,7 +69,7 @@ struct global_state {
   std::mutex mutex;
   std::vector<batch> depot[classes];
   std::atomic<std::size_t> depot_batches[classes] = {};
-  std::vector<void*> chunks;                         // reachability only; never freed
+  std::vector<void*> chunks;                        // reachability only; never freed
   std::vector<std::pair<char*, char*>> remainders;  // unused ends of chunks of exited threads
 };
 

@@ -119,9 +119,9 @@ void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p) {
   set_joiner(p, nullptr);
   worker* w = this_worker();
   if (w != nullptr && &w->rt() == rt) {
-    header->state.store(spawned_bit | handle_bit |
-                            (static_cast<std::uint32_t>(w->index()) << shard_shift),
-                        std::memory_order_relaxed);
+    header->state.store(
+        spawned_bit | handle_bit | (static_cast<std::uint32_t>(w->index()) << shard_shift),
+        std::memory_order_relaxed);
     w->registry().insert(header);
     w->schedule_lifo(h);
     return;
@@ -131,7 +131,8 @@ void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p) {
   if (!rt->register_external(header)) {
     header->state.store(0, std::memory_order_relaxed);
     h.destroy();
-    throw std::logic_error("weft::runtime::spawn: the runtime has shut down; the task was destroyed");
+    throw std::logic_error(
+        "weft::runtime::spawn: the runtime has shut down; the task was destroyed");
   }
   rt->schedule_remote(h);
 }
@@ -179,7 +180,8 @@ void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p)
   spawn_root(rt, h, p);
   // After spawn_root the task may already be running; register as its joiner.
   set_joiner(p, &waiter);
-  const auto old = header_of(h.address())->state.fetch_or(join_waiting_bit, std::memory_order_acq_rel);
+  const auto old =
+      header_of(h.address())->state.fetch_or(join_waiting_bit, std::memory_order_acq_rel);
   if (old & (complete_bit | aborted_bit)) return;
   waiter.wait();
 }
@@ -197,7 +199,9 @@ runtime_core::runtime_core(const runtime_options& o)
   }
 }
 
-runtime_core::~runtime_core() { shutdown(); }
+runtime_core::~runtime_core() {
+  shutdown();
+}
 
 void submit_blocking(runtime_core& rt, std::shared_ptr<blocking_job> job) {
   rt.blocking.submit(std::move(job));
@@ -284,11 +288,17 @@ runtime::~runtime() {
   if (core_) core_->shutdown();
 }
 
-void runtime::shutdown() { core_->shutdown(); }
+void runtime::shutdown() {
+  core_->shutdown();
+}
 
-runtime_stats runtime::stats() const { return core_->stats(); }
+runtime_stats runtime::stats() const {
+  return core_->stats();
+}
 
-std::size_t runtime::worker_count() const noexcept { return core_->workers.size(); }
+std::size_t runtime::worker_count() const noexcept {
+  return core_->workers.size();
+}
 
 bool runtime::on_worker_thread() const noexcept {
   auto* w = detail::this_worker();

@@ -124,6 +124,8 @@ class runtime_core {
 
 /// The worker running on this thread, if any.
 extern thread_local worker* current_worker;
-inline worker* this_worker() noexcept { return current_worker; }
+inline worker* this_worker() noexcept {
+  return current_worker;
+}
 
 }  // namespace weft::detail

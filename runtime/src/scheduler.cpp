@@ -26,7 +26,6 @@ thread_local runtime_core* tls_runtime = nullptr;
 thread_local void* sync_start_frame = nullptr;
 #endif
 
-
 void throw_outside_runtime(const char* api) {
   throw std::logic_error(std::string{api} +
                          ": called outside a weft runtime's worker thread; from a plain thread "

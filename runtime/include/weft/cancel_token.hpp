@@ -131,8 +131,8 @@ template <std::invocable F>
 class cancel_callback {
  public:
   template <class G>
-    requires std::constructible_from<F, G>
-  cancel_callback(const cancel_token& token, G&& f) : f_(std::forward<G>(f)) {
+  requires std::constructible_from<F, G> cancel_callback(const cancel_token& token, G&& f)
+      : f_(std::forward<G>(f)) {
     if (auto* s = detail::token_access::state(token); s != nullptr) {
       if (s->try_add(node_, &invoke, this)) {
         state_ = s;

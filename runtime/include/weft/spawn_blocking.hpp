@@ -114,8 +114,7 @@ class blocking_awaiter {
     // thread and its result is dropped. Either way the awaiter resumes now.
     auto s = j->status.load(std::memory_order_acquire);
     while (s == blocking_job::queued || s == blocking_job::running) {
-      if (j->status.compare_exchange_weak(s, blocking_job::abandoned,
-                                          std::memory_order_acq_rel)) {
+      if (j->status.compare_exchange_weak(s, blocking_job::abandoned, std::memory_order_acq_rel)) {
         if (j->gate.wake()) schedule_wake(j->rt, j->waiter);
         return;
       }
@@ -140,8 +139,8 @@ class blocking_awaiter {
 /// await throws operation_cancelled at once and the function's result is discarded when it ends.
 /// Errors: throws std::logic_error when awaited outside a runtime's worker.
 template <class F>
-  requires std::invocable<std::decay_t<F>&>
-[[nodiscard]] auto spawn_blocking(F&& f) {
+requires std::invocable < std::decay_t<F>
+& > [[nodiscard]] auto spawn_blocking(F&& f) {
   return detail::blocking_awaiter<std::decay_t<F>>{std::forward<F>(f)};
 }
 

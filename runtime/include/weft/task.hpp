@@ -1,8 +1,8 @@
 // weft::task<T>: the lazy, move-only coroutine type that weft's APIs take and return.
 #pragma once
 
-#include <coroutine>
 #include <concepts>
+#include <coroutine>
 #include <exception>
 #include <functional>
 #include <stdexcept>
@@ -77,7 +77,7 @@ class task_promise final : public promise_base {
   void unhandled_exception() noexcept { result_.template emplace<2>(std::current_exception()); }
 
   template <class U>
-    requires std::is_convertible_v<U&&, T>
+  requires std::is_convertible_v<U&&, T>
   void return_value(U&& value) {
     if constexpr (std::is_reference_v<T>) {
       T ref = std::forward<U>(value);
@@ -255,8 +255,8 @@ concept task_type = detail::is_task<std::remove_cvref_t<T>>::value;
 /// the lambda (g++ 12 destroys it twice); name the task first: `auto t = co_invoke(f);
 /// co_await std::move(t);`.
 template <class F, class... Args>
-  requires std::invocable<F&, Args&...> && task_type<std::invoke_result_t<F&, Args&...>>
-std::invoke_result_t<F&, Args&...> co_invoke(F f, Args... args) {
+requires std::invocable<F&, Args&...> && task_type<std::invoke_result_t<F&, Args&...>>
+    std::invoke_result_t<F&, Args&...> co_invoke(F f, Args... args) {
   co_return co_await std::invoke(f, args...);
 }
 

@@ -31,6 +31,8 @@ class cancel_token_awaiter {
 ///
 ///     auto token = co_await weft::this_task::cancel_token();
 ///     while (!token.is_cancellation_requested()) crunch_some();
-[[nodiscard]] inline detail::cancel_token_awaiter cancel_token() noexcept { return {}; }
+[[nodiscard]] inline detail::cancel_token_awaiter cancel_token() noexcept {
+  return {};
+}
 
 }  // namespace weft::this_task

@@ -11,7 +11,9 @@ class runtime_core;
 extern thread_local runtime_core* tls_runtime;
 
 /// The runtime whose worker is running on this thread, or null on any other thread.
-inline runtime_core* current_runtime() noexcept { return tls_runtime; }
+inline runtime_core* current_runtime() noexcept {
+  return tls_runtime;
+}
 
 [[noreturn]] void throw_outside_runtime(const char* api);
 

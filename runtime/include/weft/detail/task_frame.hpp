@@ -32,8 +32,8 @@ struct alignas(16) frame_header {
 };
 static_assert(sizeof(frame_header) == 32, "keep the per-frame overhead small (RSS of spawn_many)");
 
-inline constexpr std::uint32_t spawned_bit = 1;       // a root: scheduled directly, no awaiter
-inline constexpr std::uint32_t handle_bit = 2;        // a join_handle (or block_on) still refers to it
+inline constexpr std::uint32_t spawned_bit = 1;  // a root: scheduled directly, no awaiter
+inline constexpr std::uint32_t handle_bit = 2;   // a join_handle (or block_on) still refers to it
 inline constexpr std::uint32_t join_waiting_bit = 4;  // a joiner is registered in promise.link_
 inline constexpr std::uint32_t complete_bit = 8;      // the body finished; the result is stored
 inline constexpr std::uint32_t aborted_bit = 16;      // destroyed by runtime shutdown unfinished
@@ -86,8 +86,7 @@ inline bool is_root(const promise_base& p) noexcept {
   return (reinterpret_cast<std::uintptr_t>(load_link(p)) & root_tag) != 0;
 }
 inline join_waiter* joiner_of(const promise_base& p) noexcept {
-  return reinterpret_cast<join_waiter*>(reinterpret_cast<std::uintptr_t>(load_link(p)) &
-                                        ~root_tag);
+  return reinterpret_cast<join_waiter*>(reinterpret_cast<std::uintptr_t>(load_link(p)) & ~root_tag);
 }
 inline void set_joiner(promise_base& p, join_waiter* w) noexcept {
   std::atomic_ref<void*>{p.link_}.store(

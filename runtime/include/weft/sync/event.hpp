@@ -75,7 +75,8 @@ class event {
   /// True while the event is set.
   [[nodiscard]] bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
   /// Suspends until the event is set; completes at once if it is.
-  [[nodiscard("wait() does nothing until it is co_awaited")]] detail::event_awaiter wait() noexcept {
+  [[nodiscard("wait() does nothing until it is co_awaited")]] detail::event_awaiter
+  wait() noexcept {
     return detail::event_awaiter{*this};
   }
 
