@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/eventually.hpp"
+
 #include <weft/join_handle.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
@@ -24,17 +26,7 @@
 
 namespace {
 
-// Bounds the polling loops below, so a broken runtime fails a test instead of hanging it.
-constexpr long poll_limit = 20'000'000;
-
-template <class Predicate>
-bool eventually(Predicate done) {
-  for (long i = 0; i < poll_limit; ++i) {
-    if (done()) return true;
-    std::this_thread::yield();
-  }
-  return done();
-}
+using weft::testing::eventually;
 
 weft::task<int> wait_then_return(weft::event& e, int value) {
   co_await e.wait();

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/eventually.hpp"
+
 #include <weft/detail/config.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/operation_cancelled.hpp>
@@ -29,9 +31,6 @@ constexpr int cancel_races = sanitized ? 50'000 : 100'000;
 constexpr int cancel_batch = 100;
 constexpr int join_cancel_races = sanitized ? 20'000 : 100'000;
 constexpr int wake_rounds = sanitized ? 500 : 2'000;
-// Bounds waiting for tasks that should finish, so a lost wake-up fails instead of hanging.
-constexpr long poll_limit = 20'000'000;
-
 weft::task<int> yield_then_return(int value) {
   co_await weft::yield();  // back to the queue, where the other worker may steal it
   co_return value;
@@ -66,14 +65,7 @@ weft::task<void> rendezvous(std::atomic<int>& arrived, int count,
   co_return;
 }
 
-template <class Predicate>
-bool eventually(Predicate done) {
-  for (long i = 0; i < poll_limit; ++i) {
-    if (done()) return true;
-    std::this_thread::yield();
-  }
-  return done();
-}
+using weft::testing::eventually;
 
 weft::task<int> wait_then_return(weft::event& e, int value) {
   co_await e.wait();
@@ -212,7 +204,7 @@ bool all_finish(const std::vector<weft::join_handle<int>>& handles) {
   long polls = 0;
   for (const auto& h : handles) {
     while (!h.is_finished()) {
-      if (++polls > poll_limit) return false;
+      if (++polls > weft::testing::poll_limit) return false;
       std::this_thread::yield();
     }
   }

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../../support/eventually.hpp"
+
 #include <weft/detail/config.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/operation_cancelled.hpp>
@@ -18,17 +20,7 @@
 
 namespace {
 
-// Bounds the polling loops below, so a broken event fails a test instead of hanging it.
-constexpr long poll_limit = 20'000'000;
-
-template <class Predicate>
-bool eventually(Predicate done) {
-  for (long i = 0; i < poll_limit; ++i) {
-    if (done()) return true;
-    std::this_thread::yield();
-  }
-  return done();
-}
+using weft::testing::eventually;
 
 constexpr int race_iterations = 10'000;
 
