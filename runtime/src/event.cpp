@@ -17,6 +17,7 @@ bool event_awaiter::await_ready() const noexcept {
 
 bool event_awaiter::suspend(std::coroutine_handle<> caller, cancel_state* token) {
   caller_ = caller;
+  token_ = token;
   if (token != nullptr && token->is_cancelled()) {
     cancelled_ = true;
     return false;
@@ -82,7 +83,8 @@ void event_awaiter::wake() noexcept {
 
 void event_awaiter::await_resume() {
   hook_.disarm();
-  if (cancelled_) throw operation_cancelled{};
+  // Checked again: a cancellation between the check in suspend() and set() must win too.
+  if (cancelled_ || (token_ != nullptr && token_->is_cancelled())) throw operation_cancelled{};
 }
 
 }  // namespace detail

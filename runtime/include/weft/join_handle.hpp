@@ -58,6 +58,7 @@ class join_awaiter final : public join_waiter {
     caller_ = caller;
     rt_ = &require_runtime("weft::join_handle");
     cancel_state* const token = token_of(caller);
+    token_ = token;
     if (token != nullptr && token->is_cancelled()) {
       cancelled_ = true;
       return false;
@@ -88,7 +89,9 @@ class join_awaiter final : public join_waiter {
   T await_resume() {
     hook_.disarm();
     registered_ = false;
-    if (cancelled_) throw operation_cancelled{};
+    // Checked again here: a cancellation that came after the check in await_suspend but before
+    // the task finished must win too, whichever path resumed us.
+    if (cancelled_ || (token_ != nullptr && token_->is_cancelled())) throw operation_cancelled{};
     if (state().load(std::memory_order_acquire) & aborted_bit) throw_aborted_join();
     consume_root<T> guard{h_, root_rt_};
     return h_.promise().take();
@@ -123,6 +126,7 @@ class join_awaiter final : public join_waiter {
   runtime_core* const root_rt_;  // the joined task's runtime (not necessarily the joiner's)
   std::coroutine_handle<> caller_;
   runtime_core* rt_ = nullptr;
+  cancel_state* token_ = nullptr;
   cancel_hook hook_;
   bool cancelled_ = false;
   bool registered_ = false;

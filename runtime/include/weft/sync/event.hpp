@@ -40,6 +40,7 @@ class event_awaiter {
   event* event_;
   std::coroutine_handle<> caller_;
   runtime_core* rt_ = nullptr;
+  cancel_state* token_ = nullptr;
   event_awaiter* prev_ = nullptr;
   event_awaiter* next_ = nullptr;
   cancel_hook hook_;
