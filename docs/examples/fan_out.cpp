@@ -6,7 +6,8 @@
 
 weft::task<int> square(int x) {
   co_await weft::yield();  // give the worker to the other tasks: they interleave
-  co_return x* x;
+  const int squared = x * x;
+  co_return squared;
 }
 
 weft::task<int> sum_of_squares(int n) {

@@ -230,7 +230,12 @@ TEST_F(Task, CoInvokeKeepsACapturingLambdaAliveUntilTheTaskFinishes) {
 }
 
 TEST_F(Task, CoInvokePassesItsArgumentsToTheCallable) {
-  auto t = weft::co_invoke([](int a, int b) -> weft::task<int> { co_return a* b; }, 6, 7);
+  auto t = weft::co_invoke(
+      [](int a, int b) -> weft::task<int> {
+        const int product = a * b;
+        co_return product;
+      },
+      6, 7);
   EXPECT_EQ(rt_.block_on(std::move(t)), 42);
 }
 
