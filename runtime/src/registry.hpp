@@ -42,12 +42,12 @@ struct registry_shard {
     unlink_locked(h);
     return h;
   }
-  std::size_t size() noexcept {
+  std::size_t size() const noexcept {
     std::lock_guard guard{lock};
     return count;
   }
 
-  spin_lock lock;
+  mutable spin_lock lock;
   frame_header sentinel;
   std::size_t count = 0;  // guarded by lock
 

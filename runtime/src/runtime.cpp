@@ -274,7 +274,7 @@ runtime_stats runtime_core::stats() const {
     s.workers.push_back(w->stats());
     s.live_tasks += w->registry().size();
   }
-  s.live_tasks += const_cast<registry_shard&>(external_registry_).size();
+  s.live_tasks += external_registry_.size();
   s.blocking_threads = blocking.threads();
   return s;
 }

@@ -50,6 +50,7 @@ class worker {
   std::size_t index() const noexcept { return index_; }
   local_queue& queue() noexcept { return queue_; }
   registry_shard& registry() noexcept { return registry_; }
+  const registry_shard& registry() const noexcept { return registry_; }
   parker& park_state() noexcept { return parker_; }
   worker_stats stats() const noexcept;
   /// Drops whatever is queued here (shutdown, after the thread stopped).
