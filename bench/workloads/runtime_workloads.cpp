@@ -29,6 +29,17 @@ struct latch_event {
   weft::event done;
 };
 
+/// The shape of spawn_many, yield_many and parallel_work: the root spawns `count` detached tasks
+/// made by `make(i)`, each counting `l` down at its end, and times until the last one did.
+/// `make` is taken by value, so it lives in this frame.
+template <class Make>
+weft::task<double> time_fan_out(std::int64_t count, latch_event* l, Make make) {
+  const auto t0 = steady::now();
+  for (std::int64_t i = 0; i < count; ++i) weft::spawn(make(i)).detach();
+  co_await l->done.wait();
+  co_return since(t0);
+}
+
 // spawn_many: one task spawns 1,000,000 tasks that only count the latch down.
 constexpr std::int64_t spawn_many_tasks = 1'000'000;
 
@@ -37,16 +48,10 @@ weft::task<void> count_down_once(latch_event* l) {
   co_return;
 }
 
-weft::task<double> spawn_many_root(latch_event* l) {
-  const auto t0 = steady::now();
-  for (std::int64_t i = 0; i < spawn_many_tasks; ++i) weft::spawn(count_down_once(l)).detach();
-  co_await l->done.wait();
-  co_return since(t0);
-}
-
 workload_result run_spawn_many(weft::runtime& rt) {
   latch_event l{spawn_many_tasks};
-  return {spawn_many_tasks, rt.block_on(spawn_many_root(&l))};
+  auto make = [l = &l](std::int64_t) { return count_down_once(l); };
+  return {spawn_many_tasks, rt.block_on(time_fan_out(spawn_many_tasks, &l, make))};
 }
 
 // yield_many: 200 tasks each yield 1,000 times.
@@ -58,16 +63,10 @@ weft::task<void> yield_then_count_down(latch_event* l) {
   l->count_down();
 }
 
-weft::task<double> yield_many_root(latch_event* l) {
-  const auto t0 = steady::now();
-  for (std::int64_t i = 0; i < yield_tasks; ++i) weft::spawn(yield_then_count_down(l)).detach();
-  co_await l->done.wait();
-  co_return since(t0);
-}
-
 workload_result run_yield_many(weft::runtime& rt) {
   latch_event l{yield_tasks};
-  return {yield_tasks * yields_per_task, rt.block_on(yield_many_root(&l))};
+  auto make = [l = &l](std::int64_t) { return yield_then_count_down(l); };
+  return {yield_tasks * yields_per_task, rt.block_on(time_fan_out(yield_tasks, &l, make))};
 }
 
 // chained_spawn: 1,000 chains of 1,000 tasks, each spawning the next; the last signals.
@@ -132,19 +131,13 @@ weft::task<void> crunch(std::uint64_t index, std::atomic<std::uint64_t>* sink, l
   co_return;
 }
 
-weft::task<double> parallel_work_root(std::atomic<std::uint64_t>* sink, latch_event* l) {
-  const auto t0 = steady::now();
-  for (std::int64_t i = 0; i < parallel_tasks; ++i) {
-    weft::spawn(crunch(static_cast<std::uint64_t>(i), sink, l)).detach();
-  }
-  co_await l->done.wait();
-  co_return since(t0);
-}
-
 workload_result run_parallel_work(weft::runtime& rt) {
   std::atomic<std::uint64_t> sink{0};
   latch_event l{parallel_tasks};
-  return {parallel_tasks, rt.block_on(parallel_work_root(&sink, &l))};
+  auto make = [sink = &sink, l = &l](std::int64_t i) {
+    return crunch(static_cast<std::uint64_t>(i), sink, l);
+  };
+  return {parallel_tasks, rt.block_on(time_fan_out(parallel_tasks, &l, make))};
 }
 
 }  // namespace
