@@ -5,6 +5,8 @@
 // that moves it out of queued/running wakes the awaiter, so exactly one wake happens.
 #include "blocking_pool.hpp"
 
+#include "runtime_core.hpp"
+
 #include <stdexcept>
 
 namespace weft::detail {
@@ -73,7 +75,9 @@ void blocking_pool::thread_main() {
       queue_.pop_front();
       lock.unlock();
       job->run();
+      runtime_core* rt = job->rt;
       job.reset();
+      rt->blocking_finished();
       lock.lock();
     }
     if (shutdown_) break;

@@ -1,4 +1,5 @@
-// Puts one worker thread to sleep and wakes it, with no lost wake-ups (a futex via atomic wait).
+// Puts one worker thread to sleep and wakes it, with no lost wake-ups: the sleep is a wait in the
+// worker's io_uring (which its own completions and timers also end) or, without io_uring, a futex.
 #pragma once
 
 #include <atomic>
@@ -6,32 +7,25 @@
 
 namespace weft::detail {
 
-/// Protocol: unpark() sets `notified` and wakes a sleeper; park() consumes a pending notification
-/// without sleeping, so an unpark that happens before park() is never lost.
+class reactor;
+
+/// Protocol: unpark() sets `notified` and, if the worker sleeps, wakes it; park() consumes a
+/// pending notification without sleeping, so an unpark that happens before park() is never lost.
+/// A wake-up sent to a worker that already woke for another reason is harmless: its CQE (or
+/// futex word) is consumed by a later wait.
 class parker {
  public:
-  void park() noexcept {
-    // acquire: pairs with the release in unpark(), so what the unparker wrote is visible.
-    if (state_.exchange(empty, std::memory_order_acquire) == notified) return;
-    std::uint32_t expected = empty;
-    if (!state_.compare_exchange_strong(expected, parked, std::memory_order_acquire)) {
-      state_.store(empty, std::memory_order_relaxed);  // was notified in between
-      return;
-    }
-    for (;;) {
-      state_.wait(parked, std::memory_order_acquire);
-      expected = notified;
-      if (state_.compare_exchange_strong(expected, empty, std::memory_order_acquire)) return;
-    }
-  }
+  explicit parker(reactor& r) noexcept : reactor_(r) {}
 
-  void unpark() noexcept {
-    // release: pairs with the acquire in park().
-    if (state_.exchange(notified, std::memory_order_release) == parked) state_.notify_one();
-  }
+  /// Sleeps until unpark(), a completion on the worker's ring or `timeout_ns` (< 0: no limit),
+  /// and dispatches the completions. Returns at once if unpark() came first.
+  void park(std::int64_t timeout_ns);
+  /// Ends park() or makes the next one return at once. Any thread.
+  void unpark() noexcept;
 
  private:
   static constexpr std::uint32_t empty = 0, parked = 1, notified = 2;
+  reactor& reactor_;
   std::atomic<std::uint32_t> state_{empty};
 };
 

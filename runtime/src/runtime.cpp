@@ -45,7 +45,6 @@ std::size_t default_worker_count() {
 }
 
 runtime_options validated(runtime_options o) {
-  if (o.workers == 0) o.workers = default_worker_count();
   if (o.workers > 0xFFFF) {
     throw std::invalid_argument("weft::runtime: workers = " + std::to_string(o.workers) +
                                 " is more than the 65535 a runtime supports");
@@ -56,6 +55,22 @@ runtime_options validated(runtime_options o) {
   }
   if (o.global_queue_interval == 0) {
     throw std::invalid_argument("weft::runtime: global_queue_interval must be at least 1");
+  }
+  if (o.time == time_mode::paused) {
+    if (o.workers == 0) o.workers = 1;
+    if (o.workers != 1) {
+      throw std::invalid_argument(
+          "weft::runtime: paused time runs on exactly one worker (asked for " +
+          std::to_string(o.workers) +
+          "); with one worker the order of wake-ups is the same on every run");
+    }
+  }
+  if (o.workers == 0) o.workers = default_worker_count();
+  if (o.io_ring_entries == 0 || o.io_ring_entries > 32768 ||
+      (o.io_ring_entries & (o.io_ring_entries - 1)) != 0) {
+    throw std::invalid_argument("weft::runtime: io_ring_entries = " +
+                                std::to_string(o.io_ring_entries) +
+                                " must be a power of two from 1 to 32768");
   }
   return o;
 }
@@ -188,6 +203,7 @@ void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p)
 
 runtime_core::runtime_core(const runtime_options& o)
     : options(validated(o)),
+      clock(options.time),
       idle_set(options.workers),
       blocking(options.max_blocking_threads, options.blocking_keep_alive) {
   workers.reserve(options.workers);
@@ -197,6 +213,18 @@ runtime_core::runtime_core(const runtime_options& o)
   for (auto& w : workers) {
     w->thread = std::thread([wp = w.get()] { wp->run(); });
   }
+  // Wait until every worker has set its ring up: the runtime then answers io_available() and
+  // the first wake-ups find each worker in its final state.
+  for (;;) {
+    const auto n = workers_started_.load(std::memory_order_acquire);
+    if (n == workers.size()) break;
+    workers_started_.wait(n, std::memory_order_acquire);
+  }
+}
+
+void runtime_core::worker_started() noexcept {
+  workers_started_.fetch_add(1, std::memory_order_release);
+  workers_started_.notify_all();
 }
 
 runtime_core::~runtime_core() {
@@ -204,7 +232,13 @@ runtime_core::~runtime_core() {
 }
 
 void submit_blocking(runtime_core& rt, std::shared_ptr<blocking_job> job) {
-  rt.blocking.submit(std::move(job));
+  rt.blocking_started();
+  try {
+    rt.blocking.submit(std::move(job));
+  } catch (...) {
+    rt.blocking_finished();
+    throw;
+  }
 }
 
 void runtime_core::unregister(frame_header* h) noexcept {
@@ -303,6 +337,19 @@ std::size_t runtime::worker_count() const noexcept {
 bool runtime::on_worker_thread() const noexcept {
   auto* w = detail::this_worker();
   return w != nullptr && &w->rt() == core_.get();
+}
+
+clock::time_point runtime::now() const noexcept {
+  return clock::time_point{clock::duration{core_->clock.now_ns()}};
+}
+
+bool runtime::io_available() const {
+  // Every worker sets its ring up the same way; worker 0 speaks for all once it has started.
+  return core_->workers[0]->io().available();
+}
+
+std::string runtime::io_error() const {
+  return core_->workers[0]->io().error_message();
 }
 
 runtime& default_runtime() {

@@ -1,5 +1,5 @@
-// The runtime's private parts: workers with their queues, the injection queue, the idle set, the
-// registry of live tasks and the blocking pool.
+// The runtime's private parts: workers with their queues, rings and timer wheels, the injection
+// queue, the idle set, the registry of live tasks, the clock and the blocking pool.
 #pragma once
 
 #include <atomic>
@@ -17,26 +17,18 @@
 #include "idle.hpp"
 #include "injection_queue.hpp"
 #include "local_queue.hpp"
+#include "owned_counter.hpp"
 #include "parker.hpp"
+#include "reactor.hpp"
 #include "registry.hpp"
+#include "time_source.hpp"
+#include "timer_wheel.hpp"
 
 namespace weft::detail {
 
-/// A counter written by one thread (its worker) and read by any: no read-modify-write needed.
-class owned_counter {
- public:
-  void add(std::uint64_t n = 1) noexcept {
-    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<std::uint64_t> value_{0};
-};
-
 class worker {
  public:
-  worker(runtime_core& rt, std::size_t index) : rt_(rt), index_(index), rng_(index * 2 + 1) {}
+  worker(runtime_core& rt, std::size_t index);
 
   void run();
 
@@ -52,6 +44,13 @@ class worker {
   registry_shard& registry() noexcept { return registry_; }
   const registry_shard& registry() const noexcept { return registry_; }
   parker& park_state() noexcept { return parker_; }
+  reactor& io() noexcept { return reactor_; }
+  timer_wheel& timers() noexcept { return timers_; }
+  /// Queues a coroutine whose I/O completed or whose mailbox request finished: it resumes on
+  /// this worker (such tasks are not stealable), before the local queue's next task.
+  void resume_here(std::coroutine_handle<> h) { io_ready_.push_back(h.address()); }
+  /// Links a timer into this worker's wheel; on its thread.
+  void add_timer(timer_entry* e, std::int64_t deadline_ns, std::uint8_t order) noexcept;
   worker_stats stats() const noexcept;
   /// Drops whatever is queued here (shutdown, after the thread stopped).
   void drop_queued() noexcept;
@@ -64,6 +63,17 @@ class worker {
   std::coroutine_handle<> pull_injection();
   void run_task(std::coroutine_handle<> h);
   void park();
+  /// Runs the mailbox, fires due timers and dispatches ready completions (without waiting).
+  void poll_events();
+  /// Real time: fires the timers whose deadline passed. Paused time does it in paused_step().
+  void fire_due_timers();
+  void fire(std::vector<timer_entry*>& batch, bool ordered) noexcept;
+  /// Paused time, nothing runnable: dispatch completions or jump the clock to the next timer.
+  /// False if nothing can move (park for real until a wake-up).
+  bool paused_step();
+  /// How long park may wait: until the next timer's tick (-1: no timer; 0: one is due).
+  std::int64_t park_timeout() const noexcept;
+  [[nodiscard]] bool has_local_work() const noexcept;
   std::uint32_t next_random() noexcept;
 
   runtime_core& rt_;
@@ -73,11 +83,17 @@ class worker {
   bool searching_ = false;
   std::uint32_t tick_ = 0;
   std::uint32_t rng_;
-  parker parker_;
   registry_shard registry_;
+  reactor reactor_;
+  parker parker_;
+  timer_wheel timers_;
+  // Coroutines to resume here (I/O completions, mailbox requests): touched by this thread only.
+  std::vector<void*> io_ready_;
+  std::size_t io_ready_next_ = 0;
+  std::vector<timer_entry*> fired_;
 
   owned_counter tasks_run_, steals_, tasks_stolen_, parks_, injection_pulls_, lifo_hits_,
-      overflows_;
+      overflows_, timers_fired_;
 };
 
 class runtime_core {
@@ -107,7 +123,18 @@ class runtime_core {
   }
   [[nodiscard]] bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
+  /// Counts spawn_blocking jobs submitted and not yet finished: paused time does not jump while
+  /// one runs (its result may be what a sleeping task's timeout waits for).
+  void blocking_started() noexcept { blocking_in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void blocking_finished() noexcept;
+  /// A worker has set up its ring (the constructor waits for all of them).
+  void worker_started() noexcept;
+  [[nodiscard]] std::size_t blocking_in_flight() const noexcept {
+    return blocking_in_flight_.load(std::memory_order_acquire);
+  }
+
   const runtime_options options;
+  time_source clock;
   std::vector<std::unique_ptr<worker>> workers;
   injection_queue injection;
   idle idle_set;
@@ -117,6 +144,8 @@ class runtime_core {
   void abort_root(frame_header* h) noexcept;
 
   registry_shard external_registry_;
+  std::atomic<std::size_t> blocking_in_flight_{0};
+  std::atomic<std::size_t> workers_started_{0};
   std::mutex shutdown_mutex_;
   std::atomic<bool> closed_{false};    // no new spawns accepted
   std::atomic<bool> stopping_{false};  // workers leave their loops

@@ -1,17 +1,24 @@
 // The worker loop: where tasks are taken from, when workers steal, and how they park.
 //
 // A worker's turn (worker::run):
-// 1. Every global_queue_interval ticks take from the injection queue first, so it cannot starve.
-// 2. Otherwise pop the local queue, then the injection queue.
+// 1. Every global_queue_interval ticks: take from the injection queue first, so it cannot starve,
+//    and poll the ring, the mailbox and the timer wheel, so a busy worker still submits its SQEs,
+//    resumes completed I/O and fires timers.
+// 2. Otherwise run a task whose I/O completed here, then pop the local queue, then the injection
+//    queue.
 // 3. After running a task, run what it woke (the LIFO slot) up to max_lifo_polls times in a row;
 //    then the LIFO task goes to the back of the queue, so two tasks waking each other cannot
 //    monopolise the worker.
-// 4. Nothing local: become a searcher (if fewer than half the workers search) and steal half of
+// 4. Nothing local: poll the ring if I/O is in flight; with paused time, jump the clock to the
+//    next timer. Then become a searcher (if fewer than half the workers search) and steal half of
 //    another worker's queue, starting at a random victim; then try the injection queue again.
-// 5. Still nothing: park (idle.hpp's protocol). The last searcher to park re-checks every queue
-//    first, because a push that saw it searching did not wake anyone.
+// 5. Still nothing: park (idle.hpp's protocol) in the ring's wait, bounded by the next timer. The
+//    last searcher to park re-checks every queue first, because a push that saw it searching did
+//    not wake anyone. A worker woken by its own completion or timer (not by a notification)
+//    takes itself off the sleepers list before it runs anything.
 #include <weft/detail/scheduler.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -46,6 +53,20 @@ void schedule_yield(std::coroutine_handle<> h) {
   current_worker->push_back(h);
 }
 
+namespace {
+// 2^17 ns = 131 us: a timer is at most that late on an idle worker, and a 100 ms spread of
+// sleeps spans about 760 level-0 slots. Paused time needs exact deadlines: 1 ns.
+constexpr unsigned real_tick_shift = 17;
+}  // namespace
+
+worker::worker(runtime_core& rt, std::size_t index)
+    : rt_(rt),
+      index_(index),
+      rng_(static_cast<std::uint32_t>(index * 2 + 1)),
+      reactor_(*this),
+      parker_(reactor_),
+      timers_(rt.clock.paused() ? 0 : real_tick_shift, rt.clock.start_ns()) {}
+
 void worker::schedule_lifo(std::coroutine_handle<> h) {
   void* previous = lifo_;
   lifo_ = h.address();
@@ -69,21 +90,114 @@ std::uint32_t worker::next_random() noexcept {
 void worker::run() {
   current_worker = this;
   tls_runtime = &rt_;
+  reactor_.open(rt_.options);
+  rt_.worker_started();
+  const bool paused = rt_.clock.paused();
   while (!rt_.is_stopping()) {
     ++tick_;
+    if (tick_ % rt_.options.global_queue_interval == 0) poll_events();
     if (auto h = next_task()) {
       run_task(h);
-    } else if (auto stolen = steal_work()) {
+      continue;
+    }
+    if (reactor_.busy() || reactor_.has_mail()) {
+      poll_events();
+      if (has_local_work()) continue;
+    }
+    if (paused) {
+      if (paused_step()) continue;
+    } else if (!timers_.empty()) {
+      fire_due_timers();
+      if (has_local_work()) continue;
+    }
+    if (auto stolen = steal_work()) {
       run_task(stolen);
     } else {
       park();
     }
   }
+  reactor_.drain_for_shutdown();
   current_worker = nullptr;
   tls_runtime = nullptr;
 }
 
+void worker::poll_events() {
+  reactor_.poll();
+  reactor_.run_mail();
+  if (!rt_.clock.paused() && !timers_.empty()) fire_due_timers();
+}
+
+bool worker::has_local_work() const noexcept {
+  return io_ready_next_ < io_ready_.size() || lifo_ != nullptr || queue_.size() > 0;
+}
+
+void worker::add_timer(timer_entry* e, std::int64_t deadline_ns, std::uint8_t order) noexcept {
+  timers_.insert(e, deadline_ns, order);
+}
+
+void worker::fire_due_timers() {
+  const auto next = timers_.next_expiration();
+  if (!next) return;
+  const std::uint64_t now_tick = timers_.tick_floor(rt_.clock.now_ns());
+  if (*next > now_tick) return;
+  timers_.advance(now_tick, fired_);
+  fire(fired_, false);
+}
+
+void worker::fire(std::vector<timer_entry*>& batch, bool ordered) noexcept {
+  if (ordered) {
+    // Deadline order, then weft::advance after the timers of its own instant, then FIFO.
+    std::sort(batch.begin(), batch.end(), [](const timer_entry* a, const timer_entry* b) {
+      if (a->deadline != b->deadline) return a->deadline < b->deadline;
+      if (a->order != b->order) return a->order < b->order;
+      return static_cast<std::int32_t>(a->seq - b->seq) < 0;
+    });
+  }
+  timers_fired_.add(batch.size());
+  for (timer_entry* e : batch) e->fire(e);
+  batch.clear();
+}
+
+bool worker::paused_step() {
+  if (reactor_.busy()) {
+    // In-flight I/O does not hold the clock, but what already completed runs first.
+    reactor_.poll();
+    if (has_local_work()) return true;
+  }
+  if (reactor_.run_mail() > 0 && has_local_work()) return true;
+  // A spawn_blocking job may finish with what a sleeping timeout waits for: wait for it.
+  if (rt_.blocking_in_flight() > 0) return false;
+  const auto next = timers_.next_expiration();
+  if (!next) return false;
+  // The earliest occupied slot; a slot of a higher level only cascades its timers down, and the
+  // next step finds the earliest of them (with 1 ns ticks a level-0 slot is one exact instant).
+  timers_.advance(*next, fired_);
+  if (!fired_.empty()) {
+    std::int64_t earliest = fired_.front()->deadline;
+    for (const timer_entry* e : fired_) earliest = std::min(earliest, e->deadline);
+    rt_.clock.jump_to(std::max(earliest, timers_.tick_time(*next)));
+    fire(fired_, true);
+  }
+  return true;
+}
+
+std::int64_t worker::park_timeout() const noexcept {
+  if (rt_.clock.paused()) return -1;  // paused time moves only in paused_step
+  const auto next = timers_.next_expiration();
+  if (!next) return -1;
+  const std::int64_t wait = timers_.tick_time(*next) - rt_.clock.now_ns();
+  return wait > 0 ? wait : 0;
+}
+
 std::coroutine_handle<> worker::next_task() {
+  if (io_ready_next_ < io_ready_.size()) {
+    void* h = io_ready_[io_ready_next_++];
+    if (io_ready_next_ == io_ready_.size()) {
+      io_ready_.clear();
+      io_ready_next_ = 0;
+    }
+    return std::coroutine_handle<>::from_address(h);
+  }
   if (tick_ % rt_.options.global_queue_interval == 0) {
     if (auto h = pull_injection()) return h;
   }
@@ -168,10 +282,19 @@ void worker::park() {
   if (rt_.has_pending_work()) rt_.notify_parked();
   parks_.add();
   for (;;) {
-    parker_.park();
+    const std::int64_t timeout = park_timeout();
+    if (timeout != 0) parker_.park(timeout);  // the ring's wait also dispatches completions
     if (rt_.is_stopping()) return;
+    reactor_.run_mail();
+    if (!rt_.clock.paused() && !timers_.empty()) fire_due_timers();
     if (!rt_.idle_set.is_parked(index_)) {
       searching_ = true;  // notify_parked counted us as searching
+      return;
+    }
+    if (has_local_work() || rt_.clock.paused()) {
+      // Woken by our own completion or timer (or, paused, by anything: paused_step decides):
+      // leave the sleepers list, unless a notifier took us off it meanwhile.
+      if (!rt_.idle_set.remove_sleeper(index_)) searching_ = true;
       return;
     }
   }
@@ -186,11 +309,19 @@ worker_stats worker::stats() const noexcept {
   s.injection_pulls = injection_pulls_.get();
   s.lifo_hits = lifo_hits_.get();
   s.overflows = overflows_.get();
+  s.timers_fired = timers_fired_.get();
+  s.io_submitted = reactor_.sqes_submitted.get();
+  s.io_completed = reactor_.completions.get();
+  s.io_enters = reactor_.enters.get();
+  s.cq_overflows = reactor_.cq_overflows.get();
+  s.sq_full = reactor_.sq_full.get();
   return s;
 }
 
 void worker::drop_queued() noexcept {
   lifo_ = nullptr;
+  io_ready_.clear();
+  io_ready_next_ = 0;
   while (queue_.pop()) {
   }
 }
@@ -206,6 +337,14 @@ void runtime_core::notify_parked() {
   // (store-buffering: without it both could miss the other and the task would wait).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (auto id = idle_set.worker_to_notify()) workers[*id]->park_state().unpark();
+}
+
+void runtime_core::blocking_finished() noexcept {
+  // acq_rel: the job's wake-up (queued before) is visible to a worker that reads zero.
+  if (blocking_in_flight_.fetch_sub(1, std::memory_order_acq_rel) == 1 && clock.paused()) {
+    // The paused clock waited for this job; let the worker re-evaluate.
+    workers[0]->park_state().unpark();
+  }
 }
 
 bool runtime_core::has_pending_work() const noexcept {

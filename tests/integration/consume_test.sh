@@ -9,7 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 example=$src/docs/examples/fan_out.cpp
 
 echo "== build tree"
-"$cxx" -std=c++20 -I"$src/runtime/include" "$example" "$build/runtime/libweft.a" -pthread \
+"$cxx" -std=c++20 -I"$src/runtime/include" "$example" "$build/runtime/libweft.a" -luring -pthread \
   -o "$tmp/from_tree"
 "$tmp/from_tree"
 

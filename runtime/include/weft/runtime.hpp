@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <weft/clock.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/task.hpp>
@@ -32,6 +34,15 @@ struct runtime_options {
   /// At most this many tasks in a row run from the LIFO slot before the local queue gets a turn
   /// (Tokio now uses 3; 3 costs fork-join a third of its throughput here: docs/runtime.md).
   std::uint32_t max_lifo_polls = 32;
+  /// Real time, or paused time for deterministic tests of anything timed (see time_mode). Paused
+  /// time needs exactly one worker: `workers` 0 becomes 1, more is refused.
+  time_mode time = time_mode::real;
+  /// Give each worker an io_uring. False (or a kernel that refuses io_uring) leaves tasks and
+  /// timers working and makes every I/O operation throw io_unavailable.
+  bool io_uring = true;
+  /// Submission queue entries per worker ring (a power of two, 1 to 32768); the completion queue
+  /// gets four times as many.
+  unsigned io_ring_entries = 256;
 };
 
 /// What one worker did since the runtime started. Counters only grow.
@@ -43,6 +54,12 @@ struct worker_stats {
   std::uint64_t injection_pulls = 0;  // tasks taken from the injection queue
   std::uint64_t lifo_hits = 0;        // tasks run from the LIFO slot
   std::uint64_t overflows = 0;        // times half the local queue moved to the injection queue
+  std::uint64_t timers_fired = 0;     // timers that reached their deadline
+  std::uint64_t io_submitted = 0;     // SQEs handed to the kernel
+  std::uint64_t io_completed = 0;     // operation completions dispatched
+  std::uint64_t io_enters = 0;        // io_uring_enter calls (submissions are batched)
+  std::uint64_t cq_overflows = 0;     // times the CQ had overflowed and was flushed
+  std::uint64_t sq_full = 0;          // times the SQ was full and was submitted to make room
 };
 
 struct runtime_stats {
@@ -136,6 +153,14 @@ class runtime {
 
   /// True if the calling thread is one of this runtime's workers.
   [[nodiscard]] bool on_worker_thread() const noexcept;
+
+  /// The runtime's clock, from any thread (paused time included, unlike clock::now() off a
+  /// worker).
+  [[nodiscard]] clock::time_point now() const noexcept;
+
+  /// Whether the workers got an io_uring; if not, io_error() says why (else it is empty).
+  [[nodiscard]] bool io_available() const;
+  [[nodiscard]] std::string io_error() const;
 
  private:
   std::unique_ptr<detail::runtime_core> core_;

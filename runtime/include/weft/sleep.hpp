@@ -1,0 +1,102 @@
+// weft::sleep_for, weft::sleep_until and weft::advance: waiting on the runtime's clock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+
+#include <weft/clock.hpp>
+#include <weft/detail/cancel_hook.hpp>
+#include <weft/detail/io_op.hpp>
+#include <weft/detail/task_frame.hpp>
+#include <weft/detail/timer_entry.hpp>
+
+namespace weft {
+
+namespace detail {
+class worker;
+
+/// A timer in the awaiting task's worker's wheel. Fired or cancelled only on that worker's thread
+/// (a cancellation from elsewhere is posted to its mailbox), so the awaiter is resumed exactly
+/// once and never while a mailbox still refers to it.
+class sleep_awaiter {
+ public:
+  sleep_awaiter(clock::time_point deadline, std::uint8_t order) noexcept
+      : deadline_(deadline), order_(order) {}
+  sleep_awaiter(const sleep_awaiter&) = delete;
+  sleep_awaiter& operator=(const sleep_awaiter&) = delete;
+  /// Unlinks the timer if the task is destroyed while it sleeps (runtime shutdown).
+  ~sleep_awaiter();
+
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> caller) {
+    return suspend(caller, token_of(caller));
+  }
+  void await_resume();
+
+ private:
+  static constexpr std::uint8_t armed = 0, cancel_queued = 1, fired = 2, cancelled = 3;
+
+  bool suspend(std::coroutine_handle<> caller, cancel_state* token);
+  static void on_fire(timer_entry* entry) noexcept;
+  static void on_cancel(void* self) noexcept;
+  static void on_mail(void* self) noexcept;
+  void cancel_on_owner() noexcept;
+
+  timer_entry entry_;  // first: on_fire finds the awaiter from it
+  clock::time_point deadline_;
+  std::coroutine_handle<> caller_;
+  worker* owner_ = nullptr;
+  cancel_state* token_ = nullptr;
+  cancel_hook hook_;
+  mailbox_node mail_;
+  std::atomic<std::uint8_t> state_{armed};
+  std::uint8_t order_;
+  bool cancelled_ = false;
+};
+
+/// sleep_for's deadline: now + d, saturating instead of overflowing for huge durations.
+clock::time_point deadline_after(clock::duration d) noexcept;
+}  // namespace detail
+
+/// Suspends the task until the runtime's clock reaches `deadline`; a deadline that has passed
+/// completes without suspending.
+///
+///     co_await weft::sleep_until(start + 5s);
+///
+/// Precision: timers live in the worker's timer wheel with 131 µs ticks (1 ns with paused time);
+/// a sleep never ends early, and ends at most one tick plus a wake-up late on an idle worker.
+/// Cancellation: throws operation_cancelled if the task's cancellation is requested before or
+/// while it sleeps; the timer is freed at once. Errors: std::logic_error outside a worker.
+[[nodiscard("sleep_until does nothing until it is co_awaited")]] inline detail::sleep_awaiter
+sleep_until(clock::time_point deadline) noexcept {
+  return detail::sleep_awaiter{deadline, 0};
+}
+
+/// Suspends the task for `d` of the runtime's clock (see sleep_until); a zero or negative `d`
+/// completes at once, like an elapsed deadline.
+///
+///     co_await weft::sleep_for(std::chrono::milliseconds{100});
+template <class Rep, class Period>
+[[nodiscard("sleep_for does nothing until it is co_awaited")]] detail::sleep_awaiter sleep_for(
+    std::chrono::duration<Rep, Period> d) noexcept {
+  return detail::sleep_awaiter{
+      detail::deadline_after(std::chrono::duration_cast<clock::duration>(d)), 0};
+}
+
+/// Paused time only: moves the clock forward by `d`, firing the timers due on the way in
+/// deadline order (FIFO among equal deadlines) and running every task they wake before moving
+/// further, then resumes the caller with the clock at exactly now + d (after the timers due at
+/// that instant). A task woken at 100 ms that sleeps 50 ms thus runs at 150 ms, before a timer
+/// due at 300 ms.
+///
+///     co_await weft::advance(std::chrono::seconds{30});   // a 30 s breaker window, in µs
+///
+/// Errors: std::logic_error on a runtime with real time or outside a worker;
+/// std::invalid_argument for a negative `d`. Cancellation: as sleep_for.
+[[nodiscard("advance does nothing until it is co_awaited")]] detail::sleep_awaiter advance(
+    clock::duration d);
+
+}  // namespace weft

@@ -1,0 +1,390 @@
+// The worker's io_uring.
+//
+// user_data of our CQEs: a pointer to an io_op_base (8-aligned), or one of the tags below in the
+// low 3 bits. The worker's eventfd read is kept armed while it waits, so a write from any thread
+// completes it and ends the wait; a worker waking another sends IORING_OP_MSG_RING instead, which
+// posts a CQE straight into the target's ring (one syscall either way, but no eventfd re-arm).
+#include "reactor.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <system_error>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <weft/io_unavailable.hpp>
+
+#include "runtime_core.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+constexpr std::uint64_t tag_mask = 7;
+constexpr std::uint64_t ignore_tag = 0;        // cancel requests, our own bookkeeping
+constexpr std::uint64_t eventfd_tag = 1;       // the armed eventfd read completed
+constexpr std::uint64_t msg_wake_tag = 2;      // another worker's MSG_RING arrived
+constexpr std::uint64_t msg_failed_tag = 3;    // our MSG_RING failed; index of the target above
+constexpr unsigned max_batch = 64;
+
+std::string errno_name(int e) {
+  switch (e) {
+    case ENOSYS: return "ENOSYS";
+    case EPERM: return "EPERM";
+    case EACCES: return "EACCES";
+    case ENOMEM: return "ENOMEM";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case EINVAL: return "EINVAL";
+    default: return "errno " + std::to_string(e);
+  }
+}
+
+}  // namespace
+
+std::string describe_io_uring_error(int error) {
+  std::string head = "weft: io_uring is unavailable, so this runtime runs tasks and timers but no I/O: ";
+  if (error == ENOTSUP) {
+    return head + "it was turned off with runtime_options::io_uring = false";
+  }
+  head += "io_uring_setup failed with " + errno_name(error) + " (" + std::strerror(error) + "): ";
+  switch (error) {
+    case ENOSYS:
+      return head +
+             "this kernel has no io_uring (older than 5.1, or built without CONFIG_IO_URING); "
+             "run on a kernel that has it";
+    case EPERM:
+    case EACCES:
+      return head +
+             "io_uring is blocked, by a seccomp filter (Docker 25+ blocks it in its default "
+             "profile: run the container with a profile that allows io_uring_setup, "
+             "io_uring_enter and io_uring_register) or by sysctl kernel.io_uring_disabled (set it "
+             "to 0, or to 1 and put this user in kernel.io_uring_group)";
+    case ENOMEM:
+      return head +
+             "not enough locked memory for the ring (RLIMIT_MEMLOCK counts rings on kernels "
+             "before 5.12): raise `ulimit -l`, or use smaller rings "
+             "(runtime_options::io_ring_entries) or fewer workers";
+    case EMFILE:
+    case ENFILE:
+      return head + "out of file descriptors: raise `ulimit -n`";
+    default:
+      return head + "see io_uring_setup(2)";
+  }
+}
+
+reactor::reactor(worker& owner) : owner_(owner) {
+  event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (event_fd_ < 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "weft::runtime: eventfd for worker wake-ups");
+  }
+}
+
+reactor::~reactor() {
+  if (available_) io_uring_queue_exit(&ring_);
+  ::close(event_fd_);
+}
+
+void reactor::open(const runtime_options& options) noexcept {
+  if (!options.io_uring) {
+    setup_error_ = ENOTSUP;
+    return;
+  }
+  // Best first: one issuer with deferred task work (6.1), cooperative task work (5.19), plain.
+  // A CQ several times the SQ absorbs bursts of completions without overflowing.
+  const unsigned candidates[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+      IORING_SETUP_SUBMIT_ALL,
+      0,
+  };
+  int error = 0;
+  for (unsigned flags : candidates) {
+    io_uring_params p{};
+    p.flags = flags | IORING_SETUP_CQSIZE;
+    p.cq_entries = options.io_ring_entries * 4;
+    error = -io_uring_queue_init_params(options.io_ring_entries, &ring_, &p);
+    if (error == 0) {
+      caps_.setup_flags = flags;
+      caps_.features = p.features;
+      break;
+    }
+    if (error != EINVAL) break;  // the kernel refuses io_uring, not the flags
+  }
+  if (error != 0) {
+    setup_error_ = error;
+    return;
+  }
+  caps_.ext_arg = (caps_.features & IORING_FEAT_EXT_ARG) != 0;
+  if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+    caps_.msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING) != 0;
+    io_uring_free_probe(probe);
+  }
+  available_ = true;
+}
+
+void reactor::throw_unavailable() const {
+  throw io_unavailable(setup_error_, describe_io_uring_error(setup_error_));
+}
+
+io_uring_sqe* reactor::get_sqe() {
+  for (;;) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) {
+      sqe->user_data = ignore_tag;
+      return sqe;
+    }
+    sq_full.add();
+    submit_queued();
+  }
+}
+
+void reactor::submit_queued() {
+  for (;;) {
+    const unsigned queued = io_uring_sq_ready(&ring_);
+    if (queued == 0) return;
+    const int r = io_uring_submit(&ring_);
+    enters.add();
+    if (r >= 0) {
+      sqes_submitted.add(static_cast<unsigned>(r));
+      if (static_cast<unsigned>(r) >= queued) return;
+      continue;  // a partial submission: go on with the rest
+    }
+    if (r == -EINTR) continue;
+    if (r == -EAGAIN || r == -EBUSY) {
+      // The kernel is out of request memory or its CQ overflowed: make room by taking the
+      // completions, then try again.
+      io_uring_get_events(&ring_);
+      reap();
+      continue;
+    }
+    throw std::system_error(-r, std::generic_category(), "weft: io_uring_enter (submit)");
+  }
+}
+
+void reactor::track(io_op_base* op) noexcept {
+  op->prev_ = nullptr;
+  op->next_ = in_flight_head_;
+  if (in_flight_head_ != nullptr) in_flight_head_->prev_ = op;
+  in_flight_head_ = op;
+  ++in_flight_;
+}
+
+void reactor::untrack(io_op_base* op) noexcept {
+  if (op->prev_ != nullptr) {
+    op->prev_->next_ = op->next_;
+  } else {
+    in_flight_head_ = op->next_;
+  }
+  if (op->next_ != nullptr) op->next_->prev_ = op->prev_;
+  op->prev_ = op->next_ = nullptr;
+  --in_flight_;
+}
+
+bool reactor::busy() const noexcept {
+  return available_ && (in_flight_ > 0 || io_uring_sq_ready(&ring_) > 0);
+}
+
+std::size_t reactor::poll() {
+  if (!available_) return 0;
+  if (busy()) {
+    for (;;) {
+      const unsigned queued = io_uring_sq_ready(&ring_);
+      const int r = io_uring_submit_and_get_events(&ring_);
+      enters.add();
+      if (r >= 0) {
+        sqes_submitted.add(static_cast<unsigned>(r));
+        if (static_cast<unsigned>(r) >= queued) break;
+        continue;
+      }
+      if (r == -EINTR) continue;
+      if (r == -EAGAIN || r == -EBUSY) {
+        reap();
+        continue;
+      }
+      throw std::system_error(-r, std::generic_category(), "weft: io_uring_enter (poll)");
+    }
+  }
+  return reap();
+}
+
+void reactor::arm_wake_read() noexcept {
+  if (wake_armed_) return;
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_read(sqe, event_fd_, &wake_buffer_, sizeof wake_buffer_, 0);
+  sqe->user_data = eventfd_tag;
+  wake_armed_ = true;
+}
+
+std::size_t reactor::wait(std::int64_t timeout_ns) {
+  arm_wake_read();
+  __kernel_timespec ts{};
+  __kernel_timespec* tsp = nullptr;
+  if (timeout_ns >= 0) {
+    ts.tv_sec = timeout_ns / 1'000'000'000;
+    ts.tv_nsec = timeout_ns % 1'000'000'000;
+    tsp = &ts;
+  }
+  const unsigned queued = io_uring_sq_ready(&ring_);
+  io_uring_cqe* cqe = nullptr;
+  const int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
+  enters.add();
+  if (r >= 0) {
+    sqes_submitted.add(queued);
+  } else if (r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+    throw std::system_error(-r, std::generic_category(), "weft: io_uring_enter (wait)");
+  }
+  // -ETIME: the timer's deadline; -EINTR: a signal; -EAGAIN/-EBUSY: CQ overflow, taken below.
+  return reap();
+}
+
+std::size_t reactor::reap() noexcept {
+  std::size_t ops = 0;
+  if (io_uring_cq_has_overflow(&ring_)) {
+    // The CQ was full and the kernel kept the surplus aside (IORING_FEAT_NODROP): flush it in.
+    cq_overflows.add();
+    io_uring_get_events(&ring_);
+  }
+  for (;;) {
+    io_uring_cqe* batch[max_batch];
+    const unsigned n = io_uring_peek_batch_cqe(&ring_, batch, max_batch);
+    if (n == 0) break;
+    // Copied out and consumed first: handlers may queue SQEs and flush, which may reap again.
+    struct entry {
+      std::uint64_t user_data;
+      int res;
+      unsigned flags;
+    } copied[max_batch];
+    for (unsigned i = 0; i < n; ++i) {
+      copied[i] = {batch[i]->user_data, batch[i]->res, batch[i]->flags};
+    }
+    io_uring_cq_advance(&ring_, n);
+    for (unsigned i = 0; i < n; ++i) {
+      const std::uint64_t data = copied[i].user_data;
+      if (data == LIBURING_UDATA_TIMEOUT) continue;
+      switch (data & tag_mask) {
+        case ignore_tag:
+          if (data != 0) {
+            ++ops;
+            completions.add();
+            reinterpret_cast<io_op_base*>(data)->complete(copied[i].res, copied[i].flags);
+          }
+          break;
+        case eventfd_tag:
+          wake_armed_ = false;
+          break;
+        case msg_wake_tag:
+          break;
+        case msg_failed_tag: {
+          // The target's CQ could not take the message (it overflowed): use its eventfd.
+          const auto target = static_cast<std::size_t>(data >> 3);
+          owner_.rt().workers[target]->io().write_eventfd();
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    if (n < max_batch) break;
+  }
+  return ops;
+}
+
+void reactor::write_eventfd() noexcept {
+  const std::uint64_t one = 1;
+  for (;;) {
+    const ssize_t r = ::write(event_fd_, &one, sizeof one);
+    // EAGAIN: the counter is saturated, so a wake-up is pending anyway.
+    if (r >= 0 || errno != EINTR) return;
+  }
+}
+
+void reactor::send_wake_from(reactor& sender) noexcept {
+  io_uring_sqe* sqe = nullptr;
+  try {
+    sqe = sender.get_sqe();
+  } catch (...) {
+    write_eventfd();
+    return;
+  }
+  io_uring_prep_msg_ring(sqe, ring_.ring_fd, 0, msg_wake_tag, 0);
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  sqe->user_data = (static_cast<std::uint64_t>(owner_.index()) << 3) | msg_failed_tag;
+  try {
+    sender.submit_queued();
+  } catch (...) {
+    write_eventfd();
+  }
+}
+
+void reactor::wake() noexcept {
+  worker* sender = this_worker();
+  if (available_ && sender != nullptr && sender != &owner_ && &sender->rt() == &owner_.rt() &&
+      sender->io().available_ && sender->io().caps_.msg_ring &&
+      (sender->io().caps_.features & IORING_FEAT_CQE_SKIP) != 0 && !sender->io().draining_) {
+    send_wake_from(sender->io());
+  } else {
+    write_eventfd();
+  }
+}
+
+void reactor::post(mailbox_node* node) noexcept {
+  mailbox_node* head = mailbox_.load(std::memory_order_relaxed);
+  do {
+    node->next = head;
+    // release: publishes the node and the awaiter's state to run_mail's acquire.
+  } while (!mailbox_.compare_exchange_weak(head, node, std::memory_order_release,
+                                           std::memory_order_relaxed));
+  owner_.park_state().unpark();
+}
+
+std::size_t reactor::run_mail() noexcept {
+  if (mailbox_.load(std::memory_order_relaxed) == nullptr) return 0;
+  mailbox_node* list = mailbox_.exchange(nullptr, std::memory_order_acquire);
+  // The stack is newest-first; reverse it so requests run in the order they were posted.
+  mailbox_node* ordered = nullptr;
+  while (list != nullptr) {
+    mailbox_node* next = list->next;
+    list->next = ordered;
+    ordered = list;
+    list = next;
+  }
+  std::size_t n = 0;
+  while (ordered != nullptr) {
+    mailbox_node* next = ordered->next;  // read first: run() may let the owner be destroyed
+    ordered->run(ordered->context);
+    ordered = next;
+    ++n;
+  }
+  return n;
+}
+
+void reactor::drain_for_shutdown() noexcept {
+  draining_ = true;
+  if (!available_) return;
+  try {
+    run_mail();
+    for (io_op_base* op = in_flight_head_; op != nullptr; op = op->next_) {
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(op), 0);
+      sqe->user_data = ignore_tag;
+    }
+    if (wake_armed_) {
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_cancel64(sqe, eventfd_tag, 0);
+      sqe->user_data = ignore_tag;
+    }
+    while (in_flight_ > 0 || wake_armed_) {
+      const int r = io_uring_submit_and_wait(&ring_, 1);
+      if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN && r != -EBUSY) break;
+      reap();
+      run_mail();
+    }
+  } catch (...) {
+    // The ring refuses submissions; closing it (in the destructor) cancels what is left.
+  }
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,125 @@
+// The runtime clock and the sleep awaiter: a timer in the awaiting task's worker's wheel,
+// cancelled on that worker's thread (directly, or through its mailbox from another thread).
+#include <weft/clock.hpp>
+#include <weft/sleep.hpp>
+
+#include <limits>
+#include <stdexcept>
+#include <type_traits>
+
+#include <weft/detail/scheduler.hpp>
+#include <weft/operation_cancelled.hpp>
+
+#include "runtime_core.hpp"
+
+namespace weft {
+
+clock::time_point clock::now() noexcept {
+  if (detail::runtime_core* rt = detail::tls_runtime) {
+    return time_point{duration{rt->clock.now_ns()}};
+  }
+  return time_point{duration{detail::steady_now_ns()}};
+}
+
+namespace detail {
+
+clock::time_point deadline_after(clock::duration d) noexcept {
+  const auto now = clock::now();
+  if (d > clock::time_point::max() - now) return clock::time_point::max();
+  return now + d;
+}
+
+sleep_awaiter::~sleep_awaiter() {
+  hook_.disarm();
+  // Only a task destroyed while it sleeps (runtime shutdown, after the worker stopped) is still
+  // linked.
+  if (entry_.linked()) owner_->timers().remove(&entry_);
+}
+
+bool sleep_awaiter::suspend(std::coroutine_handle<> caller, cancel_state* token) {
+  caller_ = caller;
+  token_ = token;
+  if (token != nullptr && token->is_cancelled()) {
+    cancelled_ = true;
+    return false;
+  }
+  worker* w = this_worker();
+  if (w == nullptr) throw_outside_runtime(order_ == 0 ? "weft::sleep_for" : "weft::advance");
+  const std::int64_t deadline = deadline_.time_since_epoch().count();
+  // An elapsed deadline completes at once; advance(0) still lets the timers due now run first.
+  if (order_ == 0 && deadline <= w->rt().clock.now_ns()) return false;
+  owner_ = w;
+  entry_.fire = &on_fire;
+  w->add_timer(&entry_, deadline, order_);
+  if (!hook_.arm(token, &on_cancel, this)) {
+    // Cancelled since the check above; we are still in await_suspend, so just do not suspend.
+    w->timers().remove(&entry_);
+    state_.store(cancelled, std::memory_order_relaxed);
+    cancelled_ = true;
+    return false;
+  }
+  return true;
+}
+
+// on_fire finds the awaiter from its first member.
+static_assert(std::is_standard_layout_v<sleep_awaiter>);
+
+void sleep_awaiter::on_fire(timer_entry* entry) noexcept {
+  auto* a = reinterpret_cast<sleep_awaiter*>(entry);
+  auto expected = armed;
+  if (a->state_.compare_exchange_strong(expected, fired, std::memory_order_acq_rel)) {
+    a->owner_->push_back(a->caller_);
+  }
+  // Otherwise a cancellation waits in the mailbox; it resumes the task.
+}
+
+void sleep_awaiter::on_cancel(void* self) noexcept {
+  auto* a = static_cast<sleep_awaiter*>(self);
+  auto expected = armed;
+  if (this_worker() == a->owner_) {
+    if (a->state_.compare_exchange_strong(expected, cancelled, std::memory_order_acq_rel)) {
+      a->cancel_on_owner();
+    }
+    return;
+  }
+  if (a->state_.compare_exchange_strong(expected, cancel_queued, std::memory_order_acq_rel)) {
+    a->mail_.run = &on_mail;
+    a->mail_.context = a;
+    a->owner_->io().post(&a->mail_);
+  }
+}
+
+void sleep_awaiter::on_mail(void* self) noexcept {
+  auto* a = static_cast<sleep_awaiter*>(self);
+  a->state_.store(cancelled, std::memory_order_relaxed);
+  a->cancel_on_owner();
+}
+
+void sleep_awaiter::cancel_on_owner() noexcept {
+  if (entry_.linked()) owner_->timers().remove(&entry_);  // freed at once
+  cancelled_ = true;
+  owner_->push_back(caller_);
+}
+
+void sleep_awaiter::await_resume() {
+  hook_.disarm();
+  if (cancelled_ || (token_ != nullptr && token_->is_cancelled())) throw operation_cancelled{};
+}
+
+}  // namespace detail
+
+detail::sleep_awaiter advance(clock::duration d) {
+  detail::runtime_core* rt = detail::tls_runtime;
+  if (rt == nullptr) detail::throw_outside_runtime("weft::advance");
+  if (!rt->clock.paused()) {
+    throw std::logic_error(
+        "weft::advance: the runtime's time is real; advance needs a runtime built with "
+        "runtime_options::time = weft::time_mode::paused");
+  }
+  if (d < clock::duration::zero()) {
+    throw std::invalid_argument("weft::advance: the duration is negative; time only moves forward");
+  }
+  return detail::sleep_awaiter{detail::deadline_after(d), 1};
+}
+
+}  // namespace weft
