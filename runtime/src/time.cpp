@@ -25,7 +25,13 @@ namespace detail {
 
 clock::time_point deadline_after(clock::duration d) noexcept {
   const auto now = clock::now();
-  if (d > clock::time_point::max() - now) return clock::time_point::max();
+  const auto since_epoch = now.time_since_epoch();
+  if (d > clock::duration::zero() && d > clock::duration::max() - since_epoch) {
+    return clock::time_point::max();
+  }
+  if (d < clock::duration::zero() && d < clock::duration::min() - since_epoch) {
+    return clock::time_point::min();
+  }
   return now + d;
 }
 

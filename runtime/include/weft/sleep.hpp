@@ -59,6 +59,17 @@ class sleep_awaiter {
 
 /// sleep_for's deadline: now + d, saturating instead of overflowing for huge durations.
 clock::time_point deadline_after(clock::duration d) noexcept;
+
+/// `d` in the clock's nanoseconds, saturating (hours::max() does not fit in int64 nanoseconds).
+template <class Rep, class Period>
+constexpr clock::duration to_clock_duration(std::chrono::duration<Rep, Period> d) noexcept {
+  using source = std::chrono::duration<Rep, Period>;
+  constexpr auto max = clock::duration::max();
+  constexpr auto min = clock::duration::min();
+  if (d >= std::chrono::duration_cast<source>(max)) return max;
+  if (d <= std::chrono::duration_cast<source>(min)) return min;
+  return std::chrono::duration_cast<clock::duration>(d);
+}
 }  // namespace detail
 
 /// Suspends the task until the runtime's clock reaches `deadline`; a deadline that has passed
@@ -82,8 +93,7 @@ sleep_until(clock::time_point deadline) noexcept {
 template <class Rep, class Period>
 [[nodiscard("sleep_for does nothing until it is co_awaited")]] detail::sleep_awaiter sleep_for(
     std::chrono::duration<Rep, Period> d) noexcept {
-  return detail::sleep_awaiter{
-      detail::deadline_after(std::chrono::duration_cast<clock::duration>(d)), 0};
+  return detail::sleep_awaiter{detail::deadline_after(detail::to_clock_duration(d)), 0};
 }
 
 /// Paused time only: moves the clock forward by `d`, firing the timers due on the way in
