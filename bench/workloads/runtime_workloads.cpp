@@ -1,10 +1,15 @@
-// spawn_many, yield_many, chained_spawn, fork_join_fib and parallel_work, exactly as
-// ../shared/WORKLOADS.md and ../shared/peers/README.md define them.
+// spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work and timers exactly as
+// ../shared/WORKLOADS.md and ../shared/peers/README.md define them; timer_lateness is weft's own.
 #include "runtime_workloads.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
+#include <utility>
 
+#include <weft/clock.hpp>
+#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/yield.hpp>
@@ -140,7 +145,98 @@ workload_result run_parallel_work(weft::runtime& rt) {
   return {parallel_tasks, rt.block_on(time_fan_out(parallel_tasks, &l, make))};
 }
 
+// timers: 1,000,000 sleepers of [0, 100] ms, the durations drawn by the root as it spawns. Each
+// sleeper also records how late it woke, by the runtime's clock (so exactly 0 in paused time).
+constexpr std::int64_t timer_tasks = 1'000'000;
+constexpr std::uint64_t timer_max_us = 100'000;
+constexpr std::uint64_t timer_seed = 42;
+
+weft::task<void> sleep_then_count_down(std::chrono::microseconds d, std::int64_t* lateness_ns,
+                                       latch_event* l) {
+  // The deadline sleep_for(d) would compute, made explicit to measure the wake-up against it.
+  const auto deadline = weft::clock::now() + d;
+  co_await weft::sleep_until(deadline);
+  *lateness_ns = (weft::clock::now() - deadline).count();
+  l->count_down();
+}
+
+/// A sleep never ends early (sleep.hpp's promise): a negative lateness is a wrong result.
+bool none_early(const std::vector<std::int64_t>& lateness_ns) {
+  return std::ranges::none_of(lateness_ns, [](std::int64_t ns) { return ns < 0; });
+}
+
+workload_result run_timers(weft::runtime& rt) {
+  auto r = run_sleepers(rt, timer_tasks);
+  const bool valid = none_early(r.lateness_ns);
+  return {timer_tasks, r.seconds, valid, lateness_summary(std::move(r.lateness_ns))};
+}
+
+// timer_lateness: wake-up lateness under light load. 1,000 tasks each sleep 20 times in a row,
+// each sleep uniform on [1, 20] ms (in whole microseconds), so wake-ups are sparse.
+constexpr std::int64_t lateness_tasks = 1'000;
+constexpr std::int64_t lateness_sleeps = 20;
+constexpr std::uint64_t lateness_seed = 7;
+constexpr std::uint64_t lateness_min_us = 1'000;
+constexpr std::uint64_t lateness_max_us = 20'000;
+
+weft::task<void> sleep_in_turn(const std::int64_t* durations_us, std::int64_t* lateness_ns,
+                               latch_event* l) {
+  for (std::int64_t k = 0; k < lateness_sleeps; ++k) {
+    // Each deadline counts from the previous wake-up, so lateness does not accumulate.
+    const auto deadline = weft::clock::now() + std::chrono::microseconds{durations_us[k]};
+    co_await weft::sleep_until(deadline);
+    lateness_ns[k] = (weft::clock::now() - deadline).count();
+  }
+  l->count_down();
+}
+
+workload_result run_timer_lateness(weft::runtime& rt) {
+  constexpr std::int64_t wakes = lateness_tasks * lateness_sleeps;
+  // Drawn before the clock starts, task after task, so each task's sleeps are fixed whatever
+  // order the tasks run in.
+  std::vector<std::int64_t> durations_us(wakes);
+  std::uint64_t state = lateness_seed;
+  for (auto& d : durations_us) {
+    const std::uint64_t us =
+        lateness_min_us + splitmix64(state) % (lateness_max_us - lateness_min_us + 1);
+    d = static_cast<std::int64_t>(us);
+  }
+  std::vector<std::int64_t> lateness_ns(wakes);  // one slot per wake-up: no lock, no allocation
+  latch_event l{lateness_tasks};
+  auto make = [durations = durations_us.data(), late = lateness_ns.data(), l = &l](std::int64_t i) {
+    return sleep_in_turn(durations + i * lateness_sleeps, late + i * lateness_sleeps, l);
+  };
+  const double seconds = rt.block_on(time_fan_out(lateness_tasks, &l, make));
+  const bool valid = none_early(lateness_ns);
+  return {wakes, seconds, valid, lateness_summary(std::move(lateness_ns))};
+}
+
 }  // namespace
+
+sleepers_run run_sleepers(weft::runtime& rt, std::int64_t count) {
+  latch_event l{count};
+  sleepers_run r;
+  // Allocated and zeroed before the clock starts: each sleeper only stores into its own slot.
+  r.lateness_ns.resize(static_cast<std::size_t>(count));
+  auto make = [state = timer_seed, late = r.lateness_ns.data(), l = &l](std::int64_t i) mutable {
+    const auto us = static_cast<std::int64_t>(splitmix64(state) % (timer_max_us + 1));
+    return sleep_then_count_down(std::chrono::microseconds{us}, late + i, l);
+  };
+  r.seconds = rt.block_on(time_fan_out(count, &l, make));
+  return r;
+}
+
+lateness_percentiles lateness_summary(std::vector<std::int64_t> samples_ns) {
+  if (samples_ns.empty()) throw std::invalid_argument("weft::bench::lateness_summary: no samples");
+  std::sort(samples_ns.begin(), samples_ns.end());
+  const std::size_t n = samples_ns.size();
+  // The ceil(percent / 100 * n)-th smallest sample (1-based); at least the first.
+  auto at = [&](std::size_t percent) {
+    const std::size_t rank = (percent * n + 99) / 100;
+    return static_cast<double>(samples_ns[rank - 1]) / 1e3;
+  };
+  return {at(50), at(99), static_cast<double>(samples_ns.back()) / 1e3};
+}
 
 weft::task<std::uint64_t> spawning_fib(int n) {
   if (n < 2) co_return static_cast<std::uint64_t>(n);
@@ -156,6 +252,8 @@ const std::vector<workload>& runtime_workloads() {
       {"chained_spawn", "spawns", &run_chained_spawn},
       {"fork_join_fib", "tasks", &run_fork_join_fib},
       {"parallel_work", "tasks", &run_parallel_work},
+      {"timers", "timers", &run_timers},
+      {"timer_lateness", "sleeps", &run_timer_lateness},
   };
   return all;
 }

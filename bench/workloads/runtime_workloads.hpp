@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,11 +13,19 @@
 
 namespace weft::bench {
 
+/// How late sleeps woke, in microseconds: nearest-rank percentiles over every wake-up.
+struct lateness_percentiles {
+  double p50_us = 0;
+  double p99_us = 0;
+  double max_us = 0;
+};
+
 /// One timed run of a workload.
 struct workload_result {
   std::uint64_t ops = 0;  // what WORKLOADS.md counts (tasks, yields, spawns)
   double seconds = 0;     // from the root's first spawn to its seeing completion
   bool valid = true;      // false if the workload computed a wrong answer (fib's result)
+  std::optional<lateness_percentiles> lateness = {};  // the timer workloads only
 };
 
 struct workload {
@@ -25,7 +34,7 @@ struct workload {
   workload_result (*run)(weft::runtime& rt);
 };
 
-/// spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work.
+/// spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work, timers, timer_lateness.
 const std::vector<workload>& runtime_workloads();
 
 /// The workload called `name`, or null.
@@ -33,6 +42,21 @@ const workload* find_workload(std::string_view name);
 
 /// fork_join_fib's recursion, exposed for tests: fib(n) spawning fib(n-1) at every level.
 weft::task<std::uint64_t> spawning_fib(int n);
+
+/// p50, p99 and max of `samples_ns` (wake-up lateness in nanoseconds; negative would mean a
+/// sleep ended early) in microseconds. Nearest rank: the p-th percentile is the smallest sample
+/// that at least p % of the samples do not exceed. Throws std::invalid_argument if empty.
+lateness_percentiles lateness_summary(std::vector<std::int64_t> samples_ns);
+
+/// What a fan-out of sleepers measured: the seconds until the last woke, and each one's lateness.
+struct sleepers_run {
+  double seconds = 0;
+  std::vector<std::int64_t> lateness_ns;  // indexed by sleeper: clock::now() - deadline on waking
+};
+
+/// The timers workload with `count` sleepers instead of 1,000,000 (same seed, same durations as
+/// its first `count` draws), exposed so tests can run it scaled down, e.g. in paused time.
+sleepers_run run_sleepers(weft::runtime& rt, std::int64_t count);
 
 /// splitmix64, the generator every peer uses for parallel_work and timers.
 inline std::uint64_t splitmix64(std::uint64_t& state) noexcept {

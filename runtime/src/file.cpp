@@ -3,11 +3,11 @@
 // try again; -EINTR is tried again too.
 #include <weft/file.hpp>
 
-#include <cerrno>
 #include <poll.h>
+#include <unistd.h>
+#include <cerrno>
 #include <stdexcept>
 #include <system_error>
-#include <unistd.h>
 #include <utility>
 
 #include <liburing.h>
@@ -73,8 +73,7 @@ file file::adopt(int fd, std::string name) {
   return file{fd, std::move(name)};
 }
 
-task<std::size_t> file::read_impl(std::span<std::byte> buf, std::uint64_t offset,
-                                  const char* api) {
+task<std::size_t> file::read_impl(std::span<std::byte> buf, std::uint64_t offset, const char* api) {
   const int fd = require_open(api);
   for (;;) {
     auto r = co_await submit_io([&](io_uring_sqe* sqe) {

@@ -19,8 +19,7 @@ io_op_base::~io_op_base() {
   hook_.disarm();
   // An fd that completed for a task destroyed before it resumed (runtime shutdown): nobody owns
   // it but us. (Operations still in flight at shutdown were drained by the worker.)
-  if (returns_fd_ && !delivered_ && state_.load(std::memory_order_relaxed) == done &&
-      res_ >= 0) {
+  if (returns_fd_ && !delivered_ && state_.load(std::memory_order_relaxed) == done && res_ >= 0) {
     ::close(res_);
   }
 }

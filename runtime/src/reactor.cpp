@@ -23,29 +23,38 @@ namespace weft::detail {
 namespace {
 
 constexpr std::uint64_t tag_mask = 7;
-constexpr std::uint64_t ignore_tag = 0;        // cancel requests, our own bookkeeping
-constexpr std::uint64_t eventfd_tag = 1;       // the armed eventfd read completed
-constexpr std::uint64_t msg_wake_tag = 2;      // another worker's MSG_RING arrived
-constexpr std::uint64_t msg_failed_tag = 3;    // our MSG_RING failed; index of the target above
+constexpr std::uint64_t ignore_tag = 0;      // cancel requests, our own bookkeeping
+constexpr std::uint64_t eventfd_tag = 1;     // the armed eventfd read completed
+constexpr std::uint64_t msg_wake_tag = 2;    // another worker's MSG_RING arrived
+constexpr std::uint64_t msg_failed_tag = 3;  // our MSG_RING failed; index of the target above
 constexpr unsigned max_batch = 64;
 
 std::string errno_name(int e) {
   switch (e) {
-    case ENOSYS: return "ENOSYS";
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case ENOMEM: return "ENOMEM";
-    case EMFILE: return "EMFILE";
-    case ENFILE: return "ENFILE";
-    case EINVAL: return "EINVAL";
-    default: return "errno " + std::to_string(e);
+    case ENOSYS:
+      return "ENOSYS";
+    case EPERM:
+      return "EPERM";
+    case EACCES:
+      return "EACCES";
+    case ENOMEM:
+      return "ENOMEM";
+    case EMFILE:
+      return "EMFILE";
+    case ENFILE:
+      return "ENFILE";
+    case EINVAL:
+      return "EINVAL";
+    default:
+      return "errno " + std::to_string(e);
   }
 }
 
 }  // namespace
 
 std::string describe_io_uring_error(int error) {
-  std::string head = "weft: io_uring is unavailable, so this runtime runs tasks and timers but no I/O: ";
+  std::string head =
+      "weft: io_uring is unavailable, so this runtime runs tasks and timers but no I/O: ";
   if (error == ENOTSUP) {
     return head + "it was turned off with runtime_options::io_uring = false";
   }

@@ -68,9 +68,9 @@ runtime_options validated(runtime_options o) {
   if (o.workers == 0) o.workers = default_worker_count();
   if (o.io_ring_entries == 0 || o.io_ring_entries > 32768 ||
       (o.io_ring_entries & (o.io_ring_entries - 1)) != 0) {
-    throw std::invalid_argument("weft::runtime: io_ring_entries = " +
-                                std::to_string(o.io_ring_entries) +
-                                " must be a power of two from 1 to 32768");
+    throw std::invalid_argument(
+        "weft::runtime: io_ring_entries = " + std::to_string(o.io_ring_entries) +
+        " must be a power of two from 1 to 32768");
   }
   return o;
 }

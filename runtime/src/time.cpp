@@ -26,10 +26,12 @@ namespace detail {
 clock::time_point deadline_after(clock::duration d) noexcept {
   const auto now = clock::now();
   const auto since_epoch = now.time_since_epoch();
-  if (d > clock::duration::zero() && d > clock::duration::max() - since_epoch) {
+  const auto zero = clock::duration::zero();
+  // Each bound is computed only where it cannot overflow itself.
+  if (d > zero && since_epoch > zero && d > clock::duration::max() - since_epoch) {
     return clock::time_point::max();
   }
-  if (d < clock::duration::zero() && d < clock::duration::min() - since_epoch) {
+  if (d < zero && since_epoch < zero && d < clock::duration::min() - since_epoch) {
     return clock::time_point::min();
   }
   return now + d;

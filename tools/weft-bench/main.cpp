@@ -1,5 +1,6 @@
 // weft-bench: runs the workloads of ../shared/WORKLOADS.md on weft and prints one JSON line per
-// run (the format ../shared/peers/run.sh reads) and a readable table.
+// run (the format ../shared/peers/run.sh reads; the timer workloads add wake-up lateness fields)
+// and a readable table.
 //
 //   weft-bench                                  all runtime workloads, default workers, table
 //   weft-bench --workload spawn_many --workers 1,2 --repeat 5
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -98,7 +100,7 @@ options parse(int argc, char** argv) {
   for (const auto& name : o.workloads) {
     if (weft::bench::find_workload(name) == nullptr) {
       usage("unknown workload '" + name +
-            "' (ping_pong needs weft::channel and timers the timer wheel; neither exists yet)");
+            "' (ping_pong needs weft::channel, which does not exist yet)");
     }
   }
   if (o.workers.empty()) o.workers.push_back(0);
@@ -133,12 +135,37 @@ struct row {
   std::vector<double> ops_per_sec;
   std::vector<double> seconds;
   long peak_rss_kb;
+  std::vector<weft::bench::lateness_percentiles> lateness;  // the timer workloads only
 };
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const auto n = v.size();
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/// The extra JSON fields of a timer workload; run.sh keeps fields it does not know.
+std::string lateness_json(const std::optional<weft::bench::lateness_percentiles>& l) {
+  if (!l) return {};
+  char buf[128];
+  std::snprintf(buf, sizeof buf,
+                ",\"lateness_p50_us\":%.3f,\"lateness_p99_us\":%.3f,\"lateness_max_us\":%.3f",
+                l->p50_us, l->p99_us, l->max_us);
+  return buf;
+}
+
+/// The table's lateness column: the median over the runs of each percentile.
+std::string lateness_cell(const std::vector<weft::bench::lateness_percentiles>& runs) {
+  if (runs.empty()) return "-";
+  std::vector<double> p50, p99, max;
+  for (const auto& l : runs) {
+    p50.push_back(l.p50_us);
+    p99.push_back(l.p99_us);
+    max.push_back(l.max_us);
+  }
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.1f / %.1f / %.1f us", median(p50), median(p99), median(max));
+  return buf;
 }
 
 }  // namespace
@@ -154,7 +181,7 @@ int main(int argc, char** argv) {
       auto runtime_options = o.runtime;
       runtime_options.workers = workers;
       weft::runtime rt{runtime_options};
-      row r{name, std::string{w->unit}, rt.worker_count(), {}, {}, 0};
+      row r{name, std::string{w->unit}, rt.worker_count(), {}, {}, 0, {}};
       for (int rep = 0; rep < o.repeat; ++rep) {
         std::fprintf(stderr, "weft-bench: %s workers=%zu rep %d/%d\n", name.c_str(),
                      rt.worker_count(), rep + 1, o.repeat);
@@ -167,25 +194,28 @@ int main(int argc, char** argv) {
         r.ops_per_sec.push_back(rate);
         r.seconds.push_back(result.seconds);
         r.peak_rss_kb = peak_rss_kb();
+        if (result.lateness) r.lateness.push_back(*result.lateness);
         std::printf(
             "{\"peer\":\"weft\",\"workload\":\"%s\",\"workers\":%zu,\"ops\":%llu,\"seconds\":%.6f,"
-            "\"ops_per_sec\":%.0f,\"peak_rss_kb\":%ld%s}\n",
+            "\"ops_per_sec\":%.0f,\"peak_rss_kb\":%ld%s%s}\n",
             name.c_str(), rt.worker_count(), static_cast<unsigned long long>(result.ops),
-            result.seconds, rate, r.peak_rss_kb, result.valid ? "" : ",\"error\":\"wrong result\"");
+            result.seconds, rate, r.peak_rss_kb, lateness_json(result.lateness).c_str(),
+            result.valid ? "" : ",\"error\":\"wrong result\"");
         std::fflush(stdout);
       }
       rows.push_back(std::move(r));
     }
   }
   if (!o.json) table << "\n";
-  table << "| workload | workers | median ops/s | median time | runs | peak RSS |\n"
-        << "|---|---:|---:|---:|---:|---:|\n";
+  table << "| workload | workers | median ops/s | median time | runs | peak RSS | wake-up lateness "
+           "p50 / p99 / max |\n"
+        << "|---|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : rows) {
     char time[32];
     std::snprintf(time, sizeof time, "%.1f ms", median(r.seconds) * 1e3);
     table << "| " << r.workload << " | " << r.workers << " | " << human(median(r.ops_per_sec))
           << r.unit << "/s | " << time << " | " << r.ops_per_sec.size() << " | "
-          << r.peak_rss_kb / 1024 << " MiB |\n";
+          << r.peak_rss_kb / 1024 << " MiB | " << lateness_cell(r.lateness) << " |\n";
   }
   return all_valid ? 0 : 2;
 }

@@ -63,7 +63,7 @@ enum class io_returns {
 /// the task was abandoned (runtime shutdown) is closed when `returns` is io_returns::fd.
 /// Errors: io_unavailable when the runtime has no io_uring; std::logic_error outside a worker.
 template <class Prep>
-  requires std::is_invocable_v<Prep&, io_uring_sqe*>
+requires std::is_invocable_v<Prep&, io_uring_sqe*>
 [[nodiscard("submit_io does nothing until it is co_awaited")]] detail::io_awaiter<Prep> submit_io(
     Prep prep, io_returns returns = io_returns::value) {
   return detail::io_awaiter<Prep>{std::move(prep), returns == io_returns::fd};

@@ -152,8 +152,8 @@ TEST(IoOperation, AReadOnAPipeCompletesWhenDataArrives) {
   ASSERT_TRUE(eventually([&] { return started.load(); }));
   ASSERT_EQ(::write(p.write_end, "hello", 5), 5);
   EXPECT_EQ(rt.block_on([](weft::join_handle<std::size_t> h) -> weft::task<std::size_t> {
-              co_return co_await std::move(h);
-            }(std::move(h))),
+    co_return co_await std::move(h);
+  }(std::move(h))),
             5u);
 }
 
@@ -197,8 +197,7 @@ TEST(IoOperation, CancelledBeforeSubmissionSubmitsNothing) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   weft::cancel_source src;
   src.request_cancellation();
-  EXPECT_THROW(rt.block_on(weft::with_cancellation(src.token(), nop())),
-               weft::operation_cancelled);
+  EXPECT_THROW(rt.block_on(weft::with_cancellation(src.token(), nop())), weft::operation_cancelled);
   EXPECT_EQ(total(rt, &weft::worker_stats::io_completed), 0u);
 }
 
@@ -214,12 +213,12 @@ TEST(IoOperation, ShutdownWithReadsInFlightCancelsThemAndDestroysTheirTasks) {
     std::atomic<int> started{0};
     for (int i = 0; i < 20; ++i) {
       rt.spawn(weft::co_invoke([&, fd = p.read_end]() -> weft::task<void> {
-           on_destroy guard{&destroyed};
-           char buf[8];
-           started.fetch_add(1);
-           co_await weft::submit_io(
-               [&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, buf, sizeof buf, 0); });
-         }))
+          on_destroy guard{&destroyed};
+          char buf[8];
+          started.fetch_add(1);
+          co_await weft::submit_io(
+              [&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, buf, sizeof buf, 0); });
+        }))
           .detach();
     }
     ASSERT_TRUE(eventually([&] { return started.load() == 20; }));
@@ -245,15 +244,15 @@ TEST(IoOperation, AnFdOpenedForATaskThatIsGoneIsClosed) {
     weft::runtime rt{weft::runtime_options{.workers = 2}};
     for (int i = 0; i < 50; ++i) {
       rt.spawn(weft::co_invoke([]() -> weft::task<void> {
-           auto r = co_await weft::submit_io(
-               [](io_uring_sqe* sqe) {
-                 io_uring_prep_openat(sqe, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC, 0);
-               },
-               weft::io_returns::fd);
-           // Keep the fd only while sleeping: the runtime shuts down meanwhile.
-           weft::file f = weft::file::adopt(r.res, "/dev/null");
-           co_await weft::sleep_for(1h);
-         }))
+          auto r = co_await weft::submit_io(
+              [](io_uring_sqe* sqe) {
+                io_uring_prep_openat(sqe, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC, 0);
+              },
+              weft::io_returns::fd);
+          // Keep the fd only while sleeping: the runtime shuts down meanwhile.
+          weft::file f = weft::file::adopt(r.res, "/dev/null");
+          co_await weft::sleep_for(1h);
+        }))
           .detach();
     }
   }
@@ -279,8 +278,7 @@ TEST(IoOperation, WithIoUringOffTasksAndTimersRunAndIoThrowsACleanError) {
 }
 
 TEST(IoOperation, PausedTimeWithIoUringOffStillJumps) {
-  weft::runtime rt{
-      weft::runtime_options{.time = weft::time_mode::paused, .io_uring = false}};
+  weft::runtime rt{weft::runtime_options{.time = weft::time_mode::paused, .io_uring = false}};
   const auto before = rt.now();
   rt.block_on([]() -> weft::task<void> { co_await weft::sleep_for(1h); });
   EXPECT_EQ(rt.now() - before, 1h);
@@ -306,8 +304,7 @@ TEST(IoOperation, AwaitedOutsideARuntimeThrowsLogicError) {
 }
 
 TEST(IoOperation, ARingSizeThatIsNotAPowerOfTwoIsRefused) {
-  EXPECT_THROW(weft::runtime(weft::runtime_options{.io_ring_entries = 100}),
-               std::invalid_argument);
+  EXPECT_THROW(weft::runtime(weft::runtime_options{.io_ring_entries = 100}), std::invalid_argument);
   EXPECT_THROW(weft::runtime(weft::runtime_options{.io_ring_entries = 0}), std::invalid_argument);
 }
 
@@ -339,8 +336,8 @@ TEST(WakeUps, WorkersWakeEachOtherThroughTheirRings) {
   // A task spawns a task and then holds its worker until the new task ran: only the other
   // worker, woken from its ring wait by this one (IORING_OP_MSG_RING), can run it.
   weft::runtime rt{weft::runtime_options{.workers = 2}};
-  const int rounds = wake_rounds / 50;
-  const int ran = rt.block_on([rounds]() -> weft::task<int> {
+  constexpr int rounds = wake_rounds / 50;
+  const int ran = rt.block_on([]() -> weft::task<int> {
     int n = 0;
     for (int i = 0; i < rounds; ++i) {
       std::atomic<bool> done{false};

@@ -163,11 +163,8 @@ TEST(PausedTime, AdvanceRunsWhatEachTimerWakesBeforeMovingOn) {
     co_await std::move(chain);
   });
   // The timer due at exactly the advance's target fires before advance returns.
-  const std::vector<std::pair<std::string, long>> expected{{"first", 100},
-                                                           {"second", 150},
-                                                           {"advanced", 200},
-                                                           {"300", 300},
-                                                           {"advanced again", 300}};
+  const std::vector<std::pair<std::string, long>> expected{
+      {"first", 100}, {"second", 150}, {"advanced", 200}, {"300", 300}, {"advanced again", 300}};
   EXPECT_EQ(log.events, expected);
 }
 
@@ -332,8 +329,7 @@ TEST(Sleep, RealTimeSleepsNeverEndEarly) {
         const auto deadline = weft::clock::now() + std::chrono::microseconds{(i * 37) % 3000};
         co_await weft::sleep_until(deadline);
         EXPECT_GE(weft::clock::now(), deadline);
-        EXPECT_GE(std::chrono::steady_clock::now().time_since_epoch(),
-                  deadline.time_since_epoch());
+        EXPECT_GE(std::chrono::steady_clock::now().time_since_epoch(), deadline.time_since_epoch());
       })));
     }
     for (auto& h : hs) co_await std::move(h);
@@ -343,9 +339,8 @@ TEST(Sleep, RealTimeSleepsNeverEndEarly) {
 TEST(Sleep, HugeDurationsSaturateInsteadOfOverflowing) {
   weft::runtime rt{paused()};
   rt.block_on([]() -> weft::task<void> {
-    auto h = weft::spawn([]() -> weft::task<void> {
-      co_await weft::sleep_for(std::chrono::hours::max());
-    }());
+    auto h = weft::spawn(
+        []() -> weft::task<void> { co_await weft::sleep_for(std::chrono::hours::max()); }());
     co_await weft::yield();
     h.cancel();
     EXPECT_THROW(co_await std::move(h), weft::operation_cancelled);
@@ -362,9 +357,9 @@ TEST(Sleep, ShutdownDestroysSleepingTasks) {
     weft::runtime rt{weft::runtime_options{.workers = 2}};
     for (int i = 0; i < 100; ++i) {
       rt.spawn(weft::co_invoke([&destroyed, i]() -> weft::task<void> {
-           on_destroy guard{&destroyed};
-           co_await weft::sleep_for(std::chrono::hours{1 + i});
-         }))
+          on_destroy guard{&destroyed};
+          co_await weft::sleep_for(std::chrono::hours{1 + i});
+        }))
           .detach();
     }
     ASSERT_TRUE(eventually([&] {

@@ -3,8 +3,8 @@
 #pragma once
 
 #include <atomic>
-#include <cstddef>
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 
 #include <weft/detail/cancel_hook.hpp>
