@@ -76,7 +76,7 @@ void sleep_awaiter::on_fire(timer_entry* entry) noexcept {
   auto* a = reinterpret_cast<sleep_awaiter*>(entry);
   auto expected = armed;
   if (a->state_.compare_exchange_strong(expected, fired, std::memory_order_acq_rel)) {
-    a->owner_->push_back(a->caller_);
+    a->owner_->resume_here(a->caller_);
   }
   // Otherwise a cancellation waits in the mailbox; it resumes the task.
 }
