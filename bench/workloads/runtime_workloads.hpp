@@ -48,15 +48,19 @@ weft::task<std::uint64_t> spawning_fib(int n);
 /// that at least p % of the samples do not exceed. Throws std::invalid_argument if empty.
 lateness_percentiles lateness_summary(std::vector<std::int64_t> samples_ns);
 
-/// What a fan-out of sleepers measured: the seconds until the last woke, and each one's lateness.
+/// What a fan-out of sleepers measured: the seconds until the last woke, and the lateness of the
+/// sampled ones.
 struct sleepers_run {
   double seconds = 0;
-  std::vector<std::int64_t> lateness_ns;  // indexed by sleeper: clock::now() - deadline on waking
+  /// Sleeper i * sample_every's clock::now() - deadline on waking, at index i.
+  std::vector<std::int64_t> lateness_ns;
 };
 
 /// The timers workload with `count` sleepers instead of 1,000,000 (same seed, same durations as
 /// its first `count` draws), exposed so tests can run it scaled down, e.g. in paused time.
-sleepers_run run_sleepers(weft::runtime& rt, std::int64_t count);
+/// Every `sample_every`-th sleeper measures its lateness (a clock read and a store, which the
+/// peers' sleepers do not do); the others only sleep_for and count down, like the peers'.
+sleepers_run run_sleepers(weft::runtime& rt, std::int64_t count, std::int64_t sample_every = 1);
 
 /// splitmix64, the generator every peer uses for parallel_work and timers.
 inline std::uint64_t splitmix64(std::uint64_t& state) noexcept {

@@ -2,9 +2,9 @@
 //
 // request_cancel():
 // 1. Lock the word and set the cancelled bit; from then on try_add() refuses new callbacks.
-// 2. Unlink the head node, note (thread-locally) that this thread runs it and where to report that
-//    the node was destroyed, unlock, and call it. Unlocking before the call lets the callback take
-//    other locks, and lets remove() on other nodes proceed.
+// 2. Unlink the head node, note (thread-locally) that this thread runs it, where a remove() from
+//    inside the callback reports that the node may be gone, unlock, and call it. Unlocking before
+//    the call lets the callback take other locks, and lets remove() on other nodes proceed.
 // 3. If the callback did not destroy its own node, mark the node done (release); a remove() on
 //    another thread waits for exactly this before its owner may free the node.
 // 4. Repeat from 2 until the list is empty.
@@ -19,17 +19,19 @@ namespace weft::detail {
 namespace {
 // The callbacks this thread is running (nested when a callback cancels a linked source), so that
 // remove() called from inside one of them knows not to wait for itself.
+// The flag lives here, on the canceller's stack, not in the node: the node may be freed by then.
 struct running_frame {
   const cancel_node* node;
-  const running_frame* outer;
+  running_frame* outer;
+  bool destroyed;
 };
-thread_local const running_frame* running_callbacks = nullptr;
+thread_local running_frame* running_callbacks = nullptr;
 
-bool is_running_here(const cancel_node& node) noexcept {
+running_frame* running_here(const cancel_node& node) noexcept {
   for (auto* f = running_callbacks; f != nullptr; f = f->outer) {
-    if (f->node == &node) return true;
+    if (f->node == &node) return f;
   }
-  return false;
+  return nullptr;
 }
 }  // namespace
 
@@ -114,9 +116,9 @@ void cancel_state::remove(cancel_node& node) noexcept {
   unlock(word);
   // The canceller took the node: its callback has run or is running.
   if (node.done_.load(std::memory_order_acquire)) return;
-  if (is_running_here(node)) {
+  if (running_frame* f = running_here(node)) {
     // The callback itself removes its node: tell the canceller not to touch it afterwards.
-    if (node.destroyed_ != nullptr) *node.destroyed_ = true;
+    f->destroyed = true;
     return;
   }
   for (int spins = 0; !node.done_.load(std::memory_order_acquire); ++spins) {
@@ -139,15 +141,12 @@ bool cancel_state::request_cancel() noexcept {
     cancel_node* next = node->next_;
     if (next != nullptr) next->prev_ = nullptr;
     node->in_list_ = false;
-    bool destroyed = false;
-    node->destroyed_ = &destroyed;
     unlock(reinterpret_cast<std::uintptr_t>(next) | cancelled_bit);
-    const running_frame frame{node, running_callbacks};
+    running_frame frame{node, running_callbacks, false};
     running_callbacks = &frame;
     node->fn_(node->context_);
     running_callbacks = frame.outer;
-    if (!destroyed) {
-      node->destroyed_ = nullptr;
+    if (!frame.destroyed) {
       // release: pairs with the acquire in remove() on another thread.
       node->done_.store(true, std::memory_order_release);
     }

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <type_traits>
 
 #include <liburing.h>
 #include <unistd.h>
@@ -67,7 +68,6 @@ void io_op_base::on_cancel(void* self) noexcept {
   }
   if (op->state_.compare_exchange_strong(expected, cancel_queued, std::memory_order_acq_rel)) {
     op->mail_.run = &on_mail;
-    op->mail_.context = op;
     op->owner_->io().post(&op->mail_);
   }
 }
@@ -85,8 +85,11 @@ void io_op_base::send_cancel() noexcept {
   }
 }
 
-void io_op_base::on_mail(void* self) noexcept {
-  auto* op = static_cast<io_op_base*>(self);
+static_assert(std::is_standard_layout_v<io_op_base>, "on_mail finds the operation by offsetof");
+
+void io_op_base::on_mail(mailbox_node* node) noexcept {
+  auto* op =
+      reinterpret_cast<io_op_base*>(reinterpret_cast<char*>(node) - offsetof(io_op_base, mail_));
   // acquire: pairs with the CAS of the cancelling thread.
   const auto s = op->state_.load(std::memory_order_acquire);
   if (s == cancel_queued) {

@@ -363,7 +363,7 @@ std::size_t reactor::run_mail() noexcept {
   std::size_t n = 0;
   while (ordered != nullptr) {
     mailbox_node* next = ordered->next;  // read first: run() may let the owner be destroyed
-    ordered->run(ordered->context);
+    ordered->run(ordered);
     ordered = next;
     ++n;
   }

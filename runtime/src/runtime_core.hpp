@@ -50,7 +50,7 @@ class worker {
   /// this worker (such tasks are not stealable), before the local queue's next task.
   void resume_here(std::coroutine_handle<> h) { io_ready_.push_back(h.address()); }
   /// Links a timer into this worker's wheel; on its thread.
-  void add_timer(timer_entry* e, std::int64_t deadline_ns, std::uint8_t order) noexcept;
+  void add_timer(timer_entry* e, std::int64_t deadline_ns, std::uint8_t order);
   worker_stats stats() const noexcept;
   /// Drops whatever is queued here (shutdown, after the thread stopped).
   void drop_queued() noexcept;

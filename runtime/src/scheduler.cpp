@@ -54,6 +54,13 @@ void schedule_yield(std::coroutine_handle<> h) {
 }
 
 namespace {
+/// Starts loading a queued coroutine's frame (its header and first lines) before it runs: a task
+/// queued long ago (a fan-out of a million) is cold, and the queue knows what runs next.
+inline void prefetch_frame(void* frame) noexcept {
+  __builtin_prefetch(static_cast<char*>(frame) - 32);
+  __builtin_prefetch(static_cast<char*>(frame) + 32);
+}
+
 // 2^17 ns = 131 us: a timer is at most that late on an idle worker, and a 100 ms spread of
 // sleeps spans about 760 level-0 slots. Paused time needs exact deadlines: 1 ns.
 constexpr unsigned real_tick_shift = 17;
@@ -131,7 +138,7 @@ bool worker::has_local_work() const noexcept {
   return io_ready_next_ < io_ready_.size() || lifo_ != nullptr || queue_.size() > 0;
 }
 
-void worker::add_timer(timer_entry* e, std::int64_t deadline_ns, std::uint8_t order) noexcept {
+void worker::add_timer(timer_entry* e, std::int64_t deadline_ns, std::uint8_t order) {
   timers_.insert(e, deadline_ns, order);
 }
 
@@ -154,7 +161,12 @@ void worker::fire(std::vector<timer_entry*>& batch, bool ordered) noexcept {
     });
   }
   timers_fired_.add(batch.size());
-  for (timer_entry* e : batch) e->fire(e);
+  const std::size_t n = batch.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    // The awaiters are in cold coroutine frames: fetch a few ahead.
+    if (i + 8 < n) __builtin_prefetch(batch[i + 8]);
+    batch[i]->fire(batch[i]);
+  }
   batch.clear();
 }
 
@@ -192,6 +204,7 @@ std::int64_t worker::park_timeout() const noexcept {
 std::coroutine_handle<> worker::next_task() {
   if (io_ready_next_ < io_ready_.size()) {
     void* h = io_ready_[io_ready_next_++];
+    if (io_ready_next_ + 2 < io_ready_.size()) prefetch_frame(io_ready_[io_ready_next_ + 2]);
     if (io_ready_next_ == io_ready_.size()) {
       io_ready_.clear();
       io_ready_next_ = 0;

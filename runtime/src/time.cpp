@@ -3,6 +3,7 @@
 #include <weft/clock.hpp>
 #include <weft/sleep.hpp>
 
+#include <cstddef>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -46,19 +47,27 @@ sleep_awaiter::~sleep_awaiter() {
 
 bool sleep_awaiter::suspend(std::coroutine_handle<> caller, cancel_state* token) {
   caller_ = caller;
-  token_ = token;
   if (token != nullptr && token->is_cancelled()) {
     cancelled_ = true;
     return false;
   }
   worker* w = this_worker();
-  if (w == nullptr) throw_outside_runtime(order_ == 0 ? "weft::sleep_for" : "weft::advance");
-  const std::int64_t deadline = deadline_.time_since_epoch().count();
-  // An elapsed deadline completes at once; advance(0) still lets the timers due now run first.
-  if (order_ == 0 && deadline <= w->rt().clock.now_ns()) return false;
+  if (w == nullptr) {
+    throw_outside_runtime(entry_.order == 0 ? "weft::sleep_for" : "weft::advance");
+  }
+  const std::int64_t deadline = entry_.deadline;
+  // An elapsed deadline completes at once (advance(0) still lets the timers due now run first).
+  // Real time compares with the wheel's last look at the clock instead of reading it again: a
+  // deadline that passed since then goes to the due list and fires at the worker's next look.
+  if (entry_.order == 0) {
+    const std::int64_t known = w->rt().clock.paused()
+                                   ? w->rt().clock.now_ns()
+                                   : w->timers().tick_time(w->timers().elapsed());
+    if (deadline <= known) return false;
+  }
   owner_ = w;
   entry_.fire = &on_fire;
-  w->add_timer(&entry_, deadline, order_);
+  w->add_timer(&entry_, deadline, entry_.order);
   if (!hook_.arm(token, &on_cancel, this)) {
     // Cancelled since the check above; we are still in await_suspend, so just do not suspend.
     w->timers().remove(&entry_);
@@ -92,13 +101,13 @@ void sleep_awaiter::on_cancel(void* self) noexcept {
   }
   if (a->state_.compare_exchange_strong(expected, cancel_queued, std::memory_order_acq_rel)) {
     a->mail_.run = &on_mail;
-    a->mail_.context = a;
     a->owner_->io().post(&a->mail_);
   }
 }
 
-void sleep_awaiter::on_mail(void* self) noexcept {
-  auto* a = static_cast<sleep_awaiter*>(self);
+void sleep_awaiter::on_mail(mailbox_node* node) noexcept {
+  auto* a = reinterpret_cast<sleep_awaiter*>(reinterpret_cast<char*>(node) -
+                                             offsetof(sleep_awaiter, mail_));
   a->state_.store(cancelled, std::memory_order_relaxed);
   a->cancel_on_owner();
 }
@@ -110,8 +119,9 @@ void sleep_awaiter::cancel_on_owner() noexcept {
 }
 
 void sleep_awaiter::await_resume() {
+  const cancel_state* token = hook_.state();
   hook_.disarm();
-  if (cancelled_ || (token_ != nullptr && token_->is_cancelled())) throw operation_cancelled{};
+  if (cancelled_ || (token != nullptr && token->is_cancelled())) throw operation_cancelled{};
 }
 
 }  // namespace detail

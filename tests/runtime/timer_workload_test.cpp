@@ -79,7 +79,7 @@ TEST(TimersWorkload, PausedTimeWakesEverySleeperExactlyAtItsDeadline) {
   ASSERT_EQ(rt.worker_count(), 1u);  // paused time: 0 workers becomes 1
   const auto start = rt.now();
 
-  const auto r = weft::bench::run_sleepers(rt, sleepers);
+  const auto r = weft::bench::run_sleepers(rt, sleepers, 1);
 
   ASSERT_EQ(r.lateness_ns.size(), static_cast<std::size_t>(sleepers));
   for (std::size_t i = 0; i < r.lateness_ns.size(); ++i) {
@@ -99,11 +99,18 @@ TEST(TimersWorkload, PausedTimeWakesEverySleeperExactlyAtItsDeadline) {
   EXPECT_EQ(rt.stats().workers[0].timers_fired, static_cast<std::uint64_t>(timers));
 }
 
+TEST(TimersWorkload, SamplingMeasuresEveryNthSleeper) {
+  weft::runtime rt{weft::runtime_options{.time = weft::time_mode::paused}};
+  const auto r = weft::bench::run_sleepers(rt, 1'000, 16);
+  EXPECT_EQ(r.lateness_ns.size(), 63u);  // sleepers 0, 16, ..., 992
+  EXPECT_THROW(weft::bench::run_sleepers(rt, 10, 0), std::invalid_argument);
+}
+
 TEST(TimersWorkload, RealTimeSleepersNeverWakeEarly) {
   // A short real-time run: the durations reach 100 ms, so this takes about 0.1 s.
   weft::runtime rt{weft::runtime_options{.workers = 2}};
   constexpr std::int64_t sleepers = 1'000;
-  const auto r = weft::bench::run_sleepers(rt, sleepers);
+  const auto r = weft::bench::run_sleepers(rt, sleepers, 1);
   for (std::size_t i = 0; i < r.lateness_ns.size(); ++i) {
     EXPECT_GE(r.lateness_ns[i], 0) << "sleeper " << i;
   }

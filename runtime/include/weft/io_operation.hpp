@@ -17,7 +17,7 @@ class io_awaiter final : io_op_base {
  public:
   io_awaiter(Prep prep, bool returns_fd) noexcept(std::is_nothrow_move_constructible_v<Prep>)
       : prep_(std::move(prep)) {
-    returns_fd_ = returns_fd;
+    set_returns_fd(returns_fd);
   }
 
   bool await_ready() const noexcept { return false; }

@@ -22,8 +22,10 @@ class worker;
 /// once and never while a mailbox still refers to it.
 class sleep_awaiter {
  public:
-  sleep_awaiter(clock::time_point deadline, std::uint8_t order) noexcept
-      : deadline_(deadline), order_(order) {}
+  sleep_awaiter(clock::time_point deadline, std::uint8_t order) noexcept {
+    entry_.deadline = deadline.time_since_epoch().count();
+    entry_.order = order;
+  }
   sleep_awaiter(const sleep_awaiter&) = delete;
   sleep_awaiter& operator=(const sleep_awaiter&) = delete;
   /// Unlinks the timer if the task is destroyed while it sleeps (runtime shutdown).
@@ -42,19 +44,18 @@ class sleep_awaiter {
   bool suspend(std::coroutine_handle<> caller, cancel_state* token);
   static void on_fire(timer_entry* entry) noexcept;
   static void on_cancel(void* self) noexcept;
-  static void on_mail(void* self) noexcept;
+  static void on_mail(mailbox_node* node) noexcept;
   void cancel_on_owner() noexcept;
 
-  timer_entry entry_;  // first: on_fire finds the awaiter from it
-  clock::time_point deadline_;
+  // Small on purpose (128 bytes): a million sleeping tasks hold a million of these, and memory
+  // is what the timers workload costs. The fields the firing worker reads come first, together.
+  timer_entry entry_;  // first: on_fire finds the awaiter from it (deadline, order inside)
   std::coroutine_handle<> caller_;
   worker* owner_ = nullptr;
-  cancel_state* token_ = nullptr;
-  cancel_hook hook_;
-  mailbox_node mail_;
   std::atomic<std::uint8_t> state_{armed};
-  std::uint8_t order_;
   bool cancelled_ = false;
+  cancel_hook hook_;  // its state is the task's token, when it has one
+  mailbox_node mail_;
 };
 
 /// sleep_for's deadline: now + d, saturating instead of overflowing for huge durations.
@@ -72,8 +73,9 @@ constexpr clock::duration to_clock_duration(std::chrono::duration<Rep, Period> d
 }
 }  // namespace detail
 
-/// Suspends the task until the runtime's clock reaches `deadline`; a deadline that has passed
-/// completes without suspending.
+/// Suspends the task until the runtime's clock reaches `deadline`. A deadline that has passed
+/// completes without suspending (with real time: if it passed before the worker last read the
+/// clock for its timers; one that passed since fires at the worker's next look, within a tick).
 ///
 ///     co_await weft::sleep_until(start + 5s);
 ///
@@ -93,6 +95,7 @@ sleep_until(clock::time_point deadline) noexcept {
 template <class Rep, class Period>
 [[nodiscard("sleep_for does nothing until it is co_awaited")]] detail::sleep_awaiter sleep_for(
     std::chrono::duration<Rep, Period> d) noexcept {
+  if (d <= d.zero()) return detail::sleep_awaiter{clock::time_point::min(), 0};
   return detail::sleep_awaiter{detail::deadline_after(detail::to_clock_duration(d)), 0};
 }
 

@@ -28,6 +28,9 @@ class cancel_hook {
     return true;
   }
 
+  /// The state armed on, or null (not armed, or disarmed).
+  [[nodiscard]] cancel_state* state() const noexcept { return state_; }
+
   void disarm() noexcept {
     if (state_ != nullptr) {
       state_->remove(node_);

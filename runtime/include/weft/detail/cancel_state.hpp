@@ -24,8 +24,6 @@ class cancel_node {
   void* context_ = nullptr;
   cancel_node* prev_ = nullptr;
   cancel_node* next_ = nullptr;
-  // Set by the canceller, under the state's lock, just before it invokes fn_.
-  bool* destroyed_ = nullptr;
   // release: pairs with the acquire in cancel_state::remove(), which waits for it.
   std::atomic<bool> done_{false};
   // Invariant: in_list_ is true exactly while the node is linked, and only changes under the lock.

@@ -29,8 +29,8 @@ class reactor;
 /// operations); the worker runs it on its own thread.
 struct mailbox_node {
   mailbox_node* next = nullptr;
-  void (*run)(void* context) noexcept = nullptr;
-  void* context = nullptr;
+  /// Finds its owner from the node (owners are standard-layout: offsetof).
+  void (*run)(mailbox_node* self) noexcept = nullptr;
 };
 
 /// One submitted SQE and the coroutine waiting for its CQE.
@@ -58,12 +58,11 @@ class io_op_base {
   /// Submits (queues) the SQE that prep fills. False: resume at once (cancelled before it was
   /// submitted, or no io_uring); await_resume then throws.
   bool suspend(std::coroutine_handle<> caller, cancel_state* token, prep_fn prep, void* context);
+  void set_returns_fd(bool fd) noexcept { returns_fd_ = fd; }
   /// The CQE's result; throws operation_cancelled if the operation was cancelled (before it was
   /// submitted, or the kernel reports ECANCELED/EINTR after a cancellation), io_unavailable
   /// without io_uring.
   io_result resume();
-
-  bool returns_fd_ = false;
 
  private:
   friend class reactor;
@@ -71,7 +70,7 @@ class io_op_base {
                                 cancel_sent = 4, done = 5;
 
   static void on_cancel(void* self) noexcept;
-  static void on_mail(void* self) noexcept;
+  static void on_mail(mailbox_node* node) noexcept;
   void send_cancel() noexcept;
   /// The owner's CQE handler.
   void complete(int res, unsigned flags) noexcept;
@@ -90,6 +89,7 @@ class io_op_base {
   bool cancel_requested_ = false;  // owner thread only
   bool unavailable_ = false;
   bool delivered_ = false;
+  bool returns_fd_ = false;
 };
 
 }  // namespace detail

@@ -1,5 +1,5 @@
-// A timer in a worker's timer wheel: an intrusive node that lives in the awaiter that waits for it,
-// so arming a timer allocates nothing.
+// A timer in a worker's timer wheel, kept in the awaiter that waits for it; the wheel's slots are
+// arrays of pointers to these, so arming a timer allocates nothing per timer.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +7,7 @@
 namespace weft::detail {
 
 /// Owned by one worker's wheel while linked; every field is touched only on that worker's thread
-/// (or after it stopped, at shutdown).
+/// (or after it stopped, at shutdown). 32 bytes: a million sleeping tasks hold a million of them.
 struct timer_entry {
   /// Called by the wheel's owner when the deadline passed, after the entry was unlinked.
   using fire_fn = void (*)(timer_entry* self) noexcept;
@@ -15,15 +15,13 @@ struct timer_entry {
   static constexpr std::uint8_t unlinked = 0xFF;
   static constexpr std::uint8_t in_due_list = 0xFE;
 
-  timer_entry* prev = nullptr;
-  timer_entry* next = nullptr;
   std::int64_t deadline = 0;  // nanoseconds since the clock's epoch
-  std::uint64_t when = 0;     // the wheel tick at or after the deadline
   fire_fn fire = nullptr;
-  std::uint32_t seq = 0;  // insertion order, for FIFO among equal deadlines
-  std::uint8_t level = unlinked;
-  std::uint8_t slot = 0;
-  std::uint8_t order = 0;  // ranks after seq among equal deadlines (weft::advance: 1)
+  std::uint32_t seq = 0;          // insertion order, for FIFO among equal deadlines
+  std::uint32_t index = 0;        // position in its slot's array
+  std::uint16_t slot = 0;         // within the level
+  std::uint8_t level = unlinked;  // or in_due_list
+  std::uint8_t order = 0;         // ranks after deadline, before seq (weft::advance: 1)
 
   [[nodiscard]] bool linked() const noexcept { return level != unlinked; }
 };
