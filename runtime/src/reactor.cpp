@@ -340,6 +340,7 @@ void reactor::wake() noexcept {
 }
 
 void reactor::post(mailbox_node* node) noexcept {
+  runtime_core::foreign_call guard{owner_.rt()};
   mailbox_node* head = mailbox_.load(std::memory_order_relaxed);
   do {
     node->next = head;

@@ -229,6 +229,12 @@ void runtime_core::worker_started() noexcept {
 
 runtime_core::~runtime_core() {
   shutdown();
+  wait_for_foreign_calls();
+}
+
+void runtime_core::wait_for_foreign_calls() noexcept {
+  // A thread that queued work for us may still be inside its wake-up call (foreign_call).
+  while (foreign_calls_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 void submit_blocking(runtime_core& rt, std::shared_ptr<blocking_job> job) {
@@ -288,6 +294,7 @@ void runtime_core::shutdown() {
     if (w->thread.joinable()) w->thread.join();
   }
   blocking.shutdown();
+  wait_for_foreign_calls();
   // Destroy what never finished. Destructors may release handles of other roots, which unlink
   // those from their shard, so pop one at a time.
   for (auto& w : workers) {

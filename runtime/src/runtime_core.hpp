@@ -129,6 +129,23 @@ class runtime_core {
   void blocking_finished() noexcept;
   /// A worker has set up its ring (the constructor waits for all of them).
   void worker_started() noexcept;
+
+  /// Held by a thread that is not one of our workers while it queues work for us and wakes a
+  /// worker: the task it queued may run, finish and let the runtime be destroyed before the
+  /// wake-up call returns, so shutdown waits for every guard to be released.
+  class foreign_call {
+   public:
+    explicit foreign_call(runtime_core& rt) noexcept : rt_(rt) {
+      // seq_cst: ordered before the queue push that lets the runtime finish.
+      rt_.foreign_calls_.fetch_add(1, std::memory_order_seq_cst);
+    }
+    foreign_call(const foreign_call&) = delete;
+    foreign_call& operator=(const foreign_call&) = delete;
+    ~foreign_call() { rt_.foreign_calls_.fetch_sub(1, std::memory_order_release); }
+
+   private:
+    runtime_core& rt_;
+  };
   [[nodiscard]] std::size_t blocking_in_flight() const noexcept {
     return blocking_in_flight_.load(std::memory_order_acquire);
   }
@@ -142,10 +159,12 @@ class runtime_core {
 
  private:
   void abort_root(frame_header* h) noexcept;
+  void wait_for_foreign_calls() noexcept;
 
   registry_shard external_registry_;
   std::atomic<std::size_t> blocking_in_flight_{0};
   std::atomic<std::size_t> workers_started_{0};
+  std::atomic<std::size_t> foreign_calls_{0};
   std::mutex shutdown_mutex_;
   std::atomic<bool> closed_{false};    // no new spawns accepted
   std::atomic<bool> stopping_{false};  // workers leave their loops

@@ -340,6 +340,7 @@ void worker::drop_queued() noexcept {
 }
 
 void runtime_core::schedule_remote(std::coroutine_handle<> h) {
+  foreign_call guard{*this};
   injection.push(h);
   notify_parked();
 }
@@ -353,6 +354,7 @@ void runtime_core::notify_parked() {
 }
 
 void runtime_core::blocking_finished() noexcept {
+  foreign_call guard{*this};
   // acq_rel: the job's wake-up (queued before) is visible to a worker that reads zero.
   if (blocking_in_flight_.fetch_sub(1, std::memory_order_acq_rel) == 1 && clock.paused()) {
     // The paused clock waited for this job; let the worker re-evaluate.
