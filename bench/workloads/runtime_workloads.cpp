@@ -7,8 +7,13 @@
 #include <chrono>
 #include <stdexcept>
 #include <utility>
+#include <vector>
+
+#include <sys/resource.h>
 
 #include <weft/clock.hpp>
+#include <weft/join_handle.hpp>
+#include <weft/operation_cancelled.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/event.hpp>
@@ -221,6 +226,48 @@ workload_result run_timer_lateness(weft::runtime& rt) {
   return {wakes, seconds, valid, lateness_summary(std::move(lateness_ns))};
 }
 
+// idle_timers: 1,000 tasks sleep an hour while the runtime has nothing else to do for a second of
+// real time; what counts is the process's CPU time meanwhile (the target: none measurable).
+constexpr std::int64_t idle_sleepers = 1'000;
+constexpr auto idle_window = std::chrono::seconds{1};
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  const auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return tv(u.ru_utime) + tv(u.ru_stime);
+}
+
+weft::task<void> sleep_an_hour() {
+  co_await weft::sleep_for(std::chrono::hours{1});
+}
+
+weft::task<workload_result> idle_with_sleepers() {
+  std::vector<weft::join_handle<void>> sleepers;
+  sleepers.reserve(idle_sleepers);
+  for (std::int64_t i = 0; i < idle_sleepers; ++i) sleepers.push_back(weft::spawn(sleep_an_hour()));
+  co_await weft::sleep_for(std::chrono::milliseconds{20});  // every sleeper has armed its timer
+  const double cpu0 = process_cpu_seconds();
+  const auto t0 = steady::now();
+  co_await weft::sleep_for(idle_window);
+  const double cpu = process_cpu_seconds() - cpu0;
+  const double seconds = since(t0);
+  for (auto& h : sleepers) h.cancel();
+  for (auto& h : sleepers) {
+    try {
+      co_await std::move(h);
+    } catch (const weft::operation_cancelled&) {
+    }
+  }
+  workload_result r{idle_sleepers, seconds};
+  r.idle_cpu_seconds = cpu;
+  co_return r;
+}
+
+workload_result run_idle_timers(weft::runtime& rt) {
+  return rt.block_on(idle_with_sleepers());
+}
+
 }  // namespace
 
 sleepers_run run_sleepers(weft::runtime& rt, std::int64_t count, std::int64_t sample_every) {
@@ -268,6 +315,7 @@ const std::vector<workload>& runtime_workloads() {
       {"parallel_work", "tasks", &run_parallel_work},
       {"timers", "timers", &run_timers},
       {"timer_lateness", "sleeps", &run_timer_lateness},
+      {"idle_timers", "sleepers", &run_idle_timers},
   };
   return all;
 }

@@ -26,6 +26,7 @@ struct workload_result {
   double seconds = 0;     // from the root's first spawn to its seeing completion
   bool valid = true;      // false if the workload computed a wrong answer (fib's result)
   std::optional<lateness_percentiles> lateness = {};  // the timer workloads only
+  std::optional<double> idle_cpu_seconds = {};        // idle_timers: process CPU while idle
 };
 
 struct workload {
@@ -34,7 +35,8 @@ struct workload {
   workload_result (*run)(weft::runtime& rt);
 };
 
-/// spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work, timers, timer_lateness.
+/// spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work, timers, timer_lateness,
+/// idle_timers.
 const std::vector<workload>& runtime_workloads();
 
 /// The workload called `name`, or null.

@@ -136,6 +136,7 @@ struct row {
   std::vector<double> seconds;
   long peak_rss_kb;
   std::vector<weft::bench::lateness_percentiles> lateness;  // the timer workloads only
+  std::vector<double> idle_cpu_ms;                          // idle_timers only
 };
 
 double median(std::vector<double> v) {
@@ -151,6 +152,20 @@ std::string lateness_json(const std::optional<weft::bench::lateness_percentiles>
   std::snprintf(buf, sizeof buf,
                 ",\"lateness_p50_us\":%.3f,\"lateness_p99_us\":%.3f,\"lateness_max_us\":%.3f",
                 l->p50_us, l->p99_us, l->max_us);
+  return buf;
+}
+
+std::string idle_cpu_json(const std::optional<double>& cpu_seconds) {
+  if (!cpu_seconds) return {};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, ",\"idle_cpu_ms\":%.3f", *cpu_seconds * 1e3);
+  return buf;
+}
+
+std::string idle_cpu_cell(const std::vector<double>& runs) {
+  if (runs.empty()) return "-";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.2f ms", median(runs));
   return buf;
 }
 
@@ -181,7 +196,7 @@ int main(int argc, char** argv) {
       auto runtime_options = o.runtime;
       runtime_options.workers = workers;
       weft::runtime rt{runtime_options};
-      row r{name, std::string{w->unit}, rt.worker_count(), {}, {}, 0, {}};
+      row r{name, std::string{w->unit}, rt.worker_count(), {}, {}, 0, {}, {}};
       for (int rep = 0; rep < o.repeat; ++rep) {
         std::fprintf(stderr, "weft-bench: %s workers=%zu rep %d/%d\n", name.c_str(),
                      rt.worker_count(), rep + 1, o.repeat);
@@ -195,11 +210,13 @@ int main(int argc, char** argv) {
         r.seconds.push_back(result.seconds);
         r.peak_rss_kb = peak_rss_kb();
         if (result.lateness) r.lateness.push_back(*result.lateness);
+        if (result.idle_cpu_seconds) r.idle_cpu_ms.push_back(*result.idle_cpu_seconds * 1e3);
         std::printf(
             "{\"peer\":\"weft\",\"workload\":\"%s\",\"workers\":%zu,\"ops\":%llu,\"seconds\":%.6f,"
-            "\"ops_per_sec\":%.0f,\"peak_rss_kb\":%ld%s%s}\n",
+            "\"ops_per_sec\":%.0f,\"peak_rss_kb\":%ld%s%s%s}\n",
             name.c_str(), rt.worker_count(), static_cast<unsigned long long>(result.ops),
             result.seconds, rate, r.peak_rss_kb, lateness_json(result.lateness).c_str(),
+            idle_cpu_json(result.idle_cpu_seconds).c_str(),
             result.valid ? "" : ",\"error\":\"wrong result\"");
         std::fflush(stdout);
       }
@@ -208,14 +225,15 @@ int main(int argc, char** argv) {
   }
   if (!o.json) table << "\n";
   table << "| workload | workers | median ops/s | median time | runs | peak RSS | wake-up lateness "
-           "p50 / p99 / max |\n"
-        << "|---|---:|---:|---:|---:|---:|---:|\n";
+           "p50 / p99 / max | CPU while idle |\n"
+        << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : rows) {
     char time[32];
     std::snprintf(time, sizeof time, "%.1f ms", median(r.seconds) * 1e3);
     table << "| " << r.workload << " | " << r.workers << " | " << human(median(r.ops_per_sec))
           << r.unit << "/s | " << time << " | " << r.ops_per_sec.size() << " | "
-          << r.peak_rss_kb / 1024 << " MiB | " << lateness_cell(r.lateness) << " |\n";
+          << r.peak_rss_kb / 1024 << " MiB | " << lateness_cell(r.lateness) << " | "
+          << idle_cpu_cell(r.idle_cpu_ms) << " |\n";
   }
   return all_valid ? 0 : 2;
 }
