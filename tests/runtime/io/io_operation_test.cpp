@@ -92,6 +92,31 @@ TEST(IoOperation, ANopCompletesWithItsResult) {
   EXPECT_GE(total(rt, &weft::worker_stats::io_completed), 1u);
 }
 
+TEST(IoOperation, ACompletionResumesTheTaskOnTheWorkerThatOwnsTheRing) {
+  // Completions go to the owning worker's own ready list, which nobody steals: with two busy
+  // workers a task would otherwise often continue on the other one.
+  weft::runtime rt{weft::runtime_options{.workers = 2}};
+  const int moved = rt.block_on([]() -> weft::task<int> {
+    std::vector<weft::join_handle<int>> hs;
+    for (int i = 0; i < 400; ++i) {
+      hs.push_back(weft::spawn([]() -> weft::task<int> {
+        int changed = 0;
+        for (int k = 0; k < 20; ++k) {
+          const auto before = std::this_thread::get_id();
+          co_await nop();
+          changed += std::this_thread::get_id() != before ? 1 : 0;
+          co_await weft::yield();  // may move: that is allowed between operations
+        }
+        co_return changed;
+      }()));
+    }
+    int n = 0;
+    for (auto& h : hs) n += co_await std::move(h);
+    co_return n;
+  });
+  EXPECT_EQ(moved, 0);
+}
+
 TEST(IoOperation, TheResultOfAFailedOperationIsItsNegativeErrno) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   const int res = rt.block_on([]() -> weft::task<int> {
