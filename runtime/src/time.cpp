@@ -48,7 +48,7 @@ sleep_awaiter::~sleep_awaiter() {
 bool sleep_awaiter::suspend(std::coroutine_handle<> caller, cancel_state* token) {
   caller_ = caller;
   if (token != nullptr && token->is_cancelled()) {
-    cancelled_ = true;
+    state().store(cancelled, std::memory_order_relaxed);
     return false;
   }
   worker* w = this_worker();
@@ -71,8 +71,7 @@ bool sleep_awaiter::suspend(std::coroutine_handle<> caller, cancel_state* token)
   if (!hook_.arm(token, &on_cancel, this)) {
     // Cancelled since the check above; we are still in await_suspend, so just do not suspend.
     w->timers().remove(&entry_);
-    state_.store(cancelled, std::memory_order_relaxed);
-    cancelled_ = true;
+    state().store(cancelled, std::memory_order_relaxed);
     return false;
   }
   return true;
@@ -84,7 +83,12 @@ static_assert(std::is_standard_layout_v<sleep_awaiter>);
 void sleep_awaiter::on_fire(timer_entry* entry) noexcept {
   auto* a = reinterpret_cast<sleep_awaiter*>(entry);
   auto expected = armed;
-  if (a->state_.compare_exchange_strong(expected, fired, std::memory_order_acq_rel)) {
+  if (a->state().compare_exchange_strong(expected, fired, std::memory_order_acq_rel)) {
+    // The task runs soon after this batch and first removes its cancellation registration: a
+    // write to the hook and to the cancel word of its frame (a spawned task's lives in the frame
+    // header, just before the frame). Fetch both for writing now.
+    __builtin_prefetch(&a->hook_, 1);
+    if (const cancel_state* token = a->hook_.state()) __builtin_prefetch(token, 1);
     a->owner_->resume_here(a->caller_);
   }
   // Otherwise a cancellation waits in the mailbox; it resumes the task.
@@ -94,12 +98,12 @@ void sleep_awaiter::on_cancel(void* self) noexcept {
   auto* a = static_cast<sleep_awaiter*>(self);
   auto expected = armed;
   if (this_worker() == a->owner_) {
-    if (a->state_.compare_exchange_strong(expected, cancelled, std::memory_order_acq_rel)) {
+    if (a->state().compare_exchange_strong(expected, cancelled, std::memory_order_acq_rel)) {
       a->cancel_on_owner();
     }
     return;
   }
-  if (a->state_.compare_exchange_strong(expected, cancel_queued, std::memory_order_acq_rel)) {
+  if (a->state().compare_exchange_strong(expected, cancel_queued, std::memory_order_acq_rel)) {
     a->mail_.run = &on_mail;
     a->owner_->io().post(&a->mail_);
   }
@@ -108,20 +112,22 @@ void sleep_awaiter::on_cancel(void* self) noexcept {
 void sleep_awaiter::on_mail(mailbox_node* node) noexcept {
   auto* a = reinterpret_cast<sleep_awaiter*>(reinterpret_cast<char*>(node) -
                                              offsetof(sleep_awaiter, mail_));
-  a->state_.store(cancelled, std::memory_order_relaxed);
+  a->state().store(cancelled, std::memory_order_relaxed);
   a->cancel_on_owner();
 }
 
 void sleep_awaiter::cancel_on_owner() noexcept {
   if (entry_.linked()) owner_->timers().remove(&entry_);  // freed at once
-  cancelled_ = true;
   owner_->push_back(caller_);
 }
 
 void sleep_awaiter::await_resume() {
   const cancel_state* token = hook_.state();
   hook_.disarm();
-  if (cancelled_ || (token != nullptr && token->is_cancelled())) throw operation_cancelled{};
+  if (state().load(std::memory_order_relaxed) == cancelled ||
+      (token != nullptr && token->is_cancelled())) {
+    throw operation_cancelled{};
+  }
 }
 
 }  // namespace detail

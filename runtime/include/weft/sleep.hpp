@@ -46,14 +46,13 @@ class sleep_awaiter {
   static void on_cancel(void* self) noexcept;
   static void on_mail(mailbox_node* node) noexcept;
   void cancel_on_owner() noexcept;
+  std::atomic<std::uint8_t>& state() noexcept { return entry_.owner_state; }
 
-  // Small on purpose (128 bytes): a million sleeping tasks hold a million of these, and memory
+  // Small on purpose (112 bytes): a million sleeping tasks hold a million of these, and memory
   // is what the timers workload costs. The fields the firing worker reads come first, together.
   timer_entry entry_;  // first: on_fire finds the awaiter from it (deadline, order inside)
   std::coroutine_handle<> caller_;
   worker* owner_ = nullptr;
-  std::atomic<std::uint8_t> state_{armed};
-  bool cancelled_ = false;
   cancel_hook hook_;  // its state is the task's token, when it has one
   mailbox_node mail_;
 };

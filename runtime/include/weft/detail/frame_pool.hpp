@@ -17,7 +17,7 @@ void frame_deallocate(void* block, std::size_t size) noexcept;
 struct frame_pool_stats {
   std::size_t cached_blocks;  // blocks on this thread's free lists
   std::size_t refills;        // times a free list was refilled from the global depot or a chunk
-  std::size_t flushes;        // times a free list gave half its blocks back to the depot
+  std::size_t flushes;        // times a full free list was set aside (the one before to the depot)
 };
 frame_pool_stats frame_pool_thread_stats() noexcept;
 

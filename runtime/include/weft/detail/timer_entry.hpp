@@ -2,6 +2,7 @@
 // arrays of pointers to these, so arming a timer allocates nothing per timer.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace weft::detail {
@@ -22,6 +23,9 @@ struct timer_entry {
   std::uint16_t slot = 0;         // within the level
   std::uint8_t level = unlinked;  // or in_due_list
   std::uint8_t order = 0;         // ranks after deadline, before seq (weft::advance: 1)
+  /// Free for the entry's owner (the sleep awaiter keeps its fired/cancelled state here, where
+  /// the padding would be anyway).
+  std::atomic<std::uint8_t> owner_state{0};
 
   [[nodiscard]] bool linked() const noexcept { return level != unlinked; }
 };
