@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "../../support/eventually.hpp"
+#include "../../support/io_uring.hpp"
 
 #include <weft/io_unavailable.hpp>
 #include <weft/join_handle.hpp>
@@ -66,7 +67,9 @@ std::span<const std::byte> bytes_of(const std::string& s) {
   return std::as_bytes(std::span{s});
 }
 
-TEST(File, WriteFileThenReadFileRoundTrips) {
+class File : public weft::testing::needs_io_uring {};
+
+TEST_F(File, WriteFileThenReadFileRoundTrips) {
   weft::runtime rt{weft::runtime_options{.workers = 2}};
   temp_dir dir;
   const auto path = dir.file("round_trip");
@@ -81,7 +84,7 @@ TEST(File, WriteFileThenReadFileRoundTrips) {
   }
 }
 
-TEST(File, ReadAtAndWriteAtUseTheirOffsets) {
+TEST_F(File, ReadAtAndWriteAtUseTheirOffsets) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   temp_dir dir;
   const auto path = dir.file("offsets");
@@ -107,7 +110,7 @@ TEST(File, ReadAtAndWriteAtUseTheirOffsets) {
   EXPECT_EQ(got, "world");
 }
 
-TEST(File, StatReportsTheSizeAndMode) {
+TEST_F(File, StatReportsTheSizeAndMode) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   temp_dir dir;
   const auto path = dir.file("stat");
@@ -126,7 +129,7 @@ TEST(File, StatReportsTheSizeAndMode) {
   });
 }
 
-TEST(File, ErrorsCarryTheErrnoAndThePath) {
+TEST_F(File, ErrorsCarryTheErrnoAndThePath) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   const std::string missing = "/nonexistent-weft-dir/file.txt";
   try {
@@ -150,7 +153,7 @@ TEST(File, ErrorsCarryTheErrnoAndThePath) {
   }
 }
 
-TEST(File, OperationsOnAClosedFileAreALogicError) {
+TEST_F(File, OperationsOnAClosedFileAreALogicError) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   rt.block_on([]() -> weft::task<void> {
     weft::file empty;
@@ -165,7 +168,7 @@ TEST(File, OperationsOnAClosedFileAreALogicError) {
   EXPECT_THROW(weft::file::adopt(-1, "bad"), std::invalid_argument);
 }
 
-TEST(File, PipesWorkBlockingAndNonBlocking) {
+TEST_F(File, PipesWorkBlockingAndNonBlocking) {
   weft::runtime rt{weft::runtime_options{.workers = 2}};
   for (int flags : {0, O_NONBLOCK}) {
     int fds[2];
@@ -194,7 +197,7 @@ TEST(File, PipesWorkBlockingAndNonBlocking) {
   }
 }
 
-TEST(File, ACancelledReadOnAPipeThatNeverGetsDataThrowsAndLeavesThePipeUsable) {
+TEST_F(File, ACancelledReadOnAPipeThatNeverGetsDataThrowsAndLeavesThePipeUsable) {
   weft::runtime rt{weft::runtime_options{.workers = 2}};
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
@@ -220,7 +223,7 @@ TEST(File, ACancelledReadOnAPipeThatNeverGetsDataThrowsAndLeavesThePipeUsable) {
   ::close(fds[1]);
 }
 
-TEST(File, ManyConcurrentReadersOfOneFile) {
+TEST_F(File, ManyConcurrentReadersOfOneFile) {
   weft::runtime rt{weft::runtime_options{.workers = 2}};
   temp_dir dir;
   const auto path = dir.file("shared");
@@ -241,13 +244,13 @@ TEST(File, ManyConcurrentReadersOfOneFile) {
   EXPECT_EQ(ok, 200);
 }
 
-TEST(File, ReadFileReadsFilesThatReportSizeZero) {
+TEST_F(File, ReadFileReadsFilesThatReportSizeZero) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   const std::string status = rt.block_on(weft::read_file("/proc/self/status"));
   EXPECT_NE(status.find("Name:"), std::string::npos);
 }
 
-TEST(File, WithoutIoUringEveryOperationThrowsIoUnavailable) {
+TEST(FileWithoutRing, EveryOperationThrowsIoUnavailable) {
   weft::runtime rt{weft::runtime_options{.workers = 1, .io_uring = false}};
   EXPECT_THROW(rt.block_on(weft::file::open("/dev/null")), weft::io_unavailable);
   EXPECT_THROW(rt.block_on(weft::write_file("/tmp/never-written-by-weft", "x")),

@@ -20,6 +20,7 @@
 
 #include "../../../runtime/src/reactor.hpp"
 #include "../../support/eventually.hpp"
+#include "../../support/io_uring.hpp"
 
 #include <weft/cancel_token.hpp>
 #include <weft/detail/config.hpp>
@@ -85,14 +86,16 @@ std::uint64_t total(const weft::runtime& rt, std::uint64_t weft::worker_stats::*
   return n;
 }
 
-TEST(IoOperation, ANopCompletesWithItsResult) {
+class IoOperation : public weft::testing::needs_io_uring {};
+
+TEST_F(IoOperation, ANopCompletesWithItsResult) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   ASSERT_TRUE(rt.io_available()) << rt.io_error();
   EXPECT_EQ(rt.block_on(nop()), 0);
   EXPECT_GE(total(rt, &weft::worker_stats::io_completed), 1u);
 }
 
-TEST(IoOperation, ACompletionResumesTheTaskOnTheWorkerThatOwnsTheRing) {
+TEST_F(IoOperation, ACompletionResumesTheTaskOnTheWorkerThatOwnsTheRing) {
   // Completions go to the owning worker's own ready list, which nobody steals: with two busy
   // workers a task would otherwise often continue on the other one.
   weft::runtime rt{weft::runtime_options{.workers = 2}};
@@ -117,7 +120,7 @@ TEST(IoOperation, ACompletionResumesTheTaskOnTheWorkerThatOwnsTheRing) {
   EXPECT_EQ(moved, 0);
 }
 
-TEST(IoOperation, TheResultOfAFailedOperationIsItsNegativeErrno) {
+TEST_F(IoOperation, TheResultOfAFailedOperationIsItsNegativeErrno) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   const int res = rt.block_on([]() -> weft::task<int> {
     char buf[4];
@@ -128,7 +131,7 @@ TEST(IoOperation, TheResultOfAFailedOperationIsItsNegativeErrno) {
   EXPECT_EQ(res, -EBADF);
 }
 
-TEST(IoOperation, SubmissionsAreBatched) {
+TEST_F(IoOperation, SubmissionsAreBatched) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   rt.block_on([]() -> weft::task<void> {
     std::vector<weft::join_handle<int>> hs;
@@ -142,7 +145,7 @@ TEST(IoOperation, SubmissionsAreBatched) {
   EXPECT_LE(enters, submitted / 4) << "enters " << enters << ", SQEs " << submitted;
 }
 
-TEST(IoOperation, AFullSubmissionQueueIsSubmittedToMakeRoom) {
+TEST_F(IoOperation, AFullSubmissionQueueIsSubmittedToMakeRoom) {
   weft::runtime rt{weft::runtime_options{.workers = 1, .io_ring_entries = 4}};
   const int done = rt.block_on([]() -> weft::task<int> {
     std::vector<weft::join_handle<int>> hs;
@@ -155,7 +158,7 @@ TEST(IoOperation, AFullSubmissionQueueIsSubmittedToMakeRoom) {
   EXPECT_GT(total(rt, &weft::worker_stats::sq_full), 0u);
 }
 
-TEST(IoOperation, AnOverflowingCompletionQueueLosesNothing) {
+TEST_F(IoOperation, AnOverflowingCompletionQueueLosesNothing) {
   // A 2-entry SQ has an 8-entry CQ; 2,000 operations queued in one turn overflow it many times.
   weft::runtime rt{weft::runtime_options{.workers = 1, .io_ring_entries = 2}};
   const int done = rt.block_on([]() -> weft::task<int> {
@@ -169,7 +172,7 @@ TEST(IoOperation, AnOverflowingCompletionQueueLosesNothing) {
   EXPECT_GT(total(rt, &weft::worker_stats::cq_overflows), 0u);
 }
 
-TEST(IoOperation, AReadOnAPipeCompletesWhenDataArrives) {
+TEST_F(IoOperation, AReadOnAPipeCompletesWhenDataArrives) {
   weft::runtime rt{weft::runtime_options{.workers = 2}};
   pipe_pair p;
   std::atomic<bool> started{false};
@@ -182,7 +185,7 @@ TEST(IoOperation, AReadOnAPipeCompletesWhenDataArrives) {
             5u);
 }
 
-TEST(IoOperation, CancellingAReadInFlightOnTheSameWorkerWaitsForTheKernel) {
+TEST_F(IoOperation, CancellingAReadInFlightOnTheSameWorkerWaitsForTheKernel) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   pipe_pair p;
   rt.block_on([&]() -> weft::task<void> {
@@ -201,7 +204,7 @@ TEST(IoOperation, CancellingAReadInFlightOnTheSameWorkerWaitsForTheKernel) {
   EXPECT_EQ(rt.block_on(read_some(p.read_end)), 1u);
 }
 
-TEST(IoOperation, CancellingAReadInFlightFromAnotherThread) {
+TEST_F(IoOperation, CancellingAReadInFlightFromAnotherThread) {
   weft::runtime rt{weft::runtime_options{.workers = 2}};
   for (int i = 0; i < 300; ++i) {
     pipe_pair p;
@@ -218,7 +221,7 @@ TEST(IoOperation, CancellingAReadInFlightFromAnotherThread) {
   }
 }
 
-TEST(IoOperation, CancelledBeforeSubmissionSubmitsNothing) {
+TEST_F(IoOperation, CancelledBeforeSubmissionSubmitsNothing) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   weft::cancel_source src;
   src.request_cancellation();
@@ -226,7 +229,7 @@ TEST(IoOperation, CancelledBeforeSubmissionSubmitsNothing) {
   EXPECT_EQ(total(rt, &weft::worker_stats::io_completed), 0u);
 }
 
-TEST(IoOperation, ShutdownWithReadsInFlightCancelsThemAndDestroysTheirTasks) {
+TEST_F(IoOperation, ShutdownWithReadsInFlightCancelsThemAndDestroysTheirTasks) {
   std::atomic<int> destroyed{0};
   struct on_destroy {
     std::atomic<int>* n;
@@ -256,7 +259,7 @@ TEST(IoOperation, ShutdownWithReadsInFlightCancelsThemAndDestroysTheirTasks) {
   EXPECT_EQ(c, 'y');
 }
 
-TEST(IoOperation, AnFdOpenedForATaskThatIsGoneIsClosed) {
+TEST_F(IoOperation, AnFdOpenedForATaskThatIsGoneIsClosed) {
   // Shutdown while openat operations complete: whichever way each ends (delivered to the task,
   // completed during the drain, or cancelled), no descriptor outlives the runtime.
   auto count_fds = [] {
@@ -284,7 +287,7 @@ TEST(IoOperation, AnFdOpenedForATaskThatIsGoneIsClosed) {
   EXPECT_EQ(count_fds(), before);
 }
 
-TEST(IoOperation, WithIoUringOffTasksAndTimersRunAndIoThrowsACleanError) {
+TEST(IoWithoutRing, WithIoUringOffTasksAndTimersRunAndIoThrowsACleanError) {
   weft::runtime rt{weft::runtime_options{.workers = 2, .io_uring = false}};
   EXPECT_FALSE(rt.io_available());
   EXPECT_NE(rt.io_error().find("runtime_options::io_uring = false"), std::string::npos);
@@ -302,14 +305,14 @@ TEST(IoOperation, WithIoUringOffTasksAndTimersRunAndIoThrowsACleanError) {
   EXPECT_THROW(rt.block_on(weft::read_file("/dev/null")), weft::io_unavailable);
 }
 
-TEST(IoOperation, PausedTimeWithIoUringOffStillJumps) {
+TEST(IoWithoutRing, PausedTimeWithIoUringOffStillJumps) {
   weft::runtime rt{weft::runtime_options{.time = weft::time_mode::paused, .io_uring = false}};
   const auto before = rt.now();
   rt.block_on([]() -> weft::task<void> { co_await weft::sleep_for(1h); });
   EXPECT_EQ(rt.now() - before, 1h);
 }
 
-TEST(IoOperation, RefusalMessagesNameTheCauseAndTheFix) {
+TEST(IoWithoutRing, RefusalMessagesNameTheCauseAndTheFix) {
   using weft::detail::describe_io_uring_error;
   const auto eperm = describe_io_uring_error(EPERM);
   EXPECT_NE(eperm.find("EPERM"), std::string::npos);
@@ -323,12 +326,12 @@ TEST(IoOperation, RefusalMessagesNameTheCauseAndTheFix) {
   EXPECT_NE(describe_io_uring_error(EMFILE).find("ulimit -n"), std::string::npos);
 }
 
-TEST(IoOperation, AwaitedOutsideARuntimeThrowsLogicError) {
+TEST(IoMisuse, AwaitedOutsideARuntimeThrowsLogicError) {
   auto op = weft::submit_io([](io_uring_sqe* sqe) { io_uring_prep_nop(sqe); });
   EXPECT_THROW(op.await_suspend(std::noop_coroutine()), std::logic_error);
 }
 
-TEST(IoOperation, ARingSizeThatIsNotAPowerOfTwoIsRefused) {
+TEST(IoMisuse, ARingSizeThatIsNotAPowerOfTwoIsRefused) {
   EXPECT_THROW(weft::runtime(weft::runtime_options{.io_ring_entries = 100}), std::invalid_argument);
   EXPECT_THROW(weft::runtime(weft::runtime_options{.io_ring_entries = 0}), std::invalid_argument);
 }
