@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -14,6 +15,11 @@
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -310,6 +316,45 @@ TEST(IoWithoutRing, PausedTimeWithIoUringOffStillJumps) {
   const auto before = rt.now();
   rt.block_on([]() -> weft::task<void> { co_await weft::sleep_for(1h); });
   EXPECT_EQ(rt.now() - before, 1h);
+}
+
+/// In a child process: makes io_uring_setup fail with EPERM, as Docker's default seccomp profile
+/// does, then checks that a runtime still runs tasks and timers and that I/O throws a clean error.
+/// Returns the child's exit code: 0 if all held, a step number otherwise.
+int run_under_seccomp_refusal() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 10;
+  if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) return 11;
+  weft::runtime rt{weft::runtime_options{.workers = 2}};
+  if (rt.io_available()) return 1;
+  const std::string why = rt.io_error();
+  if (why.find("EPERM") == std::string::npos || why.find("seccomp") == std::string::npos) return 2;
+  const auto start = std::chrono::steady_clock::now();
+  rt.block_on([]() -> weft::task<void> { co_await weft::sleep_for(1ms); });
+  if (std::chrono::steady_clock::now() - start < 1ms) return 3;
+  try {
+    rt.block_on(nop());
+    return 4;
+  } catch (const weft::io_unavailable& e) {
+    if (e.code().value() != EPERM) return 5;
+  }
+  return 0;
+}
+
+TEST(IoWithoutRing, AKernelThatRefusesIoUringLeavesTasksAndTimersRunning) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(run_under_seccomp_refusal());
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died: status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "failed at step " << WEXITSTATUS(status);
 }
 
 TEST(IoWithoutRing, RefusalMessagesNameTheCauseAndTheFix) {
