@@ -58,6 +58,16 @@ weft::task<int> nop() {
   co_return r.res;
 }
 
+/// Spawns `count` tasks that each await a NOP, all queued in one turn of the worker; returns how
+/// many completed with result 0.
+weft::task<int> concurrent_nops(int count) {
+  std::vector<weft::join_handle<int>> hs;
+  for (int i = 0; i < count; ++i) hs.push_back(weft::spawn(nop()));
+  int n = 0;
+  for (auto& h : hs) n += (co_await std::move(h)) == 0 ? 1 : 0;
+  co_return n;
+}
+
 weft::task<void> join(weft::join_handle<void> h) {
   co_await std::move(h);
 }
@@ -139,11 +149,7 @@ TEST_F(IoOperation, TheResultOfAFailedOperationIsItsNegativeErrno) {
 
 TEST_F(IoOperation, SubmissionsAreBatched) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
-  rt.block_on([]() -> weft::task<void> {
-    std::vector<weft::join_handle<int>> hs;
-    for (int i = 0; i < 64; ++i) hs.push_back(weft::spawn(nop()));
-    for (auto& h : hs) EXPECT_EQ(co_await std::move(h), 0);
-  });
+  EXPECT_EQ(rt.block_on(concurrent_nops(64)), 64);
   const auto submitted = total(rt, &weft::worker_stats::io_submitted);
   const auto enters = total(rt, &weft::worker_stats::io_enters);
   EXPECT_GE(submitted, 64u);
@@ -153,28 +159,14 @@ TEST_F(IoOperation, SubmissionsAreBatched) {
 
 TEST_F(IoOperation, AFullSubmissionQueueIsSubmittedToMakeRoom) {
   weft::runtime rt{weft::runtime_options{.workers = 1, .io_ring_entries = 4}};
-  const int done = rt.block_on([]() -> weft::task<int> {
-    std::vector<weft::join_handle<int>> hs;
-    for (int i = 0; i < 300; ++i) hs.push_back(weft::spawn(nop()));
-    int n = 0;
-    for (auto& h : hs) n += (co_await std::move(h)) == 0 ? 1 : 0;
-    co_return n;
-  });
-  EXPECT_EQ(done, 300);
+  EXPECT_EQ(rt.block_on(concurrent_nops(300)), 300);
   EXPECT_GT(total(rt, &weft::worker_stats::sq_full), 0u);
 }
 
 TEST_F(IoOperation, AnOverflowingCompletionQueueLosesNothing) {
   // A 2-entry SQ has an 8-entry CQ; 2,000 operations queued in one turn overflow it many times.
   weft::runtime rt{weft::runtime_options{.workers = 1, .io_ring_entries = 2}};
-  const int done = rt.block_on([]() -> weft::task<int> {
-    std::vector<weft::join_handle<int>> hs;
-    for (int i = 0; i < 2000; ++i) hs.push_back(weft::spawn(nop()));
-    int n = 0;
-    for (auto& h : hs) n += (co_await std::move(h)) == 0 ? 1 : 0;
-    co_return n;
-  });
-  EXPECT_EQ(done, 2000);
+  EXPECT_EQ(rt.block_on(concurrent_nops(2000)), 2000);
   EXPECT_GT(total(rt, &weft::worker_stats::cq_overflows), 0u);
 }
 
