@@ -1,0 +1,103 @@
+// weft::quorum and weft::majority: return once k children succeeded, give up once they cannot.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <exception>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <weft/aggregate_error.hpp>
+#include <weft/cancel_token.hpp>
+#include <weft/detail/children.hpp>
+#include <weft/task.hpp>
+#include <weft/this_task.hpp>
+#include <weft/when_all.hpp>
+
+namespace weft {
+
+/// One success counted by quorum: which child, and its value.
+template <class T>
+struct quorum_vote {
+  std::size_t index;
+  T value;
+};
+template <>
+struct quorum_vote<void> {
+  std::size_t index;
+};
+
+namespace detail {
+[[noreturn]] void throw_bad_quorum(const char* api, std::size_t k, std::size_t n);
+std::size_t majority_count(std::size_t n, double threshold, const char* api);
+}  // namespace detail
+
+/// Runs the n children concurrently and returns as soon as k of them succeeded: their values
+/// with their indices, in the order they succeeded; the rest are cancelled and awaited first.
+/// Throws aggregate_error as soon as success became impossible (more than n - k failures), not
+/// later, holding the failures seen so far in input order; the rest are then cancelled and
+/// awaited.
+///
+///     auto acks = co_await weft::quorum(2, std::move(writes));   // 2 of 3 replicas
+///
+/// Argument errors (std::invalid_argument, with the numbers): k = 0, k > n, an empty vector.
+/// Cancelling the caller cancels every child; the call throws operation_cancelled unless k had
+/// succeeded already.
+template <class T>
+task<std::vector<quorum_vote<T>>> quorum(std::size_t k, std::vector<task<T>> tasks) {
+  const std::size_t n = tasks.size();
+  if (n == 0 || k == 0 || k > n) detail::throw_bad_quorum("weft::quorum", k, n);
+  detail::child_range<T> set{std::move(tasks)};
+  std::vector<std::exception_ptr> errors(n);
+  std::vector<quorum_vote<T>> votes;
+  votes.reserve(k);
+  set.start_all();
+  const auto token = co_await this_task::cancel_token();
+  std::size_t failures = 0;
+  bool decided = false;
+  {
+    cancel_callback stop{token, detail::cancel_children_on<detail::child_range<T>>{&set}};
+    for (std::size_t done = 0; done < n; ++done) {
+      const std::size_t i = co_await set.next();
+      auto o = set.take(i);
+      if (decided) continue;  // a child stopped because the outcome was already known
+      if (o.has_value()) {
+        if constexpr (std::is_void_v<T>) {
+          votes.push_back(quorum_vote<void>{i});
+        } else {
+          votes.push_back(quorum_vote<T>{i, std::move(o).value()});
+        }
+        if (votes.size() == k) {
+          decided = true;
+          set.cancel_all();
+        }
+      } else {
+        errors[i] = o.error();
+        if (++failures > n - k) {
+          decided = true;
+          set.cancel_all();
+        }
+      }
+    }
+  }
+  if (votes.size() == k) co_return votes;
+  if (failures <= n - k && token.is_cancellation_requested()) throw operation_cancelled{};
+  std::vector<std::exception_ptr> seen;
+  for (auto& e : errors) {
+    if (e) seen.push_back(std::move(e));
+  }
+  throw aggregate_error(std::move(seen), "weft::quorum: " + std::to_string(k) + " of " +
+                                             std::to_string(n) + " can no longer succeed");
+}
+
+/// quorum with k = the smallest count strictly greater than threshold × n (threshold 0.5: a
+/// strict majority, 2 of 3, 3 of 4). threshold must be in [0, 1); the k it gives must be ≤ n.
+template <class T>
+task<std::vector<quorum_vote<T>>> majority(std::vector<task<T>> tasks, double threshold = 0.5) {
+  const std::size_t k = detail::majority_count(tasks.size(), threshold, "weft::majority");
+  return quorum(k, std::move(tasks));
+}
+
+}  // namespace weft

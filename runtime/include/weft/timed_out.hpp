@@ -1,0 +1,16 @@
+// weft::timed_out: what timeout and with_deadline throw when the deadline came first.
+#pragma once
+
+#include <stdexcept>
+
+namespace weft {
+
+/// The deadline passed before the task finished; the task was cancelled and has stopped.
+/// Not an operation_cancelled: the caller was not cancelled, its deadline expired.
+class timed_out : public std::runtime_error {
+ public:
+  timed_out() : std::runtime_error("weft: the deadline passed before the task finished") {}
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace weft

@@ -1,0 +1,159 @@
+// weft::when_all and weft::when_all_settled: run children concurrently and wait for every one.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <weft/cancel_token.hpp>
+#include <weft/detail/children.hpp>
+#include <weft/outcome.hpp>
+#include <weft/task.hpp>
+#include <weft/this_task.hpp>
+
+namespace weft {
+
+namespace detail {
+/// A void child's place in a tuple of results.
+template <class T>
+using value_or_monostate = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+/// Registers on the combinator's own token and cancels its children when it is cancelled.
+/// Constructed after the children started, so a cancellation that came before is applied too.
+template <class Children>
+struct cancel_children_on {
+  Children* children;
+  void operator()() const noexcept { children->cancel_all(); }
+};
+
+template <class T>
+std::optional<value_or_monostate<T>> value_of(outcome<T>&& o) {
+  if constexpr (std::is_void_v<T>) {
+    return std::monostate{};
+  } else {
+    return std::move(o).value();
+  }
+}
+}  // namespace detail
+
+/// Runs every child concurrently (each as its own task on the current runtime) and returns their
+/// values in input order. Fail-fast: the first child to throw has its siblings cancelled, waited
+/// for, and its exception rethrown; the siblings' own failures after that are dropped.
+///
+///     auto [user, orders] = co_await weft::when_all(load_user(id), load_orders(id));
+///
+/// A void child gives std::monostate. Structured: it returns only after every child finished.
+/// Cancelling the caller cancels every child (the call then throws operation_cancelled).
+/// Arguments: tasks or any awaitables (which are wrapped in a task). Throws std::logic_error off
+/// a worker or for an empty task.
+template <class... A>
+task<std::tuple<detail::value_or_monostate<detail::child_value_t<A>>...>> when_all(A... children) {
+  using pack = detail::child_pack<detail::child_value_t<A>...>;
+  pack set{detail::as_task(std::move(children))...};
+  std::tuple<std::optional<detail::value_or_monostate<detail::child_value_t<A>>>...> values;
+  set.start_all();
+  const auto token = co_await this_task::cancel_token();
+  std::exception_ptr first_error;
+  {
+    cancel_callback stop{token, detail::cancel_children_on<pack>{&set}};
+    for (std::size_t done = 0; done < pack::size(); ++done) {
+      const std::size_t i = co_await set.next();
+      set.visit(i, [&]<std::size_t I>() {
+        auto o = set.template take<I>();
+        if (o.has_error()) {
+          if (!first_error) {
+            first_error = o.error();
+            set.cancel_all();
+          }
+        } else {
+          std::get<I>(values) = detail::value_of(std::move(o));
+        }
+      });
+    }
+  }
+  if (first_error) std::rethrow_exception(first_error);
+  co_return std::apply([](auto&... v) { return std::make_tuple(std::move(*v)...); }, values);
+}
+
+/// when_all over a vector of tasks of one type: their values in input order (void tasks:
+/// nothing). Fail-fast as the variadic form. An empty vector returns at once.
+template <class T>
+task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> when_all(
+    std::vector<task<T>> tasks) {
+  detail::child_range<T> set{std::move(tasks)};
+  std::vector<std::optional<detail::value_or_monostate<T>>> values(set.size());
+  set.start_all();
+  const auto token = co_await this_task::cancel_token();
+  std::exception_ptr first_error;
+  {
+    cancel_callback stop{token, detail::cancel_children_on<detail::child_range<T>>{&set}};
+    for (std::size_t done = 0; done < set.size(); ++done) {
+      const std::size_t i = co_await set.next();
+      auto o = set.take(i);
+      if (o.has_error()) {
+        if (!first_error) {
+          first_error = o.error();
+          set.cancel_all();
+        }
+      } else {
+        values[i] = detail::value_of(std::move(o));
+      }
+    }
+  }
+  if (first_error) std::rethrow_exception(first_error);
+  if constexpr (!std::is_void_v<T>) {
+    std::vector<T> out;
+    out.reserve(values.size());
+    for (auto& v : values) out.push_back(std::move(*v));
+    co_return out;
+  }
+}
+
+/// Runs every child concurrently and waits for all of them; never throws for a child's failure:
+/// returns one outcome per child, in input order. Cancelling the caller cancels every child
+/// (their outcomes then hold operation_cancelled).
+///
+///     auto [a, b] = co_await weft::when_all_settled(primary(), replica());
+template <class... A>
+task<std::tuple<outcome<detail::child_value_t<A>>...>> when_all_settled(A... children) {
+  using pack = detail::child_pack<detail::child_value_t<A>...>;
+  pack set{detail::as_task(std::move(children))...};
+  std::tuple<std::optional<outcome<detail::child_value_t<A>>>...> results;
+  set.start_all();
+  const auto token = co_await this_task::cancel_token();
+  {
+    cancel_callback stop{token, detail::cancel_children_on<pack>{&set}};
+    for (std::size_t done = 0; done < pack::size(); ++done) {
+      const std::size_t i = co_await set.next();
+      set.visit(i, [&]<std::size_t I>() { std::get<I>(results).emplace(set.template take<I>()); });
+    }
+  }
+  co_return std::apply([](auto&... r) { return std::make_tuple(std::move(*r)...); }, results);
+}
+
+/// when_all_settled over a vector: one outcome per task, in input order.
+template <class T>
+task<std::vector<outcome<T>>> when_all_settled(std::vector<task<T>> tasks) {
+  detail::child_range<T> set{std::move(tasks)};
+  std::vector<std::optional<outcome<T>>> results(set.size());
+  set.start_all();
+  const auto token = co_await this_task::cancel_token();
+  {
+    cancel_callback stop{token, detail::cancel_children_on<detail::child_range<T>>{&set}};
+    for (std::size_t done = 0; done < set.size(); ++done) {
+      const std::size_t i = co_await set.next();
+      results[i].emplace(set.take(i));
+    }
+  }
+  std::vector<outcome<T>> out;
+  out.reserve(results.size());
+  for (auto& r : results) out.push_back(std::move(*r));
+  co_return out;
+}
+
+}  // namespace weft

@@ -1,0 +1,129 @@
+// weft::when_any and weft::first_success: the first child to finish, or to succeed.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <weft/aggregate_error.hpp>
+#include <weft/cancel_token.hpp>
+#include <weft/detail/children.hpp>
+#include <weft/outcome.hpp>
+#include <weft/task.hpp>
+#include <weft/this_task.hpp>
+#include <weft/when_all.hpp>
+
+namespace weft {
+
+/// The first child to finish: its position in the input and its outcome.
+template <class T>
+struct any_result {
+  std::size_t index;
+  outcome<T> result;
+};
+
+namespace detail {
+[[noreturn]] void throw_empty_input(const char* api);
+
+template <class... A>
+using common_child_value_t = std::common_type_t<child_value_t<A>...>;
+
+template <class T, class... A>
+std::vector<task<T>> to_vector(A&&... children) {
+  std::vector<task<T>> v;
+  v.reserve(sizeof...(A));
+  (v.push_back(as_task(std::forward<A>(children))), ...);
+  return v;
+}
+}  // namespace detail
+
+/// Runs the children concurrently and returns the first to finish — value or exception — with
+/// its index; the others are cancelled and waited for before it returns.
+///
+///     auto first = co_await weft::when_any(std::move(replicas));
+///     auto body = std::move(first.result).value();  // rethrows if the winner failed
+///
+/// Throws std::invalid_argument for an empty vector. Cancelling the caller cancels every
+/// child; the call then returns whichever finished first (usually an operation_cancelled
+/// outcome), after all of them stopped.
+template <class T>
+task<any_result<T>> when_any(std::vector<task<T>> tasks) {
+  if (tasks.empty()) detail::throw_empty_input("weft::when_any");
+  detail::child_range<T> set{std::move(tasks)};
+  set.start_all();
+  const auto token = co_await this_task::cancel_token();
+  std::optional<any_result<T>> winner;
+  {
+    cancel_callback stop{token, detail::cancel_children_on<detail::child_range<T>>{&set}};
+    for (std::size_t done = 0; done < set.size(); ++done) {
+      const std::size_t i = co_await set.next();
+      auto o = set.take(i);
+      if (!winner) {
+        winner.emplace(any_result<T>{i, std::move(o)});
+        set.cancel_all();
+      }
+    }
+  }
+  co_return std::move(*winner);
+}
+
+/// when_any over a pack of children with one result type (tasks or awaitables).
+template <class... A>
+  requires(sizeof...(A) > 0)
+task<any_result<detail::common_child_value_t<A...>>> when_any(A... children) {
+  using T = detail::common_child_value_t<A...>;
+  return when_any(detail::to_vector<T>(std::move(children)...));
+}
+
+/// Runs the children concurrently and returns the value of the first to succeed, cancelling
+/// and awaiting the rest. Failures are ignored while another child may still succeed; if every
+/// child fails, throws aggregate_error with every exception in input order.
+///
+///     auto page = co_await weft::first_success(std::move(mirrors));
+///
+/// Throws std::invalid_argument for an empty vector. Cancelling the caller cancels every child
+/// and throws operation_cancelled (unless a child had already succeeded).
+template <class T>
+task<T> first_success(std::vector<task<T>> tasks) {
+  if (tasks.empty()) detail::throw_empty_input("weft::first_success");
+  detail::child_range<T> set{std::move(tasks)};
+  std::vector<std::exception_ptr> errors(set.size());
+  set.start_all();
+  const auto token = co_await this_task::cancel_token();
+  std::optional<outcome<T>> won;
+  {
+    cancel_callback stop{token, detail::cancel_children_on<detail::child_range<T>>{&set}};
+    for (std::size_t done = 0; done < set.size(); ++done) {
+      const std::size_t i = co_await set.next();
+      auto o = set.take(i);
+      if (o.has_value() && !won) {
+        won.emplace(std::move(o));
+        set.cancel_all();
+      } else if (o.has_error()) {
+        errors[i] = o.error();
+      }
+    }
+  }
+  if (!won) {
+    if (token.is_cancellation_requested()) throw operation_cancelled{};
+    throw aggregate_error(std::move(errors), "weft::first_success: every child failed");
+  }
+  if constexpr (std::is_void_v<T>) {
+    co_return;
+  } else {
+    co_return std::move(*won).value();
+  }
+}
+
+/// first_success over a pack of children with one result type.
+template <class... A>
+  requires(sizeof...(A) > 0)
+task<detail::common_child_value_t<A...>> first_success(A... children) {
+  using T = detail::common_child_value_t<A...>;
+  return first_success(detail::to_vector<T>(std::move(children)...));
+}
+
+}  // namespace weft
