@@ -10,8 +10,8 @@
 
 namespace weft::detail {
 
-task<void> sleep_until_task(clock::time_point deadline) {
-  co_await sleep_until(deadline);
+task<bool> deadline_task(clock::time_point deadline) {
+  co_return co_await quiet_sleep_awaiter{deadline, 0};
 }
 
 void throw_zero_limit() {

@@ -31,6 +31,9 @@ class worker {
   worker(runtime_core& rt, std::size_t index);
 
   void run();
+  /// One turn of the loop: run a task, or poll, or steal, or park until something happens.
+  /// Also used to help while a task waits synchronously (task_group's destructor).
+  void turn();
 
   /// Makes `h` the next task to run here; the previous LIFO occupant goes to the queue.
   void schedule_lifo(std::coroutine_handle<> h);
@@ -56,6 +59,9 @@ class worker {
   void drop_queued() noexcept;
 
   std::thread thread;
+  /// Nesting depth of help_while on this worker: park() then returns after any wake-up, so the
+  /// helper re-checks what it waits for.
+  int helping_ = 0;
 
  private:
   std::coroutine_handle<> next_task();

@@ -99,33 +99,55 @@ void worker::run() {
   tls_runtime = &rt_;
   reactor_.open(rt_.options);
   rt_.worker_started();
-  const bool paused = rt_.clock.paused();
-  while (!rt_.is_stopping()) {
-    ++tick_;
-    if (tick_ % rt_.options.global_queue_interval == 0) poll_events();
-    if (auto h = next_task()) {
-      run_task(h);
-      continue;
-    }
-    if (reactor_.busy() || reactor_.has_mail()) {
-      poll_events();
-      if (has_local_work()) continue;
-    }
-    if (paused) {
-      if (paused_step()) continue;
-    } else if (!timers_.empty()) {
-      fire_due_timers();
-      if (has_local_work()) continue;
-    }
-    if (auto stolen = steal_work()) {
-      run_task(stolen);
-    } else {
-      park();
-    }
-  }
+  while (!rt_.is_stopping()) turn();
   reactor_.drain_for_shutdown();
   current_worker = nullptr;
   tls_runtime = nullptr;
+}
+
+void worker::turn() {
+  ++tick_;
+  if (tick_ % rt_.options.global_queue_interval == 0) poll_events();
+  if (auto h = next_task()) {
+    run_task(h);
+    return;
+  }
+  if (reactor_.busy() || reactor_.has_mail()) {
+    poll_events();
+    if (has_local_work()) return;
+  }
+  if (rt_.clock.paused()) {
+    if (paused_step()) return;
+  } else if (!timers_.empty()) {
+    fire_due_timers();
+    if (has_local_work()) return;
+  }
+  if (auto stolen = steal_work()) {
+    run_task(stolen);
+  } else {
+    park();
+  }
+}
+
+bool help_while(bool (*pending)(void*), void* context) {
+  worker* w = current_worker;
+  if (w == nullptr) return false;
+  ++w->helping_;
+  while (pending(context) && !w->rt().is_stopping()) w->turn();
+  --w->helping_;
+  return true;
+}
+
+bool runtime_stopping(const runtime_core* rt) noexcept {
+  return rt->is_stopping();
+}
+
+worker* current_worker_or_null() noexcept {
+  return current_worker;
+}
+
+void unpark_current_helper(worker* w) noexcept {
+  w->park_state().unpark();
 }
 
 void worker::poll_events() {
@@ -304,7 +326,7 @@ void worker::park() {
       searching_ = true;  // notify_parked counted us as searching
       return;
     }
-    if (has_local_work() || rt_.clock.paused()) {
+    if (has_local_work() || rt_.clock.paused() || helping_ > 0) {
       // Woken by our own completion or timer (or, paused, by anything: paused_step decides):
       // leave the sleepers list, unless a notifier took us off it meanwhile.
       if (!rt_.idle_set.remove_sleeper(index_)) searching_ = true;

@@ -15,6 +15,7 @@
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
 #include <weft/when_all.hpp>
+#include <weft/when_any.hpp>
 
 namespace weft {
 
@@ -98,6 +99,23 @@ template <class T>
 task<std::vector<quorum_vote<T>>> majority(std::vector<task<T>> tasks, double threshold = 0.5) {
   const std::size_t k = detail::majority_count(tasks.size(), threshold, "weft::majority");
   return quorum(k, std::move(tasks));
+}
+
+/// quorum over a pack of children with one result type (tasks or awaitables).
+template <class... A>
+  requires(sizeof...(A) > 0)
+task<std::vector<quorum_vote<detail::common_child_value_t<A...>>>> quorum(std::size_t k,
+                                                                         A... children) {
+  using T = detail::common_child_value_t<A...>;
+  return quorum(k, detail::to_vector<T>(std::move(children)...));
+}
+
+/// majority over a pack of children with one result type.
+template <class... A>
+  requires(sizeof...(A) > 0)
+task<std::vector<quorum_vote<detail::common_child_value_t<A...>>>> majority(A... children) {
+  using T = detail::common_child_value_t<A...>;
+  return majority(detail::to_vector<T>(std::move(children)...));
 }
 
 }  // namespace weft

@@ -38,7 +38,7 @@ class sleep_awaiter {
   }
   void await_resume();
 
- private:
+ protected:
   static constexpr std::uint8_t armed = 0, cancel_queued = 1, fired = 2, cancelled = 3;
 
   bool suspend(std::coroutine_handle<> caller, cancel_state* token);
@@ -55,6 +55,20 @@ class sleep_awaiter {
   worker* owner_ = nullptr;
   cancel_hook hook_;  // its state is the task's token, when it has one
   mailbox_node mail_;
+};
+
+/// A sleep that reports a cancellation instead of throwing it: true if the deadline came, false
+/// if it was cancelled (the timeout combinator's timer, where a cancelled timer is the normal
+/// case and an exception per call would cost microseconds).
+class quiet_sleep_awaiter : public sleep_awaiter {
+ public:
+  using sleep_awaiter::sleep_awaiter;
+  bool await_resume() noexcept {
+    const cancel_state* token = hook_.state();
+    hook_.disarm();
+    return state().load(std::memory_order_relaxed) != cancelled &&
+           (token == nullptr || !token->is_cancelled());
+  }
 };
 
 /// sleep_for's deadline: now + d, saturating instead of overflowing for huge durations.

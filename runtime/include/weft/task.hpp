@@ -96,6 +96,10 @@ class task_promise final : public promise_base {
       return std::get<1>(std::move(result_));
     }
   }
+  /// The task's exception, or null: lets a combinator take a failure without rethrowing it.
+  [[nodiscard]] std::exception_ptr exception() const noexcept {
+    return result_.index() == 2 ? std::get<2>(result_) : std::exception_ptr{};
+  }
 
  private:
   std::variant<std::monostate, typename stored<T>::type, std::exception_ptr> result_;
@@ -112,6 +116,7 @@ class task_promise<void> final : public promise_base {
   void take() {
     if (error_) std::rethrow_exception(std::move(error_));
   }
+  [[nodiscard]] std::exception_ptr exception() const noexcept { return error_; }
 
  private:
   std::exception_ptr error_;

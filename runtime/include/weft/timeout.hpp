@@ -19,12 +19,13 @@
 namespace weft {
 
 namespace detail {
-task<void> sleep_until_task(clock::time_point deadline);
+/// True if the deadline came, false if cancelled first (without an exception).
+task<bool> deadline_task(clock::time_point deadline);
 
 template <class T>
 task<T> race_deadline(clock::time_point deadline, task<T> work) {
-  using pack = child_pack<T, void>;
-  pack set{std::move(work), sleep_until_task(deadline)};
+  using pack = child_pack<T, bool>;
+  pack set{std::move(work), deadline_task(deadline)};
   set.start_all();
   const auto token = co_await this_task::cancel_token();
   std::optional<outcome<T>> result;
@@ -36,7 +37,8 @@ task<T> race_deadline(clock::time_point deadline, task<T> work) {
       if (i == 0) {
         result.emplace(set.template take<0>());
         if (!expired) set.cancel_all();  // frees the timer at once
-      } else if (set.template take<1>().has_value() && !result) {
+      } else if (auto fired = set.template take<1>(); fired.has_value() && fired.value() &&
+                                                       !result) {
         expired = true;
         set.cancel_all();
       }

@@ -18,6 +18,7 @@
 #include <weft/spawn_blocking.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/task.hpp>
+#include <weft/task_group.hpp>
 #include <weft/this_task.hpp>
 #include <weft/timed_out.hpp>
 #include <weft/timeout.hpp>

@@ -284,6 +284,14 @@ TEST(Majority, NeedsStrictlyMoreThanTheThreshold) {
   EXPECT_EQ(rt.block_on(weft::majority(n_tasks(4))).size(), 3u);
   EXPECT_EQ(rt.block_on(weft::majority(n_tasks(4), 0.75)).size(), 4u);
   EXPECT_EQ(rt.block_on(weft::majority(n_tasks(5), 0.0)).size(), 1u);
+  // The pack forms.
+  EXPECT_EQ(rt.block_on(weft::majority(value_after(&c, 1ms, 1), value_after(&c, 2ms, 2),
+                                       fail_after(&c, 3ms, "x")))
+                .size(),
+            2u);
+  const auto one = rt.block_on(weft::quorum(1, value_after(&c, 2ms, 1), value_after(&c, 1ms, 2)));
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].index, 1u);
 }
 
 TEST(Timeout, FiresAtTheDeadlineAfterTheTaskStopped) {
@@ -437,6 +445,124 @@ TEST(Stress, ChildrenFinishingOnDifferentWorkersAtOnce) {
     auto any = rt.block_on(weft::when_any(weft::co_invoke(child, 4), weft::co_invoke(child, 5)));
     ASSERT_TRUE(any.index == 0 || any.index == 1);
   }
+}
+
+}  // namespace
+
+namespace {
+
+TEST(TaskGroup, JoinWaitsForEveryTaskSpawnedIntoIt) {
+  weft::runtime rt{paused()};
+  census c;
+  rt.block_on([&]() -> weft::task<void> {
+    const auto start = weft::clock::now();
+    weft::task_group group;
+    for (int i = 1; i <= 5; ++i) group.spawn(value_after(&c, ms{10 * i}, i));
+    group.spawn(nothing_after(&c, 5ms));
+    EXPECT_EQ(group.running(), 6u);
+    co_await group.join();
+    EXPECT_EQ(ms_since(start), 50);
+    EXPECT_EQ(group.running(), 0u);
+    EXPECT_EQ(c.running.load(), 0);
+    // Reusable after a join; an empty join returns at once.
+    co_await group.join();
+    group.spawn(value_after(&c, 1ms, 1));
+    co_await group.join();
+  });
+}
+
+TEST(TaskGroup, TheFirstFailureCancelsTheRestAndIsRethrownByJoin) {
+  weft::runtime rt{paused()};
+  census c;
+  rt.block_on([&]() -> weft::task<void> {
+    const auto start = weft::clock::now();
+    weft::task_group group;
+    group.spawn(value_after(&c, 1h, 1));
+    group.spawn(fail_after(&c, 10ms, "broken"));
+    group.spawn(value_after(&c, 2h, 2));
+    try {
+      co_await group.join();
+      ADD_FAILURE() << "no exception";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "broken");
+    }
+    EXPECT_EQ(ms_since(start), 10);
+    EXPECT_EQ(c.running.load(), 0);
+    EXPECT_EQ(c.cancelled.load(), 2);
+  });
+}
+
+TEST(TaskGroup, LeavingTheScopeWithTasksRunningCancelsAndWaitsForThem) {
+  for (auto options : {paused(), weft::runtime_options{.workers = 1}, 
+                       weft::runtime_options{.workers = 2}}) {
+    weft::runtime rt{options};
+    census c;
+    EXPECT_THROW(rt.block_on([&]() -> weft::task<void> {
+                   weft::task_group group;
+                   group.spawn(value_after(&c, 1h, 1));
+                   group.spawn(value_after(&c, 2h, 2));
+                   co_await weft::yield();  // both are asleep
+                   throw std::runtime_error("left early");
+                 }),
+                 std::runtime_error);
+    EXPECT_EQ(c.running.load(), 0);  // no task outlived its group
+    EXPECT_EQ(c.cancelled.load(), 2);
+  }
+}
+
+TEST(TaskGroup, ACancelledJoinerCancelsTheTasksAndWaitsForThem) {
+  weft::runtime rt{paused()};
+  census c;
+  rt.block_on([&]() -> weft::task<void> {
+    auto h = weft::spawn(weft::co_invoke([&c]() -> weft::task<void> {
+      weft::task_group group;
+      group.spawn(value_after(&c, 1h, 1));
+      group.spawn(value_after(&c, 1h, 2));
+      co_await group.join();
+    }));
+    co_await weft::sleep_for(1ms);
+    h.cancel();
+    EXPECT_THROW(co_await std::move(h), weft::operation_cancelled);
+    EXPECT_EQ(c.running.load(), 0);
+  });
+}
+
+TEST(TaskGroup, ShutdownWithAGroupWaitingDoesNotHang) {
+  census c;
+  {
+    weft::runtime rt{weft::runtime_options{.workers = 2}};
+    rt.spawn(weft::co_invoke([&c]() -> weft::task<void> {
+         weft::task_group group;
+         group.spawn(value_after(&c, 1h, 1));
+         co_await group.join();
+       }))
+        .detach();
+    while (c.running.load() == 0) std::this_thread::yield();
+  }
+  SUCCEED();  // reaching here is the test: the destructor did not wait for a stopped runtime
+}
+
+TEST(TaskGroup, SpawnOffAWorkerIsALogicError) {
+  weft::task_group group;
+  EXPECT_THROW(group.spawn([]() -> weft::task<void> { co_return; }()), std::logic_error);
+}
+
+TEST(TaskGroup, StressManyTasksFinishingOnTwoWorkers) {
+  weft::runtime rt{weft::runtime_options{.workers = 2}};
+  std::atomic<int> ran{0};
+  for (int round = 0; round < 200; ++round) {
+    rt.block_on([&]() -> weft::task<void> {
+      weft::task_group group;
+      for (int i = 0; i < 50; ++i) {
+        group.spawn(weft::co_invoke([&ran]() -> weft::task<void> {
+          ran.fetch_add(1);
+          co_await weft::yield();
+        }));
+      }
+      co_await group.join();
+    });
+  }
+  EXPECT_EQ(ran.load(), 200 * 50);
 }
 
 }  // namespace

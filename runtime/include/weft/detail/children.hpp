@@ -66,20 +66,18 @@ using child_value_t = typename task_value<child_task_t<A>>::type;
 /// Takes a finished child's result as an outcome (a child the runtime destroyed at shutdown
 /// gives operation_cancelled).
 template <class T>
-outcome<T> take_outcome(std::coroutine_handle<task_promise<T>> h) noexcept {
+outcome<T> take_outcome(std::coroutine_handle<task_promise<T>> h) {
   if (header_of(h.address())->state.load(std::memory_order_acquire) & aborted_bit) {
     return outcome<T>{std::make_exception_ptr(
         operation_cancelled{"weft: the runtime shut down before the child finished"})};
   }
-  try {
-    if constexpr (std::is_void_v<T>) {
-      h.promise().take();
-      return outcome<void>{};
-    } else {
-      return outcome<T>{h.promise().take()};
-    }
-  } catch (...) {
-    return outcome<T>{std::current_exception()};
+  // The failure is taken as it is stored, not rethrown and caught: a when_any that cancels 999
+  // losers would otherwise throw 999 more exceptions.
+  if (std::exception_ptr e = h.promise().exception()) return outcome<T>{std::move(e)};
+  if constexpr (std::is_void_v<T>) {
+    return outcome<void>{};
+  } else {
+    return outcome<T>{h.promise().take()};
   }
 }
 
@@ -128,7 +126,7 @@ class child_range {
   }
   void cancel_all() noexcept { watch_.cancel_all(); }
   auto next() noexcept { return watch_.next(); }
-  outcome<T> take(std::size_t i) noexcept { return take_outcome(handles_[i]); }
+  outcome<T> take(std::size_t i) { return take_outcome(handles_[i]); }
 
  private:
   std::vector<task<T>> tasks_;
@@ -171,7 +169,7 @@ class child_pack {
   void cancel_all() noexcept { watch_.cancel_all(); }
   auto next() noexcept { return watch_.next(); }
   template <std::size_t I>
-  auto take() noexcept {
+  auto take() {
     return take_outcome(std::get<I>(handles_));
   }
   /// Calls f.template operator()<I>() for the I equal to `i`.

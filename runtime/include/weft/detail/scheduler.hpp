@@ -30,4 +30,16 @@ void schedule_wake(runtime_core* rt, std::coroutine_handle<> h) noexcept;
 /// Puts the running coroutine at the back of the current worker's queue (weft::yield).
 void schedule_yield(std::coroutine_handle<> h);
 
+class worker;
+/// On a worker thread: runs the worker's loop (tasks, I/O, timers, parking) until
+/// pending(context) is false or the runtime stops, and returns true. Off a worker: returns false
+/// at once. For code that must wait synchronously for tasks, such as a destructor.
+bool help_while(bool (*pending)(void*), void* context);
+/// The worker running on this thread, or null.
+worker* current_worker_or_null() noexcept;
+/// True once `rt` began shutting down (its workers leave their loops; nothing more completes).
+bool runtime_stopping(const runtime_core* rt) noexcept;
+/// Wakes `w` if it is parked (inside help_while or its loop).
+void unpark_current_helper(worker* w) noexcept;
+
 }  // namespace weft::detail

@@ -1,0 +1,144 @@
+// task_group: children are roots of the runtime with a join_waiter each (as block_on uses), kept
+// until join() collects them, so cancel() can reach every one that still runs.
+#include <weft/task_group.hpp>
+
+#include <thread>
+
+#include <weft/operation_cancelled.hpp>
+
+namespace weft {
+
+task_group::~task_group() {
+  // At shutdown (the runtime destroys the frame that holds the group) nothing completes any
+  // more: only withdraw below.
+  if (running() > 0 && !detail::runtime_stopping(rt_)) {
+    cancel();
+    detail::worker* self = detail::current_worker_or_null();
+    {
+      std::lock_guard lock{lock_};
+      helper_ = self;
+    }
+    auto pending = [](void* g) { return static_cast<task_group*>(g)->running() > 0; };
+    if (!detail::help_while(pending, this)) {
+      // Off a worker: nothing of ours runs on this thread, so blocking cannot deadlock.
+      for (auto n = running(); n > 0 && !detail::runtime_stopping(rt_); n = running()) {
+        running_.wait(n, std::memory_order_acquire);
+      }
+    }
+    std::lock_guard lock{lock_};
+    helper_ = nullptr;
+  }
+  // After shutdown stopped the workers, tasks may be left unfinished: withdraw from them.
+  for (auto& c : children_) {
+    if (!c.done) {
+      detail::header_of(c.handle.address())
+          ->state.fetch_and(~detail::join_waiting_bit, std::memory_order_acq_rel);
+    }
+  }
+  collect();
+}
+
+void task_group::add(std::coroutine_handle<> h, detail::promise_base& p, error_fn error) {
+  detail::runtime_core& rt = detail::require_runtime("weft::task_group::spawn");
+  rt_ = &rt;
+  child* c = nullptr;
+  {
+    std::lock_guard lock{lock_};
+    c = &children_.emplace_back();
+    c->group = this;
+    c->handle = h;
+    c->error = error;
+  }
+  running_.fetch_add(1, std::memory_order_acq_rel);
+  detail::spawn_root(&rt, h, p);
+  detail::set_joiner(p, c);
+  const auto old = detail::header_of(h.address())
+                       ->state.fetch_or(detail::join_waiting_bit, std::memory_order_acq_rel);
+  if (old & (detail::complete_bit | detail::aborted_bit)) finished(*c);
+  // A group already failing or cancelled starts nothing new: the task sees it at once.
+  bool cancel_now = false;
+  {
+    std::lock_guard lock{lock_};
+    cancel_now = static_cast<bool>(first_error_);
+  }
+  if (cancel_now) detail::header_of(h.address())->cancel.request_cancel();
+}
+
+void task_group::on_complete(detail::join_waiter* self) noexcept {
+  auto* c = static_cast<child*>(self);
+  c->group->finished(*c);
+}
+
+void task_group::finished(child& c) noexcept {
+  join_awaiter* wake = nullptr;
+  detail::worker* helper = nullptr;
+  bool cancel_others = false;
+  {
+    std::lock_guard lock{lock_};
+    c.done = true;
+    const bool aborted = detail::header_of(c.handle.address())
+                             ->state.load(std::memory_order_acquire) &
+                         detail::aborted_bit;
+    if (!aborted && !first_error_) {
+      if (std::exception_ptr e = c.error(c.handle)) {
+        first_error_ = e;
+        cancel_others = true;
+      }
+    }
+    if (cancel_others) cancel_locked();
+    if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      wake = std::exchange(joiner_, nullptr);
+      helper = helper_;
+    }
+  }
+  running_.notify_all();
+  if (helper != nullptr) detail::unpark_current_helper(helper);
+  if (wake != nullptr && wake->gate_.wake()) detail::schedule_wake(wake->rt_, wake->caller_);
+}
+
+void task_group::cancel() noexcept {
+  std::lock_guard lock{lock_};
+  cancel_locked();
+}
+
+void task_group::cancel_locked() noexcept {
+  for (auto& c : children_) {
+    if (!c.done) detail::header_of(c.handle.address())->cancel.request_cancel();
+  }
+}
+
+std::exception_ptr task_group::collect() noexcept {
+  std::lock_guard lock{lock_};
+  // Finished children are freed; one not finished (only after shutdown stopped the workers,
+  // which then destroys it itself) is let go.
+  for (auto& c : children_) detail::release_handle(rt_, c.handle);
+  children_.clear();
+  return std::exchange(first_error_, nullptr);
+}
+
+bool task_group::join_awaiter::suspend(std::coroutine_handle<> caller, detail::cancel_state* token) {
+  caller_ = caller;
+  token_ = token;
+  rt_ = &detail::require_runtime("weft::task_group::join");
+  {
+    std::lock_guard lock{g_.lock_};
+    if (g_.running() == 0) return false;
+    g_.joiner_ = this;
+  }
+  // A cancelled joiner cancels the tasks; their completions end the wait.
+  if (!hook_.arm(token, &on_cancel, this)) g_.cancel();
+  return gate_.suspend();
+}
+
+void task_group::join_awaiter::on_cancel(void* self) noexcept {
+  static_cast<join_awaiter*>(self)->g_.cancel();
+}
+
+void task_group::join_awaiter::await_resume() {
+  hook_.disarm();
+  std::exception_ptr e = g_.collect();
+  if (e) std::rethrow_exception(e);
+  if (token_ != nullptr && token_->is_cancelled()) throw operation_cancelled{};
+}
+
+}  // namespace weft
