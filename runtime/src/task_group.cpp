@@ -76,9 +76,9 @@ void task_group::finished(child& c) noexcept {
   {
     std::lock_guard lock{lock_};
     c.done = true;
-    const bool aborted = detail::header_of(c.handle.address())
-                             ->state.load(std::memory_order_acquire) &
-                         detail::aborted_bit;
+    const bool aborted =
+        detail::header_of(c.handle.address())->state.load(std::memory_order_acquire) &
+        detail::aborted_bit;
     if (!aborted && !first_error_) {
       if (std::exception_ptr e = c.error(c.handle)) {
         first_error_ = e;
@@ -116,7 +116,8 @@ std::exception_ptr task_group::collect() noexcept {
   return std::exchange(first_error_, nullptr);
 }
 
-bool task_group::join_awaiter::suspend(std::coroutine_handle<> caller, detail::cancel_state* token) {
+bool task_group::join_awaiter::suspend(std::coroutine_handle<> caller,
+                                       detail::cancel_state* token) {
   caller_ = caller;
   token_ = token;
   rt_ = &detail::require_runtime("weft::task_group::join");

@@ -67,7 +67,7 @@ task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> run_limited(
 namespace detail {
 template <class T, class V, class F>
 task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> map_owned(V view, F fn,
-                                                                             std::size_t limit) {
+                                                                            std::size_t limit) {
   // fn lives in this frame for the whole call: a coroutine lambda's captures live in the lambda
   // object, so every task it made must finish before it goes.
   std::vector<task<T>> tasks;

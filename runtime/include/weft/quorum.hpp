@@ -103,17 +103,17 @@ task<std::vector<quorum_vote<T>>> majority(std::vector<task<T>> tasks, double th
 
 /// quorum over a pack of children with one result type (tasks or awaitables).
 template <class... A>
-  requires(sizeof...(A) > 0)
-task<std::vector<quorum_vote<detail::common_child_value_t<A...>>>> quorum(std::size_t k,
-                                                                         A... children) {
+requires(sizeof...(A) > 0)
+    task<std::vector<quorum_vote<detail::common_child_value_t<A...>>>> quorum(std::size_t k,
+                                                                              A... children) {
   using T = detail::common_child_value_t<A...>;
   return quorum(k, detail::to_vector<T>(std::move(children)...));
 }
 
 /// majority over a pack of children with one result type.
 template <class... A>
-  requires(sizeof...(A) > 0)
-task<std::vector<quorum_vote<detail::common_child_value_t<A...>>>> majority(A... children) {
+requires(sizeof...(A) > 0)
+    task<std::vector<quorum_vote<detail::common_child_value_t<A...>>>> majority(A... children) {
   using T = detail::common_child_value_t<A...>;
   return majority(detail::to_vector<T>(std::move(children)...));
 }

@@ -109,11 +109,11 @@ class task_group {
   void cancel_locked() noexcept;
 
   mutable detail::spin_lock lock_;
-  std::deque<child> children_;            // stable addresses; guarded by lock_
+  std::deque<child> children_;  // stable addresses; guarded by lock_
   std::atomic<std::size_t> running_{0};
-  std::exception_ptr first_error_;        // guarded by lock_
-  join_awaiter* joiner_ = nullptr;        // guarded by lock_
-  detail::worker* helper_ = nullptr;      // a worker waiting in the destructor; guarded by lock_
+  std::exception_ptr first_error_;    // guarded by lock_
+  join_awaiter* joiner_ = nullptr;    // guarded by lock_
+  detail::worker* helper_ = nullptr;  // a worker waiting in the destructor; guarded by lock_
   detail::runtime_core* rt_ = nullptr;
 };
 

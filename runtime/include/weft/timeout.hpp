@@ -37,8 +37,8 @@ task<T> race_deadline(clock::time_point deadline, task<T> work) {
       if (i == 0) {
         result.emplace(set.template take<0>());
         if (!expired) set.cancel_all();  // frees the timer at once
-      } else if (auto fired = set.template take<1>(); fired.has_value() && fired.value() &&
-                                                       !result) {
+      } else if (auto fired = set.template take<1>();
+                 fired.has_value() && fired.value() && !result) {
         expired = true;
         set.cancel_all();
       }

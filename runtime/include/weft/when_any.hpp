@@ -72,8 +72,8 @@ task<any_result<T>> when_any(std::vector<task<T>> tasks) {
 
 /// when_any over a pack of children with one result type (tasks or awaitables).
 template <class... A>
-  requires(sizeof...(A) > 0)
-task<any_result<detail::common_child_value_t<A...>>> when_any(A... children) {
+requires(sizeof...(A) >
+         0) task<any_result<detail::common_child_value_t<A...>>> when_any(A... children) {
   using T = detail::common_child_value_t<A...>;
   return when_any(detail::to_vector<T>(std::move(children)...));
 }
@@ -120,8 +120,7 @@ task<T> first_success(std::vector<task<T>> tasks) {
 
 /// first_success over a pack of children with one result type.
 template <class... A>
-  requires(sizeof...(A) > 0)
-task<detail::common_child_value_t<A...>> first_success(A... children) {
+requires(sizeof...(A) > 0) task<detail::common_child_value_t<A...>> first_success(A... children) {
   using T = detail::common_child_value_t<A...>;
   return first_success(detail::to_vector<T>(std::move(children)...));
 }

@@ -25,8 +25,7 @@ weft::runtime_options paused() {
 }
 
 long ms_since(weft::clock::time_point start) {
-  return static_cast<long>(
-      std::chrono::duration_cast<ms>(weft::clock::now() - start).count());
+  return static_cast<long>(std::chrono::duration_cast<ms>(weft::clock::now() - start).count());
 }
 
 /// Counts children that are running, so a test can check none outlives its combinator.
@@ -76,9 +75,8 @@ TEST(WhenAll, ReturnsEveryValueInInputOrderWhenTheLastFinishes) {
   census c;
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
-    auto [a, b, none] =
-        co_await weft::when_all(value_after(&c, 30ms, 1), value_after(&c, 10ms, 2),
-                                nothing_after(&c, 20ms));
+    auto [a, b, none] = co_await weft::when_all(value_after(&c, 30ms, 1), value_after(&c, 10ms, 2),
+                                                nothing_after(&c, 20ms));
     EXPECT_EQ(a, 1);
     EXPECT_EQ(b, 2);
     EXPECT_EQ(none, std::monostate{});
@@ -96,8 +94,7 @@ TEST(WhenAll, ARangeGivesAVectorInInputOrder) {
     co_return co_await weft::when_all(std::move(ts));
   });
   EXPECT_EQ(v, (std::vector<int>{0, 1, 2, 3, 4}));
-  const auto empty =
-      rt.block_on(weft::when_all(std::vector<weft::task<int>>{}));
+  const auto empty = rt.block_on(weft::when_all(std::vector<weft::task<int>>{}));
   EXPECT_TRUE(empty.empty());
 }
 
@@ -113,8 +110,8 @@ TEST(WhenAll, TheFirstFailureCancelsTheSiblingsWaitsForThemAndIsRethrown) {
     } catch (const std::runtime_error& e) {
       EXPECT_STREQ(e.what(), "first");
     }
-    EXPECT_EQ(ms_since(start), 10);   // fail-fast: not the hour
-    EXPECT_EQ(c.running.load(), 0);   // structured: every sibling stopped before the throw
+    EXPECT_EQ(ms_since(start), 10);  // fail-fast: not the hour
+    EXPECT_EQ(c.running.load(), 0);  // structured: every sibling stopped before the throw
     EXPECT_EQ(c.cancelled.load(), 1);
   });
 }
@@ -135,8 +132,8 @@ TEST(WhenAllSettled, GivesEveryOutcomeAndNeverThrowsForAChild) {
   weft::runtime rt{paused()};
   census c;
   rt.block_on([&]() -> weft::task<void> {
-    auto [a, b] = co_await weft::when_all_settled(value_after(&c, 5ms, 1),
-                                                  fail_after(&c, 1ms, "bad"));
+    auto [a, b] =
+        co_await weft::when_all_settled(value_after(&c, 5ms, 1), fail_after(&c, 1ms, "bad"));
     EXPECT_TRUE(a.has_value());
     EXPECT_EQ(a.value(), 1);
     EXPECT_TRUE(b.has_error());
@@ -172,8 +169,7 @@ TEST(WhenAny, TheFirstToFinishWinsAndTheOthersAreCancelledAndAwaited) {
     EXPECT_EQ(failed.index, 0u);
     EXPECT_TRUE(failed.result.has_error());
   });
-  EXPECT_THROW(rt.block_on(weft::when_any(std::vector<weft::task<int>>{})),
-               std::invalid_argument);
+  EXPECT_THROW(rt.block_on(weft::when_any(std::vector<weft::task<int>>{})), std::invalid_argument);
 }
 
 TEST(FirstSuccess, IgnoresFailuresWhileAnotherMaySucceed) {
@@ -181,8 +177,7 @@ TEST(FirstSuccess, IgnoresFailuresWhileAnotherMaySucceed) {
   census c;
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
-    const int v = co_await weft::first_success(fail_after(&c, 1ms, "a"),
-                                               value_after(&c, 20ms, 42),
+    const int v = co_await weft::first_success(fail_after(&c, 1ms, "a"), value_after(&c, 20ms, 42),
                                                value_after(&c, 30ms, 43));
     EXPECT_EQ(v, 42);
     EXPECT_EQ(ms_since(start), 20);
@@ -267,8 +262,7 @@ TEST(Quorum, ArgumentErrorsAreClear) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string{e.what()}.find("k = 4"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(rt.block_on(weft::quorum(1, std::vector<weft::task<int>>{})),
-               std::invalid_argument);
+  EXPECT_THROW(rt.block_on(weft::quorum(1, std::vector<weft::task<int>>{})), std::invalid_argument);
   EXPECT_THROW(rt.block_on(weft::majority(three(), 1.0)), std::invalid_argument);
 }
 
@@ -315,8 +309,7 @@ TEST(Timeout, ATaskThatFinishesInTimeKeepsItsValueAndFreesTheTimer) {
     EXPECT_EQ(ms_since(start), 10);
     co_await weft::advance(0ms);  // nothing due: the hour's timer is gone
     EXPECT_EQ(ms_since(start), 10);
-    EXPECT_EQ(co_await weft::with_deadline(weft::clock::now() + 5ms, value_after(&c, 1ms, 6)),
-              6);
+    EXPECT_EQ(co_await weft::with_deadline(weft::clock::now() + 5ms, value_after(&c, 1ms, 6)), 6);
     // A task's own failure is its own, not a timeout.
     EXPECT_THROW(co_await weft::timeout(1h, fail_after(&c, 1ms, "own")), std::runtime_error);
   });
@@ -360,9 +353,9 @@ TEST(Nesting, CombinatorsCompose) {
   census c;
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
-    auto [fast, first] = co_await weft::when_all(
-        weft::timeout(50ms, value_after(&c, 20ms, 1)),
-        weft::when_any(value_after(&c, 30ms, 2), value_after(&c, 40ms, 3)));
+    auto [fast, first] =
+        co_await weft::when_all(weft::timeout(50ms, value_after(&c, 20ms, 1)),
+                                weft::when_any(value_after(&c, 30ms, 2), value_after(&c, 40ms, 3)));
     EXPECT_EQ(fast, 1);
     EXPECT_EQ(first.index, 0u);
     EXPECT_EQ(ms_since(start), 30);
@@ -400,7 +393,7 @@ TEST(MapConcurrent, KeepsInputOrderAndTheLimit) {
           }
           co_await weft::sleep_for(ms{(x * 7) % 13 + 1});
           now_running.fetch_sub(1);
-          co_return x * x;
+          co_return x* x;
         },
         4);
   });
@@ -493,17 +486,17 @@ TEST(TaskGroup, TheFirstFailureCancelsTheRestAndIsRethrownByJoin) {
 }
 
 TEST(TaskGroup, LeavingTheScopeWithTasksRunningCancelsAndWaitsForThem) {
-  for (auto options : {paused(), weft::runtime_options{.workers = 1}, 
-                       weft::runtime_options{.workers = 2}}) {
+  for (auto options :
+       {paused(), weft::runtime_options{.workers = 1}, weft::runtime_options{.workers = 2}}) {
     weft::runtime rt{options};
     census c;
     EXPECT_THROW(rt.block_on([&]() -> weft::task<void> {
-                   weft::task_group group;
-                   group.spawn(value_after(&c, 1h, 1));
-                   group.spawn(value_after(&c, 2h, 2));
-                   co_await weft::yield();  // both are asleep
-                   throw std::runtime_error("left early");
-                 }),
+      weft::task_group group;
+      group.spawn(value_after(&c, 1h, 1));
+      group.spawn(value_after(&c, 2h, 2));
+      co_await weft::yield();  // both are asleep
+      throw std::runtime_error("left early");
+    }),
                  std::runtime_error);
     EXPECT_EQ(c.running.load(), 0);  // no task outlived its group
     EXPECT_EQ(c.cancelled.load(), 2);
@@ -532,10 +525,10 @@ TEST(TaskGroup, ShutdownWithAGroupWaitingDoesNotHang) {
   {
     weft::runtime rt{weft::runtime_options{.workers = 2}};
     rt.spawn(weft::co_invoke([&c]() -> weft::task<void> {
-         weft::task_group group;
-         group.spawn(value_after(&c, 1h, 1));
-         co_await group.join();
-       }))
+        weft::task_group group;
+        group.spawn(value_after(&c, 1h, 1));
+        co_await group.join();
+      }))
         .detach();
     while (c.running.load() == 0) std::this_thread::yield();
   }

@@ -79,8 +79,8 @@ class child_watch {
   std::size_t* order_;
   const std::size_t n_;
   spin_lock lock_;
-  std::size_t produced_ = 0;  // guarded by lock_
-  std::size_t consumed_ = 0;  // the combinator's thread only (under lock_ with produced_)
+  std::size_t produced_ = 0;         // guarded by lock_
+  std::size_t consumed_ = 0;         // the combinator's thread only (under lock_ with produced_)
   next_awaiter* waiting_ = nullptr;  // guarded by lock_
 };
 

@@ -45,8 +45,7 @@ template <class A>
 using awaited_t = std::remove_cvref_t<decltype(awaiter_of(std::declval<A>()).await_resume())>;
 
 template <class A>
-  requires(!is_task<std::remove_cvref_t<A>>::value)
-task<awaited_t<A&&>> as_task(A a) {
+requires(!is_task<std::remove_cvref_t<A>>::value) task<awaited_t<A&&>> as_task(A a) {
   co_return co_await std::move(a);
 }
 
@@ -185,7 +184,8 @@ class child_pack {
   static void for_each_index(F&& f) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (f.template operator()<I>(), ...);
-    }(std::make_index_sequence<n>{});
+    }
+    (std::make_index_sequence<n>{});
   }
 
   std::tuple<task<T>...> tasks_;
