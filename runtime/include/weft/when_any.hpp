@@ -47,8 +47,8 @@ std::vector<task<T>> to_vector(A&&... children) {
 ///     auto body = std::move(first.result).value();  // rethrows if the winner failed
 ///
 /// Throws std::invalid_argument for an empty vector. Cancelling the caller cancels every
-/// child; the call then returns whichever finished first (usually an operation_cancelled
-/// outcome), after all of them stopped.
+/// child and, once all stopped, throws operation_cancelled — unless a child had finished by
+/// itself first, whose outcome is then returned.
 template <class T>
 task<any_result<T>> when_any(std::vector<task<T>> tasks) {
   if (tasks.empty()) detail::throw_empty_input("weft::when_any");
@@ -66,6 +66,10 @@ task<any_result<T>> when_any(std::vector<task<T>> tasks) {
         set.cancel_all();
       }
     }
+  }
+  if (token.is_cancellation_requested() && winner->result.has_error() &&
+      detail::is_cancellation(winner->result.error())) {
+    throw operation_cancelled{};
   }
   co_return std::move(*winner);
 }

@@ -348,6 +348,18 @@ TEST(Cancellation, CancellingTheCallerCancelsChildrenMidSleepAndWaitsForThem) {
   });
 }
 
+TEST(Cancellation, ACancelledWhenAnyThrowsOperationCancelledOnceItsChildrenStopped) {
+  weft::runtime rt{paused()};
+  census c;
+  rt.block_on([&]() -> weft::task<void> {
+    auto h = weft::spawn(weft::when_any(value_after(&c, 1h, 1), value_after(&c, 2h, 2)));
+    co_await weft::sleep_for(5ms);
+    h.cancel();
+    EXPECT_THROW(co_await std::move(h), weft::operation_cancelled);
+    EXPECT_EQ(c.running.load(), 0);
+  });
+}
+
 TEST(Nesting, CombinatorsCompose) {
   weft::runtime rt{paused()};
   census c;
