@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -16,6 +17,7 @@
 #include <weft/operation_cancelled.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
+#include <weft/sync/channel.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/yield.hpp>
 
@@ -226,6 +228,50 @@ workload_result run_timer_lateness(weft::runtime& rt) {
   return {wakes, seconds, valid, lateness_summary(std::move(lateness_ns))};
 }
 
+// ping_pong: 100 pairs; each pair has two channels of capacity 1. The pinger sends i on ping and
+// receives it back on pong, 10,000 times; the ponger echoes. Done when all 200 tasks finished.
+constexpr std::int64_t ping_pong_pairs = 100;
+constexpr std::int64_t ping_pong_rounds = 10'000;
+
+struct ping_pong_pair {
+  weft::channel<std::uint32_t> ping{1};
+  weft::channel<std::uint32_t> pong{1};
+  bool mismatch = false;
+};
+
+weft::task<void> pinger(ping_pong_pair* p, latch_event* l) {
+  for (std::uint32_t i = 0; i < ping_pong_rounds; ++i) {
+    co_await p->ping.send(i);
+    const auto back = co_await p->pong.recv();
+    if (!back || *back != i) p->mismatch = true;
+  }
+  l->count_down();
+}
+
+weft::task<void> ponger(ping_pong_pair* p, latch_event* l) {
+  for (std::int64_t i = 0; i < ping_pong_rounds; ++i) {
+    const auto v = co_await p->ping.recv();
+    if (!v) break;
+    co_await p->pong.send(*v);
+  }
+  l->count_down();
+}
+
+workload_result run_ping_pong(weft::runtime& rt) {
+  std::vector<std::unique_ptr<ping_pong_pair>> pairs;
+  for (std::int64_t i = 0; i < ping_pong_pairs; ++i)
+    pairs.push_back(std::make_unique<ping_pong_pair>());
+  latch_event l{2 * ping_pong_pairs};
+  auto make = [&pairs, l = &l](std::int64_t i) {
+    auto* p = pairs[static_cast<std::size_t>(i / 2)].get();
+    return i % 2 == 0 ? pinger(p, l) : ponger(p, l);
+  };
+  const double seconds = rt.block_on(time_fan_out(2 * ping_pong_pairs, &l, make));
+  bool valid = true;
+  for (const auto& p : pairs) valid = valid && !p->mismatch;
+  return {ping_pong_pairs * ping_pong_rounds, seconds, valid};
+}
+
 // idle_timers: 1,000 tasks sleep an hour while the runtime has nothing else to do for a second of
 // real time; what counts is the process's CPU time meanwhile (the target: none measurable).
 constexpr std::int64_t idle_sleepers = 1'000;
@@ -316,6 +362,7 @@ const std::vector<workload>& runtime_workloads() {
       {"timers", "timers", &run_timers},
       {"timer_lateness", "sleeps", &run_timer_lateness},
       {"idle_timers", "sleepers", &run_idle_timers},
+      {"ping_pong", "round trips", &run_ping_pong},
   };
   return all;
 }

@@ -36,7 +36,7 @@ struct workload {
 };
 
 /// spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work, timers, timer_lateness,
-/// idle_timers.
+/// idle_timers, ping_pong.
 const std::vector<workload>& runtime_workloads();
 
 /// The workload called `name`, or null.

@@ -99,8 +99,7 @@ options parse(int argc, char** argv) {
   }
   for (const auto& name : o.workloads) {
     if (weft::bench::find_workload(name) == nullptr) {
-      usage("unknown workload '" + name +
-            "' (ping_pong needs weft::channel, which does not exist yet)");
+      usage("unknown workload '" + name + "'");
     }
   }
   if (o.workers.empty()) o.workers.push_back(0);

@@ -57,7 +57,13 @@ class resume_gate {
 
   /// True: the caller must schedule the coroutine. False: await_suspend has not returned yet and
   /// will resume it itself.
-  bool wake() noexcept { return state_.exchange(woken, std::memory_order_acq_rel) == suspended; }
+  bool wake() noexcept {
+    // Usually the awaiter suspended long before: then suspended is final (only this one waker
+    // changes the state after it), and a load saves a read-modify-write per wake-up.
+    // acquire: pairs with the release of suspend(), as the exchange would.
+    if (state_.load(std::memory_order_acquire) == suspended) return true;
+    return state_.exchange(woken, std::memory_order_acq_rel) == suspended;
+  }
 
  private:
   static constexpr std::uint8_t idle = 0, suspended = 1, woken = 2;
