@@ -287,6 +287,7 @@ class channel {
       return false;
     }
     detail::channel_waiter* wake = nullptr;
+    bool finished = true;  // decided under the lock: once linked, peers write a.state
     {
       std::lock_guard lock{lock_};
       if (closed_) {
@@ -304,9 +305,10 @@ class channel {
       } else {
         a.rt = &detail::require_runtime("weft::channel::send");
         senders_.push_back(&a);
+        finished = false;
       }
     }
-    if (a.state == detail::channel_waiter::done) {
+    if (finished) {
       if (wake != nullptr) wake->wake();
       return false;
     }
@@ -322,6 +324,7 @@ class channel {
       return false;
     }
     detail::channel_waiter* wake = nullptr;
+    bool finished = true;  // decided under the lock: once linked, peers write a.state
     {
       std::lock_guard lock{lock_};
       wake = take_locked(a.slot_);
@@ -330,9 +333,10 @@ class channel {
       } else {
         a.rt = &detail::require_runtime("weft::channel::recv");
         receivers_.push_back(&a);
+        finished = false;
       }
     }
-    if (a.state == detail::channel_waiter::done) {
+    if (finished) {
       if (wake != nullptr) wake->wake();
       return false;
     }
