@@ -16,7 +16,12 @@
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
+#include <weft/sync/barrier.hpp>
+#include <weft/sync/channel.hpp>
 #include <weft/sync/event.hpp>
+#include <weft/sync/latch.hpp>
+#include <weft/sync/mutex.hpp>
+#include <weft/sync/semaphore.hpp>
 #include <weft/task.hpp>
 #include <weft/task_group.hpp>
 #include <weft/this_task.hpp>

@@ -17,74 +17,12 @@
 #include <weft/detail/task_frame.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/sync/channel_closed.hpp>
+#include <weft/sync/detail/waiter_list.hpp>
 
 namespace weft {
 
 template <class T>
 class channel;
-
-namespace detail {
-
-/// A task waiting on a channel: linked into the channel's FIFO of senders or of receivers.
-/// Whoever unlinks it under the channel's lock (a peer handing over a value, close(), or its own
-/// cancellation) decides its outcome and wakes it; the resume_gate keeps it from being resumed
-/// inside its own await_suspend.
-struct channel_waiter {
-  static constexpr std::uint8_t waiting = 0, done = 1, closed = 2, cancelled = 3;
-
-  channel_waiter* prev = nullptr;
-  channel_waiter* next = nullptr;
-  std::coroutine_handle<> caller;
-  runtime_core* rt = nullptr;
-  cancel_hook hook;
-  resume_gate gate;
-  std::uint8_t state = waiting;  // written under the channel's lock before the wake
-  bool linked = false;           // guarded by the channel's lock
-
-  void wake() noexcept {
-    if (gate.wake()) schedule_wake(rt, caller);
-  }
-};
-
-/// A FIFO of waiters (intrusive, doubly linked for O(1) removal on cancellation).
-struct waiter_list {
-  channel_waiter* head = nullptr;
-  channel_waiter* tail = nullptr;
-
-  [[nodiscard]] bool empty() const noexcept { return head == nullptr; }
-  void push_back(channel_waiter* w) noexcept {
-    w->prev = tail;
-    w->next = nullptr;
-    if (tail != nullptr) {
-      tail->next = w;
-    } else {
-      head = w;
-    }
-    tail = w;
-    w->linked = true;
-  }
-  void erase(channel_waiter* w) noexcept {
-    if (w->prev != nullptr) {
-      w->prev->next = w->next;
-    } else {
-      head = w->next;
-    }
-    if (w->next != nullptr) {
-      w->next->prev = w->prev;
-    } else {
-      tail = w->prev;
-    }
-    w->prev = w->next = nullptr;
-    w->linked = false;
-  }
-  channel_waiter* pop_front() noexcept {
-    channel_waiter* w = head;
-    if (w != nullptr) erase(w);
-    return w;
-  }
-};
-
-}  // namespace detail
 
 /// A bounded channel: any number of tasks send, any number receive, each value is received once,
 /// in the order sends completed. A full channel makes senders wait (backpressure); capacity 0 is
@@ -111,7 +49,7 @@ class channel {
   channel& operator=(const channel&) = delete;
   ~channel() { assert(senders_.empty() && receivers_.empty() && "channel destroyed with waiters"); }
 
-  class send_awaiter : detail::channel_waiter {
+  class send_awaiter : detail::waiter {
    public:
     send_awaiter(channel& ch, T value) : ch_(ch), value_(std::move(value)) {}
     send_awaiter(const send_awaiter&) = delete;
@@ -139,7 +77,7 @@ class channel {
     T value_;
   };
 
-  class recv_awaiter : detail::channel_waiter {
+  class recv_awaiter : detail::waiter {
    public:
     explicit recv_awaiter(channel& ch) noexcept : ch_(ch) {}
     recv_awaiter(const recv_awaiter&) = delete;
@@ -181,13 +119,13 @@ class channel {
   /// Sends without waiting: true if `value` was taken (moved from), false if the channel is full
   /// or closed (`value` untouched).
   bool try_send(T& value) {
-    detail::channel_waiter* wake = nullptr;
+    detail::waiter* wake = nullptr;
     {
       std::lock_guard lock{lock_};
       if (closed_) return false;
       if (auto* r = static_cast<recv_awaiter*>(receivers_.pop_front())) {
         r->slot_.emplace(std::move(value));
-        r->state = detail::channel_waiter::done;
+        r->state = detail::waiter::done;
         wake = r;
       } else if (count_ < capacity_) {
         push_locked(std::move(value));
@@ -203,7 +141,7 @@ class channel {
   /// Receives without waiting: a value if one is buffered (or a sender waits), else empty.
   std::optional<T> try_recv() {
     std::optional<T> out;
-    detail::channel_waiter* wake = nullptr;
+    detail::waiter* wake = nullptr;
     {
       std::lock_guard lock{lock_};
       wake = take_locked(out);
@@ -214,19 +152,19 @@ class channel {
 
   /// Closes the channel: no more sends; receivers drain what is buffered. Idempotent.
   void close() noexcept {
-    detail::channel_waiter* list = nullptr;
+    detail::waiter* list = nullptr;
     {
       std::lock_guard lock{lock_};
       if (closed_) return;
       closed_ = true;
       // Waiting receivers find nothing more to come (a waiting receiver means an empty buffer).
       while (auto* r = receivers_.pop_front()) {
-        r->state = detail::channel_waiter::done;
+        r->state = detail::waiter::done;
         r->next = list;
         list = r;
       }
       while (auto* s = senders_.pop_front()) {
-        s->state = detail::channel_waiter::closed;
+        s->state = detail::waiter::closed;
         s->next = list;
         list = s;
       }
@@ -256,7 +194,7 @@ class channel {
   }
 
   /// Takes the next value into `out`; returns a sender to wake, if one was served.
-  detail::channel_waiter* take_locked(std::optional<T>& out) {
+  detail::waiter* take_locked(std::optional<T>& out) {
     if (count_ > 0) {
       auto& front = buffer_[head_];
       out.emplace(std::move(*front));
@@ -266,7 +204,7 @@ class channel {
       // Room now: the longest-waiting sender's value goes in behind the others.
       if (auto* s = static_cast<send_awaiter*>(senders_.pop_front())) {
         push_locked(std::move(s->value_));
-        s->state = detail::channel_waiter::done;
+        s->state = detail::waiter::done;
         return s;
       }
       return nullptr;
@@ -274,7 +212,7 @@ class channel {
     // Rendezvous (or a full channel of capacity 0): take straight from a waiting sender.
     if (auto* s = static_cast<send_awaiter*>(senders_.pop_front())) {
       out.emplace(std::move(s->value_));
-      s->state = detail::channel_waiter::done;
+      s->state = detail::waiter::done;
       return s;
     }
     return nullptr;
@@ -283,25 +221,25 @@ class channel {
   bool suspend_send(send_awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token) {
     a.caller = h;
     if (token != nullptr && token->is_cancelled()) {
-      a.state = detail::channel_waiter::cancelled;
+      a.state = detail::waiter::cancelled;
       return false;
     }
-    detail::channel_waiter* wake = nullptr;
+    detail::waiter* wake = nullptr;
     bool finished = true;  // decided under the lock: once linked, peers write a.state
     {
       std::lock_guard lock{lock_};
       if (closed_) {
-        a.state = detail::channel_waiter::closed;
+        a.state = detail::waiter::closed;
         return false;
       }
       if (auto* r = static_cast<recv_awaiter*>(receivers_.pop_front())) {
         r->slot_.emplace(std::move(a.value_));
-        r->state = detail::channel_waiter::done;
-        a.state = detail::channel_waiter::done;
+        r->state = detail::waiter::done;
+        a.state = detail::waiter::done;
         wake = r;
       } else if (count_ < capacity_) {
         push_locked(std::move(a.value_));
-        a.state = detail::channel_waiter::done;
+        a.state = detail::waiter::done;
       } else {
         a.rt = &detail::require_runtime("weft::channel::send");
         senders_.push_back(&a);
@@ -320,16 +258,16 @@ class channel {
   bool suspend_recv(recv_awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token) {
     a.caller = h;
     if (token != nullptr && token->is_cancelled()) {
-      a.state = detail::channel_waiter::cancelled;
+      a.state = detail::waiter::cancelled;
       return false;
     }
-    detail::channel_waiter* wake = nullptr;
+    detail::waiter* wake = nullptr;
     bool finished = true;  // decided under the lock: once linked, peers write a.state
     {
       std::lock_guard lock{lock_};
       wake = take_locked(a.slot_);
       if (a.slot_.has_value() || closed_) {
-        a.state = detail::channel_waiter::done;
+        a.state = detail::waiter::done;
       } else {
         a.rt = &detail::require_runtime("weft::channel::recv");
         receivers_.push_back(&a);
@@ -344,18 +282,18 @@ class channel {
     return a.gate.suspend();
   }
 
-  void cancel_waiter(detail::channel_waiter* w, detail::waiter_list& list) noexcept {
+  void cancel_waiter(detail::waiter* w, detail::waiter_list& list) noexcept {
     {
       std::lock_guard lock{lock_};
       if (!w->linked) return;  // served or closed first: that outcome stands
       list.erase(w);
-      w->state = detail::channel_waiter::cancelled;
+      w->state = detail::waiter::cancelled;
     }
     w->wake();
   }
 
   /// A waiter destroyed while linked (runtime shutdown destroying its task) leaves its list.
-  void withdraw(detail::channel_waiter* w, detail::waiter_list& list) noexcept {
+  void withdraw(detail::waiter* w, detail::waiter_list& list) noexcept {
     w->hook.disarm();
     std::lock_guard lock{lock_};
     if (w->linked) list.erase(w);

@@ -1,0 +1,75 @@
+// The wait queue under channel, mutex, semaphore and barrier: intrusive FIFO lists of waiting
+// tasks, each woken exactly once by whoever unlinks it under the primitive's lock.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+
+#include <weft/detail/cancel_hook.hpp>
+#include <weft/detail/scheduler.hpp>
+
+namespace weft {
+
+namespace detail {
+
+/// A task waiting on a primitive: linked into one of its FIFO lists. Whoever unlinks it under the
+/// primitive's lock (a peer serving it, a close, or its own cancellation) decides its outcome and
+/// wakes it; the resume_gate keeps it from being resumed inside its own await_suspend.
+struct waiter {
+  static constexpr std::uint8_t waiting = 0, done = 1, closed = 2, cancelled = 3;
+
+  waiter* prev = nullptr;
+  waiter* next = nullptr;
+  std::coroutine_handle<> caller;
+  runtime_core* rt = nullptr;
+  cancel_hook hook;
+  resume_gate gate;
+  std::uint8_t state = waiting;  // written under the primitive's lock before the wake
+  bool linked = false;           // guarded by the primitive's lock
+
+  void wake() noexcept {
+    if (gate.wake()) schedule_wake(rt, caller);
+  }
+};
+
+/// A FIFO of waiters (intrusive, doubly linked for O(1) removal on cancellation).
+struct waiter_list {
+  waiter* head = nullptr;
+  waiter* tail = nullptr;
+
+  [[nodiscard]] bool empty() const noexcept { return head == nullptr; }
+  void push_back(waiter* w) noexcept {
+    w->prev = tail;
+    w->next = nullptr;
+    if (tail != nullptr) {
+      tail->next = w;
+    } else {
+      head = w;
+    }
+    tail = w;
+    w->linked = true;
+  }
+  void erase(waiter* w) noexcept {
+    if (w->prev != nullptr) {
+      w->prev->next = w->next;
+    } else {
+      head = w->next;
+    }
+    if (w->next != nullptr) {
+      w->next->prev = w->prev;
+    } else {
+      tail = w->prev;
+    }
+    w->prev = w->next = nullptr;
+    w->linked = false;
+  }
+  waiter* pop_front() noexcept {
+    waiter* w = head;
+    if (w != nullptr) erase(w);
+    return w;
+  }
+};
+
+}  // namespace detail
+
+}  // namespace weft

@@ -1,0 +1,99 @@
+// weft::semaphore: units and a FIFO of waiting requests under one spin lock.
+#include <weft/sync/semaphore.hpp>
+
+#include <cassert>
+
+namespace weft {
+
+semaphore::~semaphore() {
+  assert(waiters_.empty() && "weft::semaphore destroyed while tasks wait on it");
+}
+
+std::optional<semaphore::permit> semaphore::try_acquire(std::size_t units) {
+  if (units == 0) throw std::invalid_argument("weft::semaphore::try_acquire: 0 units");
+  std::lock_guard lock{lock_};
+  if (!waiters_.empty() || available_ < units) return std::nullopt;
+  available_ -= units;
+  return permit{this, units};
+}
+
+std::size_t semaphore::available() const noexcept {
+  std::lock_guard lock{lock_};
+  return available_;
+}
+
+bool semaphore::suspend(acquire_awaiter& a, std::coroutine_handle<> h,
+                        detail::cancel_state* token) {
+  a.caller = h;
+  if (token != nullptr && token->is_cancelled()) {
+    a.state = detail::waiter::cancelled;
+    return false;
+  }
+  {
+    std::lock_guard lock{lock_};
+    if (waiters_.empty() && available_ >= a.units_) {
+      available_ -= a.units_;
+      a.state = detail::waiter::done;
+      return false;
+    }
+    a.rt = &detail::require_runtime("weft::semaphore::acquire");
+    waiters_.push_back(&a);
+  }
+  if (!a.hook.arm(token, &acquire_awaiter::on_cancel, &a)) acquire_awaiter::on_cancel(&a);
+  return a.gate.suspend();
+}
+
+detail::waiter* semaphore::grant_locked() noexcept {
+  detail::waiter* list = nullptr;
+  detail::waiter** tail = &list;
+  while (!waiters_.empty()) {
+    auto* front = static_cast<acquire_awaiter*>(waiters_.head);
+    if (front->units_ > available_) break;  // FIFO: nobody passes the front request
+    available_ -= front->units_;
+    waiters_.pop_front();
+    front->state = detail::waiter::done;
+    front->next = nullptr;
+    *tail = front;
+    tail = &front->next;
+  }
+  return list;
+}
+
+void semaphore::wake_all(detail::waiter* list) noexcept {
+  while (list != nullptr) {
+    detail::waiter* next = list->next;  // read first: the waiter may resume at once
+    list->wake();
+    list = next;
+  }
+}
+
+void semaphore::release(std::size_t units) noexcept {
+  detail::waiter* wake = nullptr;
+  {
+    std::lock_guard lock{lock_};
+    available_ += units;
+    wake = grant_locked();
+  }
+  wake_all(wake);
+}
+
+void semaphore::cancel_waiter(acquire_awaiter* a) noexcept {
+  detail::waiter* wake = nullptr;
+  {
+    std::lock_guard lock{lock_};
+    if (!a->linked) return;  // served first: it holds the units now
+    waiters_.erase(a);
+    a->state = detail::waiter::cancelled;
+    wake = grant_locked();  // it may have been the request everyone behind it waited for
+  }
+  a->wake();
+  wake_all(wake);
+}
+
+void semaphore::withdraw(acquire_awaiter* a) noexcept {
+  a->hook.disarm();
+  std::lock_guard lock{lock_};
+  if (a->linked) waiters_.erase(a);
+}
+
+}  // namespace weft
