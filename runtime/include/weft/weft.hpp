@@ -17,11 +17,14 @@
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
 #include <weft/sync/barrier.hpp>
+#include <weft/sync/broadcast.hpp>
 #include <weft/sync/channel.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/sync/latch.hpp>
 #include <weft/sync/mutex.hpp>
+#include <weft/sync/oneshot.hpp>
 #include <weft/sync/semaphore.hpp>
+#include <weft/sync/watch.hpp>
 #include <weft/task.hpp>
 #include <weft/task_group.hpp>
 #include <weft/this_task.hpp>

@@ -1,0 +1,185 @@
+// weft::watch: the latest value of something, and a way to wait for it to change.
+#pragma once
+
+#include <cassert>
+#include <coroutine>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include <weft/detail/spin_lock.hpp>
+#include <weft/detail/task_frame.hpp>
+#include <weft/operation_cancelled.hpp>
+#include <weft/sync/detail/waiter_list.hpp>
+
+namespace weft {
+
+template <class T>
+class watch;
+
+/// One subscriber of a watch: remembers which version it saw.
+template <class T>
+class watch_receiver {
+ public:
+  class awaiter : detail::waiter {
+   public:
+    explicit awaiter(watch_receiver& r) noexcept : r_(r) {}
+    awaiter(const awaiter&) = delete;
+    awaiter& operator=(const awaiter&) = delete;
+    ~awaiter() { r_.w_->withdraw(this); }
+    bool await_ready() const noexcept { return false; }
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> h) {
+      return r_.w_->suspend(*this, h, detail::token_of(h));
+    }
+    std::optional<T> await_resume() {
+      hook.disarm();
+      if (state == cancelled) throw operation_cancelled{};
+      return r_.w_->read(r_.seen_);
+    }
+
+   private:
+    friend class watch<T>;
+    watch_receiver& r_;
+  };
+
+  /// Waits until the value changed since this receiver last looked (at once if it has), and
+  /// returns the newest value — intermediate values are skipped; empty once the watch closed.
+  [[nodiscard("changed does nothing until it is co_awaited")]] awaiter changed() noexcept {
+    return awaiter{*this};
+  }
+  /// The newest value, marking it seen.
+  T get() {
+    auto v = w_->read(seen_);
+    return std::move(*v);
+  }
+
+ private:
+  friend class watch<T>;
+  watch_receiver(watch<T>* w, std::uint64_t seen) noexcept : w_(w), seen_(seen) {}
+  watch<T>* w_;
+  std::uint64_t seen_;
+};
+
+/// Holds the latest value; every send() replaces it and wakes the receivers waiting for a change
+/// (what people use a BehaviorSubject for: configuration, health, the current leader).
+///
+///     weft::watch<config> current{load()};
+///     auto rx = current.subscribe();
+///     while (auto cfg = co_await rx.changed()) apply(*cfg);
+///
+/// T must be copyable (each receiver gets its own copy). Thread safety: any member from any
+/// thread (changed() from tasks); the watch must outlive its receivers. close() ends every
+/// receiver's changed() with an empty optional. Cancellation: a cancelled changed() throws
+/// operation_cancelled.
+template <class T>
+class watch {
+ public:
+  explicit watch(T initial) : value_(std::move(initial)) {}
+  watch(const watch&) = delete;
+  watch& operator=(const watch&) = delete;
+  ~watch() { assert(waiters_.empty() && "weft::watch destroyed while tasks wait on it"); }
+
+  /// Replaces the value and wakes every waiting receiver.
+  void send(T v) {
+    detail::waiter* list = nullptr;
+    {
+      std::lock_guard lock{lock_};
+      value_ = std::move(v);
+      ++version_;
+      list = take_waiters_locked();
+    }
+    wake_all(list);
+  }
+  /// Ends the watch: waiting and later changed() return an empty optional.
+  void close() noexcept {
+    detail::waiter* list = nullptr;
+    {
+      std::lock_guard lock{lock_};
+      closed_ = true;
+      list = take_waiters_locked();
+    }
+    wake_all(list);
+  }
+  /// A receiver that has seen the current value.
+  [[nodiscard]] watch_receiver<T> subscribe() {
+    std::lock_guard lock{lock_};
+    return watch_receiver<T>{this, version_};
+  }
+  /// A copy of the current value.
+  [[nodiscard]] T get() const {
+    std::lock_guard lock{lock_};
+    return value_;
+  }
+
+ private:
+  friend class watch_receiver<T>;
+  using awaiter = typename watch_receiver<T>::awaiter;
+
+  detail::waiter* take_waiters_locked() noexcept {
+    detail::waiter* list = nullptr;
+    while (auto* w = waiters_.pop_front()) {
+      w->state = detail::waiter::done;
+      w->next = list;
+      list = w;
+    }
+    return list;
+  }
+  static void wake_all(detail::waiter* list) noexcept {
+    while (list != nullptr) {
+      auto* next = list->next;
+      list->wake();
+      list = next;
+    }
+  }
+
+  bool suspend(awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token) {
+    a.caller = h;
+    if (token != nullptr && token->is_cancelled()) {
+      a.state = detail::waiter::cancelled;
+      return false;
+    }
+    {
+      std::lock_guard lock{lock_};
+      if (closed_ || version_ != a.r_.seen_) {
+        a.state = detail::waiter::done;
+        return false;
+      }
+      a.rt = &detail::require_runtime("weft::watch_receiver::changed");
+      waiters_.push_back(&a);
+    }
+    if (!a.hook.arm(token, &on_cancel, &a)) on_cancel(&a);
+    return a.gate.suspend();
+  }
+  static void on_cancel(void* self) noexcept {
+    auto* a = static_cast<awaiter*>(self);
+    watch* w = a->r_.w_;
+    {
+      std::lock_guard lock{w->lock_};
+      if (!a->linked) return;
+      w->waiters_.erase(a);
+      a->state = detail::waiter::cancelled;
+    }
+    a->wake();
+  }
+  void withdraw(awaiter* a) noexcept {
+    a->hook.disarm();
+    std::lock_guard lock{lock_};
+    if (a->linked) waiters_.erase(a);
+  }
+  std::optional<T> read(std::uint64_t& seen) {
+    std::lock_guard lock{lock_};
+    if (closed_ && version_ == seen) return std::nullopt;
+    seen = version_;
+    return value_;
+  }
+
+  mutable detail::spin_lock lock_;
+  T value_;
+  std::uint64_t version_ = 0;
+  bool closed_ = false;
+  detail::waiter_list waiters_;
+};
+
+}  // namespace weft
