@@ -16,6 +16,8 @@
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
+#include <weft/stream/async_generator.hpp>
+#include <weft/stream/operators.hpp>
 #include <weft/sync/barrier.hpp>
 #include <weft/sync/broadcast.hpp>
 #include <weft/sync/channel.hpp>
