@@ -18,6 +18,7 @@
 #include <weft/spawn_blocking.hpp>
 #include <weft/stream/async_generator.hpp>
 #include <weft/stream/operators.hpp>
+#include <weft/stream/timed_operators.hpp>
 #include <weft/sync/barrier.hpp>
 #include <weft/sync/broadcast.hpp>
 #include <weft/sync/channel.hpp>

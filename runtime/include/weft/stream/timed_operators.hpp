@@ -1,0 +1,323 @@
+// Stream operators that race values against the clock (buffer, debounce, throttle), merge several
+// streams, and turn a callback API into a stream.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <weft/clock.hpp>
+#include <weft/operation_cancelled.hpp>
+#include <weft/stream/async_generator.hpp>
+#include <weft/sync/channel.hpp>
+#include <weft/task.hpp>
+#include <weft/task_group.hpp>
+#include <weft/timed_out.hpp>
+#include <weft/timeout.hpp>
+
+namespace weft {
+
+namespace detail {
+
+/// Pulls `source` in a task of its own into `out`. The last of `*pumps` to end closes `out`;
+/// a failing source records the first failure and closes `out` at once (so the others stop).
+template <class T>
+task<void> pump(async_generator<T> source, channel<T>* out, std::exception_ptr* error,
+                std::atomic<std::size_t>* pumps) {
+  try {
+    while (auto v = co_await source.next()) co_await out->send(std::move(*v));
+  } catch (const operation_cancelled&) {
+    // the consumer left: the operator's task_group cancelled us
+  } catch (const channel_closed&) {
+    // another source failed and closed the channel
+  } catch (...) {
+    if (!*error) *error = std::current_exception();
+    out->close();
+  }
+  if (pumps->fetch_sub(1, std::memory_order_acq_rel) == 1) out->close();
+}
+
+template <class T>
+task<std::optional<T>> recv_task(channel<T>* ch) {
+  co_return co_await ch->recv();
+}
+
+/// Receives from `ch` until `deadline`: the value, an empty optional when `ch` closed, or
+/// `expired` set (nothing taken: a cancelled recv takes nothing).
+template <class T>
+task<std::optional<T>> recv_until(channel<T>* ch, clock::time_point deadline, bool* expired) {
+  *expired = false;
+  std::optional<T> v;
+  try {
+    v = co_await with_deadline(deadline, recv_task(ch));
+  } catch (const timed_out&) {
+    *expired = true;
+  }
+  co_return v;
+}
+
+inline void require_positive(clock::duration d, const char* what) {
+  if (d <= clock::duration::zero()) {
+    throw std::invalid_argument(std::string{what} + " must be positive");
+  }
+}
+
+}  // namespace detail
+
+namespace detail {
+template <class T>
+async_generator<std::vector<T>> buffer_impl(async_generator<T> source, std::size_t max_items,
+                                            clock::duration max_wait);
+}  // namespace detail
+
+/// Groups values into batches: a batch is emitted when it holds `max_items`, when `max_wait`
+/// passed since its first value, and (if not empty) at the end of the stream. The source runs in
+/// a task of its own, so the timer fires while it waits; dropping the buffer stops it.
+///
+///     auto batches = weft::buffer(events(), 100, std::chrono::milliseconds{50});
+///     while (auto b = co_await batches.next()) write_batch(*b);
+///
+/// Throws std::invalid_argument for max_items 0 or a non-positive max_wait. An exception of the
+/// source is rethrown after the batch collected before it.
+template <class T>
+async_generator<std::vector<T>> buffer(async_generator<T> source, std::size_t max_items,
+                                       clock::duration max_wait) {
+  // Checked here, when called, not when the stream starts.
+  if (max_items == 0) throw std::invalid_argument("weft::buffer: max_items must be at least 1");
+  detail::require_positive(max_wait, "weft::buffer: max_wait");
+  return detail::buffer_impl(std::move(source), max_items, max_wait);
+}
+
+namespace detail {
+template <class T>
+async_generator<std::vector<T>> buffer_impl(async_generator<T> source, std::size_t max_items,
+                                            clock::duration max_wait) {
+  channel<T> ch{max_items};
+  std::exception_ptr error;
+  std::atomic<std::size_t> pumps{1};
+  task_group group;
+  group.spawn(detail::pump(std::move(source), &ch, &error, &pumps));
+  std::vector<T> batch;
+  clock::time_point deadline{};
+  for (;;) {
+    std::optional<T> v;
+    bool expired = false;
+    if (batch.empty()) {
+      v = co_await ch.recv();
+    } else {
+      v = co_await detail::recv_until(&ch, deadline, &expired);
+    }
+    if (expired) {
+      co_yield std::exchange(batch, {});
+      continue;
+    }
+    if (!v) break;  // the source ended (or failed)
+    if (batch.empty()) deadline = clock::now() + max_wait;
+    batch.push_back(std::move(*v));
+    if (batch.size() == max_items) co_yield std::exchange(batch, {});
+  }
+  if (!batch.empty()) co_yield std::exchange(batch, {});
+  co_await group.join();
+  if (error) std::rethrow_exception(error);
+}
+}  // namespace detail
+
+namespace detail {
+template <class T>
+async_generator<T> throttle_impl(async_generator<T> source, clock::duration period);
+}  // namespace detail
+
+/// Passes a value, then drops every value that comes within `period` of the last one passed
+/// (leading-edge throttling: the first of a burst goes through at once).
+template <class T>
+async_generator<T> throttle(async_generator<T> source, clock::duration period) {
+  detail::require_positive(period, "weft::throttle: period");
+  return detail::throttle_impl(std::move(source), period);
+}
+
+namespace detail {
+template <class T>
+async_generator<T> throttle_impl(async_generator<T> source, clock::duration period) {
+  std::optional<clock::time_point> last;
+  while (auto v = co_await source.next()) {
+    const auto now = clock::now();
+    if (!last || now - *last >= period) {
+      last = now;
+      co_yield std::move(*v);
+    }
+  }
+}
+}  // namespace detail
+
+struct debounce_options {
+  /// Also emit the first value of a burst at once (a burst: values less than `quiet` apart).
+  bool leading = false;
+  /// If values keep coming, emit the newest at the latest this long after the burst began (and
+  /// again every max_wait while it lasts); zero: no limit.
+  clock::duration max_wait = clock::duration::zero();
+};
+
+namespace detail {
+template <class T>
+async_generator<T> debounce_impl(async_generator<T> source, clock::duration quiet,
+                                 debounce_options options);
+}  // namespace detail
+
+/// Emits a value once the source has been quiet for `quiet` after it: of a burst, only the last
+/// value (and, with `leading`, the first as well); `max_wait` bounds how long a burst can hold
+/// values back. At the end of the stream a value still held back is emitted.
+///
+///     auto settled = weft::debounce(keystrokes(), 300ms, {.leading = false, .max_wait = 2s});
+template <class T>
+async_generator<T> debounce(async_generator<T> source, clock::duration quiet,
+                            debounce_options options = {}) {
+  detail::require_positive(quiet, "weft::debounce: quiet");
+  if (options.max_wait < clock::duration::zero()) {
+    throw std::invalid_argument("weft::debounce: max_wait must not be negative");
+  }
+  return detail::debounce_impl(std::move(source), quiet, options);
+}
+
+namespace detail {
+template <class T>
+async_generator<T> debounce_impl(async_generator<T> source, clock::duration quiet,
+                                 debounce_options options) {
+  channel<T> ch{1};
+  std::exception_ptr error;
+  std::atomic<std::size_t> pumps{1};
+  task_group group;
+  group.spawn(detail::pump(std::move(source), &ch, &error, &pumps));
+  std::optional<T> pending;
+  bool in_burst = false;
+  clock::time_point burst_start{}, last_arrival{};
+  for (;;) {
+    if (!in_burst) {
+      auto v = co_await ch.recv();
+      if (!v) break;
+      in_burst = true;
+      burst_start = last_arrival = clock::now();
+      if (options.leading) {
+        co_yield std::move(*v);
+      } else {
+        pending = std::move(v);
+      }
+      continue;
+    }
+    const auto quiet_deadline = last_arrival + quiet;
+    const bool capped = options.max_wait > clock::duration::zero() &&
+                        burst_start + options.max_wait < quiet_deadline;
+    const auto deadline = capped ? burst_start + options.max_wait : quiet_deadline;
+    bool expired = false;
+    auto v = co_await detail::recv_until(&ch, deadline, &expired);
+    if (expired) {
+      if (capped) {
+        burst_start = clock::now();  // the burst goes on; the next forced emission is max_wait on
+      } else {
+        in_burst = false;
+      }
+      if (pending) co_yield *std::exchange(pending, std::nullopt);
+      continue;
+    }
+    if (!v) break;
+    pending = std::move(v);
+    last_arrival = clock::now();
+  }
+  if (pending) co_yield *std::exchange(pending, std::nullopt);
+  co_await group.join();
+  if (error) std::rethrow_exception(error);
+}
+}  // namespace detail
+
+/// The values of every source as they come; ends when all ended. The first source to fail stops
+/// the others and its exception is rethrown.
+template <class T, class... More>
+requires(std::is_same_v<More, async_generator<T>>&&...)
+    async_generator<T> merge(async_generator<T> first, More... rest) {
+  channel<T> ch{1};
+  std::exception_ptr error;
+  std::atomic<std::size_t> pumps{1 + sizeof...(More)};
+  task_group group;
+  group.spawn(detail::pump(std::move(first), &ch, &error, &pumps));
+  (group.spawn(detail::pump(std::move(rest), &ch, &error, &pumps)), ...);
+  while (auto v = co_await ch.recv()) co_yield std::move(*v);
+  co_await group.join();
+  if (error) std::rethrow_exception(error);
+}
+
+/// What from_callback does with a value that finds its buffer full.
+enum class overflow {
+  drop_oldest,  // keep the newest: the oldest buffered value is dropped
+  drop_newest,  // keep what is buffered: the new value is dropped
+  block,        // the callback waits for room (never call it on a worker that consumes it)
+};
+
+namespace detail {
+template <class T, class Subscribe, class Unsubscribe>
+async_generator<T> from_callback_impl(Subscribe subscribe, Unsubscribe unsubscribe,
+                                      std::size_t capacity, overflow policy);
+}  // namespace detail
+
+/// Turns a callback API into a stream: calls `subscribe(callback)` when the stream starts, where
+/// callback(T) may be called from any thread, and `unsubscribe(handle)` with what subscribe
+/// returned when the stream is dropped. Values wait in a buffer of `capacity`; `policy` says what
+/// a full buffer does. The callback stays safe to call after unsubscribe (its values are then
+/// dropped).
+///
+///     auto clicks = weft::from_callback<click>(
+///         [&](auto cb) { return button.on_click(std::move(cb)); },
+///         [&](auto id) { button.remove(id); }, 256, weft::overflow::drop_oldest);
+template <class T, class Subscribe, class Unsubscribe>
+async_generator<T> from_callback(Subscribe subscribe, Unsubscribe unsubscribe, std::size_t capacity,
+                                 overflow policy) {
+  if (capacity == 0) throw std::invalid_argument("weft::from_callback: capacity 0");
+  return detail::from_callback_impl<T>(std::move(subscribe), std::move(unsubscribe), capacity,
+                                       policy);
+}
+
+namespace detail {
+template <class T, class Subscribe, class Unsubscribe>
+async_generator<T> from_callback_impl(Subscribe subscribe, Unsubscribe unsubscribe,
+                                      std::size_t capacity, overflow policy) {
+  auto ch = std::make_shared<channel<T>>(capacity);
+  auto callback = [ch, policy](T v) {
+    if (ch->try_send(v)) return;
+    switch (policy) {
+      case overflow::drop_newest:
+        return;
+      case overflow::drop_oldest:
+        while (!ch->is_closed()) {
+          (void)ch->try_recv();
+          if (ch->try_send(v)) return;
+        }
+        return;
+      case overflow::block:
+        while (!ch->is_closed() && !ch->try_send(v)) std::this_thread::yield();
+        return;
+    }
+  };
+  auto subscription = subscribe(std::move(callback));
+  using subscription_t = decltype(subscription);
+  struct unsubscribe_on_exit {
+    Unsubscribe& unsub;
+    subscription_t& sub;
+    std::shared_ptr<channel<T>>& chan;
+    ~unsubscribe_on_exit() {
+      chan->close();  // late callbacks drop their values; a blocked one returns
+      unsub(std::move(sub));
+    }
+  } guard{unsubscribe, subscription, ch};
+  while (auto v = co_await ch->recv()) co_yield std::move(*v);
+}
+}  // namespace detail
+
+}  // namespace weft
