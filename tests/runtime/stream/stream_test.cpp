@@ -156,6 +156,22 @@ TEST(Operators, MapFilterAndTakeCompose) {
   EXPECT_TRUE(cleaned.load());  // take let go of the endless source
 }
 
+TEST(Operators, ForEachHandlesEveryValueInOrderAwaitingEachHandler) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    std::vector<int> seen;
+    co_await weft::for_each(count_to(4), [&](int v) { seen.push_back(v); });
+    EXPECT_EQ(seen, (std::vector<int>{1, 2, 3, 4}));
+    const auto start = weft::clock::now();
+    std::vector<long> at;
+    co_await weft::for_each(count_to(3), [&](int) -> weft::task<void> {
+      co_await weft::sleep_for(5ms);  // the next value waits for this handler
+      at.push_back(ms_since(start));
+    });
+    EXPECT_EQ(at, (std::vector<long>{5, 10, 15}));
+  });
+}
+
 TEST(Operators, IntervalTicksOnASchedule) {
   weft::runtime rt{paused()};
   rt.block_on([]() -> weft::task<void> {

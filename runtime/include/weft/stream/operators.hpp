@@ -12,8 +12,27 @@
 #include <weft/clock.hpp>
 #include <weft/sleep.hpp>
 #include <weft/stream/async_generator.hpp>
+#include <weft/task.hpp>
 
 namespace weft {
+
+/// The range-for of a stream: calls `f(value)` for every value, in order, and awaits what it
+/// returns when that is a task (so the next value is pulled only after the previous one was
+/// handled); ends when the stream ends and rethrows its exception.
+///
+///     co_await weft::for_each(lines(sock), [&](line l) -> weft::task<void> {
+///       co_await reply(sock, l);
+///     });
+template <class T, class F>
+task<void> for_each(async_generator<T> source, F f) {
+  while (auto v = co_await source.next()) {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, T&&>>) {
+      std::invoke(f, std::move(*v));
+    } else {
+      co_await std::invoke(f, std::move(*v));
+    }
+  }
+}
 
 /// The values of `source` passed through `f`.
 ///
