@@ -59,14 +59,6 @@ detail::waiter* semaphore::grant_locked() noexcept {
   return list;
 }
 
-void semaphore::wake_all(detail::waiter* list) noexcept {
-  while (list != nullptr) {
-    detail::waiter* next = list->next;  // read first: the waiter may resume at once
-    list->wake();
-    list = next;
-  }
-}
-
 void semaphore::release(std::size_t units) noexcept {
   detail::waiter* wake = nullptr;
   {
@@ -74,7 +66,7 @@ void semaphore::release(std::size_t units) noexcept {
     available_ += units;
     wake = grant_locked();
   }
-  wake_all(wake);
+  detail::wake_chain(wake);
 }
 
 void semaphore::cancel_waiter(acquire_awaiter* a) noexcept {
@@ -87,13 +79,11 @@ void semaphore::cancel_waiter(acquire_awaiter* a) noexcept {
     wake = grant_locked();  // it may have been the request everyone behind it waited for
   }
   a->wake();
-  wake_all(wake);
+  detail::wake_chain(wake);
 }
 
 void semaphore::withdraw(acquire_awaiter* a) noexcept {
-  a->hook.disarm();
-  std::lock_guard lock{lock_};
-  if (a->linked) waiters_.erase(a);
+  detail::withdraw_waiter(lock_, waiters_, a);
 }
 
 }  // namespace weft

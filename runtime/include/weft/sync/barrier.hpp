@@ -99,19 +99,11 @@ class barrier {
         arrived_ = 0;
         ++phase_;
         a.state = detail::waiter::done;
-        while (auto* w = waiters_.pop_front()) {
-          w->state = detail::waiter::done;
-          w->next = release;
-          release = w;
-        }
+        release = waiters_.take_all(detail::waiter::done);
       }
     }
     if (completed) {
-      while (release != nullptr) {
-        auto* next = release->next;
-        release->wake();
-        release = next;
-      }
+      detail::wake_chain(release);
       return false;
     }
     if (!a.hook.arm(token, &arrive_awaiter::on_cancel, &a)) arrive_awaiter::on_cancel(&a);

@@ -107,9 +107,9 @@ class broadcast {
       if (closed_) throw std::logic_error("weft::broadcast::send: the broadcast is closed");
       ring_[tail_ % ring_.size()] = std::move(v);
       ++tail_;
-      list = take_waiters_locked();
+      list = waiters_.take_all(detail::waiter::done);
     }
-    wake_all(list);
+    detail::wake_chain(list);
   }
   /// No more values; receivers end after reading what is kept.
   void close() noexcept {
@@ -117,9 +117,9 @@ class broadcast {
     {
       std::lock_guard lock{lock_};
       closed_ = true;
-      list = take_waiters_locked();
+      list = waiters_.take_all(detail::waiter::done);
     }
-    wake_all(list);
+    detail::wake_chain(list);
   }
   /// A receiver that sees the values sent from now on.
   [[nodiscard]] broadcast_receiver<T> subscribe() {
@@ -131,22 +131,6 @@ class broadcast {
   friend class broadcast_receiver<T>;
   using awaiter = typename broadcast_receiver<T>::awaiter;
 
-  detail::waiter* take_waiters_locked() noexcept {
-    detail::waiter* list = nullptr;
-    while (auto* w = waiters_.pop_front()) {
-      w->state = detail::waiter::done;
-      w->next = list;
-      list = w;
-    }
-    return list;
-  }
-  static void wake_all(detail::waiter* list) noexcept {
-    while (list != nullptr) {
-      auto* next = list->next;
-      list->wake();
-      list = next;
-    }
-  }
   bool suspend(awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token) {
     a.caller = h;
     if (token != nullptr && token->is_cancelled()) {
@@ -167,20 +151,9 @@ class broadcast {
   }
   static void on_cancel(void* self) noexcept {
     auto* a = static_cast<awaiter*>(self);
-    broadcast* b = a->r_.b_;
-    {
-      std::lock_guard lock{b->lock_};
-      if (!a->linked) return;
-      b->waiters_.erase(a);
-      a->state = detail::waiter::cancelled;
-    }
-    a->wake();
+    detail::cancel_waiter(a->r_.b_->lock_, a->r_.b_->waiters_, a);
   }
-  void withdraw(awaiter* a) noexcept {
-    a->hook.disarm();
-    std::lock_guard lock{lock_};
-    if (a->linked) waiters_.erase(a);
-  }
+  void withdraw(awaiter* a) noexcept { detail::withdraw_waiter(lock_, waiters_, a); }
   std::optional<T> take(std::uint64_t& next) {
     std::lock_guard lock{lock_};
     const std::uint64_t oldest = tail_ > ring_.size() ? tail_ - ring_.size() : 0;

@@ -153,27 +153,17 @@ class channel {
   /// Closes the channel: no more sends; receivers drain what is buffered. Idempotent.
   void close() noexcept {
     detail::waiter* list = nullptr;
+    detail::waiter* closed_senders = nullptr;
     {
       std::lock_guard lock{lock_};
       if (closed_) return;
       closed_ = true;
       // Waiting receivers find nothing more to come (a waiting receiver means an empty buffer).
-      while (auto* r = receivers_.pop_front()) {
-        r->state = detail::waiter::done;
-        r->next = list;
-        list = r;
-      }
-      while (auto* s = senders_.pop_front()) {
-        s->state = detail::waiter::closed;
-        s->next = list;
-        list = s;
-      }
+      list = receivers_.take_all(detail::waiter::done);
+      closed_senders = senders_.take_all(detail::waiter::closed);
     }
-    while (list != nullptr) {
-      auto* next = list->next;  // read first: the waiter may resume at once
-      list->wake();
-      list = next;
-    }
+    detail::wake_chain(list);
+    detail::wake_chain(closed_senders);
   }
 
   [[nodiscard]] bool is_closed() const noexcept {
@@ -283,20 +273,10 @@ class channel {
   }
 
   void cancel_waiter(detail::waiter* w, detail::waiter_list& list) noexcept {
-    {
-      std::lock_guard lock{lock_};
-      if (!w->linked) return;  // served or closed first: that outcome stands
-      list.erase(w);
-      w->state = detail::waiter::cancelled;
-    }
-    w->wake();
+    detail::cancel_waiter(lock_, list, w);
   }
-
-  /// A waiter destroyed while linked (runtime shutdown destroying its task) leaves its list.
   void withdraw(detail::waiter* w, detail::waiter_list& list) noexcept {
-    w->hook.disarm();
-    std::lock_guard lock{lock_};
-    if (w->linked) list.erase(w);
+    detail::withdraw_waiter(lock_, list, w);
   }
 
   const std::size_t capacity_;

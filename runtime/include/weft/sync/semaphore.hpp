@@ -111,7 +111,6 @@ class semaphore {
   void withdraw(acquire_awaiter* a) noexcept;
   /// Serves waiters from the front while their requests fit; returns them chained by next.
   detail::waiter* grant_locked() noexcept;
-  static void wake_all(detail::waiter* list) noexcept;
 
   mutable detail::spin_lock lock_;
   std::size_t available_;

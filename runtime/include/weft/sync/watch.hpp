@@ -88,9 +88,9 @@ class watch {
       std::lock_guard lock{lock_};
       value_ = std::move(v);
       ++version_;
-      list = take_waiters_locked();
+      list = waiters_.take_all(detail::waiter::done);
     }
-    wake_all(list);
+    detail::wake_chain(list);
   }
   /// Ends the watch: waiting and later changed() return an empty optional.
   void close() noexcept {
@@ -98,9 +98,9 @@ class watch {
     {
       std::lock_guard lock{lock_};
       closed_ = true;
-      list = take_waiters_locked();
+      list = waiters_.take_all(detail::waiter::done);
     }
-    wake_all(list);
+    detail::wake_chain(list);
   }
   /// A receiver that has seen the current value.
   [[nodiscard]] watch_receiver<T> subscribe() {
@@ -116,23 +116,6 @@ class watch {
  private:
   friend class watch_receiver<T>;
   using awaiter = typename watch_receiver<T>::awaiter;
-
-  detail::waiter* take_waiters_locked() noexcept {
-    detail::waiter* list = nullptr;
-    while (auto* w = waiters_.pop_front()) {
-      w->state = detail::waiter::done;
-      w->next = list;
-      list = w;
-    }
-    return list;
-  }
-  static void wake_all(detail::waiter* list) noexcept {
-    while (list != nullptr) {
-      auto* next = list->next;
-      list->wake();
-      list = next;
-    }
-  }
 
   bool suspend(awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token) {
     a.caller = h;
@@ -154,20 +137,9 @@ class watch {
   }
   static void on_cancel(void* self) noexcept {
     auto* a = static_cast<awaiter*>(self);
-    watch* w = a->r_.w_;
-    {
-      std::lock_guard lock{w->lock_};
-      if (!a->linked) return;
-      w->waiters_.erase(a);
-      a->state = detail::waiter::cancelled;
-    }
-    a->wake();
+    detail::cancel_waiter(a->r_.w_->lock_, a->r_.w_->waiters_, a);
   }
-  void withdraw(awaiter* a) noexcept {
-    a->hook.disarm();
-    std::lock_guard lock{lock_};
-    if (a->linked) waiters_.erase(a);
-  }
+  void withdraw(awaiter* a) noexcept { detail::withdraw_waiter(lock_, waiters_, a); }
   std::optional<T> read(std::uint64_t& seen) {
     std::lock_guard lock{lock_};
     if (closed_ && version_ == seen) return std::nullopt;

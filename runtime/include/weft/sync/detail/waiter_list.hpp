@@ -4,6 +4,7 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <mutex>
 
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/scheduler.hpp>
@@ -68,7 +69,51 @@ struct waiter_list {
     if (w != nullptr) erase(w);
     return w;
   }
+
+  /// Unlinks every waiter with `outcome`; returns them chained through `next`, to wake after the
+  /// lock is released (wake_chain).
+  waiter* take_all(std::uint8_t outcome) noexcept {
+    waiter* chain = nullptr;
+    waiter** tail_next = &chain;
+    while (waiter* w = pop_front()) {
+      w->state = outcome;
+      *tail_next = w;
+      tail_next = &w->next;
+    }
+    return chain;
+  }
 };
+
+/// Wakes a chain from take_all (in order); reads each link before the wake, since a woken waiter
+/// may resume and vanish at once.
+inline void wake_chain(waiter* chain) noexcept {
+  while (chain != nullptr) {
+    waiter* next = chain->next;
+    chain->wake();
+    chain = next;
+  }
+}
+
+/// A waiter's cancellation callback: unlinks it as cancelled, unless whoever served it (or a
+/// close) unlinked it first, whose outcome then stands; wakes it if it was the canceller's.
+template <class Lock>
+void cancel_waiter(Lock& lock, waiter_list& list, waiter* w) noexcept {
+  {
+    std::lock_guard guard{lock};
+    if (!w->linked) return;
+    list.erase(w);
+    w->state = waiter::cancelled;
+  }
+  w->wake();
+}
+
+/// A waiter destroyed while still linked (runtime shutdown destroying its task) leaves its list.
+template <class Lock>
+void withdraw_waiter(Lock& lock, waiter_list& list, waiter* w) noexcept {
+  w->hook.disarm();
+  std::lock_guard guard{lock};
+  if (w->linked) list.erase(w);
+}
 
 }  // namespace detail
 
