@@ -76,18 +76,23 @@ runtime_options validated(runtime_options o) {
 }
 
 /// A thread in block_on waits for its root here.
+/// The notification happens under the mutex: the waiting thread cannot see `done`, return and
+/// destroy the waiter (it lives on block_on's stack) before the waker is finished with it.
 struct block_waiter final : join_waiter {
   block_waiter() noexcept : join_waiter{&on_wake} {}
   static void on_wake(join_waiter* self) noexcept {
     auto* w = static_cast<block_waiter*>(self);
-    // release: pairs with the acquire in wait(); publishes the task's result.
-    w->done.store(1, std::memory_order_release);
-    w->done.notify_one();
+    std::lock_guard lock{w->mutex};
+    w->done = true;  // the mutex publishes the task's result too
+    w->cv.notify_one();
   }
-  void wait() noexcept {
-    while (done.load(std::memory_order_acquire) == 0) done.wait(0, std::memory_order_acquire);
+  void wait() {
+    std::unique_lock lock{mutex};
+    cv.wait(lock, [this] { return done; });
   }
-  std::atomic<std::uint32_t> done{0};
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include <weft/detail/children.hpp>
 #include <weft/operation_cancelled.hpp>
 
 namespace weft {
@@ -28,11 +29,27 @@ task_group::~task_group() {
     std::lock_guard lock{lock_};
     helper_ = nullptr;
   }
-  // After shutdown stopped the workers, tasks may be left unfinished: withdraw from them.
-  for (auto& c : children_) {
-    if (!c.done) {
-      detail::header_of(c.handle.address())
-          ->state.fetch_and(~detail::join_waiting_bit, std::memory_order_acq_rel);
+  // At shutdown tasks may be left unfinished: withdraw from them. One whose completion already
+  // saw our registration is about to call finished() (other workers may still be ending their
+  // turn): wait for it, so the children are not freed under it.
+  for (std::size_t i = 0;; ++i) {
+    child* c = nullptr;
+    {
+      std::lock_guard lock{lock_};
+      if (i >= children_.size()) break;
+      if (children_[i].done) continue;
+      c = &children_[i];
+    }
+    const auto old = detail::header_of(c->handle.address())
+                         ->state.fetch_and(~detail::join_waiting_bit, std::memory_order_acq_rel);
+    if ((old & detail::join_waiting_bit) && (old & detail::complete_bit)) {
+      for (;;) {
+        {
+          std::lock_guard lock{lock_};
+          if (c->done) break;
+        }
+        std::this_thread::yield();
+      }
     }
   }
   collect();
@@ -59,7 +76,7 @@ void task_group::add(std::coroutine_handle<> h, detail::promise_base& p, error_f
   bool cancel_now = false;
   {
     std::lock_guard lock{lock_};
-    cancel_now = static_cast<bool>(first_error_);
+    cancel_now = cancelled_ || static_cast<bool>(first_error_);
   }
   if (cancel_now) detail::header_of(h.address())->cancel.request_cancel();
 }
@@ -80,7 +97,9 @@ void task_group::finished(child& c) noexcept {
         detail::header_of(c.handle.address())->state.load(std::memory_order_acquire) &
         detail::aborted_bit;
     if (!aborted && !first_error_) {
-      if (std::exception_ptr e = c.error(c.handle)) {
+      // A task stopped by the group's own cancel() (or by a sibling's failure) did not fail.
+      std::exception_ptr e = c.error(c.handle);
+      if (e && !(cancelled_ && detail::is_cancellation(e))) {
         first_error_ = e;
         cancel_others = true;
       }
@@ -89,9 +108,10 @@ void task_group::finished(child& c) noexcept {
     if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       wake = std::exchange(joiner_, nullptr);
       helper = helper_;
+      // Under the lock: once it is released the group may be gone (its owner saw 0 and left).
+      running_.notify_all();
     }
   }
-  running_.notify_all();
   if (helper != nullptr) detail::unpark_current_helper(helper);
   if (wake != nullptr && wake->gate_.wake()) detail::schedule_wake(wake->rt_, wake->caller_);
 }
@@ -102,6 +122,7 @@ void task_group::cancel() noexcept {
 }
 
 void task_group::cancel_locked() noexcept {
+  cancelled_ = true;  // tasks spawned from now until the next join are cancelled at once
   for (auto& c : children_) {
     if (!c.done) detail::header_of(c.handle.address())->cancel.request_cancel();
   }
@@ -113,6 +134,7 @@ std::exception_ptr task_group::collect() noexcept {
   // which then destroys it itself) is let go.
   for (auto& c : children_) detail::release_handle(rt_, c.handle);
   children_.clear();
+  cancelled_ = false;  // a joined group starts afresh
   return std::exchange(first_error_, nullptr);
 }
 

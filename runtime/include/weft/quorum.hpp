@@ -84,7 +84,9 @@ task<std::vector<quorum_vote<T>>> quorum(std::size_t k, std::vector<task<T>> tas
     }
   }
   if (votes.size() == k) co_return votes;
-  if (failures <= n - k && token.is_cancellation_requested()) throw operation_cancelled{};
+  // A cancelled caller's children fail with operation_cancelled: that is the caller's
+  // cancellation, not k becoming impossible.
+  if (token.is_cancellation_requested()) throw operation_cancelled{};
   std::vector<std::exception_ptr> seen;
   for (auto& e : errors) {
     if (e) seen.push_back(std::move(e));

@@ -19,7 +19,8 @@ namespace weft {
 
 /// A scope for tasks: spawn any number into it (each runs as its own task on the current
 /// runtime), then `co_await group.join()` waits for all of them. The first failure cancels the
-/// others and is rethrown by join() once all stopped; the tasks' values are discarded.
+/// others and is rethrown by join() once all stopped; the tasks' values are discarded. Tasks
+/// stopped by cancel() (or by a sibling's failure) are not failures.
 ///
 ///     weft::task_group group;
 ///     for (auto& conn : conns) group.spawn(serve(conn));
@@ -53,7 +54,8 @@ class task_group {
     spawn(co_invoke(std::move(f)));
   }
 
-  /// Requests cancellation of every task still running in the group.
+  /// Requests cancellation of every task still running in the group, and of every task spawned
+  /// into it until the next join() returns.
   void cancel() noexcept;
   /// Tasks spawned and not yet finished.
   [[nodiscard]] std::size_t running() const noexcept {
@@ -112,6 +114,7 @@ class task_group {
   std::deque<child> children_;  // stable addresses; guarded by lock_
   std::atomic<std::size_t> running_{0};
   std::exception_ptr first_error_;    // guarded by lock_
+  bool cancelled_ = false;            // cancel() until the next join; guarded by lock_
   join_awaiter* joiner_ = nullptr;    // guarded by lock_
   detail::worker* helper_ = nullptr;  // a worker waiting in the destructor; guarded by lock_
   detail::runtime_core* rt_ = nullptr;

@@ -247,6 +247,20 @@ TEST(Quorum, FailsAsSoonAsSuccessBecameImpossible) {
   });
 }
 
+TEST(Quorum, ACancelledCallerGetsOperationCancelledNotAnAggregate) {
+  weft::runtime rt{paused()};
+  census c;
+  rt.block_on([&]() -> weft::task<void> {
+    std::vector<weft::task<int>> ts;
+    for (int i = 0; i < 3; ++i) ts.push_back(value_after(&c, 1h, i));
+    auto h = weft::spawn(weft::quorum(2, std::move(ts)));
+    co_await weft::sleep_for(1ms);
+    h.cancel();
+    EXPECT_THROW(co_await std::move(h), weft::operation_cancelled);
+    EXPECT_EQ(c.running.load(), 0);
+  });
+}
+
 TEST(Quorum, ArgumentErrorsAreClear) {
   weft::runtime rt{paused()};
   census c;
@@ -545,6 +559,25 @@ TEST(TaskGroup, ShutdownWithAGroupWaitingDoesNotHang) {
     while (c.running.load() == 0) std::this_thread::yield();
   }
   SUCCEED();  // reaching here is the test: the destructor did not wait for a stopped runtime
+}
+
+TEST(TaskGroup, CancelAlsoCancelsTasksSpawnedAfterItUntilTheNextJoin) {
+  weft::runtime rt{paused()};
+  census c;
+  rt.block_on([&]() -> weft::task<void> {
+    weft::task_group group;
+    group.spawn(value_after(&c, 1h, 1));
+    group.cancel();
+    group.spawn(value_after(&c, 1h, 2));  // an accept loop spawning after the cancel
+    const auto start = weft::clock::now();
+    co_await group.join();          // both were cancelled: no failure is rethrown for a cancel()
+    EXPECT_EQ(ms_since(start), 0);  // neither waited for its hour (cancelled before they ran)
+    EXPECT_EQ(c.running.load(), 0);
+    group.spawn(value_after(&c, 1ms, 3));  // a joined group starts afresh: this one runs
+    co_await group.join();
+    EXPECT_EQ(ms_since(start), 1);
+    EXPECT_EQ(c.cancelled.load(), 0);
+  });
 }
 
 TEST(TaskGroup, SpawnOffAWorkerIsALogicError) {

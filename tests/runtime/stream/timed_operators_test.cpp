@@ -117,8 +117,25 @@ TEST(Merge, AFailingSourceStopsTheOthersAndIsRethrown) {
     throw std::runtime_error("source down");
     co_yield 0;
   };
-  EXPECT_THROW(rt.block_on(record(weft::merge(emit_at(every_10ms(0, 1000)), failing()))),
-               std::runtime_error);
+  rt.block_on([&]() -> weft::task<void> {
+    const auto start = weft::clock::now();
+    // The other source would not yield for an hour: merge must not wait for it. (The plan is
+    // named first: g++ 12 rejects a braced list for a vector coroutine parameter here.)
+    std::vector<std::pair<long, int>> in_an_hour{{3'600'000, 1}};
+    EXPECT_THROW(co_await record(weft::merge(emit_at(std::move(in_an_hour)), failing())),
+                 std::runtime_error);
+    EXPECT_EQ(ms_since(start), 15);
+  });
+}
+
+TEST(Merge, ASourceThatThrowsOperationCancelledByItselfIsAFailure) {
+  weft::runtime rt{paused()};
+  auto quits = []() -> weft::async_generator<int> {
+    co_yield 1;
+    throw weft::operation_cancelled{"the source gave up"};
+  };
+  EXPECT_THROW(rt.block_on(record(weft::merge(quits(), emit_at({{5, 2}})))),
+               weft::operation_cancelled);
 }
 
 /// A callback-style event source.

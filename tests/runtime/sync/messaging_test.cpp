@@ -85,10 +85,24 @@ TEST(Watch, ReceiversSeeTheNewestValueAndSkipIntermediateOnes) {
     w.send(2);
     w.send(3);  // 2 is overwritten before the reader looks
     co_await weft::yield();
+    co_await weft::yield();  // the reader took 3 and waits again
     w.close();
     co_await std::move(reader);
     EXPECT_EQ(seen, (std::vector<int>{1, 3}));
     EXPECT_EQ(w.get(), 3);
+  });
+}
+
+TEST(Watch, AfterCloseGetStillReadsButChangedEndsAndSendIsRefused) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    weft::watch<int> w{1};
+    auto rx = w.subscribe();
+    w.send(2);  // rx is behind
+    w.close();
+    EXPECT_FALSE((co_await rx.changed()).has_value());  // closed: ends, even though behind
+    EXPECT_EQ(rx.get(), 2);
+    EXPECT_THROW(w.send(3), std::logic_error);
   });
 }
 

@@ -144,7 +144,8 @@ TEST(TimerWheel, MatchesASortedReferenceOnRandomSchedules) {
       // Nothing still linked is due.
       for (const auto& e : live) {
         if (e->linked()) {
-          EXPECT_GT(w.tick_ceil(e->deadline), w.tick_floor(now)) << "a due timer was left in the wheel";
+          EXPECT_GT(w.tick_ceil(e->deadline), w.tick_floor(now))
+              << "a due timer was left in the wheel";
         }
       }
       std::erase_if(live, [](const auto& e) { return !e->linked(); });

@@ -50,7 +50,8 @@ async_generator<T> filter(async_generator<T> source, P pred) {
   }
 }
 
-/// The first `n` values of `source`; the source is destroyed (its cleanup runs) after the n-th.
+/// The first `n` values of `source`; the source is destroyed (its cleanup runs) when the
+/// consumer asks for one more, or drops the stream.
 template <class T>
 async_generator<T> take(async_generator<T> source, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {

@@ -22,6 +22,7 @@
 #include <weft/sync/channel.hpp>
 #include <weft/task.hpp>
 #include <weft/task_group.hpp>
+#include <weft/this_task.hpp>
 #include <weft/timed_out.hpp>
 #include <weft/timeout.hpp>
 
@@ -29,19 +30,34 @@ namespace weft {
 
 namespace detail {
 
+/// The first failure among several pump tasks (which may fail at once on different workers).
+struct first_failure {
+  std::atomic<bool> claimed{false};
+  std::exception_ptr error;  // read after the pumps were joined
+  void record(std::exception_ptr e) noexcept {
+    if (!claimed.exchange(true, std::memory_order_acq_rel)) error = std::move(e);
+  }
+};
+
 /// Pulls `source` in a task of its own into `out`. The last of `*pumps` to end closes `out`;
 /// a failing source records the first failure and closes `out` at once (so the others stop).
 template <class T>
-task<void> pump(async_generator<T> source, channel<T>* out, std::exception_ptr* error,
+task<void> pump(async_generator<T> source, channel<T>* out, first_failure* failure,
                 std::atomic<std::size_t>* pumps) {
+  const auto token = co_await this_task::cancel_token();
   try {
     while (auto v = co_await source.next()) co_await out->send(std::move(*v));
-  } catch (const operation_cancelled&) {
-    // the consumer left: the operator's task_group cancelled us
   } catch (const channel_closed&) {
     // another source failed and closed the channel
+  } catch (const operation_cancelled&) {
+    // The operator cancelled us (its consumer left, or a sibling failed); a source that throws
+    // operation_cancelled by itself has failed like any other.
+    if (!token.is_cancellation_requested()) {
+      failure->record(std::current_exception());
+      out->close();
+    }
   } catch (...) {
-    if (!*error) *error = std::current_exception();
+    failure->record(std::current_exception());
     out->close();
   }
   if (pumps->fetch_sub(1, std::memory_order_acq_rel) == 1) out->close();
@@ -103,10 +119,10 @@ template <class T>
 async_generator<std::vector<T>> buffer_impl(async_generator<T> source, std::size_t max_items,
                                             clock::duration max_wait) {
   channel<T> ch{max_items};
-  std::exception_ptr error;
+  detail::first_failure failure;
   std::atomic<std::size_t> pumps{1};
   task_group group;
-  group.spawn(detail::pump(std::move(source), &ch, &error, &pumps));
+  group.spawn(detail::pump(std::move(source), &ch, &failure, &pumps));
   std::vector<T> batch;
   clock::time_point deadline{};
   for (;;) {
@@ -127,8 +143,9 @@ async_generator<std::vector<T>> buffer_impl(async_generator<T> source, std::size
     if (batch.size() == max_items) co_yield std::exchange(batch, {});
   }
   if (!batch.empty()) co_yield std::exchange(batch, {});
+  group.cancel();  // the pump has ended (the channel closed); nothing left to stop
   co_await group.join();
-  if (error) std::rethrow_exception(error);
+  if (failure.error) std::rethrow_exception(failure.error);
 }
 }  // namespace detail
 
@@ -193,10 +210,10 @@ template <class T>
 async_generator<T> debounce_impl(async_generator<T> source, clock::duration quiet,
                                  debounce_options options) {
   channel<T> ch{1};
-  std::exception_ptr error;
+  detail::first_failure failure;
   std::atomic<std::size_t> pumps{1};
   task_group group;
-  group.spawn(detail::pump(std::move(source), &ch, &error, &pumps));
+  group.spawn(detail::pump(std::move(source), &ch, &failure, &pumps));
   std::optional<T> pending;
   bool in_burst = false;
   clock::time_point burst_start{}, last_arrival{};
@@ -233,8 +250,9 @@ async_generator<T> debounce_impl(async_generator<T> source, clock::duration quie
     last_arrival = clock::now();
   }
   if (pending) co_yield *std::exchange(pending, std::nullopt);
+  group.cancel();  // the pump has ended (the channel closed); nothing left to stop
   co_await group.join();
-  if (error) std::rethrow_exception(error);
+  if (failure.error) std::rethrow_exception(failure.error);
 }
 }  // namespace detail
 
@@ -244,14 +262,15 @@ template <class T, class... More>
 requires(std::is_same_v<More, async_generator<T>>&&...)
     async_generator<T> merge(async_generator<T> first, More... rest) {
   channel<T> ch{1};
-  std::exception_ptr error;
+  detail::first_failure failure;
   std::atomic<std::size_t> pumps{1 + sizeof...(More)};
   task_group group;
-  group.spawn(detail::pump(std::move(first), &ch, &error, &pumps));
-  (group.spawn(detail::pump(std::move(rest), &ch, &error, &pumps)), ...);
+  group.spawn(detail::pump(std::move(first), &ch, &failure, &pumps));
+  (group.spawn(detail::pump(std::move(rest), &ch, &failure, &pumps)), ...);
   while (auto v = co_await ch.recv()) co_yield std::move(*v);
+  group.cancel();  // after a failure the others may wait on their sources forever
   co_await group.join();
-  if (error) std::rethrow_exception(error);
+  if (failure.error) std::rethrow_exception(failure.error);
 }
 
 /// What from_callback does with a value that finds its buffer full.

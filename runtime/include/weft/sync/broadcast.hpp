@@ -162,8 +162,10 @@ class broadcast {
       next = oldest;
       throw broadcast_lagged{missed};
     }
-    if (next == tail_) return std::nullopt;  // closed and read to the end
-    return *ring_[next++ % ring_.size()];
+    if (next == tail_) return std::nullopt;           // closed and read to the end
+    std::optional<T> v{*ring_[next % ring_.size()]};  // copied first: a throwing copy skips nothing
+    ++next;
+    return v;
   }
 
   detail::spin_lock lock_;

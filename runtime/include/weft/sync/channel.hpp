@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,11 @@ class channel;
 /// returns.
 template <class T>
 class channel {
+  // A value moves while a waiter is unlinked and about to be woken: a throwing move there would
+  // leave that waiter asleep.
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "weft::channel needs a type whose move constructor does not throw");
+
  public:
   explicit channel(std::size_t capacity) : capacity_(capacity), buffer_(capacity) {}
   channel(const channel&) = delete;

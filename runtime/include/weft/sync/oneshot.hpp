@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include <weft/detail/spin_lock.hpp>
@@ -54,6 +55,9 @@ std::pair<oneshot_sender<T>, oneshot_receiver<T>> make_oneshot() {
 /// broken_oneshot. Thread safety: one sender used by one thread at a time; any thread.
 template <class T>
 class oneshot_sender {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "weft::oneshot needs a type whose move constructor does not throw");
+
  public:
   oneshot_sender() noexcept = default;
   oneshot_sender(oneshot_sender&&) noexcept = default;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 
 #include <weft/detail/spin_lock.hpp>
@@ -49,11 +50,8 @@ class watch_receiver {
   [[nodiscard("changed does nothing until it is co_awaited")]] awaiter changed() noexcept {
     return awaiter{*this};
   }
-  /// The newest value, marking it seen.
-  T get() {
-    auto v = w_->read(seen_);
-    return std::move(*v);
-  }
+  /// The newest value (also after close), marking it seen.
+  T get() { return w_->latest(seen_); }
 
  private:
   friend class watch<T>;
@@ -81,11 +79,12 @@ class watch {
   watch& operator=(const watch&) = delete;
   ~watch() { assert(waiters_.empty() && "weft::watch destroyed while tasks wait on it"); }
 
-  /// Replaces the value and wakes every waiting receiver.
+  /// Replaces the value and wakes every waiting receiver. Throws std::logic_error after close().
   void send(T v) {
     detail::waiter* list = nullptr;
     {
       std::lock_guard lock{lock_};
+      if (closed_) throw std::logic_error("weft::watch::send: the watch is closed");
       value_ = std::move(v);
       ++version_;
       list = waiters_.take_all(detail::waiter::done);
@@ -142,7 +141,12 @@ class watch {
   void withdraw(awaiter* a) noexcept { detail::withdraw_waiter(lock_, waiters_, a); }
   std::optional<T> read(std::uint64_t& seen) {
     std::lock_guard lock{lock_};
-    if (closed_ && version_ == seen) return std::nullopt;
+    if (closed_) return std::nullopt;  // closed: changed() ends, whatever was not seen yet
+    seen = version_;
+    return value_;
+  }
+  T latest(std::uint64_t& seen) {
+    std::lock_guard lock{lock_};
     seen = version_;
     return value_;
   }
