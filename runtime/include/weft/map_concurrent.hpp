@@ -36,16 +36,7 @@ task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> run_limited(
   {
     cancel_callback stop{token, cancel_children_on<child_range<T>>{&set}};
     for (std::size_t done = 0; done < started; ++done) {
-      const std::size_t i = co_await set.next();
-      auto o = set.take(i);
-      if (o.has_error()) {
-        if (!first_error) {
-          first_error = o.error();
-          set.cancel_all();
-        }
-      } else {
-        values[i] = value_of(std::move(o));
-      }
+      take_fail_fast(set, co_await set.next(), values, first_error);
       if (!first_error && started < n && !token.is_cancellation_requested()) {
         set.start(started++);
         // A cancellation that came while it started may have missed it: apply it again.
@@ -55,12 +46,7 @@ task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> run_limited(
   }
   if (first_error) std::rethrow_exception(first_error);
   if (started < n) throw operation_cancelled{};  // cancelled before every element ran
-  if constexpr (!std::is_void_v<T>) {
-    std::vector<T> out;
-    out.reserve(n);
-    for (auto& v : values) out.push_back(std::move(*v));
-    co_return out;
-  }
+  if constexpr (!std::is_void_v<T>) co_return unwrap_values(values);
 }
 }  // namespace detail
 

@@ -39,6 +39,32 @@ std::optional<value_or_monostate<T>> value_of(outcome<T>&& o) {
     return std::move(o).value();
   }
 }
+
+/// The fail-fast step of when_all and map_concurrent for child i of a range: keeps its value, or
+/// keeps the first failure and cancels the rest (later failures are the siblings' stopping).
+template <class T>
+void take_fail_fast(child_range<T>& set, std::size_t i,
+                    std::vector<std::optional<value_or_monostate<T>>>& values,
+                    std::exception_ptr& first_error) {
+  auto o = set.take(i);
+  if (o.has_error()) {
+    if (!first_error) {
+      first_error = o.error();
+      set.cancel_all();
+    }
+  } else {
+    values[i] = value_of(std::move(o));
+  }
+}
+
+/// The values in input order, once every one is there.
+template <class T>
+std::vector<T> unwrap_values(std::vector<std::optional<T>>& values) {
+  std::vector<T> out;
+  out.reserve(values.size());
+  for (auto& v : values) out.push_back(std::move(*v));
+  return out;
+}
 }  // namespace detail
 
 /// Runs every child concurrently (each as its own task on the current runtime) and returns their
@@ -93,25 +119,11 @@ task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> when_all(
   {
     cancel_callback stop{token, detail::cancel_children_on<detail::child_range<T>>{&set}};
     for (std::size_t done = 0; done < set.size(); ++done) {
-      const std::size_t i = co_await set.next();
-      auto o = set.take(i);
-      if (o.has_error()) {
-        if (!first_error) {
-          first_error = o.error();
-          set.cancel_all();
-        }
-      } else {
-        values[i] = detail::value_of(std::move(o));
-      }
+      detail::take_fail_fast(set, co_await set.next(), values, first_error);
     }
   }
   if (first_error) std::rethrow_exception(first_error);
-  if constexpr (!std::is_void_v<T>) {
-    std::vector<T> out;
-    out.reserve(values.size());
-    for (auto& v : values) out.push_back(std::move(*v));
-    co_return out;
-  }
+  if constexpr (!std::is_void_v<T>) co_return detail::unwrap_values(values);
 }
 
 /// Runs every child concurrently and waits for all of them; never throws for a child's failure:
@@ -150,10 +162,7 @@ task<std::vector<outcome<T>>> when_all_settled(std::vector<task<T>> tasks) {
       results[i].emplace(set.take(i));
     }
   }
-  std::vector<outcome<T>> out;
-  out.reserve(results.size());
-  for (auto& r : results) out.push_back(std::move(*r));
-  co_return out;
+  co_return detail::unwrap_values(results);
 }
 
 }  // namespace weft

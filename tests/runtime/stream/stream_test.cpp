@@ -14,22 +14,17 @@
 #include <gtest/gtest.h>
 
 #include "../../support/eventually.hpp"
+#include "../../support/paused_time.hpp"
 
 #include <weft/weft.hpp>
 
 namespace {
 
+using weft::testing::ms_since;
+using weft::testing::paused;
+
 using namespace std::chrono_literals;
 using weft::testing::eventually;
-
-weft::runtime_options paused() {
-  return weft::runtime_options{.time = weft::time_mode::paused};
-}
-
-long ms_since(weft::clock::time_point start) {
-  return static_cast<long>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(weft::clock::now() - start).count());
-}
 
 weft::async_generator<int> count_to(int n) {
   for (int i = 1; i <= n; ++i) co_yield i;

@@ -13,20 +13,17 @@
 
 #include <gtest/gtest.h>
 
+#include "../../support/paused_time.hpp"
+
 #include <weft/weft.hpp>
 
 namespace {
 
+using weft::testing::ms_since;
+using weft::testing::paused;
+
 using namespace std::chrono_literals;
 using ms = std::chrono::milliseconds;
-
-weft::runtime_options paused() {
-  return weft::runtime_options{.time = weft::time_mode::paused};
-}
-
-long ms_since(weft::clock::time_point start) {
-  return static_cast<long>(std::chrono::duration_cast<ms>(weft::clock::now() - start).count());
-}
 
 /// Yields `value` at `at` ms after it starts, for each pair; then ends.
 weft::async_generator<int> emit_at(std::vector<std::pair<long, int>> plan) {

@@ -16,18 +16,18 @@
 #include <gtest/gtest.h>
 
 #include "../../support/eventually.hpp"
+#include "../../support/paused_time.hpp"
 
 #include <weft/detail/config.hpp>
 #include <weft/weft.hpp>
 
 namespace {
 
+using weft::testing::ms_since;
+using weft::testing::paused;
+
 using namespace std::chrono_literals;
 using weft::testing::eventually;
-
-weft::runtime_options paused() {
-  return weft::runtime_options{.time = weft::time_mode::paused};
-}
 
 #if WEFT_TSAN || WEFT_ASAN
 constexpr int stress_values = 20'000;

@@ -9,15 +9,16 @@
 
 #include <gtest/gtest.h>
 
+#include "../../support/paused_time.hpp"
+
 #include <weft/weft.hpp>
 
 namespace {
 
-using namespace std::chrono_literals;
+using weft::testing::ms_since;
+using weft::testing::paused;
 
-weft::runtime_options paused() {
-  return weft::runtime_options{.time = weft::time_mode::paused};
-}
+using namespace std::chrono_literals;
 
 TEST(Oneshot, DeliversOneValueAcrossWorkers) {
   weft::runtime rt{weft::runtime_options{.workers = 2}};

@@ -9,16 +9,17 @@
 
 #include <gtest/gtest.h>
 
+#include "../../support/paused_time.hpp"
+
 #include <weft/detail/config.hpp>
 #include <weft/weft.hpp>
 
 namespace {
 
-using namespace std::chrono_literals;
+using weft::testing::ms_since;
+using weft::testing::paused;
 
-weft::runtime_options paused() {
-  return weft::runtime_options{.time = weft::time_mode::paused};
-}
+using namespace std::chrono_literals;
 
 #if WEFT_TSAN || WEFT_ASAN
 constexpr int rounds = 200;

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "../../support/eventually.hpp"
+#include "../../support/paused_time.hpp"
 
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
@@ -28,18 +29,11 @@
 
 namespace {
 
+using weft::testing::ms_since;
+using weft::testing::paused;
+
 using namespace std::chrono_literals;
 using weft::testing::eventually;
-
-weft::runtime_options paused() {
-  return weft::runtime_options{.time = weft::time_mode::paused};
-}
-
-/// Milliseconds since `start` on the runtime clock.
-long ms_since(weft::clock::time_point start) {
-  return static_cast<long>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(weft::clock::now() - start).count());
-}
 
 weft::task<void> join(weft::join_handle<void> h) {
   co_await std::move(h);
