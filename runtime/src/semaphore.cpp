@@ -24,11 +24,7 @@ std::size_t semaphore::available() const noexcept {
 
 bool semaphore::suspend(acquire_awaiter& a, std::coroutine_handle<> h,
                         detail::cancel_state* token) {
-  a.caller = h;
-  if (token != nullptr && token->is_cancelled()) {
-    a.state = detail::waiter::cancelled;
-    return false;
-  }
+  if (!a.begin(h, token)) return false;
   {
     std::lock_guard lock{lock_};
     if (waiters_.empty() && available_ >= a.units_) {
@@ -39,8 +35,7 @@ bool semaphore::suspend(acquire_awaiter& a, std::coroutine_handle<> h,
     a.rt = &detail::require_runtime("weft::semaphore::acquire");
     waiters_.push_back(&a);
   }
-  if (!a.hook.arm(token, &acquire_awaiter::on_cancel, &a)) acquire_awaiter::on_cancel(&a);
-  return a.gate.suspend();
+  return a.park(token, &acquire_awaiter::on_cancel, &a);
 }
 
 detail::waiter* semaphore::grant_locked() noexcept {

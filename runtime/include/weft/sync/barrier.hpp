@@ -80,11 +80,7 @@ class barrier {
 
  private:
   bool suspend(arrive_awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token) {
-    a.caller = h;
-    if (token != nullptr && token->is_cancelled()) {
-      a.state = detail::waiter::cancelled;
-      return false;
-    }
+    if (!a.begin(h, token)) return false;
     a.rt = &detail::require_runtime("weft::barrier::arrive_and_wait");
     detail::waiter* release = nullptr;
     bool completed = false;  // decided under the lock: once linked, the last arrival writes a.state
@@ -106,8 +102,7 @@ class barrier {
       detail::wake_chain(release);
       return false;
     }
-    if (!a.hook.arm(token, &arrive_awaiter::on_cancel, &a)) arrive_awaiter::on_cancel(&a);
-    return a.gate.suspend();
+    return a.park(token, &arrive_awaiter::on_cancel, &a);
   }
 
   const std::size_t n_;

@@ -132,11 +132,7 @@ class broadcast {
   using awaiter = typename broadcast_receiver<T>::awaiter;
 
   bool suspend(awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token) {
-    a.caller = h;
-    if (token != nullptr && token->is_cancelled()) {
-      a.state = detail::waiter::cancelled;
-      return false;
-    }
+    if (!a.begin(h, token)) return false;
     {
       std::lock_guard lock{lock_};
       if (closed_ || a.r_.next_ < tail_) {
@@ -146,8 +142,7 @@ class broadcast {
       a.rt = &detail::require_runtime("weft::broadcast_receiver::recv");
       waiters_.push_back(&a);
     }
-    if (!a.hook.arm(token, &on_cancel, &a)) on_cancel(&a);
-    return a.gate.suspend();
+    return a.park(token, &on_cancel, &a);
   }
   static void on_cancel(void* self) noexcept {
     auto* a = static_cast<awaiter*>(self);

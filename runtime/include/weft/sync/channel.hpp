@@ -215,11 +215,7 @@ class channel {
   }
 
   bool suspend_send(send_awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token) {
-    a.caller = h;
-    if (token != nullptr && token->is_cancelled()) {
-      a.state = detail::waiter::cancelled;
-      return false;
-    }
+    if (!a.begin(h, token)) return false;
     detail::waiter* wake = nullptr;
     bool finished = true;  // decided under the lock: once linked, peers write a.state
     {
@@ -247,16 +243,11 @@ class channel {
       return false;
     }
     // Registered after linking, so a cancellation finds the waiter in the list.
-    if (!a.hook.arm(token, &send_awaiter::on_cancel, &a)) send_awaiter::on_cancel(&a);
-    return a.gate.suspend();
+    return a.park(token, &send_awaiter::on_cancel, &a);
   }
 
   bool suspend_recv(recv_awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token) {
-    a.caller = h;
-    if (token != nullptr && token->is_cancelled()) {
-      a.state = detail::waiter::cancelled;
-      return false;
-    }
+    if (!a.begin(h, token)) return false;
     detail::waiter* wake = nullptr;
     bool finished = true;  // decided under the lock: once linked, peers write a.state
     {
@@ -274,8 +265,7 @@ class channel {
       if (wake != nullptr) wake->wake();
       return false;
     }
-    if (!a.hook.arm(token, &recv_awaiter::on_cancel, &a)) recv_awaiter::on_cancel(&a);
-    return a.gate.suspend();
+    return a.park(token, &recv_awaiter::on_cancel, &a);
   }
 
   void cancel_waiter(detail::waiter* w, detail::waiter_list& list) noexcept {

@@ -140,12 +140,8 @@ class oneshot_receiver {
     bool await_ready() const noexcept { return false; }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
-      caller = h;
       detail::cancel_state* token = detail::token_of(h);
-      if (token != nullptr && token->is_cancelled()) {
-        state = cancelled;
-        return false;
-      }
+      if (!begin(h, token)) return false;
       {
         std::lock_guard lock{s_->lock};
         if (s_->settled) {
@@ -155,8 +151,7 @@ class oneshot_receiver {
         rt = &detail::require_runtime("weft::oneshot_receiver");
         s_->receiver = this;
       }
-      if (!hook.arm(token, &on_cancel, this)) on_cancel(this);
-      return gate.suspend();
+      return park(token, &on_cancel, this);
     }
     T await_resume() {
       hook.disarm();

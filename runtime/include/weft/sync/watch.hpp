@@ -117,11 +117,7 @@ class watch {
   using awaiter = typename watch_receiver<T>::awaiter;
 
   bool suspend(awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token) {
-    a.caller = h;
-    if (token != nullptr && token->is_cancelled()) {
-      a.state = detail::waiter::cancelled;
-      return false;
-    }
+    if (!a.begin(h, token)) return false;
     {
       std::lock_guard lock{lock_};
       if (closed_ || version_ != a.r_.seen_) {
@@ -131,8 +127,7 @@ class watch {
       a.rt = &detail::require_runtime("weft::watch_receiver::changed");
       waiters_.push_back(&a);
     }
-    if (!a.hook.arm(token, &on_cancel, &a)) on_cancel(&a);
-    return a.gate.suspend();
+    return a.park(token, &on_cancel, &a);
   }
   static void on_cancel(void* self) noexcept {
     auto* a = static_cast<awaiter*>(self);

@@ -28,6 +28,26 @@ struct waiter {
   std::uint8_t state = waiting;  // written under the primitive's lock before the wake
   bool linked = false;           // guarded by the primitive's lock
 
+  /// The start of every await_suspend: records the caller; false (and the cancelled outcome)
+  /// if its task is cancelled already, so it does not wait at all.
+  bool begin(std::coroutine_handle<> h, const cancel_state* token) noexcept {
+    caller = h;
+    if (token != nullptr && token->is_cancelled()) {
+      state = cancelled;
+      return false;
+    }
+    return true;
+  }
+
+  /// The end of an await_suspend that linked the waiter (under the primitive's lock, now
+  /// released): registers `on_cancel` — after linking, so a cancellation finds it — or runs it
+  /// at once if the task was cancelled meanwhile; then suspends unless a waker came first.
+  /// `context` is what on_cancel receives: the awaiter that derives from this waiter.
+  bool park(cancel_state* token, cancel_node::callback_fn on_cancel, void* context) noexcept {
+    if (!hook.arm(token, on_cancel, context)) on_cancel(context);
+    return gate.suspend();
+  }
+
   void wake() noexcept {
     if (gate.wake()) schedule_wake(rt, caller);
   }
