@@ -1,0 +1,89 @@
+// weft::resilience::resilience_context: what travels with one call through a pipeline — the
+// caller's cancellation, the propagated deadline, the operation key, the attempt number, a
+// property bag and the epoch tags of the permits the call holds.
+#pragma once
+
+#include <any>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <weft/cancel_token.hpp>
+#include <weft/clock.hpp>
+
+namespace weft::resilience {
+
+/// One call's context. Layers read and narrow it (a timeout layer sets a sooner deadline for the
+/// layers inside it, a retry layer numbers attempts); the operation may take it as its argument.
+///
+///     auto reply = co_await pipe.execute([&](resilience_context& ctx) -> weft::task<reply> {
+///       co_return co_await backend.call(request, ctx.remaining());
+///     });
+struct resilience_context {
+  /// The caller's cancellation (the awaiting task's token).
+  cancel_token token;
+  /// The absolute deadline on the runtime clock, if any layer or the caller set one.
+  std::optional<clock::time_point> deadline;
+  /// The operation key (used by keyed families and reported in events and metrics).
+  std::string_view key;
+  /// The pipeline's name, reported in events and metrics.
+  std::string_view pipeline;
+  /// 1 for the first attempt; a retry layer counts up, a hedge numbers its attempts.
+  int attempt = 1;
+
+  /// Time left until the deadline (zero if it passed), or nullopt without one.
+  [[nodiscard]] std::optional<clock::duration> remaining() const {
+    if (!deadline) return std::nullopt;
+    const auto left = *deadline - clock::now();
+    return left.count() > 0 ? left : clock::duration::zero();
+  }
+  /// Narrows the deadline: the sooner of the current one and `d`.
+  void narrow_deadline(clock::time_point d) noexcept {
+    if (!deadline || d < *deadline) deadline = d;
+  }
+
+  /// Free-form properties (allocated on first use).
+  std::any& property(const std::string& name) {
+    if (!properties_) properties_ = std::make_shared<std::map<std::string, std::any, std::less<>>>();
+    return (*properties_)[name];
+  }
+  [[nodiscard]] const std::any* find_property(std::string_view name) const {
+    if (!properties_) return nullptr;
+    const auto it = properties_->find(name);
+    return it == properties_->end() ? nullptr : &it->second;
+  }
+
+  /// The epoch of the state that issued a permit this call holds, per issuing layer (a breaker
+  /// tags its permit; an outcome is recorded against that epoch, never the current one).
+  struct epoch_tag {
+    const void* layer = nullptr;
+    std::uint64_t epoch = 0;
+  };
+  static constexpr std::size_t max_epoch_tags = 4;
+  void tag_epoch(const void* layer, std::uint64_t epoch) noexcept {
+    for (auto& t : epochs_) {
+      if (t.layer == layer || t.layer == nullptr) {
+        t = {layer, epoch};
+        return;
+      }
+    }
+  }
+  [[nodiscard]] std::optional<std::uint64_t> epoch_of(const void* layer) const noexcept {
+    for (const auto& t : epochs_) {
+      if (t.layer == layer) return t.epoch;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  // Shared, not copied, when a hedge or retry copies the context for an attempt.
+  std::shared_ptr<std::map<std::string, std::any, std::less<>>> properties_;
+  std::array<epoch_tag, max_epoch_tags> epochs_{};
+};
+
+}  // namespace weft::resilience

@@ -1,0 +1,168 @@
+// Resilience events (typed, delivered synchronously to noexcept listeners in registration order)
+// and the metrics sink interface with RESILIENCE.md's OpenTelemetry-style names. A layer with no
+// listener and no sink pays one predictable branch per event site.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <weft/clock.hpp>
+#include <weft/resilience/classify.hpp>
+#include <weft/resilience/context.hpp>
+#include <weft/resilience/outcome.hpp>
+
+namespace weft::resilience {
+
+/// Circuit breaker states (also the value of the breaker.state gauge).
+enum class breaker_state : std::uint8_t {
+  closed,
+  open,
+  half_open,
+  isolated,      // forced open
+  disabled,      // lets everything through, records nothing
+  metrics_only,  // lets everything through, records and reports, never opens
+};
+[[nodiscard]] std::string_view to_string(breaker_state s) noexcept;
+
+/// What happened. The name each one reports (to_string) is the `event` attribute of the
+/// weft.resilience.events counter.
+enum class event_kind : std::uint8_t {
+  // retry
+  retry,                   // before the sleep ahead of another attempt; `delay`, `attempt`
+  retry_budget_exhausted,  // a retry the budget or throttle refused
+  retry_gave_up,           // no attempts left, not retryable, or no time before the deadline
+  // circuit breaker
+  breaker_state_changed,  // `from` → `to`
+  breaker_rejected,       // circuit_open / circuit_isolated
+  breaker_success,
+  breaker_failure,
+  breaker_ignored,
+  breaker_slow_call,
+  // bulkhead
+  bulkhead_queued,
+  bulkhead_rejected,
+  // rate limiter, adaptive limiter, client throttle
+  rate_limited,
+  rate_limit_waited,  // a token was reserved and the call slept `delay` for it
+  limit_exceeded,
+  limit_changed,  // `value` is the new limit
+  throttled,
+  // timeout
+  timeout,
+  timeout_detached,
+  // hedging, fallback
+  hedge_launched,
+  fallback_used,
+  // single-flight, cache
+  flight_joined,
+  cache_hit,
+  cache_miss,
+  cache_stale_hit,
+};
+[[nodiscard]] std::string_view to_string(event_kind k) noexcept;
+
+/// One event. String views point into the layer and the context: copy them to keep them.
+struct event {
+  event_kind kind = event_kind::retry;
+  std::string_view layer;     // the layer's name
+  std::string_view pipeline;  // from the context
+  std::string_view key;       // from the context
+  clock::time_point at;       // runtime clock (virtual under paused time)
+  outcome_kind outcome = outcome_kind::value;  // of the call the event is about, where one is
+  std::error_code error;                       // its error code, where it has one
+  int attempt = 0;
+  clock::duration delay{};  // retry sleep, reservation wait, hedge delay, elapsed time
+  breaker_state from = breaker_state::closed;
+  breaker_state to = breaker_state::closed;
+  double value = 0;  // a new limit, a throttle probability
+};
+
+/// Gauges a layer reports (RESILIENCE.md names).
+enum class gauge : std::uint8_t { breaker_state, inflight, limit, tokens };
+[[nodiscard]] std::string_view to_string(gauge g) noexcept;
+
+/// Where metrics go. Implement it to bridge to OpenTelemetry or Prometheus; every method is
+/// noexcept and called synchronously on the calling worker, so keep it cheap.
+class metrics_sink {
+ public:
+  static constexpr std::string_view events_counter = "weft.resilience.events";
+  static constexpr std::string_view attempt_duration = "weft.resilience.attempt.duration";
+  static constexpr std::string_view pipeline_duration = "weft.resilience.pipeline.duration";
+
+  virtual ~metrics_sink() = default;
+  /// weft.resilience.events{event,layer,pipeline,key} += 1.
+  virtual void count_event(const event& e) noexcept = 0;
+  /// weft.resilience.attempt.duration (one attempt inside a retry or hedge).
+  virtual void record_attempt(std::string_view layer, const resilience_context& ctx,
+                              clock::duration d, verdict v) noexcept = 0;
+  /// weft.resilience.pipeline.duration (a whole pipeline call).
+  virtual void record_pipeline(const resilience_context& ctx, clock::duration d,
+                               verdict v) noexcept = 0;
+  /// A gauge's current value (breaker.state, inflight, limit, tokens).
+  virtual void set_gauge(gauge g, std::string_view layer, std::string_view key,
+                         double value) noexcept = 0;
+};
+
+/// A layer's observers: listeners (called in registration order) and an optional metrics sink.
+/// Listeners must be noexcept callables taking `const event&`; anything else does not compile.
+///
+///     breaker.telemetry().on_event([&log](const event& e) noexcept { log.push_back(e.kind); });
+class telemetry {
+ public:
+  explicit telemetry(std::string name = {}) : name_(std::move(name)) {}
+
+  template <class F>
+  void on_event(F listener) {
+    static_assert(std::is_nothrow_invocable_v<F&, const event&>,
+                  "weft::resilience: event listeners must be noexcept (a throwing listener would "
+                  "lose the layer's state); mark the lambda noexcept");
+    listeners_.push_back(std::move(listener));
+    active_ = true;
+  }
+  /// The sink must outlive the layer; nullptr removes it.
+  void set_sink(metrics_sink* sink) noexcept {
+    sink_ = sink;
+    active_ = sink_ != nullptr || !listeners_.empty();
+  }
+  [[nodiscard]] metrics_sink* sink() const noexcept { return sink_; }
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+
+  /// True when anyone listens; event sites test it before building an event.
+  [[nodiscard]] bool active() const noexcept { return active_; }
+
+  /// An event of this layer about `ctx`, stamped now.
+  [[nodiscard]] event make(event_kind kind, const resilience_context& ctx) const {
+    event e{};
+    e.kind = kind;
+    e.layer = name_;
+    e.pipeline = ctx.pipeline;
+    e.key = ctx.key;
+    e.at = clock::now();
+    return e;
+  }
+  void emit(const event& e) const noexcept {
+    for (const auto& l : listeners_) l(e);
+    if (sink_ != nullptr) sink_->count_event(e);
+  }
+  void gauge_value(gauge g, std::string_view key, double value) const noexcept {
+    if (sink_ != nullptr) sink_->set_gauge(g, name_, key, value);
+  }
+
+ private:
+  std::string name_;
+  // Not std::function<void(const event&) noexcept> (C++20 has no such thing): on_event checks
+  // noexcept at compile time, and a call through a noexcept path terminates if one throws anyway.
+  std::vector<std::function<void(const event&)>> listeners_;
+  metrics_sink* sink_ = nullptr;
+  bool active_ = false;
+};
+
+}  // namespace weft::resilience

@@ -1,0 +1,311 @@
+// weft::resilience::pipeline: layers composed around an operation, l1 outermost; the layer
+// protocol; and execute(), which runs a callable returning task<T>, task<E> (expected-like) or
+// task<outcome<T>> through the layers and hands the result back in the caller's type.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <weft/clock.hpp>
+#include <weft/resilience/classify.hpp>
+#include <weft/resilience/context.hpp>
+#include <weft/resilience/events.hpp>
+#include <weft/resilience/outcome.hpp>
+#include <weft/task.hpp>
+#include <weft/this_task.hpp>
+
+namespace weft::resilience {
+
+// The layer protocol. A layer is an object with
+//
+//     template <class R, class Next>
+//     weft::task<outcome<R>> run(resilience_context& ctx, Next next);
+//
+// (any awaitable of outcome<R> will do as the return type), where `next(ctx)` returns an
+// awaitable of outcome<R> that runs the rest of the pipeline (the
+// inner layers, then the operation) once per co_await, and never throws for the operation's
+// failures: they come back as outcomes. A layer may call next any number of times (retry), run
+// several at once on copies of ctx (hedge; wrap them with as_task), or not at all (an open
+// breaker returns outcome<R>::failure(errc::circuit_open, retry_after)). `next` is two pointers:
+// copy it freely; it stays valid until run's task completes.
+
+namespace detail {
+
+template <class X>
+struct task_value;
+template <class X>
+struct task_value<task<X>> {
+  using type = X;
+};
+
+template <class F>
+auto invoke_op(F& f, resilience_context& ctx) {
+  if constexpr (std::is_invocable_v<F&, resilience_context&>) {
+    return f(ctx);
+  } else {
+    static_assert(std::is_invocable_v<F&>,
+                  "weft::resilience: the operation must be callable as f() or "
+                  "f(resilience_context&)");
+    return f();
+  }
+}
+
+template <class F>
+using op_task_t = decltype(invoke_op(std::declval<F&>(), std::declval<resilience_context&>()));
+
+template <class X>
+struct unwrap_outcome {
+  using type = X;
+  static constexpr bool is_outcome = false;
+};
+template <class R>
+struct unwrap_outcome<outcome<R>> {
+  using type = R;
+  static constexpr bool is_outcome = true;
+};
+
+/// The task's value type X: the operation's result type R is X, or R for X = outcome<R>.
+template <class F>
+struct op_traits {
+  static_assert(requires { typename task_value<op_task_t<F>>::type; },
+                "weft::resilience: the operation must return weft::task<T>");
+  using task_type = op_task_t<F>;
+  using value = typename task_value<task_type>::type;
+  using result = typename unwrap_outcome<value>::type;
+  static constexpr bool returns_outcome = unwrap_outcome<value>::is_outcome;
+  /// What execute() gives the caller: the operation's own type.
+  using caller_type = value;
+};
+
+/// Awaits the operation's task and turns whatever it produced, thrown or returned, into an
+/// outcome<R>, without a coroutine frame of its own.
+template <class R, class X>
+class op_awaiter {
+ public:
+  template <class F>
+  op_awaiter(F& f, resilience_context& ctx) {
+    try {
+      auto t = invoke_op(f, ctx);
+      auto h = t.release();
+      if (!h) {
+        ready_.emplace(outcome<R>::from_exception(std::make_exception_ptr(
+            std::logic_error("weft::resilience: the operation returned an empty task"))));
+      } else {
+        inner_.emplace(h);
+      }
+    } catch (...) {
+      ready_.emplace(outcome<R>::from_exception(std::current_exception()));
+    }
+  }
+
+  bool await_ready() const noexcept { return ready_.has_value(); }
+  template <class Promise>
+  decltype(auto) await_suspend(std::coroutine_handle<Promise> caller) {
+    return inner_->await_suspend(caller);
+  }
+  outcome<R> await_resume() {
+    if (ready_) return std::move(*ready_);
+    try {
+      if constexpr (std::is_same_v<X, outcome<R>>) {
+        return inner_->await_resume();
+      } else if constexpr (std::is_void_v<X>) {
+        inner_->await_resume();
+        return outcome<R>::success();
+      } else {
+        return outcome<R>::success(inner_->await_resume());
+      }
+    } catch (...) {
+      return outcome<R>::from_exception(std::current_exception());
+    }
+  }
+
+ private:
+  std::optional<outcome<R>> ready_;
+  std::optional<weft::detail::task_awaiter<X>> inner_;
+};
+
+/// Holds a layer in a pipeline: by reference (an lvalue was given: stateful layers such as a
+/// breaker are shared that way), through a shared_ptr, or by value.
+template <class L>
+struct slot {
+  L layer;
+  L& get() noexcept { return layer; }
+};
+template <class L>
+struct slot<L&> {
+  L* layer;
+  explicit slot(L& l) noexcept : layer(&l) {}
+  L& get() noexcept { return *layer; }
+};
+template <class L>
+struct slot<std::shared_ptr<L>> {
+  std::shared_ptr<L> layer;
+  L& get() noexcept { return *layer; }
+};
+
+/// The end of the chain: calls the operation.
+template <class R, class F>
+struct op_tail {
+  F* op;
+  auto operator()(resilience_context& ctx) const {
+    return op_awaiter<R, typename op_traits<F>::value>(*op, ctx);
+  }
+};
+
+/// The continuation handed to layer I: runs layer I+1, or the tail after the last.
+template <class R, std::size_t I, class Layers, class Tail>
+struct next_fn {
+  Layers* layers;
+  Tail tail;
+
+  auto operator()(resilience_context& ctx) const {
+    if constexpr (I == std::tuple_size_v<Layers>) {
+      return tail(ctx);
+    } else {
+      return std::get<I>(*layers).get().template run<R>(
+          ctx, next_fn<R, I + 1, Layers, Tail>{layers, tail});
+    }
+  }
+};
+
+template <class R>
+verdict verdict_of(const outcome<R>& o) {
+  return default_classify(view_of(o));
+}
+
+/// The whole call: context, the caller's cancellation, duration metrics, and the hand-back.
+template <class Layers, class F>
+task<typename op_traits<F>::caller_type> execute_chain(Layers* layers, F op,
+                                                       resilience_context* given,
+                                                       const telemetry* tel) {
+  using traits = op_traits<F>;
+  using R = typename traits::result;
+  resilience_context local;
+  resilience_context& ctx = given != nullptr ? *given : local;
+  if (given == nullptr) local.token = co_await this_task::cancel_token();
+  if (tel != nullptr && ctx.pipeline.empty()) ctx.pipeline = tel->name();
+
+  metrics_sink* sink = tel != nullptr ? tel->sink() : nullptr;
+  const auto started = sink != nullptr ? clock::now() : clock::time_point{};
+  // A caller cancelled before the pipeline starts gets cancelled at once: no layer runs, no
+  // fallback is taken.
+  // (Not a ?: around the co_await: g++ 12 destroys the temporaries of such a co_await twice
+  // when the awaiter is ready at once.)
+  outcome<R> o = outcome<R>::cancelled();
+  if (!ctx.token.is_cancellation_requested()) {
+    o = co_await next_fn<R, 0, Layers, op_tail<R, F>>{layers, {&op}}(ctx);
+  }
+  if (sink != nullptr) sink->record_pipeline(ctx, clock::now() - started, verdict_of(o));
+  if constexpr (traits::returns_outcome) {
+    co_return o;
+  } else {
+    co_return std::move(o).get();
+  }
+}
+
+}  // namespace detail
+
+/// Adapts `next` (a layer's continuation) to a task, for layers that start attempts as child
+/// tasks (hedge) or need a task to wrap (timeout).
+template <class R, class Next>
+task<outcome<R>> as_task(Next next, resilience_context ctx) {
+  co_return co_await next(ctx);
+}
+
+/// Layers composed around an operation, l1 outermost (as in Polly and Tower).
+///
+///     weft::resilience::circuit_breaker breaker{{.window = window::count(20)}};
+///     weft::resilience::pipeline pipe{timeout{2s}, retry{}, breaker, bulkhead{{.max_concurrent = 8}}};
+///     int v = co_await pipe.execute([&] { return backend.get(key); });
+///
+/// An lvalue layer is held by reference (share one breaker between pipelines), a shared_ptr by
+/// sharing, anything else by value. The pipeline must outlive the calls that run through it.
+/// execute() returns the operation's own type: for task<T>, T (a rejection throws
+/// `rejected`, an exception propagates); for an expected-like task<E>, E (rejections are
+/// injected with make_resilience_error); for task<outcome<T>>, the outcome itself (nothing
+/// throws). Thread safety: the layers' own (all weft layers may be shared between workers).
+template <class... Slots>
+class pipeline {
+ public:
+  template <class... L>
+  requires(sizeof...(L) == sizeof...(Slots))
+  explicit pipeline(L&&... layers) : layers_(detail::slot<Slots>{std::forward<L>(layers)}...) {}
+
+  /// Runs `op` (callable as op() or op(resilience_context&), returning a weft::task) through the
+  /// layers with a fresh context carrying the caller's cancellation.
+  template <class F>
+  auto execute(F op) {
+    return detail::execute_chain(&layers_, std::move(op), nullptr, &telemetry_);
+  }
+  /// Runs `op` with the caller's context (its deadline, key and properties are honoured and its
+  /// token is the cancellation the layers observe). `ctx` must outlive the call.
+  template <class F>
+  auto execute(resilience_context& ctx, F op) {
+    return detail::execute_chain(&layers_, std::move(op), &ctx, &telemetry_);
+  }
+
+  /// As a layer inside another pipeline (returns the first layer's awaitable).
+  template <class R, class Next>
+  auto run(resilience_context& ctx, Next next) {
+    return detail::next_fn<R, 0, decltype(layers_), Next>{&layers_, next}(ctx);
+  }
+
+  /// The pipeline's name (events and metrics carry it) and its metrics sink for
+  /// weft.resilience.pipeline.duration.
+  [[nodiscard]] telemetry& observers() noexcept { return telemetry_; }
+
+  template <std::size_t I>
+  auto& layer() noexcept {
+    return std::get<I>(layers_).get();
+  }
+
+ private:
+  std::tuple<detail::slot<Slots>...> layers_;
+  telemetry telemetry_;
+};
+
+namespace detail {
+template <class L>
+struct slot_type {
+  using type = std::remove_cvref_t<L>;
+};
+template <class L>
+requires std::is_lvalue_reference_v<L>
+struct slot_type<L> {
+  using type = std::remove_reference_t<L>&;
+};
+template <class L>
+struct slot_type<std::shared_ptr<L>&> {
+  using type = std::shared_ptr<L>;
+};
+template <class L>
+struct slot_type<const std::shared_ptr<L>&> {
+  using type = std::shared_ptr<L>;
+};
+}  // namespace detail
+
+template <class... L>
+pipeline(L&&...) -> pipeline<typename detail::slot_type<L>::type...>;
+
+/// Runs `op` through one layer: `execute(breaker, op)` is `pipeline{breaker}.execute(op)`.
+/// `layer` must outlive the call.
+template <class L, class F>
+auto execute(L& layer, F op) {
+  using layers = std::tuple<detail::slot<L&>>;
+  // The tuple lives in the call's frame; execute_chain keeps a pointer to it.
+  return [](L& l, F f) -> task<typename detail::op_traits<F>::caller_type> {
+    layers held{detail::slot<L&>{l}};
+    co_return co_await detail::execute_chain(&held, std::move(f), nullptr, nullptr);
+  }(layer, std::move(op));
+}
+
+}  // namespace weft::resilience
