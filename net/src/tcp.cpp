@@ -1,0 +1,151 @@
+// tcp_stream and tcp_listener: socket set-up is plain syscalls (they do not block); connect and
+// accept go through the worker's io_uring.
+#include <weft/net/tcp_listener.hpp>
+#include <weft/net/tcp_stream.hpp>
+
+#include <cerrno>
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <weft/io_operation.hpp>
+
+#include "net_error.hpp"
+
+namespace weft::net {
+
+namespace {
+socket_address address_of(int fd, bool peer, const char* op, const std::string& who) {
+  sockaddr_storage s{};
+  socklen_t len = sizeof s;
+  const int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&s), &len)
+                     : ::getsockname(fd, reinterpret_cast<sockaddr*>(&s), &len);
+  if (r != 0) detail::throw_net_error(errno, op, who);
+  return socket_address::from_native(reinterpret_cast<sockaddr*>(&s), len);
+}
+
+// Closes an fd unless released: RAII for a socket before it is handed to its owner.
+struct fd_guard {
+  int fd;
+  ~fd_guard() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() noexcept { return std::exchange(fd, -1); }
+};
+}  // namespace
+
+task<tcp_stream> tcp_stream::connect(socket_address peer) {
+  const std::string who = peer.to_string();
+  fd_guard fd{::socket(peer.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP)};
+  if (fd.fd < 0) detail::throw_net_error(errno, "tcp_stream::connect", who);
+  sockaddr_storage native{};
+  const socklen_t len = peer.to_native(native);
+  for (;;) {
+    const auto r = co_await submit_io([&fd, &native, len](io_uring_sqe* sqe) {
+      io_uring_prep_connect(sqe, fd.fd, reinterpret_cast<sockaddr*>(&native), len);
+    });
+    if (r.res == 0) break;
+    if (r.res == -EINTR) continue;
+    detail::throw_net_error(-r.res, "tcp_stream::connect", who);
+  }
+  co_return tcp_stream{fd.release(), who};
+}
+
+tcp_stream tcp_stream::adopt(int fd) {
+  std::string who;
+  try {
+    who = address_of(fd, true, "tcp_stream::adopt", "").to_string();
+  } catch (const std::system_error&) {
+    who = "fd " + std::to_string(fd);  // not connected (yet): still adoptable
+  }
+  return tcp_stream{fd, std::move(who)};
+}
+
+void tcp_stream::set_nodelay(bool on) { set_option(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "set_nodelay"); }
+bool tcp_stream::nodelay() const { return get_option(IPPROTO_TCP, TCP_NODELAY, "nodelay") != 0; }
+
+void tcp_stream::set_keepalive(bool on, int idle_s, int interval_s, int probes) {
+  set_option(SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0, "set_keepalive");
+  if (!on) return;
+  if (idle_s > 0) set_option(IPPROTO_TCP, TCP_KEEPIDLE, idle_s, "set_keepalive");
+  if (interval_s > 0) set_option(IPPROTO_TCP, TCP_KEEPINTVL, interval_s, "set_keepalive");
+  if (probes > 0) set_option(IPPROTO_TCP, TCP_KEEPCNT, probes, "set_keepalive");
+}
+bool tcp_stream::keepalive() const { return get_option(SOL_SOCKET, SO_KEEPALIVE, "keepalive") != 0; }
+
+socket_address tcp_stream::local_address() const {
+  check_open("local_address");
+  return address_of(native_handle(), false, "tcp_stream::local_address", peer_name());
+}
+socket_address tcp_stream::peer_address() const {
+  check_open("peer_address");
+  return address_of(native_handle(), true, "tcp_stream::peer_address", peer_name());
+}
+
+tcp_listener& tcp_listener::operator=(tcp_listener&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::exchange(other.fd_, -1);
+    local_ = other.local_;
+  }
+  return *this;
+}
+
+tcp_listener::~tcp_listener() { close(); }
+
+void tcp_listener::close() noexcept {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+tcp_listener tcp_listener::bind(socket_address address, listen_options options) {
+  const std::string who = address.to_string();
+  fd_guard fd{::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP)};
+  if (fd.fd < 0) detail::throw_net_error(errno, "tcp_listener::bind", who);
+  auto opt = [&](int level, int name, int value) {
+    if (::setsockopt(fd.fd, level, name, &value, sizeof value) != 0) {
+      detail::throw_net_error(errno, "tcp_listener::bind (setsockopt)", who);
+    }
+  };
+  if (options.reuse_address) opt(SOL_SOCKET, SO_REUSEADDR, 1);
+  if (options.reuse_port) opt(SOL_SOCKET, SO_REUSEPORT, 1);
+  if (address.ip().is_v6()) opt(IPPROTO_IPV6, IPV6_V6ONLY, options.v6_only ? 1 : 0);
+  sockaddr_storage native{};
+  const socklen_t len = address.to_native(native);
+  if (::bind(fd.fd, reinterpret_cast<sockaddr*>(&native), len) != 0) {
+    detail::throw_net_error(errno, "tcp_listener::bind", who);
+  }
+  if (::listen(fd.fd, options.backlog) != 0) {
+    detail::throw_net_error(errno, "tcp_listener::listen", who);
+  }
+  tcp_listener l;
+  l.local_ = address_of(fd.fd, false, "tcp_listener::bind", who);
+  l.fd_ = fd.release();
+  return l;
+}
+
+task<tcp_accepted> tcp_listener::accept() {
+  if (fd_ < 0) throw std::logic_error("weft::net::tcp_listener::accept: the listener is closed");
+  const int fd = fd_;
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    const auto r = co_await submit_io(
+        [fd, &peer, &len](io_uring_sqe* sqe) {
+          io_uring_prep_accept(sqe, fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+        },
+        io_returns::fd);
+    if (r.res >= 0) {
+      fd_guard conn{r.res};
+      const auto addr = socket_address::from_native(reinterpret_cast<sockaddr*>(&peer), len);
+      co_return tcp_accepted{tcp_stream{conn.release(), addr.to_string()}, addr};
+    }
+    // A connection reset before we took it, or a signal: wait for the next one.
+    if (r.res == -ECONNABORTED || r.res == -EINTR || r.res == -EAGAIN) continue;
+    detail::throw_net_error(-r.res, "tcp_listener::accept", local_.to_string());
+  }
+}
+
+}  // namespace weft::net
