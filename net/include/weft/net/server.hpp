@@ -52,6 +52,8 @@ task<void> run_connection(Handler& handler, Accepted accepted, server_stats* sta
   }
   if (stats != nullptr) stats->active.fetch_sub(1, std::memory_order_relaxed);
 }
+
+inline task<void> join_group(task_group& group) { co_await group.join(); }
 }  // namespace detail
 
 /// Accepts connections from `listener` (tcp_listener or unix_listener) and runs
@@ -75,6 +77,7 @@ task<void> serve(Listener& listener, Handler handler, cancel_token stop, server_
   task_group connections;
   std::exception_ptr failure;
   while (!stop.is_cancellation_requested()) {
+    bool overloaded = false;
     try {
       auto accepted = co_await with_cancellation(stop, listener.accept());
       if (stats != nullptr) {
@@ -88,15 +91,16 @@ task<void> serve(Listener& listener, Handler handler, cancel_token stop, server_
       const int code = e.code().value();
       if (e.code().category() == std::system_category() &&
           (code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM)) {
-        co_await sleep_for(options.overload_pause);
-        continue;
+        overloaded = true;
+      } else {
+        failure = std::current_exception();
+        break;
       }
-      failure = std::current_exception();
-      break;
     }
+    if (overloaded) co_await sleep_for(options.overload_pause);  // (no co_await in a handler)
   }
   try {
-    co_await with_deadline(clock::now() + options.grace, connections.join());
+    co_await with_deadline(clock::now() + options.grace, detail::join_group(connections));
   } catch (const timed_out&) {
     // with_deadline cancelled the join, and a cancelled join cancels the connections and waits
     // for them; nothing is left running.
