@@ -20,6 +20,8 @@
 
 #include <weft/runtime.hpp>
 
+#include "../common/echo_service.hpp"
+#include "echo_workloads.hpp"
 #include "runtime_workloads.hpp"
 
 namespace {
@@ -30,7 +32,15 @@ struct options {
   int repeat = 1;
   bool json = false;
   weft::runtime_options runtime;  // workers is set per run
+  int port = -1;                  // echo_server: serve on 127.0.0.1:port until SIGTERM
+  std::string server_cmd;         // echo_*: the server to measure instead of weft-echo
+  double warmup_s = 2, duration_s = 10;
 };
+
+bool is_known(const std::string& name) {
+  return name == "echo_server" || weft::bench::find_workload(name) != nullptr ||
+         weft::bench::find_echo_workload(name) != nullptr;
+}
 
 [[noreturn]] void usage(const std::string& error) {
   std::fprintf(stderr,
@@ -38,11 +48,17 @@ struct options {
                "usage: weft-bench [--workload NAME[,NAME...]] [--workers N[,N...]] [--repeat R] "
                "[--json]\n"
                "       [--max-lifo-polls N] [--global-queue-interval N]  (scheduler tuning)\n"
+               "       --workload echo_server --port P   (serve on 127.0.0.1:P until SIGTERM)\n"
+               "       [--server-cmd CMD] [--warmup S] [--duration S]  (echo_* workloads)\n"
                "workloads:",
                error.c_str());
   for (const auto& w : weft::bench::runtime_workloads()) {
     std::fprintf(stderr, " %.*s", static_cast<int>(w.name.size()), w.name.data());
   }
+  for (const auto& w : weft::bench::echo_workloads()) {
+    std::fprintf(stderr, " %.*s", static_cast<int>(w.name.size()), w.name.data());
+  }
+  std::fprintf(stderr, " echo_server");
   std::fprintf(stderr, "\n");
   std::exit(2);
 }
@@ -88,6 +104,16 @@ options parse(int argc, char** argv) {
           static_cast<std::uint32_t>(parse_count(value(), arg.data()));
     } else if (arg == "--json") {
       o.json = true;
+    } else if (arg == "--port") {
+      o.port = static_cast<int>(parse_count(value(), "--port"));
+    } else if (arg == "--server-cmd") {
+      o.server_cmd = value();
+    } else if (arg == "--warmup" || arg == "--duration") {
+      const std::string v = value();
+      char* end = nullptr;
+      const double d = std::strtod(v.c_str(), &end);
+      if (end != v.c_str() + v.size() || !(d >= 0)) usage("bad " + std::string(arg) + " '" + v + "'");
+      (arg == "--warmup" ? o.warmup_s : o.duration_s) = d;
     } else if (arg == "--help" || arg == "-h") {
       usage("runs weft's benchmark workloads");
     } else {
@@ -98,9 +124,11 @@ options parse(int argc, char** argv) {
     for (const auto& w : weft::bench::runtime_workloads()) o.workloads.emplace_back(w.name);
   }
   for (const auto& name : o.workloads) {
-    if (weft::bench::find_workload(name) == nullptr) {
-      usage("unknown workload '" + name + "'");
-    }
+    if (!is_known(name)) usage("unknown workload '" + name + "'");
+  }
+  if (std::find(o.workloads.begin(), o.workloads.end(), "echo_server") != o.workloads.end() &&
+      (o.workloads.size() != 1 || o.port < 0 || o.port > 65535)) {
+    usage("echo_server runs alone and needs --port P");
   }
   if (o.workers.empty()) o.workers.push_back(0);
   return o;
@@ -184,12 +212,83 @@ std::string lateness_cell(const std::vector<weft::bench::lateness_percentiles>& 
 
 }  // namespace
 
+/// The echo_* workloads: one JSON line per repetition, server CPU per round trip first.
+bool run_echo(const options& o, const weft::bench::echo_workload& w, std::ostream& table) {
+  weft::bench::echo_run_options eo;
+  eo.tools_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+  eo.server_cmd = o.server_cmd;
+  eo.warmup_s = o.warmup_s;
+  eo.duration_s = o.duration_s;
+  const std::string server = o.server_cmd.empty() ? "weft-echo" : o.server_cmd;
+  bool ok = true;
+  for (const auto requested : o.workers) {
+    eo.workers = requested == 0 ? 1 : requested;  // pinned to one CPU: one worker by default
+    std::vector<double> cpu, rate, p50, p99, mb;
+    for (int rep = 0; rep < o.repeat; ++rep) {
+      std::fprintf(stderr, "weft-bench: %.*s server=%s workers=%zu rep %d/%d\n",
+                   static_cast<int>(w.name.size()), w.name.data(), server.c_str(), eo.workers,
+                   rep + 1, o.repeat);
+      try {
+        const auto r = weft::bench::run_echo_workload(w, eo);
+        cpu.push_back(r.server_cpu_us_per_op);
+        rate.push_back(r.ops_per_sec);
+        p50.push_back(r.p50_us);
+        p99.push_back(r.p99_us);
+        mb.push_back(r.mb_per_sec);
+        std::printf(
+            "{\"peer\":\"weft\",\"workload\":\"%.*s\",\"workers\":%zu,\"server\":\"%s\","
+            "\"server_cpu_us_per_op\":%.3f,\"ops\":%.0f,\"seconds\":%.3f,\"ops_per_sec\":%.1f,"
+            "\"mb_per_sec\":%.3f,\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,"
+            "\"errors\":%ld,\"peak_rss_kb\":%ld,\"server_fds_before\":%ld,\"server_fds_after\":%ld,"
+            "\"client\":%s}\n",
+            static_cast<int>(w.name.size()), w.name.data(), eo.workers, server.c_str(),
+            r.server_cpu_us_per_op, r.ops, r.seconds, r.ops_per_sec, r.mb_per_sec, r.p50_us,
+            r.p99_us, r.p999_us, r.errors, r.server_rss_kb, r.server_fds_before,
+            r.server_fds_after, r.client_json.c_str());
+        std::fflush(stdout);
+        if (r.errors != 0) ok = false;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        ok = false;
+      }
+    }
+    if (cpu.empty()) continue;
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "| %.*s | %s | %zu | %.2f us (%.2f-%.2f) | %s/s | %.1f MB/s | %.0f / %.0f us |\n",
+                  static_cast<int>(w.name.size()), w.name.data(), server.c_str(), eo.workers,
+                  median(cpu), *std::min_element(cpu.begin(), cpu.end()),
+                  *std::max_element(cpu.begin(), cpu.end()), human(median(rate)).c_str(),
+                  median(mb), median(p50), median(p99));
+    table << line;
+  }
+  return ok;
+}
+
 int main(int argc, char** argv) {
   const options o = parse(argc, argv);
   std::ostream& table = o.json ? std::cerr : std::cout;
+  if (o.workloads.front() == "echo_server") {
+    weft::tools::echo_server_config config;
+    config.listen =
+        weft::net::socket_address{weft::net::ip_address::v4_loopback(), static_cast<std::uint16_t>(o.port)};
+    config.workers = o.workers.front() == 0 ? 1 : o.workers.front();
+    config.quiet = o.json;
+    return weft::tools::run_echo_server(config);
+  }
   std::vector<row> rows;
   bool all_valid = true;
+  bool echo_header = false;
   for (const auto& name : o.workloads) {
+    if (const auto* ew = weft::bench::find_echo_workload(name)) {
+      if (!echo_header) {
+        table << "| workload | server | workers | server CPU per op, median (min-max) | ops/s | "
+                 "MB/s | p50 / p99 |\n|---|---|---:|---:|---:|---:|---:|\n";
+        echo_header = true;
+      }
+      if (!run_echo(o, *ew, table)) all_valid = false;
+      continue;
+    }
     const auto* w = weft::bench::find_workload(name);
     for (const auto workers : o.workers) {
       auto runtime_options = o.runtime;
@@ -222,6 +321,7 @@ int main(int argc, char** argv) {
       rows.push_back(std::move(r));
     }
   }
+  if (rows.empty()) return all_valid ? 0 : 2;
   if (!o.json) table << "\n";
   table << "| workload | workers | median ops/s | median time | runs | peak RSS | wake-up lateness "
            "p50 / p99 / max | CPU while idle |\n"
