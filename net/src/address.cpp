@@ -47,6 +47,8 @@ bool ip_address::is_unspecified() const noexcept {
 
 std::optional<ip_address> ip_address::try_parse(std::string_view text) noexcept {
   if (text.empty() || text.size() > INET6_ADDRSTRLEN + IF_NAMESIZE) return std::nullopt;
+  // inet_pton stops at a NUL: "127.0.0.1\0junk" must not parse as 127.0.0.1.
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
   char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';
@@ -110,7 +112,7 @@ std::optional<socket_address> socket_address::try_parse(std::string_view text) n
   if (port.empty() || ec != std::errc{} || end != port.data() + port.size()) return std::nullopt;
   auto ip = ip_address::try_parse(host);
   if (!ip) return std::nullopt;
-  if (text.front() != '[' && ip->is_v6()) return std::nullopt;
+  if ((text.front() == '[') != ip->is_v6()) return std::nullopt;  // brackets for IPv6 only
   return socket_address{*ip, p};
 }
 

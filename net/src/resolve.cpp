@@ -53,9 +53,13 @@ task<std::vector<socket_address>> resolve(std::string host, std::uint16_t port) 
   if (host.empty()) throw std::invalid_argument("weft::net::resolve: the host name is empty");
   // Numeric addresses need no lookup ("::1" or "[::1]").
   std::string_view bare = host;
-  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
+  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']')
+    bare = bare.substr(1, bare.size() - 2);
   if (auto ip = ip_address::try_parse(bare)) co_return std::vector<socket_address>{{*ip, port}};
-  co_return co_await spawn_blocking([host, port] { return lookup(host, port); });
+  // Named, not a temporary in the co_await: g++ 12 destroys such a temporary twice (a double
+  // free of the captured string).
+  auto job = [host, port] { return lookup(host, port); };
+  co_return co_await spawn_blocking(std::move(job));
 }
 
 }  // namespace weft::net

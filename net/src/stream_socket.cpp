@@ -10,7 +10,9 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <weft/detail/multishot.hpp>
 #include <weft/io_operation.hpp>
+#include <weft/operation_cancelled.hpp>
 
 #include "net_error.hpp"
 
@@ -20,15 +22,20 @@ stream_socket& stream_socket::operator=(stream_socket&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = std::exchange(other.fd_, -1);
+    receiver_ = std::exchange(other.receiver_, nullptr);
     peer_ = std::move(other.peer_);
     kind_ = other.kind_;
   }
   return *this;
 }
 
-stream_socket::~stream_socket() { close(); }
+stream_socket::~stream_socket() {
+  close();
+}
 
 void stream_socket::close() noexcept {
+  // The multishot first: it cancels the kernel's operation, which still names the fd.
+  if (receiver_ != nullptr) std::exchange(receiver_, nullptr)->close();
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));
 }
 
@@ -38,16 +45,41 @@ void stream_socket::fail(const char* op, int error) const {
 
 void stream_socket::check_open(const char* op) const {
   if (fd_ < 0) {
-    throw std::logic_error(std::string("weft::net::") + kind_ + "::" + op + ": the socket is closed");
+    throw std::logic_error(std::string("weft::net::") + kind_ + "::" + op +
+                           ": the socket is closed");
   }
 }
 
 task<std::size_t> stream_socket::read_some(std::span<std::byte> buf) {
   check_open("read_some");
+  if (buf.empty()) co_return 0;
+  if (receiver_ == nullptr)
+    receiver_ = ::weft::detail::multishot::create(fd_, ::weft::detail::multishot::mode::recv);
+  for (;;) {
+    const auto r = co_await receiver_->read(buf);
+    switch (r.kind) {
+      case ::weft::detail::multishot_result::data:
+        co_return static_cast<std::size_t>(r.value);
+      case ::weft::detail::multishot_result::error:
+        if (r.value == EINTR) continue;
+        fail("read_some", r.value);
+      case ::weft::detail::multishot_result::cancelled:
+        throw operation_cancelled{};
+      case ::weft::detail::multishot_result::fd:
+      case ::weft::detail::multishot_result::fallback:
+        co_return co_await read_plain(buf);
+    }
+  }
+}
+
+task<std::size_t> stream_socket::read_plain(std::span<std::byte> buf) {
   const int fd = fd_;
   for (;;) {
     const auto r = co_await submit_io([fd, buf](io_uring_sqe* sqe) {
       io_uring_prep_recv(sqe, fd, buf.data(), buf.size(), 0);
+      // Wait for readiness before trying: after we answered, the peer's next bytes are rarely
+      // there yet, and a recv tried at submission would fail, arm the poll and run again.
+      sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     });
     if (r.res >= 0) co_return static_cast<std::size_t>(r.res);
     if (r.res == -EINTR) continue;
@@ -93,9 +125,8 @@ task<void> stream_socket::write_all(std::span<const std::span<const std::byte>> 
   while (first < iov.size()) {
     msg.msg_iov = iov.data() + first;
     msg.msg_iovlen = iov.size() - first;
-    const auto r = co_await submit_io([fd, &msg](io_uring_sqe* sqe) {
-      io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL);
-    });
+    const auto r = co_await submit_io(
+        [fd, &msg](io_uring_sqe* sqe) { io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL); });
     if (r.res < 0) {
       if (r.res == -EINTR || r.res == -EAGAIN) continue;
       fail("write_all", -r.res);

@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <weft/detail/multishot.hpp>
 #include <weft/io_operation.hpp>
+#include <weft/operation_cancelled.hpp>
 
 #include "net_error.hpp"
 
@@ -64,8 +66,12 @@ tcp_stream tcp_stream::adopt(int fd) {
   return tcp_stream{fd, std::move(who)};
 }
 
-void tcp_stream::set_nodelay(bool on) { set_option(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "set_nodelay"); }
-bool tcp_stream::nodelay() const { return get_option(IPPROTO_TCP, TCP_NODELAY, "nodelay") != 0; }
+void tcp_stream::set_nodelay(bool on) {
+  set_option(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "set_nodelay");
+}
+bool tcp_stream::nodelay() const {
+  return get_option(IPPROTO_TCP, TCP_NODELAY, "nodelay") != 0;
+}
 
 void tcp_stream::set_keepalive(bool on, int idle_s, int interval_s, int probes) {
   set_option(SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0, "set_keepalive");
@@ -74,7 +80,9 @@ void tcp_stream::set_keepalive(bool on, int idle_s, int interval_s, int probes) 
   if (interval_s > 0) set_option(IPPROTO_TCP, TCP_KEEPINTVL, interval_s, "set_keepalive");
   if (probes > 0) set_option(IPPROTO_TCP, TCP_KEEPCNT, probes, "set_keepalive");
 }
-bool tcp_stream::keepalive() const { return get_option(SOL_SOCKET, SO_KEEPALIVE, "keepalive") != 0; }
+bool tcp_stream::keepalive() const {
+  return get_option(SOL_SOCKET, SO_KEEPALIVE, "keepalive") != 0;
+}
 
 socket_address tcp_stream::local_address() const {
   check_open("local_address");
@@ -89,14 +97,19 @@ tcp_listener& tcp_listener::operator=(tcp_listener&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = std::exchange(other.fd_, -1);
+    acceptor_ = std::exchange(other.acceptor_, nullptr);
     local_ = other.local_;
   }
   return *this;
 }
 
-tcp_listener::~tcp_listener() { close(); }
+tcp_listener::~tcp_listener() {
+  close();
+}
 
 void tcp_listener::close() noexcept {
+  // The multishot first: it cancels the kernel's accept and closes connections nobody took.
+  if (acceptor_ != nullptr) std::exchange(acceptor_, nullptr)->close();
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));
 }
 
@@ -128,21 +141,45 @@ tcp_listener tcp_listener::bind(socket_address address, listen_options options) 
 
 task<tcp_accepted> tcp_listener::accept() {
   if (fd_ < 0) throw std::logic_error("weft::net::tcp_listener::accept: the listener is closed");
-  const int fd = fd_;
+  if (acceptor_ == nullptr) {
+    acceptor_ = ::weft::detail::multishot::create(fd_, ::weft::detail::multishot::mode::accept);
+  }
   for (;;) {
+    int fd = -1;
+    const auto r = co_await acceptor_->read({});
+    switch (r.kind) {
+      case ::weft::detail::multishot_result::fd:
+        fd = r.value;
+        break;
+      case ::weft::detail::multishot_result::error:
+        // A connection reset before we took it, or a signal: wait for the next one.
+        if (r.value == ECONNABORTED || r.value == EINTR || r.value == EAGAIN) continue;
+        detail::throw_net_error(r.value, "tcp_listener::accept", local_.to_string());
+      case ::weft::detail::multishot_result::cancelled:
+        throw operation_cancelled{};
+      case ::weft::detail::multishot_result::data:
+      case ::weft::detail::multishot_result::fallback:
+        fd = co_await accept_plain();
+        break;
+    }
+    fd_guard conn{fd};
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
+    // The multishot accept has no room for addresses: ask the socket (a peer that already reset
+    // has none; take the next connection then).
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
+    const auto addr = socket_address::from_native(reinterpret_cast<sockaddr*>(&peer), len);
+    co_return tcp_accepted{tcp_stream{conn.release(), addr.to_string()}, addr};
+  }
+}
+
+task<int> tcp_listener::accept_plain() {
+  const int fd = fd_;
+  for (;;) {
     const auto r = co_await submit_io(
-        [fd, &peer, &len](io_uring_sqe* sqe) {
-          io_uring_prep_accept(sqe, fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
-        },
+        [fd](io_uring_sqe* sqe) { io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_CLOEXEC); },
         io_returns::fd);
-    if (r.res >= 0) {
-      fd_guard conn{r.res};
-      const auto addr = socket_address::from_native(reinterpret_cast<sockaddr*>(&peer), len);
-      co_return tcp_accepted{tcp_stream{conn.release(), addr.to_string()}, addr};
-    }
-    // A connection reset before we took it, or a signal: wait for the next one.
+    if (r.res >= 0) co_return r.res;
     if (r.res == -ECONNABORTED || r.res == -EINTR || r.res == -EAGAIN) continue;
     detail::throw_net_error(-r.res, "tcp_listener::accept", local_.to_string());
   }

@@ -25,7 +25,9 @@ udp_socket& udp_socket::operator=(udp_socket&& other) noexcept {
   return *this;
 }
 
-udp_socket::~udp_socket() { close(); }
+udp_socket::~udp_socket() {
+  close();
+}
 
 void udp_socket::close() noexcept {
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));
@@ -135,9 +137,8 @@ task<std::size_t> udp_socket::recv(std::span<std::byte> buf) {
   check_open("recv");
   const int fd = fd_;
   for (;;) {
-    const auto r = co_await submit_io([fd, buf](io_uring_sqe* sqe) {
-      io_uring_prep_recv(sqe, fd, buf.data(), buf.size(), 0);
-    });
+    const auto r = co_await submit_io(
+        [fd, buf](io_uring_sqe* sqe) { io_uring_prep_recv(sqe, fd, buf.data(), buf.size(), 0); });
     if (r.res >= 0) co_return static_cast<std::size_t>(r.res);
     if (r.res == -EINTR) continue;
     detail::throw_net_error(-r.res, "udp_socket::recv", peer_.to_string());

@@ -23,9 +23,9 @@ socklen_t unix_native(const std::string& path, sockaddr_un& out, const char* op)
   std::memset(&out, 0, sizeof out);
   out.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof out.sun_path) {
-    throw std::invalid_argument(std::string("weft::net::") + op + ": a Unix socket path needs 1 to " +
-                                std::to_string(sizeof out.sun_path - 1) + " bytes, got \"" + path +
-                                "\"");
+    throw std::invalid_argument(
+        std::string("weft::net::") + op + ": a Unix socket path needs 1 to " +
+        std::to_string(sizeof out.sun_path - 1) + " bytes, got \"" + path + "\"");
   }
   std::memcpy(out.sun_path, path.data(), path.size());
   if (path[0] == '@') out.sun_path[0] = '\0';  // abstract: no file, no trailing NUL
@@ -77,7 +77,9 @@ unix_listener& unix_listener::operator=(unix_listener&& other) noexcept {
   return *this;
 }
 
-unix_listener::~unix_listener() { close(); }
+unix_listener::~unix_listener() {
+  close();
+}
 
 void unix_listener::close() noexcept {
   if (fd_ < 0) return;

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <weft/io_unavailable.hpp>
@@ -94,7 +95,73 @@ reactor::reactor(worker& owner) : owner_(owner) {
 
 reactor::~reactor() {
   if (available_) io_uring_queue_exit(&ring_);
+  if (buffer_ring_ != nullptr) {
+    ::munmap(buffer_ring_, buffer_count * sizeof(io_uring_buf));
+    ::munmap(buffers_, buffer_count * buffer_size);
+  }
   ::close(event_fd_);
+}
+
+bool reactor::provided_buffers_ready() noexcept {
+  if (buffer_state_ != 0) return buffer_state_ > 0;
+  buffer_state_ = -1;
+  if (!available_) return false;
+  // liburing 2.3 has no io_uring_setup_buf_ring: map the ring ourselves and register it.
+  const std::size_t ring_bytes = buffer_count * sizeof(io_uring_buf);
+  void* ring =
+      ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (ring == MAP_FAILED) return false;
+  void* data = ::mmap(nullptr, buffer_count * buffer_size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (data == MAP_FAILED) {
+    ::munmap(ring, ring_bytes);
+    return false;
+  }
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uint64_t>(ring);
+  reg.ring_entries = buffer_count;
+  reg.bgid = buffer_group;
+  if (io_uring_register_buf_ring(&ring_, &reg, 0) != 0) {
+    ::munmap(ring, ring_bytes);
+    ::munmap(data, buffer_count * buffer_size);
+    return false;
+  }
+  buffer_ring_ = static_cast<io_uring_buf_ring*>(ring);
+  buffers_ = static_cast<std::byte*>(data);
+  io_uring_buf_ring_init(buffer_ring_);
+  const int mask = io_uring_buf_ring_mask(buffer_count);
+  for (unsigned i = 0; i < buffer_count; ++i) {
+    io_uring_buf_ring_add(buffer_ring_, provided_buffer(static_cast<std::uint16_t>(i)), buffer_size,
+                          static_cast<unsigned short>(i), mask, static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(buffer_ring_, static_cast<int>(buffer_count));
+  buffer_state_ = 1;
+  return true;
+}
+
+void reactor::recycle_buffer(std::uint16_t bid) noexcept {
+  io_uring_buf_ring_add(buffer_ring_, provided_buffer(bid), buffer_size, bid,
+                        io_uring_buf_ring_mask(buffer_count), 0);
+  io_uring_buf_ring_advance(buffer_ring_, 1);
+}
+
+void reactor::track(multishot* m) noexcept {
+  m->prev_ = nullptr;
+  m->next_ = multishot_head_;
+  if (multishot_head_ != nullptr) multishot_head_->prev_ = m;
+  multishot_head_ = m;
+  ++in_flight_;
+}
+
+void reactor::untrack(multishot* m) noexcept {
+  if (m->prev_ != nullptr) {
+    m->prev_->next_ = m->next_;
+  } else {
+    multishot_head_ = m->next_;
+  }
+  if (m->next_ != nullptr) m->next_->prev_ = m->prev_;
+  m->prev_ = m->next_ = nullptr;
+  --in_flight_;
 }
 
 void reactor::open(const runtime_options& options) noexcept {
@@ -284,6 +351,11 @@ std::size_t reactor::reap() noexcept {
         case eventfd_tag:
           wake_armed_ = false;
           break;
+        case multishot_tag:
+          ++ops;
+          completions.add();
+          reinterpret_cast<multishot*>(data & ~tag_mask)->on_cqe(copied[i].res, copied[i].flags);
+          break;
         case msg_wake_tag:
           break;
         case msg_failed_tag: {
@@ -381,6 +453,7 @@ void reactor::drain_for_shutdown() noexcept {
       io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(op), 0);
       sqe->user_data = ignore_tag;
     }
+    for (multishot* m = multishot_head_; m != nullptr; m = m->next_) m->cancel_for_shutdown();
     if (wake_armed_) {
       io_uring_sqe* sqe = get_sqe();
       io_uring_prep_cancel64(sqe, eventfd_tag, 0);

@@ -10,6 +10,7 @@
 #include <liburing.h>
 
 #include <weft/detail/io_op.hpp>
+#include <weft/detail/multishot.hpp>
 #include <weft/runtime.hpp>
 
 #include "owned_counter.hpp"
@@ -56,6 +57,22 @@ class reactor {
   /// Records an operation as in flight (its CQE will come) / no longer in flight.
   void track(io_op_base* op) noexcept;
   void untrack(io_op_base* op) noexcept;
+
+  /// user_data tag (low bits) of a multishot's SQE and CQEs.
+  static constexpr std::uint64_t multishot_tag = 4;
+  /// Records a multishot as armed (its final CQE will come) / no longer armed.
+  void track(multishot* m) noexcept;
+  void untrack(multishot* m) noexcept;
+
+  /// The provided-buffer ring for multishot receives, set up on first use: false if the kernel
+  /// refuses it (the caller then reads with plain operations).
+  bool provided_buffers_ready() noexcept;
+  static constexpr std::uint16_t buffer_group = 1;
+  static constexpr std::size_t buffer_size = 16 * 1024;
+  static constexpr unsigned buffer_count = 256;
+  std::byte* provided_buffer(std::uint16_t bid) noexcept { return buffers_ + bid * buffer_size; }
+  /// Hands a buffer back to the kernel; on the owner's thread.
+  void recycle_buffer(std::uint16_t bid) noexcept;
 
   /// True if SQEs wait for submission or operations are in flight.
   [[nodiscard]] bool busy() const noexcept;
@@ -105,6 +122,10 @@ class reactor {
   std::uint64_t wake_buffer_ = 0;
   std::size_t in_flight_ = 0;
   io_op_base* in_flight_head_ = nullptr;
+  multishot* multishot_head_ = nullptr;
+  io_uring_buf_ring* buffer_ring_ = nullptr;
+  std::byte* buffers_ = nullptr;
+  int buffer_state_ = 0;  // 0 not tried, 1 ready, -1 refused
   std::atomic<mailbox_node*> mailbox_{nullptr};
 };
 

@@ -97,7 +97,9 @@ inline int run_echo_server(const echo_server_config& config) {
   std::fprintf(stderr,
                "weft-echo: stopped%s; connections accepted %llu, failed %llu, cut at shutdown "
                "%llu\n",
-               signal_number == SIGINT ? " by SIGINT" : signal_number == SIGTERM ? " by SIGTERM" : "",
+               signal_number == SIGINT    ? " by SIGINT"
+               : signal_number == SIGTERM ? " by SIGTERM"
+                                          : "",
                static_cast<unsigned long long>(stats.accepted.load()),
                static_cast<unsigned long long>(stats.failed.load()),
                static_cast<unsigned long long>(stats.cancelled.load()));

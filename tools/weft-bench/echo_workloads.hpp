@@ -163,9 +163,9 @@ inline echo_result run_echo_workload(const echo_workload& w, const echo_run_opti
   const int port = free_port();
   std::vector<std::string> server = {"taskset", "-c", "0"};
   if (o.server_cmd.empty()) {
-    for (const auto& a : {o.tools_dir + "/weft-echo", std::string("--listen"),
-                          "127.0.0.1:" + std::to_string(port), std::string("--workers"),
-                          std::to_string(o.workers)}) {
+    for (const auto& a :
+         {o.tools_dir + "/weft-echo", std::string("--listen"), "127.0.0.1:" + std::to_string(port),
+          std::string("--workers"), std::to_string(o.workers)}) {
       server.push_back(a);
     }
   } else {
@@ -206,9 +206,16 @@ inline echo_result run_echo_workload(const echo_workload& w, const echo_run_opti
   }
   echo_result r;
   r.server_fds_before = count_fds(server_pid);
-  std::vector<std::string> client = {o.tools_dir + "/echo-load", "--port", std::to_string(port),
-                                     "--cpu", "1", "--server-pid", std::to_string(server_pid),
-                                     "--warmup", std::to_string(o.warmup_s), "--duration",
+  std::vector<std::string> client = {o.tools_dir + "/echo-load",
+                                     "--port",
+                                     std::to_string(port),
+                                     "--cpu",
+                                     "1",
+                                     "--server-pid",
+                                     std::to_string(server_pid),
+                                     "--warmup",
+                                     std::to_string(o.warmup_s),
+                                     "--duration",
                                      std::to_string(o.duration_s)};
   for (const auto& a : w.client_args) client.push_back(a);
   int pipe_fds[2];
@@ -223,7 +230,8 @@ inline echo_result run_echo_workload(const echo_workload& w, const echo_run_opti
   ::close(pipe_fds[1]);
   std::string out;
   char buf[4096];
-  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
   ::close(pipe_fds[0]);
   int status = 0;
   ::waitpid(client_pid, &status, 0);

@@ -112,7 +112,8 @@ options parse(int argc, char** argv) {
       const std::string v = value();
       char* end = nullptr;
       const double d = std::strtod(v.c_str(), &end);
-      if (end != v.c_str() + v.size() || !(d >= 0)) usage("bad " + std::string(arg) + " '" + v + "'");
+      if (end != v.c_str() + v.size() || !(d >= 0))
+        usage("bad " + std::string(arg) + " '" + v + "'");
       (arg == "--warmup" ? o.warmup_s : o.duration_s) = d;
     } else if (arg == "--help" || arg == "-h") {
       usage("runs weft's benchmark workloads");
@@ -243,8 +244,8 @@ bool run_echo(const options& o, const weft::bench::echo_workload& w, std::ostrea
             "\"client\":%s}\n",
             static_cast<int>(w.name.size()), w.name.data(), eo.workers, server.c_str(),
             r.server_cpu_us_per_op, r.ops, r.seconds, r.ops_per_sec, r.mb_per_sec, r.p50_us,
-            r.p99_us, r.p999_us, r.errors, r.server_rss_kb, r.server_fds_before,
-            r.server_fds_after, r.client_json.c_str());
+            r.p99_us, r.p999_us, r.errors, r.server_rss_kb, r.server_fds_before, r.server_fds_after,
+            r.client_json.c_str());
         std::fflush(stdout);
         if (r.errors != 0) ok = false;
       } catch (const std::exception& e) {
@@ -270,8 +271,8 @@ int main(int argc, char** argv) {
   std::ostream& table = o.json ? std::cerr : std::cout;
   if (o.workloads.front() == "echo_server") {
     weft::tools::echo_server_config config;
-    config.listen =
-        weft::net::socket_address{weft::net::ip_address::v4_loopback(), static_cast<std::uint16_t>(o.port)};
+    config.listen = weft::net::socket_address{weft::net::ip_address::v4_loopback(),
+                                              static_cast<std::uint16_t>(o.port)};
     config.workers = o.workers.front() == 0 ? 1 : o.workers.front();
     config.quiet = o.json;
     return weft::tools::run_echo_server(config);

@@ -53,7 +53,9 @@ task<void> run_connection(Handler& handler, Accepted accepted, server_stats* sta
   if (stats != nullptr) stats->active.fetch_sub(1, std::memory_order_relaxed);
 }
 
-inline task<void> join_group(task_group& group) { co_await group.join(); }
+inline task<void> join_group(task_group& group) {
+  co_await group.join();
+}
 }  // namespace detail
 
 /// Accepts connections from `listener` (tcp_listener or unix_listener) and runs
@@ -72,8 +74,8 @@ inline task<void> join_group(task_group& group) { co_await group.join(); }
 /// serve() cancels every connection at once (no grace). The listener stays open (its owner
 /// closes it); `handler` and `stats` live as long as serve() runs.
 template <class Listener, class Handler>
-task<void> serve(Listener& listener, Handler handler, cancel_token stop, server_options options = {},
-                 server_stats* stats = nullptr) {
+task<void> serve(Listener& listener, Handler handler, cancel_token stop,
+                 server_options options = {}, server_stats* stats = nullptr) {
   task_group connections;
   std::exception_ptr failure;
   while (!stop.is_cancellation_requested()) {

@@ -12,6 +12,10 @@
 
 #include <weft/task.hpp>
 
+namespace weft::detail {
+class multishot;
+}
+
 namespace weft::net {
 
 /// A connected stream socket. Move-only; the destructor closes a descriptor close() did not.
@@ -28,13 +32,22 @@ class stream_socket {
  public:
   stream_socket() noexcept = default;
   stream_socket(stream_socket&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)), peer_(std::move(other.peer_)), kind_(other.kind_) {}
+      : fd_(std::exchange(other.fd_, -1)),
+        receiver_(std::exchange(other.receiver_, nullptr)),
+        peer_(std::move(other.peer_)),
+        kind_(other.kind_) {}
   stream_socket& operator=(stream_socket&& other) noexcept;
   ~stream_socket();
 
   /// Reads what is there, up to buf.size() bytes (waiting for at least one); 0 means the peer
-  /// closed its side (end of stream). A reset is an error; bytes received before it were
-  /// returned by earlier reads.
+  /// closed its side (end of stream), or `buf` is empty. A reset is an error; bytes received
+  /// before it were returned by earlier reads.
+  ///
+  /// Where the kernel has them, reads come from one multishot receive kept armed on the worker
+  /// that first read, into that worker's provided-buffer ring, and are copied into `buf`: no
+  /// submission per read. Otherwise (or when the ring's buffers run out) each read is a plain
+  /// receive into `buf`. Closing the socket while another task reads it fails that read with
+  /// EBADF.
   task<std::size_t> read_some(std::span<std::byte> buf);
   /// Reads until `buf` is full or the stream ends; returns the count (less than buf.size() only
   /// at end of stream — everything received is in buf).
@@ -67,7 +80,10 @@ class stream_socket {
   [[nodiscard]] int get_option(int level, int name, const char* what) const;
 
  private:
+  task<std::size_t> read_plain(std::span<std::byte> buf);
+
   int fd_ = -1;
+  ::weft::detail::multishot* receiver_ = nullptr;  // created by the first read
   std::string peer_;
   const char* kind_ = "stream_socket";
 };

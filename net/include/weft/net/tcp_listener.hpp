@@ -7,14 +7,18 @@
 #include <weft/net/tcp_stream.hpp>
 #include <weft/task.hpp>
 
+namespace weft::detail {
+class multishot;
+}
+
 namespace weft::net {
 
 /// How a listener is set up.
 struct listen_options {
-  int backlog = 1024;          // listen(2)'s queue of completed connections
-  bool reuse_address = true;   // SO_REUSEADDR: rebind while old connections are in TIME_WAIT
-  bool reuse_port = false;     // SO_REUSEPORT: several listeners share the port (kernel balances)
-  bool v6_only = false;        // IPV6_V6ONLY for an IPv6 address
+  int backlog = 1024;         // listen(2)'s queue of completed connections
+  bool reuse_address = true;  // SO_REUSEADDR: rebind while old connections are in TIME_WAIT
+  bool reuse_port = false;    // SO_REUSEPORT: several listeners share the port (kernel balances)
+  bool v6_only = false;       // IPV6_V6ONLY for an IPv6 address
 };
 
 /// A new connection and who made it.
@@ -39,14 +43,18 @@ class tcp_listener {
  public:
   tcp_listener() noexcept = default;
   tcp_listener(tcp_listener&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)), local_(other.local_) {}
+      : fd_(std::exchange(other.fd_, -1)),
+        acceptor_(std::exchange(other.acceptor_, nullptr)),
+        local_(other.local_) {}
   tcp_listener& operator=(tcp_listener&& other) noexcept;
   ~tcp_listener();
 
   /// Binds and listens (port 0 picks a free port: read it from local_address()).
   static tcp_listener bind(socket_address address, listen_options options = {});
 
-  /// Waits for the next connection.
+  /// Waits for the next connection. Where the kernel has it, one multishot accept stays armed on
+  /// the worker that first accepted, and connections queue there between calls; otherwise each
+  /// call is a plain accept.
   task<tcp_accepted> accept();
 
   /// The bound address (with the port the kernel chose for port 0).
@@ -57,7 +65,10 @@ class tcp_listener {
   void close() noexcept;
 
  private:
+  task<int> accept_plain();
+
   int fd_ = -1;
+  ::weft::detail::multishot* acceptor_ = nullptr;  // created by the first accept
   socket_address local_;
 };
 

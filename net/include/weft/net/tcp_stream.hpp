@@ -36,7 +36,8 @@ class tcp_stream : public stream_socket {
 
  private:
   friend class tcp_listener;
-  tcp_stream(int fd, std::string peer) noexcept : stream_socket(fd, std::move(peer), "tcp_stream") {}
+  tcp_stream(int fd, std::string peer) noexcept
+      : stream_socket(fd, std::move(peer), "tcp_stream") {}
 };
 
 }  // namespace weft::net

@@ -1,0 +1,141 @@
+// A multishot operation (one SQE, many CQEs) kept armed on one worker's io_uring: multishot
+// accept, and multishot receive into the worker's provided-buffer ring. Sockets own one each; a
+// task reads from it through read_awaiter. Used by weft::net.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <weft/detail/cancel_hook.hpp>
+#include <weft/detail/io_op.hpp>
+#include <weft/detail/task_frame.hpp>
+
+namespace weft::detail {
+
+class worker;
+class multishot;
+
+/// What one read from a multishot got.
+struct multishot_result {
+  enum kind_t : std::uint8_t {
+    data,       // `value` bytes copied into the caller's buffer (0: end of stream)
+    fd,         // `value` is a new descriptor (accept); the caller owns it
+    error,      // `value` is the errno
+    cancelled,  // the reading task was cancelled; nothing was consumed
+    fallback,   // no multishot here (no io_uring support, no buffers): do a plain operation
+  };
+  kind_t kind = data;
+  int value = 0;
+};
+
+/// Owns a multishot through an intrusive reference: the socket holds one, the armed operation
+/// another, so the state outlives an operation the kernel still holds after the socket closed.
+class multishot {
+ public:
+  enum class mode : std::uint8_t { recv, accept };
+
+  /// A new multishot for `fd` (not armed until the first read). The caller holds one reference;
+  /// give it back with close().
+  static multishot* create(int fd, mode m);
+  /// Drops the owner's reference: cancels the armed operation (from any thread; through the
+  /// owner worker's mailbox if need be), gives queued buffers back and closes queued accepted
+  /// descriptors. The socket's fd must stay open until this returns (close it right after).
+  void close() noexcept;
+
+  /// Awaits the next result. At most one reader at a time.
+  class read_awaiter {
+   public:
+    read_awaiter(multishot& m, std::span<std::byte> buf) noexcept : m_(m), buf_(buf) {}
+    read_awaiter(const read_awaiter&) = delete;
+    read_awaiter& operator=(const read_awaiter&) = delete;
+    ~read_awaiter();
+
+    bool await_ready() const noexcept { return false; }
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> caller) {
+      return suspend(caller, token_of(caller));
+    }
+    multishot_result await_resume() noexcept {
+      hook_.disarm();
+      return result_;
+    }
+
+   private:
+    friend class multishot;
+    static constexpr std::uint8_t idle = 0, waiting = 1, cancel_queued = 2, done = 3;
+
+    bool suspend(std::coroutine_handle<> caller, cancel_state* token);
+    static void on_cancel(void* self) noexcept;
+    static void on_mail(mailbox_node* node) noexcept;
+
+    struct mail : mailbox_node {
+      read_awaiter* self = nullptr;
+    };
+    mail mail_;
+    multishot& m_;
+    std::span<std::byte> buf_;
+    std::coroutine_handle<> caller_;
+    cancel_state* token_ = nullptr;
+    cancel_hook hook_;
+    multishot_result result_;
+    std::atomic<std::uint8_t> state_{idle};
+    bool migrating_ = false;  // the mail asks the owner to run the read, not a cancellation
+  };
+  read_awaiter read(std::span<std::byte> buf) noexcept { return {*this, buf}; }
+
+  /// The owner's CQE handler (reactor).
+  void on_cqe(int res, unsigned flags) noexcept;
+  /// At shutdown: cancel the armed operation (the reactor then waits for its last CQE).
+  void cancel_for_shutdown() noexcept;
+
+  multishot* prev_ = nullptr;  // the owner reactor's list of armed multishots
+  multishot* next_ = nullptr;
+
+ private:
+  struct chunk {
+    int res;            // bytes (recv), fd (accept), or -errno
+    std::uint16_t bid;  // provided buffer id (recv with F_BUFFER)
+    bool has_buffer;
+    std::uint32_t offset;  // bytes of the buffer already read
+  };
+
+  multishot(int fd, mode m) noexcept : fd_(fd), mode_(m) {}
+  ~multishot();
+  static void on_close_mail(mailbox_node* node) noexcept;
+
+  /// On the owner: takes queued data for `r`, or arms and registers it as the waiter. True if
+  /// `r` has its result now.
+  bool take_or_wait(read_awaiter& r) noexcept;
+  /// On the owner: moves the front chunk(s) into `r`'s result.
+  void take_front(read_awaiter& r) noexcept;
+  void arm() noexcept;
+  void send_cancel() noexcept;
+  void close_on_owner() noexcept;
+  void recycle(const chunk& c) noexcept;
+  void release() noexcept;
+
+  struct mail : mailbox_node {
+    multishot* self = nullptr;
+  };
+  mail close_mail_;
+  int fd_;
+  mode mode_;
+  bool armed_ = false;
+  bool cancel_sent_ = false;
+  bool closed_ = false;
+  bool eof_ = false;
+  bool unsupported_ = false;  // the kernel refused the multishot (EINVAL): plain operations
+  bool delivered_any_ = false;
+  worker* owner_ = nullptr;  // set by the first read; the operation is armed on its ring
+  read_awaiter* waiter_ = nullptr;
+  std::vector<chunk> queue_;  // circular: head_ and count_
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+  std::atomic<int> refs_{1};
+};
+
+}  // namespace weft::detail
