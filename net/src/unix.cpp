@@ -12,7 +12,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <weft/detail/multishot.hpp>
 #include <weft/io_operation.hpp>
+#include <weft/operation_cancelled.hpp>
 
 #include "net_error.hpp"
 
@@ -71,6 +73,7 @@ unix_listener& unix_listener::operator=(unix_listener&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = std::exchange(other.fd_, -1);
+    acceptor_ = std::exchange(other.acceptor_, nullptr);
     path_ = std::move(other.path_);
     unlink_ = std::exchange(other.unlink_, false);
   }
@@ -82,6 +85,7 @@ unix_listener::~unix_listener() {
 }
 
 void unix_listener::close() noexcept {
+  if (acceptor_ != nullptr) std::exchange(acceptor_, nullptr)->close();
   if (fd_ < 0) return;
   ::close(std::exchange(fd_, -1));
   if (unlink_ && !path_.empty() && path_[0] != '@') ::unlink(path_.c_str());
@@ -107,8 +111,24 @@ unix_listener unix_listener::bind(std::string path, int backlog, bool unlink_on_
 
 task<unix_accepted> unix_listener::accept() {
   if (fd_ < 0) throw std::logic_error("weft::net::unix_listener::accept: the listener is closed");
+  if (acceptor_ == nullptr) {
+    acceptor_ = ::weft::detail::multishot::create(fd_, ::weft::detail::multishot::mode::accept);
+  }
   const int fd = fd_;
   for (;;) {
+    const auto m = co_await acceptor_->read({});
+    switch (m.kind) {
+      case ::weft::detail::multishot_result::fd:
+        co_return unix_accepted{unix_stream{m.value, "unix:" + path_}};
+      case ::weft::detail::multishot_result::error:
+        if (m.value == ECONNABORTED || m.value == EINTR || m.value == EAGAIN) continue;
+        detail::throw_net_error(m.value, "unix_listener::accept", "unix:" + path_);
+      case ::weft::detail::multishot_result::cancelled:
+        throw operation_cancelled{};
+      case ::weft::detail::multishot_result::data:
+      case ::weft::detail::multishot_result::fallback:
+        break;
+    }
     const auto r = co_await submit_io(
         [fd](io_uring_sqe* sqe) { io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_CLOEXEC); },
         io_returns::fd);

@@ -45,12 +45,14 @@ class unix_listener {
   unix_listener() noexcept = default;
   unix_listener(unix_listener&& other) noexcept
       : fd_(std::exchange(other.fd_, -1)),
+        acceptor_(std::exchange(other.acceptor_, nullptr)),
         path_(std::move(other.path_)),
         unlink_(std::exchange(other.unlink_, false)) {}
   unix_listener& operator=(unix_listener&& other) noexcept;
   ~unix_listener();
 
   static unix_listener bind(std::string path, int backlog = 1024, bool unlink_on_close = false);
+  /// The next connection (multishot accept where the kernel has it, as for tcp_listener).
   task<unix_accepted> accept();
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
@@ -60,6 +62,7 @@ class unix_listener {
 
  private:
   int fd_ = -1;
+  ::weft::detail::multishot* acceptor_ = nullptr;  // created by the first accept
   std::string path_;
   bool unlink_ = false;
 };
