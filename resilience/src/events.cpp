@@ -51,6 +51,7 @@ std::string_view to_string(gauge g) noexcept {
     case gauge::inflight: return "inflight";
     case gauge::limit: return "limit";
     case gauge::tokens: return "tokens";
+    case gauge::detached: return "detached";
   }
   return "unknown";
 }

@@ -82,10 +82,17 @@ struct event {
   breaker_state from = breaker_state::closed;
   breaker_state to = breaker_state::closed;
   double value = 0;  // a new limit, a throttle probability
+  std::string_view reason;  // why a retry gave up: attempts, not_retryable, deadline, budget
 };
 
 /// Gauges a layer reports (RESILIENCE.md names).
-enum class gauge : std::uint8_t { breaker_state, inflight, limit, tokens };
+enum class gauge : std::uint8_t {
+  breaker_state,
+  inflight,
+  limit,
+  tokens,
+  detached,  // operations a timeout layer left running (on_timeout::detach)
+};
 [[nodiscard]] std::string_view to_string(gauge g) noexcept;
 
 /// Where metrics go. Implement it to bridge to OpenTelemetry or Prometheus; every method is

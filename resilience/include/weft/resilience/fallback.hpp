@@ -1,0 +1,170 @@
+// weft::resilience::fallback: replaces a failed call's outcome with what a substitute produces
+// (a cached value, a default, a call to another dependency).
+#pragma once
+
+#include <exception>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <weft/cancel_token.hpp>
+#include <weft/resilience/classify.hpp>
+#include <weft/resilience/context.hpp>
+#include <weft/resilience/events.hpp>
+#include <weft/resilience/outcome.hpp>
+#include <weft/resilience/pipeline.hpp>
+#include <weft/task.hpp>
+#include <weft/this_task.hpp>
+#include <weft/with_cancellation.hpp>
+
+namespace weft::resilience {
+
+/// How a fallback judges outcomes, and its name in events.
+struct fallback_options {
+  /// Which outcomes are failures (default_classify unless `failure_when` is set). Library
+  /// rejections fall back whatever it says.
+  classifier classify = {};
+  std::string name = "fallback";
+};
+
+namespace detail {
+template <class F, class R>
+decltype(auto) call_fallback(F& fn, const outcome<R>& failed) {
+  if constexpr (std::is_invocable_v<F&, const outcome<R>&>) {
+    return fn(failed);
+  } else {
+    static_assert(std::is_invocable_v<F&>,
+                  "weft::resilience::fallback: the substitute must be callable as "
+                  "f(const outcome<R>&) or f(), returning task<R>, R, task<outcome<R>> or "
+                  "outcome<R>");
+    (void)failed;
+    return fn();
+  }
+}
+}  // namespace detail
+
+/// Replaces a failure with the substitute's result. It falls back on every outcome `classify`
+/// judges a failure and on every library rejection (circuit_open, bulkhead_full, rate_limited …,
+/// although the default classifier ignores the local-overload ones for breakers); never on a
+/// success, and never on cancellation — neither a cancelled outcome nor a failure that arrives
+/// once the caller's cancellation was requested.
+///
+///     fallback cached{[&](const outcome<price>&) -> weft::task<price> {
+///       co_return last_known_price;
+///     }};
+///     pipeline pipe{cached, retry{}, breaker};
+///     price p = co_await pipe.execute([&] { return pricing.quote(item); });
+///
+/// The substitute is called as f(const outcome<R>& failed) or f(), and returns task<R>, R,
+/// task<outcome<R>> or outcome<R>. It runs under the caller's cancellation (the awaiting task's
+/// token, and ctx.token when that is another); whatever it throws, before or after returning a
+/// task, becomes the outcome. Each use emits fallback_used (outcome and error of the failure).
+/// Thread safety: calls may run on every worker at once; the substitute must allow that.
+template <class F>
+class fallback {
+ public:
+  explicit fallback(F substitute, fallback_options options = {})
+      : fn_(std::move(substitute)), opts_(std::move(options)), tel_(opts_.name) {}
+
+  /// The layer protocol (see pipeline.hpp).
+  template <class R, class Next>
+  task<outcome<R>> run(resilience_context& ctx, Next next) {
+    outcome<R> o = co_await next(ctx);
+    if (o.kind() == outcome_kind::value && opts_.classify.failure_when.empty())
+      co_return std::move(o);
+    if (o.kind() == outcome_kind::cancelled) co_return std::move(o);
+    const outcome_view view = view_of(o);
+    if (!o.is_rejection() && opts_.classify(view) != verdict::failure) co_return std::move(o);
+    const cancel_token own = co_await this_task::cancel_token();
+    if (own.is_cancellation_requested() || ctx.token.is_cancellation_requested())
+      co_return std::move(o);
+
+    if (tel_.active()) {
+      event e = tel_.make(event_kind::fallback_used, ctx);
+      e.outcome = view.kind;
+      e.error = view.error;
+      e.attempt = ctx.attempt;
+      tel_.emit(e);
+    }
+    task<outcome<R>> substitute = take<R>(o);
+    if (ctx.token.can_be_cancelled() && !(ctx.token == own)) {
+      substitute = with_cancellation(ctx.token, std::move(substitute));
+    }
+    std::exception_ptr thrown;
+    try {
+      // take() catches the substitute's exceptions; this only sees the runtime refusing to start
+      // it for a caller cancelled in between.
+      o = co_await std::move(substitute);
+    } catch (...) {
+      thrown = std::current_exception();
+    }
+    if (thrown) co_return outcome<R>::from_exception(std::move(thrown));
+    co_return std::move(o);
+  }
+
+  /// Runs `op` through this fallback alone.
+  template <class G>
+  auto execute(G op) {
+    return weft::resilience::execute(*this, std::move(op));
+  }
+
+  /// Events (fallback_used) and the metrics sink.
+  [[nodiscard]] telemetry& observers() noexcept { return tel_; }
+
+ private:
+  template <class R>
+  task<outcome<R>> take(const outcome<R>& failed) {
+    using result = decltype(detail::call_fallback(fn_, failed));
+    using plain = std::remove_cvref_t<result>;
+    std::exception_ptr thrown;
+    try {
+      if constexpr (task_type<plain>) {
+        using value = typename plain::value_type;
+        plain t = detail::call_fallback(fn_, failed);
+        if constexpr (std::is_same_v<value, outcome<R>>) {
+          outcome<R> o = co_await std::move(t);
+          co_return std::move(o);
+        } else if constexpr (std::is_void_v<value>) {
+          static_assert(std::is_void_v<R>,
+                        "weft::resilience::fallback: the substitute returns "
+                        "task<void> but the call's result is not void");
+          co_await std::move(t);
+          co_return outcome<R>::success();
+        } else {
+          static_assert(std::is_convertible_v<value, R>,
+                        "weft::resilience::fallback: the substitute's task<T> must produce the "
+                        "call's result type R");
+          R v = co_await std::move(t);
+          co_return outcome<R>::success(std::move(v));
+        }
+      } else if constexpr (std::is_same_v<plain, outcome<R>>) {
+        co_return detail::call_fallback(fn_, failed);
+      } else if constexpr (std::is_void_v<plain>) {
+        static_assert(std::is_void_v<R>,
+                      "weft::resilience::fallback: the substitute returns "
+                      "void but the call's result is not void");
+        detail::call_fallback(fn_, failed);
+        co_return outcome<R>::success();
+      } else {
+        static_assert(std::is_convertible_v<result, R>,
+                      "weft::resilience::fallback: the substitute must produce the call's result "
+                      "type R");
+        co_return outcome<R>::success(detail::call_fallback(fn_, failed));
+      }
+    } catch (...) {
+      thrown = std::current_exception();
+    }
+    co_return outcome<R>::from_exception(std::move(thrown));
+  }
+
+  F fn_;
+  fallback_options opts_;
+  telemetry tel_;
+};
+
+template <class F>
+fallback(F) -> fallback<F>;
+template <class F>
+fallback(F, fallback_options) -> fallback<F>;
+
+}  // namespace weft::resilience
