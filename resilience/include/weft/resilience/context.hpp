@@ -65,17 +65,24 @@ struct resilience_context {
     std::uint64_t epoch = 0;
   };
   static constexpr std::size_t max_epoch_tags = 4;
+  /// Records `layer`'s epoch (replacing its earlier one). Beyond max_epoch_tags layers the oldest
+  /// tag is overwritten.
   void tag_epoch(const void* layer, std::uint64_t epoch) noexcept {
-    for (auto& t : epochs_) {
-      if (t.layer == layer || t.layer == nullptr) {
-        t = {layer, epoch};
+    for (std::uint8_t i = 0; i < epoch_count_; ++i) {
+      if (epochs_[i].layer == layer) {
+        epochs_[i].epoch = epoch;
         return;
       }
     }
+    if (epoch_count_ < max_epoch_tags) {
+      epochs_[epoch_count_++] = {layer, epoch};
+    } else {
+      epochs_[0] = {layer, epoch};
+    }
   }
   [[nodiscard]] std::optional<std::uint64_t> epoch_of(const void* layer) const noexcept {
-    for (const auto& t : epochs_) {
-      if (t.layer == layer) return t.epoch;
+    for (std::uint8_t i = 0; i < epoch_count_; ++i) {
+      if (epochs_[i].layer == layer) return epochs_[i].epoch;
     }
     return std::nullopt;
   }
@@ -83,7 +90,9 @@ struct resilience_context {
  private:
   // Shared, not copied, when a hedge or retry copies the context for an attempt.
   std::shared_ptr<std::map<std::string, std::any, std::less<>>> properties_;
-  std::array<epoch_tag, max_epoch_tags> epochs_{};
+  // Only the first epoch_count_ are set: a context is built per call, so nothing else is zeroed.
+  std::uint8_t epoch_count_ = 0;
+  epoch_tag epochs_[max_epoch_tags];
 };
 
 }  // namespace weft::resilience
