@@ -38,6 +38,47 @@ namespace weft::resilience {
 // breaker returns outcome<R>::failure(errc::circuit_open, retry_after)). `next` is two pointers:
 // copy it freely; it stays valid until run's task completes.
 
+/// An operation marked idempotent: safe to run more than once, even at the same time. Layers
+/// that start concurrent copies of a call (hedge) accept only operations wrapped this way, so the
+/// promise is made at the call site and checked at compile time. Calling it calls the operation.
+///
+///     auto v = co_await hedged.execute(weft::resilience::idempotent([&] { return db.get(id); }));
+template <class F>
+struct idempotent_t {
+  F fn;
+
+  decltype(auto) operator()(resilience_context& ctx)
+  requires std::is_invocable_v<F&, resilience_context&>
+  {
+    return fn(ctx);
+  }
+  decltype(auto) operator()()
+  requires std::is_invocable_v<F&>
+  {
+    return fn();
+  }
+};
+
+template <class F>
+inline constexpr bool is_idempotent_v = false;
+template <class F>
+inline constexpr bool is_idempotent_v<idempotent_t<F>> = true;
+
+/// True for operations wrapped with idempotent().
+template <class F>
+concept idempotent_operation = is_idempotent_v<std::remove_cvref_t<F>>;
+
+/// Marks `op` (callable as op() or op(resilience_context&)) as safe to run more than once at the
+/// same time; see idempotent_t. Wrapping twice is wrapping once.
+template <class F>
+auto idempotent(F op) {
+  if constexpr (idempotent_operation<F>) {
+    return op;
+  } else {
+    return idempotent_t<F>{std::move(op)};
+  }
+}
+
 namespace detail {
 
 template <class X>
@@ -84,6 +125,27 @@ struct op_traits {
   static constexpr bool returns_outcome = unwrap_outcome<value>::is_outcome;
   /// What execute() gives the caller: the operation's own type.
   using caller_type = value;
+  /// Marked with idempotent() at the call site.
+  static constexpr bool idempotent = is_idempotent_v<F>;
+};
+
+/// Whether a layer needs idempotent operations: it says so with
+/// `static constexpr bool requires_idempotent = true;`.
+template <class L>
+inline constexpr bool layer_requires_idempotent = requires { requires L::requires_idempotent; };
+
+/// The layer a pipeline slot type holds (L, L& or std::shared_ptr<L>).
+template <class S>
+struct slot_layer {
+  using type = S;
+};
+template <class L>
+struct slot_layer<L&> {
+  using type = L;
+};
+template <class L>
+struct slot_layer<std::shared_ptr<L>> {
+  using type = L;
 };
 
 /// Awaits the operation's task and turns whatever it produced, thrown or returned, into an
@@ -155,6 +217,7 @@ struct slot<std::shared_ptr<L>> {
 /// The end of the chain: calls the operation.
 template <class R, class F>
 struct op_tail {
+  static constexpr bool idempotent = op_traits<F>::idempotent;
   F* op;
   auto operator()(resilience_context& ctx) const {
     return op_awaiter<R, typename op_traits<F>::value>(*op, ctx);
@@ -164,6 +227,8 @@ struct op_tail {
 /// The continuation handed to layer I: runs layer I+1, or the tail after the last.
 template <class R, std::size_t I, class Layers, class Tail>
 struct next_fn {
+  /// Whether the operation at the end of the chain was marked idempotent.
+  static constexpr bool idempotent = requires { requires Tail::idempotent; };
   Layers* layers;
   Tail tail;
 
@@ -182,6 +247,16 @@ verdict verdict_of(const outcome<R>& o) {
   return default_classify(view_of(o));
 }
 
+/// The outcome in the caller's type.
+template <class Traits, class R>
+typename Traits::caller_type handed_back(outcome<R>&& o) {
+  if constexpr (Traits::returns_outcome) {
+    return std::move(o);
+  } else {
+    return std::move(o).get();
+  }
+}
+
 /// The whole call: context, the caller's cancellation, duration metrics, and the hand-back.
 template <class Layers, class F>
 task<typename op_traits<F>::caller_type> execute_chain(Layers* layers, F op,
@@ -197,22 +272,24 @@ task<typename op_traits<F>::caller_type> execute_chain(Layers* layers, F op,
   metrics_sink* sink = tel != nullptr ? tel->sink() : nullptr;
   const auto started = sink != nullptr ? clock::now() : clock::time_point{};
   // A caller cancelled before the pipeline starts gets cancelled at once: no layer runs, no
-  // fallback is taken.
-  // (Not a ?: around the co_await: g++ 12 destroys the temporaries of such a co_await twice
-  // when the awaiter is ready at once.)
-  outcome<R> o = outcome<R>::cancelled();
-  if (!ctx.token.is_cancellation_requested()) {
-    o = co_await next_fn<R, 0, Layers, op_tail<R, F>>{layers, {&op}}(ctx);
+  // fallback is taken. (Not a ?: around the co_await: g++ 12 destroys the temporaries of such a
+  // co_await twice when the awaiter is ready at once.)
+  if (ctx.token.is_cancellation_requested()) [[unlikely]] {
+    co_return handed_back<traits>(outcome<R>::cancelled());
   }
-  if (sink != nullptr) sink->record_pipeline(ctx, clock::now() - started, verdict_of(o));
-  if constexpr (traits::returns_outcome) {
-    co_return o;
-  } else {
-    co_return std::move(o).get();
+  outcome<R> o = co_await next_fn<R, 0, Layers, op_tail<R, F>>{layers, {&op}}(ctx);
+  if (sink != nullptr) [[unlikely]] {
+    sink->record_pipeline(ctx, clock::now() - started, verdict_of(o));
   }
+  co_return handed_back<traits>(std::move(o));
 }
 
 }  // namespace detail
+
+/// True when `next`, a layer's continuation, ends in an operation marked idempotent(). A layer
+/// that runs copies of a call at the same time constrains its run() with it.
+template <class Next>
+concept idempotent_continuation = requires { requires Next::idempotent; };
 
 /// Adapts `next` (a layer's continuation) to a task, for layers that start attempts as child
 /// tasks (hedge) or need a task to wrap (timeout).
@@ -240,15 +317,22 @@ class pipeline {
   requires(sizeof...(L) == sizeof...(Slots))
   explicit pipeline(L&&... layers) : layers_(detail::slot<Slots>{std::forward<L>(layers)}...) {}
 
+  /// True when a layer (a hedge) runs copies of a call at the same time: then execute() accepts
+  /// only operations wrapped with idempotent(), and any other does not compile.
+  static constexpr bool requires_idempotent =
+      (detail::layer_requires_idempotent<typename detail::slot_layer<Slots>::type> || ...);
+
   /// Runs `op` (callable as op() or op(resilience_context&), returning a weft::task) through the
   /// layers with a fresh context carrying the caller's cancellation.
   template <class F>
+  requires(!requires_idempotent || idempotent_operation<F>)
   auto execute(F op) {
     return detail::execute_chain(&layers_, std::move(op), nullptr, &telemetry_);
   }
   /// Runs `op` with the caller's context (its deadline, key and properties are honoured and its
   /// token is the cancellation the layers observe). `ctx` must outlive the call.
   template <class F>
+  requires(!requires_idempotent || idempotent_operation<F>)
   auto execute(resilience_context& ctx, F op) {
     return detail::execute_chain(&layers_, std::move(op), &ctx, &telemetry_);
   }
@@ -297,8 +381,10 @@ template <class... L>
 pipeline(L&&...) -> pipeline<typename detail::slot_type<L>::type...>;
 
 /// Runs `op` through one layer: `execute(breaker, op)` is `pipeline{breaker}.execute(op)`.
-/// `layer` must outlive the call.
+/// `layer` must outlive the call. A layer that requires idempotent operations accepts only ops
+/// wrapped with idempotent().
 template <class L, class F>
+requires(!detail::layer_requires_idempotent<L> || idempotent_operation<F>)
 auto execute(L& layer, F op) {
   using layers = std::tuple<detail::slot<L&>>;
   // The tuple lives in the call's frame; execute_chain keeps a pointer to it.
