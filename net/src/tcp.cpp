@@ -110,7 +110,13 @@ tcp_listener::~tcp_listener() {
 void tcp_listener::close() noexcept {
   // The multishot first: it cancels the kernel's accept and closes connections nobody took.
   if (acceptor_ != nullptr) std::exchange(acceptor_, nullptr)->close();
-  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  if (fd_ >= 0) {
+    // An accept in flight holds the socket inside io_uring, so close() alone would leave it
+    // listening (the kernel completing new connections) until that request ended; shutdown
+    // stops listening now, resets what waits in the backlog and fails a pending accept.
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(std::exchange(fd_, -1));
+  }
 }
 
 tcp_listener tcp_listener::bind(socket_address address, listen_options options) {

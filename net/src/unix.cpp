@@ -87,6 +87,9 @@ unix_listener::~unix_listener() {
 void unix_listener::close() noexcept {
   if (acceptor_ != nullptr) std::exchange(acceptor_, nullptr)->close();
   if (fd_ < 0) return;
+  // As for tcp_listener: an accept in flight keeps the socket alive inside io_uring, so close()
+  // alone would leave it taking connections; shutdown refuses them now.
+  ::shutdown(fd_, SHUT_RDWR);
   ::close(std::exchange(fd_, -1));
   if (unlink_ && !path_.empty() && path_[0] != '@') ::unlink(path_.c_str());
   unlink_ = false;

@@ -250,6 +250,7 @@ multishot::read_awaiter::~read_awaiter() {
   hook_.disarm();
   // Destroyed while still waiting: only at shutdown, after the owner stopped.
   if (m_.waiter_ == this) m_.waiter_ = nullptr;
+  m_.release();
 }
 
 bool multishot::read_awaiter::suspend(std::coroutine_handle<> caller, cancel_state* token) {

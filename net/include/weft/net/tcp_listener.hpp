@@ -61,7 +61,8 @@ class tcp_listener {
   [[nodiscard]] socket_address local_address() const noexcept { return local_; }
   [[nodiscard]] int native_handle() const noexcept { return fd_; }
   [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
-  /// Stops listening now (pending accepts fail or are cancelled). Idempotent.
+  /// Stops listening now (pending accepts fail or are cancelled). Idempotent. The socket is shut
+  /// down, not only closed: a copy of the descriptor (dup, fork) stops listening too.
   void close() noexcept;
 
  private:

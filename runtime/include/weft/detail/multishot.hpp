@@ -49,7 +49,11 @@ class multishot {
   /// Awaits the next result. At most one reader at a time.
   class read_awaiter {
    public:
-    read_awaiter(multishot& m, std::span<std::byte> buf) noexcept : m_(m), buf_(buf) {}
+    /// Holds a reference on the multishot until destroyed: a socket closed under a waiting
+    /// reader may drop the last other one before the reader has resumed.
+    read_awaiter(multishot& m, std::span<std::byte> buf) noexcept : m_(m), buf_(buf) {
+      m_.refs_.fetch_add(1, std::memory_order_relaxed);
+    }
     read_awaiter(const read_awaiter&) = delete;
     read_awaiter& operator=(const read_awaiter&) = delete;
     ~read_awaiter();
