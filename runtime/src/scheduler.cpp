@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "runtime_core.hpp"
 
@@ -233,6 +234,10 @@ std::coroutine_handle<> worker::next_task() {
     }
     return std::coroutine_handle<>::from_address(h);
   }
+  // A task woken outside any task (by a timer callback or a mailbox request) waits in the LIFO
+  // slot with no task to run it after: take it here, or it would wait behind the whole queue
+  // (and, in paused time, the clock would jump past it).
+  if (lifo_ != nullptr) return std::coroutine_handle<>::from_address(std::exchange(lifo_, nullptr));
   if (tick_ % rt_.options.global_queue_interval == 0) {
     if (auto h = pull_injection()) return h;
   }
