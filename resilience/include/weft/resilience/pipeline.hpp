@@ -25,6 +25,9 @@
 
 namespace weft::resilience {
 
+struct standard_pipeline_options;
+struct hedged_pipeline_options;
+
 // The layer protocol. A layer is an object with
 //
 //     template <class R, class Next>
@@ -350,6 +353,20 @@ class pipeline {
   template <std::size_t I>
   auto& layer() noexcept {
     return std::get<I>(layers_).get();
+  }
+
+  /// RESILIENCE.md's standard pipeline (include <weft/resilience/standard_pipeline.hpp>):
+  /// `auto p = pipeline<>::standard();`
+  template <class Options = standard_pipeline_options>
+  requires(sizeof...(Slots) == 0)
+  static auto standard(Options options = {}) {
+    return make_standard_pipeline(std::move(options));
+  }
+  /// RESILIENCE.md's hedged pipeline: `auto p = pipeline<>::hedged();`
+  template <class Options = hedged_pipeline_options>
+  requires(sizeof...(Slots) == 0)
+  static auto hedged(Options options = {}) {
+    return make_hedged_pipeline(std::move(options));
   }
 
  private:
