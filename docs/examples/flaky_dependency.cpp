@@ -77,8 +77,8 @@ int main() {
   ko.max_concurrent = 2;
   wr::bulkhead bulkhead{ko};
 
-  for (wr::telemetry* t : {&per_call.observers(), &retry.observers(), &breaker.observers(),
-                           &bulkhead.observers()}) {
+  for (wr::telemetry* t :
+       {&per_call.observers(), &retry.observers(), &breaker.observers(), &bulkhead.observers()}) {
     t->on_event([](const wr::event& e) noexcept { print(e); });
   }
 
@@ -101,8 +101,8 @@ int main() {
     } catch (const wr::rejected& r) {
       std::printf("%6ld ms  rejected: %s; %d more call(s) reached the service\n", ms(), r.what(),
                   service.calls - before);
-      co_return r.code() == wr::errc::circuit_open && service.calls == before + 1 &&
-                reply == "payload 4";
+      co_return r.code() == wr::errc::circuit_open&& service.calls == before + 1 &&
+          reply == "payload 4";
     }
     co_return false;
   });

@@ -57,8 +57,8 @@ class gated {
 /// pipeline<>::standard()'s settings; every default is RESILIENCE.md's.
 struct standard_pipeline_options {
   /// The outermost layer: 1,000 calls a second, bursts of 1,000, no waiting for a token.
-  rate_limit rate = token_bucket{.capacity = 1000, .tokens_per_period = 1000,
-                                 .period = std::chrono::seconds{1}};
+  rate_limit rate =
+      token_bucket{.capacity = 1000, .tokens_per_period = 1000, .period = std::chrono::seconds{1}};
   rate_limiter_options rate_options = {};
   /// The whole call, retries and their sleeps included.
   clock::duration total_timeout = std::chrono::seconds{30};
@@ -94,7 +94,8 @@ inline std::shared_ptr<timeout> named_timeout(clock::duration d, const char* nam
 }
 }  // namespace detail
 
-/// rate_limiter | total timeout | retry (+ budget) | circuit_breaker | attempt timeout, l1 outermost.
+/// rate_limiter | total timeout | retry (+ budget) | circuit_breaker | attempt timeout, l1
+/// outermost.
 ///
 ///     auto pipe = weft::resilience::pipeline<>::standard();
 ///     auto reply = co_await pipe.execute([&] { return client.get(path); });
