@@ -23,14 +23,18 @@ flags=$(PKG_CONFIG_PATH=$pc_dir PKG_CONFIG_SYSROOT_DIR=$tmp/dest pkg-config --cf
 
 echo "== meson subproject"
 mkdir -p "$tmp/app/subprojects/weft"
-cp -r "$src/meson.build" "$src/meson_options.txt" "$src/runtime" "$tmp/app/subprojects/weft/"
-cp "$example" "$tmp/app/"
+cp -r "$src/meson.build" "$src/meson_options.txt" "$src/runtime" "$src/resilience" "$src/net" \
+  "$tmp/app/subprojects/weft/"
+cp "$example" "$src/docs/examples/flaky_dependency.cpp" "$tmp/app/"
 cat > "$tmp/app/meson.build" <<'MESON'
 project('uses_weft', 'cpp', default_options: ['cpp_std=c++20'])
 weft_dep = dependency('weft', fallback: ['weft', 'weft_dep'])
 executable('fan_out', 'fan_out.cpp', dependencies: weft_dep)
+resilience_dep = dependency('weft-resilience', fallback: ['weft', 'weft_resilience_dep'])
+executable('flaky', 'flaky_dependency.cpp', dependencies: resilience_dep)
 MESON
 (cd "$tmp/app" && CXX=$cxx meson setup b -Dweft:tests=false -Dweft:benchmarks=false \
    -Dweft:tools=false >/dev/null && ninja -C b >/dev/null)
 "$tmp/app/b/fan_out"
+"$tmp/app/b/flaky" >/dev/null
 echo "all three ways work"
