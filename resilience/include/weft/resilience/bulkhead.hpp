@@ -90,10 +90,11 @@ inline void validate(const bulkhead_options& o) {
 /// queues if max_queue_wait > 0 and fewer than max_queue wait, else it is rejected at once. A
 /// queued call ends in one of three ways: it is handed a permit (and runs), its wait reaches
 /// queued_at + max_queue_wait (bulkhead_full), or it is cancelled (outcome cancelled); the last two
-/// never hold a permit afterwards. If a permit reaches a waiter at the instant its wait ran out or
-/// it was cancelled, the waiter still fails and passes the permit on to the next waiter (or back
-/// to the pool). Held permits are released on every outcome, an exception or the frame's
-/// destruction included.
+/// never hold a permit afterwards. At equal instants the first event wins: a permit handed over
+/// before the wait's timer fired is used, even at the deadline instant; a waiter whose timer fired
+/// or whose caller was cancelled before it resumed with a permit handed to it fails all the same
+/// and passes the permit on to the next waiter (or back to the pool). Held permits are released on
+/// every outcome, an exception or the frame's destruction included.
 ///
 /// Events: bulkhead_queued (a call starts waiting), bulkhead_rejected (rejected at once, `delay`
 /// 0, or after waiting, `delay` = how long it waited). Gauge: inflight, after each admission and
@@ -389,13 +390,11 @@ inline task<bulkhead::wait_result> bulkhead::wait_for_permit(resilience_context&
   }
   const bool caller_cancelled =
       own.is_cancellation_requested() || ctx.token.is_cancellation_requested();
-  const wait_end end = settle(w, deadline_came, failure == nullptr && caller_cancelled);
+  // A failed wait settles as a cancelled one: it leaves the queue or passes on a permit handed
+  // to it meanwhile, so the exception leaks nothing.
+  const wait_end end = settle(w, deadline_came, failure != nullptr || caller_cancelled);
   exit.settled = true;
-  if (failure != nullptr) {
-    // Only an allocation failure gets here; the waiter has left the queue (or passed its permit
-    // on) either way.
-    std::rethrow_exception(failure);
-  }
+  if (failure != nullptr) std::rethrow_exception(failure);  // only an allocation failure
   if (end == wait_end::granted) co_return wait_result{permit{this}, wait_end::granted};
   if (end == wait_end::timed_out) {
     emit(event_kind::bulkhead_rejected, ctx, clock::now() - queued_at);

@@ -394,11 +394,12 @@ class rate_limiter {
   /// Permits free now, after applying the refill due (the token bucket's count is negative while
   /// reservations are queued). Off a worker before the first call: the initial count.
   [[nodiscard]] std::int64_t available() {
+    const auto read = clock::now();
     std::lock_guard guard{lock_};
     if (!started_ && weft::detail::current_runtime() == nullptr) {
       return std::visit([](const auto& s) { return s.initial(); }, state_);
     }
-    const auto now = now_locked();
+    const auto now = now_locked(read);
     return std::visit([&](auto& s) { return s.available(now); }, state_);
   }
 
@@ -415,14 +416,15 @@ class rate_limiter {
 
   void start_if_on_worker() {
     if (weft::detail::current_runtime() == nullptr) return;
+    const auto read = clock::now();
     std::lock_guard guard{lock_};
-    (void)now_locked();
+    (void)now_locked(read);
   }
 
-  // Under the lock: the clock, never earlier than a time already used (reads from several
-  // workers can arrive out of order), starting t0 on first use.
-  clock::time_point now_locked() {
-    auto now = clock::now();
+  // Under the lock: `now` (read before taking it, to keep the lock short), never earlier than a
+  // time already used (reads from several workers can arrive out of order), starting t0 on first
+  // use.
+  clock::time_point now_locked(clock::time_point now) {
     if (!started_) {
       started_ = true;
       std::visit([&](auto& s) { s.start(now); }, state_);
@@ -434,14 +436,16 @@ class rate_limiter {
   }
 
   detail::rate_decision decide(clock::duration max_wait) {
+    const auto read = clock::now();
     std::lock_guard guard{lock_};
-    const auto now = now_locked();
+    const auto now = now_locked(read);
     return std::visit([&](auto& s) { return s.acquire(now, max_wait); }, state_);
   }
 
   void give_back(clock::time_point at) {
+    const auto read = clock::now();
     std::lock_guard guard{lock_};
-    const auto now = now_locked();
+    const auto now = now_locked(read);
     std::visit([&](auto& s) { s.give_back(now, at); }, state_);
   }
 
