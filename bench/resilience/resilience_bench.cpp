@@ -15,6 +15,7 @@
 #include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/retry.hpp>
+#include <weft/resilience/standard_pipeline.hpp>
 #include <weft/runtime.hpp>
 #include <weft/task.hpp>
 
@@ -37,15 +38,23 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace wr = weft::resilience;
 
 namespace {
 
-weft::task<int> op() { co_return 1; }
-weft::task<wr::outcome<int>> op_outcome() { co_return wr::outcome<int>::success(1); }
+weft::task<int> op() {
+  co_return 1;
+}
+weft::task<wr::outcome<int>> op_outcome() {
+  co_return wr::outcome<int>::success(1);
+}
 
 /// Runs `body` (a coroutine that loops over `state`) on a one-worker runtime and reports
 /// allocations per iteration.
@@ -60,8 +69,9 @@ void run(benchmark::State& state, Body body) {
     co_await body(state, 0);
   });
   const auto after = allocations.load(std::memory_order_relaxed);
-  state.counters["allocs_per_call"] = benchmark::Counter(
-      static_cast<double>(after - before) / static_cast<double>(std::max<std::int64_t>(1, state.iterations())));
+  state.counters["allocs_per_call"] =
+      benchmark::Counter(static_cast<double>(after - before) /
+                         static_cast<double>(std::max<std::int64_t>(1, state.iterations())));
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -91,12 +101,12 @@ void BM_empty_pipeline(benchmark::State& state) {
 }
 BENCHMARK(BM_empty_pipeline)->UseRealTime();
 
-#define WEFT_LAYER_BENCH(NAME, MAKE)                                                  \
-  void BM_layer_##NAME(benchmark::State& state) {                                     \
-    auto layer = MAKE;                                                                \
-    wr::pipeline pipe{*layer};                                                        \
-    run(state, [&](benchmark::State& s, int warm) { return loop(s, warm, pipe); });   \
-  }                                                                                   \
+#define WEFT_LAYER_BENCH(NAME, MAKE)                                                \
+  void BM_layer_##NAME(benchmark::State& state) {                                   \
+    auto layer = MAKE;                                                              \
+    wr::pipeline pipe{*layer};                                                      \
+    run(state, [&](benchmark::State& s, int warm) { return loop(s, warm, pipe); }); \
+  }                                                                                 \
   BENCHMARK(BM_layer_##NAME)->UseRealTime();
 
 WEFT_LAYER_BENCH(retry, weft::bench::make_retry())
@@ -105,13 +115,26 @@ WEFT_LAYER_BENCH(circuit_breaker_untimed, weft::bench::make_breaker_untimed())
 WEFT_LAYER_BENCH(fallback, weft::bench::make_fallback())
 WEFT_RESILIENCE_MORE_LAYER_BENCHES
 
+// RESILIENCE.md's standard pipeline: five layers, the retry with its budget.
+void BM_standard_pipeline(benchmark::State& state) {
+  wr::standard_pipeline_options o;
+  // The default 1,000 calls a second would refuse most of a benchmark's calls.
+  o.rate = wr::token_bucket{.capacity = 1'000'000,
+                            .tokens_per_period = 1'000'000,
+                            .period = std::chrono::microseconds{1}};
+  auto pipe = wr::pipeline<>::standard(o);
+  run(state, [&](benchmark::State& s, int warm) { return loop(s, warm, pipe); });
+}
+BENCHMARK(BM_standard_pipeline)->UseRealTime();
+
 void BM_open_breaker_rejection(benchmark::State& state) {
   auto breaker = weft::bench::make_breaker();
   breaker->transition_to_forced_open();
   wr::pipeline pipe{*breaker};
   run(state, [&](benchmark::State& s, int warm) -> weft::task<void> {
     if (warm > 0) {
-      for (int i = 0; i < warm; ++i) benchmark::DoNotOptimize((co_await pipe.execute(&op_outcome)).kind());
+      for (int i = 0; i < warm; ++i)
+        benchmark::DoNotOptimize((co_await pipe.execute(&op_outcome)).kind());
       co_return;
     }
     for (auto _ : s) benchmark::DoNotOptimize((co_await pipe.execute(&op_outcome)).kind());

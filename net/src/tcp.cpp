@@ -29,19 +29,11 @@ socket_address address_of(int fd, bool peer, const char* op, const std::string& 
   return socket_address::from_native(reinterpret_cast<sockaddr*>(&s), len);
 }
 
-// Closes an fd unless released: RAII for a socket before it is handed to its owner.
-struct fd_guard {
-  int fd;
-  ~fd_guard() {
-    if (fd >= 0) ::close(fd);
-  }
-  int release() noexcept { return std::exchange(fd, -1); }
-};
 }  // namespace
 
 task<tcp_stream> tcp_stream::connect(socket_address peer) {
   const std::string who = peer.to_string();
-  fd_guard fd{::socket(peer.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP)};
+  detail::fd_guard fd{::socket(peer.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP)};
   if (fd.fd < 0) detail::throw_net_error(errno, "tcp_stream::connect", who);
   sockaddr_storage native{};
   const socklen_t len = peer.to_native(native);
@@ -121,7 +113,7 @@ void tcp_listener::close() noexcept {
 
 tcp_listener tcp_listener::bind(socket_address address, listen_options options) {
   const std::string who = address.to_string();
-  fd_guard fd{::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP)};
+  detail::fd_guard fd{::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP)};
   if (fd.fd < 0) detail::throw_net_error(errno, "tcp_listener::bind", who);
   auto opt = [&](int level, int name, int value) {
     if (::setsockopt(fd.fd, level, name, &value, sizeof value) != 0) {
@@ -168,7 +160,7 @@ task<tcp_accepted> tcp_listener::accept() {
         fd = co_await accept_plain();
         break;
     }
-    fd_guard conn{fd};
+    detail::fd_guard conn{fd};
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     // The multishot accept has no room for addresses: ask the socket (a peer that already reset

@@ -35,20 +35,13 @@ socklen_t unix_native(const std::string& path, sockaddr_un& out, const char* op)
                                 (path[0] == '@' ? 0 : 1));
 }
 
-struct fd_guard {
-  int fd;
-  ~fd_guard() {
-    if (fd >= 0) ::close(fd);
-  }
-  int release() noexcept { return std::exchange(fd, -1); }
-};
 }  // namespace
 
 task<unix_stream> unix_stream::connect(std::string path) {
   sockaddr_un native{};
   const socklen_t len = unix_native(path, native, "unix_stream::connect");
   const std::string who = "unix:" + path;
-  fd_guard fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  detail::fd_guard fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
   if (fd.fd < 0) detail::throw_net_error(errno, "unix_stream::connect", who);
   for (;;) {
     const auto r = co_await submit_io([&fd, &native, len](io_uring_sqe* sqe) {
@@ -99,7 +92,7 @@ unix_listener unix_listener::bind(std::string path, int backlog, bool unlink_on_
   sockaddr_un native{};
   const socklen_t len = unix_native(path, native, "unix_listener::bind");
   const std::string who = "unix:" + path;
-  fd_guard fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  detail::fd_guard fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
   if (fd.fd < 0) detail::throw_net_error(errno, "unix_listener::bind", who);
   if (::bind(fd.fd, reinterpret_cast<sockaddr*>(&native), len) != 0) {
     detail::throw_net_error(errno, "unix_listener::bind", who);

@@ -1,6 +1,8 @@
 // The default classification and retryability of RESILIENCE.md.
 #include <weft/resilience/classify.hpp>
 
+#include <weft/detail/children.hpp>
+
 #include <new>
 #include <stdexcept>
 
@@ -9,10 +11,10 @@ namespace weft::resilience {
 namespace detail {
 bool is_cancellation_exception(const std::exception_ptr& e) noexcept {
   if (!e) return false;
+  if (weft::detail::is_cancellation(e)) return true;
+  // RESILIENCE.md also counts errc::operation_canceled as cancellation.
   try {
     std::rethrow_exception(e);
-  } catch (const operation_cancelled&) {
-    return true;
   } catch (const std::system_error& s) {
     return s.code() == std::errc::operation_canceled;
   } catch (...) {
@@ -23,20 +25,25 @@ bool is_cancellation_exception(const std::exception_ptr& e) noexcept {
 
 verdict default_classify(const outcome_view& o) noexcept {
   switch (o.kind) {
-    case outcome_kind::value: return verdict::success;
-    case outcome_kind::cancelled: return verdict::ignore;
+    case outcome_kind::value:
+      return verdict::success;
+    case outcome_kind::cancelled:
+      return verdict::ignore;
     case outcome_kind::error:
       if (o.error == std::errc::operation_canceled) return verdict::ignore;
       if (o.error.category() == resilience_category()) {
         switch (static_cast<errc>(o.error.value())) {
           case errc::bulkhead_full:
           case errc::rate_limited:
-          case errc::limit_exceeded: return verdict::ignore;
-          default: return verdict::failure;
+          case errc::limit_exceeded:
+            return verdict::ignore;
+          default:
+            return verdict::failure;
         }
       }
       return verdict::failure;
-    case outcome_kind::exception: return verdict::failure;
+    case outcome_kind::exception:
+      return verdict::failure;
   }
   return verdict::failure;
 }
@@ -44,7 +51,8 @@ verdict default_classify(const outcome_view& o) noexcept {
 bool default_retryable(const outcome_view& o) noexcept {
   switch (o.kind) {
     case outcome_kind::value:
-    case outcome_kind::cancelled: return false;
+    case outcome_kind::cancelled:
+      return false;
     case outcome_kind::error:
       if (o.error == std::errc::operation_canceled) return false;
       return !is_rejection(o.error);
