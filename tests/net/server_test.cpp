@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/fd_leak.hpp"
 #include "../support/io_uring.hpp"
 
 #include <weft/cancel_token.hpp>
@@ -38,6 +39,10 @@
 
 namespace {
 
+using weft::testing::expect_io_unavailable;
+using weft::testing::fd_leak_check;
+using weft::testing::open_fd_count;
+
 using namespace std::chrono_literals;
 using weft::net::server_options;
 using weft::net::server_stats;
@@ -47,14 +52,6 @@ using weft::net::tcp_listener;
 using weft::net::tcp_stream;
 
 // --- helpers ----------------------------------------------------------------------------------
-
-int open_fd_count() {
-  int n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-    ++n;
-  }
-  return n;
-}
 
 std::span<const std::byte> bytes_of(std::string_view s) {
   return std::as_bytes(std::span{s.data(), s.size()});

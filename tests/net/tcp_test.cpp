@@ -31,6 +31,7 @@
 #include <gtest/gtest.h>
 
 #include "../support/eventually.hpp"
+#include "../support/fd_leak.hpp"
 #include "../support/io_uring.hpp"
 
 #include <weft/cancel_token.hpp>
@@ -51,6 +52,10 @@
 
 namespace {
 
+using weft::testing::expect_io_unavailable;
+using weft::testing::fd_leak_check;
+using weft::testing::open_fd_count;
+
 using namespace std::chrono_literals;
 using weft::net::listen_options;
 using weft::net::socket_address;
@@ -60,16 +65,6 @@ using weft::net::tcp_stream;
 using weft::testing::eventually;
 
 // --- helpers ----------------------------------------------------------------------------------
-
-/// Descriptors this process has open now (the entries of /proc/self/fd; the directory's own
-/// descriptor is counted every time, so counts compare).
-int open_fd_count() {
-  int n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-    ++n;
-  }
-  return n;
-}
 
 /// Raises the soft descriptor limit to at least `n` if the hard limit allows; false if not.
 bool ensure_fd_limit(rlim_t n) {
@@ -180,19 +175,6 @@ class unlistened_port {
  private:
   int fd_;
   socket_address address_;
-};
-
-/// Every test starts and ends with the same descriptors open: sockets are closed exactly once,
-/// by their owners, whatever way the test ends.
-class fd_leak_check {
- protected:
-  void remember_fds() { fds_before_ = open_fd_count(); }
-  void check_fds() const {
-    EXPECT_EQ(open_fd_count(), fds_before_) << "descriptors were left open (or closed twice)";
-  }
-
- private:
-  int fds_before_ = 0;
 };
 
 template <std::size_t Workers>
@@ -812,19 +794,6 @@ class TcpWithoutIoUring : public ::testing::Test, protected fd_leak_check {
   void TearDown() override { check_fds(); }
   weft::runtime rt_{weft::runtime_options{.workers = 1, .io_uring = false}};
 };
-
-/// Checks that awaiting `t` throws io_unavailable with the runtime's explanation.
-template <class T>
-void expect_io_unavailable(weft::runtime& rt, weft::task<T> t, const char* what) {
-  try {
-    rt.block_on(std::move(t));
-    ADD_FAILURE() << what << " succeeded without io_uring";
-  } catch (const weft::io_unavailable& e) {
-    EXPECT_EQ(e.code().value(), ENOTSUP) << what;
-    EXPECT_NE(std::string{e.what()}.find("runtime_options::io_uring = false"), std::string::npos)
-        << what << ": " << e.what();
-  }
-}
 
 TEST_F(TcpWithoutIoUring, BindAndListenWorkAndEverySocketOperationThrowsIoUnavailable) {
   // bind and listen are plain syscalls: they work without a ring.

@@ -26,6 +26,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/fd_leak.hpp"
 #include "../support/io_uring.hpp"
 
 #include <weft/cancel_token.hpp>
@@ -44,6 +45,10 @@
 
 namespace {
 
+using weft::testing::expect_io_unavailable;
+using weft::testing::fd_leak_check;
+using weft::testing::open_fd_count;
+
 using namespace std::chrono_literals;
 using weft::net::socket_address;
 using weft::net::udp_socket;
@@ -51,15 +56,6 @@ using weft::net::unix_listener;
 using weft::net::unix_stream;
 
 // --- helpers ----------------------------------------------------------------------------------
-
-/// Descriptors this process has open now (the entries of /proc/self/fd).
-int open_fd_count() {
-  int n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-    ++n;
-  }
-  return n;
-}
 
 std::span<const std::byte> bytes_of(std::string_view s) {
   return std::as_bytes(std::span{s.data(), s.size()});
@@ -130,17 +126,6 @@ weft::task<std::pair<int, std::string>> error_of(weft::task<T> t) {
   }
   co_return std::pair<int, std::string>{0, ""};
 }
-
-class fd_leak_check {
- protected:
-  void remember_fds() { fds_before_ = open_fd_count(); }
-  void check_fds() const {
-    EXPECT_EQ(open_fd_count(), fds_before_) << "descriptors were left open (or closed twice)";
-  }
-
- private:
-  int fds_before_ = 0;
-};
 
 template <std::size_t Workers>
 class net_fixture : public weft::testing::needs_io_uring, protected fd_leak_check {
@@ -587,18 +572,6 @@ class WithoutIoUring : public ::testing::Test, protected fd_leak_check {
   void TearDown() override { check_fds(); }
   weft::runtime rt_{weft::runtime_options{.workers = 1, .io_uring = false}};
 };
-
-template <class T>
-void expect_io_unavailable(weft::runtime& rt, weft::task<T> t, const char* what) {
-  try {
-    rt.block_on(std::move(t));
-    ADD_FAILURE() << what << " succeeded without io_uring";
-  } catch (const weft::io_unavailable& e) {
-    EXPECT_EQ(e.code().value(), ENOTSUP) << what;
-    EXPECT_NE(std::string{e.what()}.find("runtime_options::io_uring = false"), std::string::npos)
-        << what << ": " << e.what();
-  }
-}
 
 TEST_F(WithoutIoUring, UdpBindsAndEveryTransferThrowsIoUnavailable) {
   auto a = udp_socket::bind(loopback_v4());
