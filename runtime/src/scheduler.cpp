@@ -291,6 +291,7 @@ void worker::run_task(std::coroutine_handle<> h) {
     if (rt_.idle_set.transition_from_searching()) rt_.notify_parked();
   }
   tasks_run_.add();
+  if (WEFT_UNLIKELY(static_cast<bool>(rt_.options.before_resume))) rt_.options.before_resume();
   h.resume();
   const std::uint32_t max_lifo = rt_.options.max_lifo_polls;
   for (std::uint32_t polls = 0; lifo_ != nullptr && !rt_.is_stopping();) {
@@ -305,6 +306,7 @@ void worker::run_task(std::coroutine_handle<> h) {
     }
     lifo_hits_.add();
     tasks_run_.add();
+    if (WEFT_UNLIKELY(static_cast<bool>(rt_.options.before_resume))) rt_.options.before_resume();
     next.resume();
   }
 }

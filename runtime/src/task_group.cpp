@@ -1,5 +1,7 @@
-// task_group: children are roots of the runtime with a join_waiter each (as block_on uses), kept
-// until join() collects them, so cancel() can reach every one that still runs.
+// task_group: children are roots of the runtime with a join_waiter each (as block_on uses). A
+// child's frame is freed as soon as it finishes (its failure, if any, is kept for join); its slot
+// is reused by the next spawn, so cancel() reaches every task that still runs and memory follows
+// the tasks running, not the tasks ever run.
 #include <weft/task_group.hpp>
 
 #include <thread>
@@ -34,14 +36,17 @@ task_group::~task_group() {
   // turn): wait for it, so the children are not freed under it.
   for (std::size_t i = 0;; ++i) {
     child* c = nullptr;
+    std::uint32_t old = 0;
     {
+      // Under the lock: a child not done yet still has its frame (finished() frees it only after
+      // marking it done under this lock).
       std::lock_guard lock{lock_};
       if (i >= children_.size()) break;
       if (children_[i].done) continue;
       c = &children_[i];
+      old = detail::header_of(c->handle.address())
+                ->state.fetch_and(~detail::join_waiting_bit, std::memory_order_acq_rel);
     }
-    const auto old = detail::header_of(c->handle.address())
-                         ->state.fetch_and(~detail::join_waiting_bit, std::memory_order_acq_rel);
     if ((old & detail::join_waiting_bit) && (old & detail::complete_bit)) {
       for (;;) {
         {
@@ -59,26 +64,31 @@ void task_group::add(std::coroutine_handle<> h, detail::promise_base& p, error_f
   detail::runtime_core& rt = detail::require_runtime("weft::task_group::spawn");
   rt_ = &rt;
   child* c = nullptr;
+  bool cancel_now = false;
   {
     std::lock_guard lock{lock_};
-    c = &children_.emplace_back();
+    if (free_.empty()) {
+      c = &children_.emplace_back();
+    } else {
+      c = free_.back();
+      free_.pop_back();
+    }
     c->group = this;
     c->handle = h;
     c->error = error;
+    c->done = false;
+    // A group already failing or cancelled starts nothing new: the task sees it at once. Decided
+    // before the task starts: once its completion can find the group, finished() may free the
+    // frame at any moment. A cancel() from now on finds the child in the list.
+    cancel_now = cancelled_ || static_cast<bool>(first_error_);
   }
+  if (cancel_now) detail::header_of(h.address())->cancel.request_cancel();
   running_.fetch_add(1, std::memory_order_acq_rel);
   detail::spawn_root(&rt, h, p);
   detail::set_joiner(p, c);
   const auto old = detail::header_of(h.address())
                        ->state.fetch_or(detail::join_waiting_bit, std::memory_order_acq_rel);
   if (old & (detail::complete_bit | detail::aborted_bit)) finished(*c);
-  // A group already failing or cancelled starts nothing new: the task sees it at once.
-  bool cancel_now = false;
-  {
-    std::lock_guard lock{lock_};
-    cancel_now = cancelled_ || static_cast<bool>(first_error_);
-  }
-  if (cancel_now) detail::header_of(h.address())->cancel.request_cancel();
 }
 
 void task_group::on_complete(detail::join_waiter* self) noexcept {
@@ -90,19 +100,29 @@ void task_group::finished(child& c) noexcept {
   join_awaiter* wake = nullptr;
   detail::worker* helper = nullptr;
   bool cancel_others = false;
+  std::coroutine_handle<> release;
+  detail::runtime_core* rt = nullptr;
   {
     std::lock_guard lock{lock_};
     c.done = true;
     const bool aborted =
         detail::header_of(c.handle.address())->state.load(std::memory_order_acquire) &
         detail::aborted_bit;
-    if (!aborted && !first_error_) {
-      // A task stopped by the group's own cancel() (or by a sibling's failure) did not fail.
-      std::exception_ptr e = c.error(c.handle);
-      if (e && !(cancelled_ && detail::is_cancellation(e))) {
-        first_error_ = e;
-        cancel_others = true;
+    if (!aborted) {
+      if (!first_error_) {
+        // A task stopped by the group's own cancel() (or by a sibling's failure) did not fail.
+        std::exception_ptr e = c.error(c.handle);
+        if (e && !(cancelled_ && detail::is_cancellation(e))) {
+          first_error_ = e;
+          cancel_others = true;
+        }
       }
+      // Its result is no longer needed: the frame is freed below, outside the lock (its
+      // destructors run user code), and the slot serves the next spawn. An aborted task (runtime
+      // shutdown) is left to collect(), which frees it once shutdown is done with it.
+      release = std::exchange(c.handle, {});
+      rt = rt_;
+      free_.push_back(&c);
     }
     if (cancel_others) cancel_locked();
     if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -114,6 +134,8 @@ void task_group::finished(child& c) noexcept {
   }
   if (helper != nullptr) detail::unpark_current_helper(helper);
   if (wake != nullptr && wake->gate_.wake()) detail::schedule_wake(wake->rt_, wake->caller_);
+  // Nothing of the group is touched from here on: once the lock was released it may be gone.
+  if (release) detail::release_handle(rt, release);
 }
 
 void task_group::cancel() noexcept {
@@ -132,8 +154,11 @@ std::exception_ptr task_group::collect() noexcept {
   std::lock_guard lock{lock_};
   // Finished children are freed; one not finished (only after shutdown stopped the workers,
   // which then destroys it itself) is let go.
-  for (auto& c : children_) detail::release_handle(rt_, c.handle);
+  for (auto& c : children_) {
+    if (c.handle) detail::release_handle(rt_, c.handle);
+  }
   children_.clear();
+  free_.clear();
   cancelled_ = false;  // a joined group starts afresh
   return std::exchange(first_error_, nullptr);
 }

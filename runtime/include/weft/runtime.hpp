@@ -43,6 +43,11 @@ struct runtime_options {
   /// Submission queue entries per worker ring (a power of two, 1 to 32768); the completion queue
   /// gets four times as many.
   unsigned io_ring_entries = 256;
+  /// Test seam: called on the worker's thread just before each task resumption. Under paused
+  /// time (one worker) the calls come in the same order on every run, so a test can act at the
+  /// k-th suspension point of a scenario, e.g. cancel it there. Empty by default; when set it
+  /// costs one call per resumption. It must not resume tasks itself or block.
+  std::function<void()> before_resume{};
 };
 
 /// What one worker did since the runtime started. Counters only grow.

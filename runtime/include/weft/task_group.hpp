@@ -7,6 +7,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <vector>
 
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/scheduler.hpp>
@@ -111,7 +112,11 @@ class task_group {
   void cancel_locked() noexcept;
 
   mutable detail::spin_lock lock_;
-  std::deque<child> children_;  // stable addresses; guarded by lock_
+  // Slots of tasks spawned since the last join: stable addresses, reused once their task has
+  // finished and been freed, so a group that is never joined (a server's connections) holds
+  // memory for the tasks running at its peak, not for every task it ever ran.
+  std::deque<child> children_;  // guarded by lock_
+  std::vector<child*> free_;    // finished, released slots of children_; guarded by lock_
   std::atomic<std::size_t> running_{0};
   std::exception_ptr first_error_;    // guarded by lock_
   bool cancelled_ = false;            // cancel() until the next join; guarded by lock_
