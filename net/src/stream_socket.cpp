@@ -61,7 +61,8 @@ task<std::size_t> stream_socket::read_some(std::span<std::byte> buf) {
       case ::weft::detail::multishot_result::data:
         co_return static_cast<std::size_t>(r.value);
       case ::weft::detail::multishot_result::error:
-        if (r.value == EINTR) continue;
+        // Nothing was received: read again (the next read arms a new receive).
+        if (r.value == EINTR || r.value == EAGAIN) continue;
         fail("read_some", r.value);
       case ::weft::detail::multishot_result::cancelled:
         throw operation_cancelled{};
@@ -82,7 +83,7 @@ task<std::size_t> stream_socket::read_plain(std::span<std::byte> buf) {
       sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     });
     if (r.res >= 0) co_return static_cast<std::size_t>(r.res);
-    if (r.res == -EINTR) continue;
+    if (r.res == -EINTR || r.res == -EAGAIN) continue;
     fail("read_some", -r.res);
   }
 }

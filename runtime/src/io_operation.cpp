@@ -47,6 +47,7 @@ bool io_op_base::suspend(std::coroutine_handle<> caller, cancel_state* token, pr
   }
   sqe->user_data = reinterpret_cast<std::uint64_t>(this);
   sqe->flags &= static_cast<std::uint8_t>(~IOSQE_CQE_SKIP_SUCCESS);  // we need the CQE
+  if (WEFT_UNLIKELY(r.faults() != nullptr)) r.faults()->on_submit(sqe);
   owner_ = w;
   r.track(this);
   state_.store(in_flight, std::memory_order_relaxed);

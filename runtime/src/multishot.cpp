@@ -109,6 +109,7 @@ void multishot::arm() noexcept {
     sqe->buf_group = reactor::buffer_group;
   }
   sqe->user_data = reinterpret_cast<std::uint64_t>(this) | reactor::multishot_tag;
+  if (WEFT_UNLIKELY(r.faults() != nullptr)) r.faults()->on_submit(sqe);
   armed_ = true;
   cancel_sent_ = false;
   refs_.fetch_add(1, std::memory_order_relaxed);  // the kernel's reference, until the last CQE

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <weft/fault_plan.hpp>
 #include <weft/io_unavailable.hpp>
 
 #include "runtime_core.hpp"
@@ -29,27 +30,6 @@ constexpr std::uint64_t eventfd_tag = 1;     // the armed eventfd read completed
 constexpr std::uint64_t msg_wake_tag = 2;    // another worker's MSG_RING arrived
 constexpr std::uint64_t msg_failed_tag = 3;  // our MSG_RING failed; index of the target above
 constexpr unsigned max_batch = 64;
-
-std::string errno_name(int e) {
-  switch (e) {
-    case ENOSYS:
-      return "ENOSYS";
-    case EPERM:
-      return "EPERM";
-    case EACCES:
-      return "EACCES";
-    case ENOMEM:
-      return "ENOMEM";
-    case EMFILE:
-      return "EMFILE";
-    case ENFILE:
-      return "ENFILE";
-    case EINVAL:
-      return "EINVAL";
-    default:
-      return "errno " + std::to_string(e);
-  }
-}
 
 }  // namespace
 
@@ -86,6 +66,9 @@ std::string describe_io_uring_error(int error) {
 }
 
 reactor::reactor(worker& owner) : owner_(owner) {
+  if (const fault_plan& plan = owner.rt().options.faults; !plan.empty()) {
+    faults_ = std::make_unique<fault_injector>(plan, owner.index());
+  }
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (event_fd_ < 0) {
     throw std::system_error(errno, std::generic_category(),
@@ -221,8 +204,7 @@ void reactor::submit_queued() {
   for (;;) {
     const unsigned queued = io_uring_sq_ready(&ring_);
     if (queued == 0) return;
-    const int r = io_uring_submit(&ring_);
-    enters.add();
+    const int r = submit_or_fault();
     if (r >= 0) {
       sqes_submitted.add(static_cast<unsigned>(r));
       if (static_cast<unsigned>(r) >= queued) return;
@@ -238,6 +220,14 @@ void reactor::submit_queued() {
     }
     throw std::system_error(-r, std::generic_category(), "weft: io_uring_enter (submit)");
   }
+}
+
+int reactor::submit_or_fault() {
+  int r = 0;
+  if (WEFT_UNLIKELY(faults_ != nullptr) && faults_->fail_enter(r)) return r;
+  r = io_uring_submit(&ring_);
+  enters.add();
+  return r;
 }
 
 void reactor::track(io_op_base* op) noexcept {
@@ -268,8 +258,13 @@ std::size_t reactor::poll() {
   if (busy()) {
     for (;;) {
       const unsigned queued = io_uring_sq_ready(&ring_);
-      const int r = io_uring_submit_and_get_events(&ring_);
-      enters.add();
+      int r = 0;
+      if (WEFT_UNLIKELY(faults_ != nullptr) && faults_->fail_enter(r)) {
+        // refused before reaching the kernel: handled below like the kernel's own EAGAIN
+      } else {
+        r = io_uring_submit_and_get_events(&ring_);
+        enters.add();
+      }
       if (r >= 0) {
         sqes_submitted.add(static_cast<unsigned>(r));
         if (static_cast<unsigned>(r) >= queued) break;
@@ -298,6 +293,8 @@ std::size_t reactor::wait(std::int64_t timeout_ns) {
   arm_wake_read();
   __kernel_timespec ts{};
   __kernel_timespec* tsp = nullptr;
+  // Held-back completions are due at the next polls: do not sleep on the kernel meanwhile.
+  if (WEFT_UNLIKELY(faults_ != nullptr) && faults_->holding()) timeout_ns = 0;
   if (timeout_ns >= 0) {
     ts.tv_sec = timeout_ns / 1'000'000'000;
     ts.tv_nsec = timeout_ns % 1'000'000'000;
@@ -305,8 +302,13 @@ std::size_t reactor::wait(std::int64_t timeout_ns) {
   }
   const unsigned queued = io_uring_sq_ready(&ring_);
   io_uring_cqe* cqe = nullptr;
-  const int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
-  enters.add();
+  int r = 0;
+  if (WEFT_UNLIKELY(faults_ != nullptr) && faults_->fail_enter(r)) {
+    // refused before reaching the kernel: nothing was submitted
+  } else {
+    r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
+    enters.add();
+  }
   if (r >= 0) {
     sqes_submitted.add(queued);
   } else if (r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
@@ -316,8 +318,24 @@ std::size_t reactor::wait(std::int64_t timeout_ns) {
   return reap();
 }
 
+std::size_t reactor::dispatch_held() noexcept {
+  due_.clear();
+  try {
+    due_.reserve(faults_->held_count());
+  } catch (...) {
+    return 0;  // try again at the next poll
+  }
+  faults_->take_due(due_, draining_);
+  for (const auto& h : due_) {
+    completions.add();
+    reinterpret_cast<io_op_base*>(h.user_data)->complete(h.res, h.flags);
+  }
+  return due_.size();
+}
+
 std::size_t reactor::reap() noexcept {
   std::size_t ops = 0;
+  if (WEFT_UNLIKELY(faults_ != nullptr) && faults_->holding()) ops += dispatch_held();
   if (io_uring_cq_has_overflow(&ring_)) {
     // The CQ was full and the kernel kept the surplus aside (IORING_FEAT_NODROP): flush it in.
     cq_overflows.add();
@@ -340,6 +358,15 @@ std::size_t reactor::reap() noexcept {
     for (unsigned i = 0; i < n; ++i) {
       const std::uint64_t data = copied[i].user_data;
       if (data == LIBURING_UDATA_TIMEOUT) continue;
+      if (WEFT_UNLIKELY(faults_ != nullptr) && data != 0 &&
+          ((data & tag_mask) == ignore_tag || (data & tag_mask) == multishot_tag)) {
+        copied[i].res = faults_->on_complete(data, copied[i].res);
+        // Only single-shot operations are held back: a multishot's CQEs must stay in order.
+        if ((data & tag_mask) == ignore_tag && !draining_ &&
+            faults_->maybe_delay(data, copied[i].res, copied[i].flags)) {
+          continue;
+        }
+      }
       switch (data & tag_mask) {
         case ignore_tag:
           if (data != 0) {
@@ -448,6 +475,7 @@ void reactor::drain_for_shutdown() noexcept {
   if (!available_) return;
   try {
     run_mail();
+    reap();  // completions the fault injector held back: none will come from the kernel
     for (io_op_base* op = in_flight_head_; op != nullptr; op = op->next_) {
       io_uring_sqe* sqe = get_sqe();
       io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(op), 0);

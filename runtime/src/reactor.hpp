@@ -5,7 +5,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <liburing.h>
 
@@ -13,6 +15,7 @@
 #include <weft/detail/multishot.hpp>
 #include <weft/runtime.hpp>
 
+#include "fault_injector.hpp"
 #include "owned_counter.hpp"
 
 namespace weft::detail {
@@ -102,6 +105,10 @@ class reactor {
 
   worker& owner() const noexcept { return owner_; }
 
+  /// The fault injector when runtime_options::faults (or WEFT_FAULTS) asks for one, else null.
+  /// Every SQE of an operation goes through its on_submit once prepared.
+  fault_injector* faults() const noexcept { return faults_.get(); }
+
   owned_counter sqes_submitted, enters, completions, cq_overflows, sq_full;
 
  private:
@@ -110,6 +117,10 @@ class reactor {
   void arm_wake_read() noexcept;
   void send_wake_from(reactor& sender) noexcept;
   void write_eventfd() noexcept;
+  /// Completions the fault injector held back whose delay ran out (all of them when draining).
+  std::size_t dispatch_held() noexcept;
+  /// io_uring_submit, unless the fault injector refuses this enter.
+  int submit_or_fault();
 
   worker& owner_;
   io_uring ring_{};
@@ -127,6 +138,8 @@ class reactor {
   std::byte* buffers_ = nullptr;
   int buffer_state_ = 0;  // 0 not tried, 1 ready, -1 refused
   std::atomic<mailbox_node*> mailbox_{nullptr};
+  std::unique_ptr<fault_injector> faults_;
+  std::vector<fault_injector::held> due_;  // scratch for dispatch_held
 };
 
 }  // namespace weft::detail

@@ -16,6 +16,7 @@
 #include <weft/runtime.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <condition_variable>
 #include <new>
 #include <stdexcept>
@@ -45,6 +46,15 @@ std::size_t default_worker_count() {
 }
 
 runtime_options validated(runtime_options o) {
+  if (o.faults.empty()) {
+    if (const char* env = std::getenv("WEFT_FAULTS"); env != nullptr && *env != '\0') {
+      try {
+        o.faults = fault_plan::parse(env);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(std::string{"weft::runtime: WEFT_FAULTS: "} + e.what());
+      }
+    }
+  }
   if (o.workers > 0xFFFF) {
     throw std::invalid_argument("weft::runtime: workers = " + std::to_string(o.workers) +
                                 " is more than the 65535 a runtime supports");

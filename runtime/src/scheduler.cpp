@@ -357,6 +357,12 @@ worker_stats worker::stats() const noexcept {
   s.io_enters = reactor_.enters.get();
   s.cq_overflows = reactor_.cq_overflows.get();
   s.sq_full = reactor_.sq_full.get();
+  if (const fault_injector* f = reactor_.faults()) {
+    s.injected_errors = f->errors.get();
+    s.injected_short_transfers = f->short_transfers.get();
+    s.injected_delays = f->delays.get();
+    s.injected_enter_failures = f->enter_failures.get();
+  }
   return s;
 }
 

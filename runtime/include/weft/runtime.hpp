@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <weft/clock.hpp>
+#include <weft/fault_plan.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/task.hpp>
@@ -48,6 +49,11 @@ struct runtime_options {
   /// k-th suspension point of a scenario, e.g. cancel it there. Empty by default; when set it
   /// costs one call per resumption. It must not resume tasks itself or block.
   std::function<void()> before_resume{};
+  /// Faults to inject into io_uring operations, for tests (see fault_plan). Empty (the default)
+  /// means none, unless the environment variable WEFT_FAULTS holds a plan: then that plan
+  /// applies, so a whole test run can be put under faults without changing its code. A plan
+  /// that does not parse makes the runtime's constructor throw std::invalid_argument.
+  fault_plan faults{};
 };
 
 /// What one worker did since the runtime started. Counters only grow.
@@ -65,6 +71,11 @@ struct worker_stats {
   std::uint64_t io_enters = 0;        // io_uring_enter calls (submissions are batched)
   std::uint64_t cq_overflows = 0;     // times the CQ had overflowed and was flushed
   std::uint64_t sq_full = 0;          // times the SQ was full and was submitted to make room
+  // What the fault injector did (all zero without runtime_options::faults).
+  std::uint64_t injected_errors = 0;           // operations completed with an injected error
+  std::uint64_t injected_short_transfers = 0;  // transfers submitted with a shorter length
+  std::uint64_t injected_delays = 0;           // completions held back for a few polls
+  std::uint64_t injected_enter_failures = 0;   // io_uring_enter calls refused
 };
 
 struct runtime_stats {
