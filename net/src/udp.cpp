@@ -89,7 +89,7 @@ task<std::size_t> udp_socket::send_to(std::span<const std::byte> datagram, socke
     const auto r = co_await submit_io(
         [fd, &msg](io_uring_sqe* sqe) { io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL); });
     if (r.res >= 0) co_return static_cast<std::size_t>(r.res);
-    if (r.res == -EINTR) continue;
+    if (r.res == -EINTR || r.res == -EAGAIN) continue;  // nothing was sent or received
     detail::throw_net_error(-r.res, "udp_socket::send_to", to.to_string());
   }
 }
@@ -115,7 +115,7 @@ task<udp_received> udp_socket::recv_from(std::span<std::byte> buf) {
       got.truncated = (msg.msg_flags & MSG_TRUNC) != 0;
       co_return got;
     }
-    if (r.res == -EINTR) continue;
+    if (r.res == -EINTR || r.res == -EAGAIN) continue;  // nothing was sent or received
     detail::throw_net_error(-r.res, "udp_socket::recv_from", local_.to_string());
   }
 }
@@ -128,7 +128,7 @@ task<std::size_t> udp_socket::send(std::span<const std::byte> datagram) {
       io_uring_prep_send(sqe, fd, datagram.data(), datagram.size(), MSG_NOSIGNAL);
     });
     if (r.res >= 0) co_return static_cast<std::size_t>(r.res);
-    if (r.res == -EINTR) continue;
+    if (r.res == -EINTR || r.res == -EAGAIN) continue;  // nothing was sent or received
     detail::throw_net_error(-r.res, "udp_socket::send", peer_.to_string());
   }
 }
@@ -140,7 +140,7 @@ task<std::size_t> udp_socket::recv(std::span<std::byte> buf) {
     const auto r = co_await submit_io(
         [fd, buf](io_uring_sqe* sqe) { io_uring_prep_recv(sqe, fd, buf.data(), buf.size(), 0); });
     if (r.res >= 0) co_return static_cast<std::size_t>(r.res);
-    if (r.res == -EINTR) continue;
+    if (r.res == -EINTR || r.res == -EAGAIN) continue;  // nothing was sent or received
     detail::throw_net_error(-r.res, "udp_socket::recv", peer_.to_string());
   }
 }

@@ -87,6 +87,17 @@ bool first_buffer_only(io_uring_sqe* sqe, const iovec* iov, std::size_t count, s
   return true;
 }
 
+// Whether a transfer on this SQE's fd may be partial: a stream socket, a file or a pipe may, a
+// datagram may not (the kernel sends or receives a datagram whole; cutting it would corrupt it).
+// One getsockopt per cut, paid only when a fault plan asks for short transfers.
+bool may_cut(const io_uring_sqe* sqe) noexcept {
+  if ((sqe->flags & IOSQE_FIXED_FILE) != 0) return false;  // an index into a table, not an fd
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(sqe->fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return errno == ENOTSOCK;
+  return type == SOCK_STREAM;
+}
+
 }  // namespace
 
 void fault_injector::on_submit(io_uring_sqe* sqe) noexcept {
@@ -108,6 +119,7 @@ void fault_injector::on_submit(io_uring_sqe* sqe) noexcept {
     return;
   }
   if ((plan_.short_kinds & kind) == 0 || !roll(submissions, plan_.short_rate)) return;
+  if (!may_cut(sqe)) return;
   bool cut = false;
   switch (sqe->opcode) {
     case IORING_OP_READ:

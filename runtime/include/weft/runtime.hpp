@@ -14,8 +14,8 @@
 #include <vector>
 
 #include <weft/clock.hpp>
-#include <weft/fault_plan.hpp>
 #include <weft/detail/task_frame.hpp>
+#include <weft/fault_plan.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/task.hpp>
 
