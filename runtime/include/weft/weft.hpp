@@ -4,6 +4,7 @@
 #include <weft/aggregate_error.hpp>
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
+#include <weft/fault_plan.hpp>
 #include <weft/file.hpp>
 #include <weft/io_operation.hpp>
 #include <weft/io_unavailable.hpp>
@@ -13,6 +14,7 @@
 #include <weft/outcome.hpp>
 #include <weft/quorum.hpp>
 #include <weft/runtime.hpp>
+#include <weft/signal.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
