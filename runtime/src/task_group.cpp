@@ -62,11 +62,11 @@ task_group::~task_group() {
 
 void task_group::add(std::coroutine_handle<> h, detail::promise_base& p, error_fn error) {
   detail::runtime_core& rt = detail::require_runtime("weft::task_group::spawn");
-  rt_ = &rt;
   child* c = nullptr;
   bool cancel_now = false;
   {
     std::lock_guard lock{lock_};
+    rt_ = &rt;  // under the lock: finished() reads it on other workers
     if (free_.empty()) {
       c = &children_.emplace_back();
     } else {
