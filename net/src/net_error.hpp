@@ -1,6 +1,7 @@
 // What the socket sources share: errors that name the address, and a guard for a new fd.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -13,6 +14,23 @@ namespace weft::net::detail {
 [[noreturn]] inline void throw_net_error(int error, const std::string& op, const std::string& who) {
   throw std::system_error(error, std::system_category(),
                           "weft::net::" + op + (who.empty() ? std::string{} : " " + who));
+}
+
+/// std::logic_error for a read or accept whose multishot belongs to another runtime: `gone` if
+/// that runtime shut down (multishot_result::wrong_runtime_gone), else it runs elsewhere.
+[[noreturn]] inline void throw_wrong_runtime(const std::string& op, const std::string& who,
+                                             bool gone) {
+  const std::string head = "weft::net::" + op + (who.empty() ? std::string{} : " " + who) + ": ";
+  if (gone) {
+    throw std::logic_error(
+        head +
+        "the runtime that first read from (or accepted on) this socket has shut down, and what "
+        "it had received went with it; only writes, shutdown and close work now. Read a socket "
+        "from the runtime it was first read from, and destroy it before that runtime");
+  }
+  throw std::logic_error(head +
+                         "this socket's reads (or accepts) belong to another runtime, the one "
+                         "that first read from it; read it from that runtime's tasks");
 }
 
 /// Closes an fd unless released: RAII for a socket before it is handed to its owner.

@@ -66,6 +66,10 @@ task<std::size_t> stream_socket::read_some(std::span<std::byte> buf) {
         fail("read_some", r.value);
       case ::weft::detail::multishot_result::cancelled:
         throw operation_cancelled{};
+      case ::weft::detail::multishot_result::wrong_runtime:
+        detail::throw_wrong_runtime(
+            std::string(kind_) + "::read_some", peer_,
+            r.value == ::weft::detail::multishot_result::wrong_runtime_gone);
       case ::weft::detail::multishot_result::fd:
       case ::weft::detail::multishot_result::fallback:
         co_return co_await read_plain(buf);

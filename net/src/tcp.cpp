@@ -155,6 +155,10 @@ task<tcp_accepted> tcp_listener::accept() {
         detail::throw_net_error(r.value, "tcp_listener::accept", local_.to_string());
       case ::weft::detail::multishot_result::cancelled:
         throw operation_cancelled{};
+      case ::weft::detail::multishot_result::wrong_runtime:
+        detail::throw_wrong_runtime(
+            "tcp_listener::accept", local_.to_string(),
+            r.value == ::weft::detail::multishot_result::wrong_runtime_gone);
       case ::weft::detail::multishot_result::data:
       case ::weft::detail::multishot_result::fallback:
         fd = co_await accept_plain();

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -712,50 +713,61 @@ circuit_breaker::circuit_breaker(circuit_breaker_options options,
   core_ = std::make_shared<detail::breaker_core>(std::move(options), std::move(shared));
 }
 
+circuit_breaker::circuit_breaker(circuit_breaker&&) noexcept = default;
+circuit_breaker& circuit_breaker::operator=(circuit_breaker&&) noexcept = default;
 circuit_breaker::~circuit_breaker() = default;
 
+namespace {
+// A moved-from breaker owns no state: using it is a bug (only destruction and assignment are
+// allowed), caught here in debug builds rather than as a null dereference.
+detail::breaker_core* live(const std::shared_ptr<detail::breaker_core>& core) noexcept {
+  assert(core != nullptr && "weft::resilience::circuit_breaker used after it was moved from");
+  return core.get();
+}
+}  // namespace
+
 std::optional<circuit_breaker::permit> circuit_breaker::try_acquire() {
-  admission a = core_->acquire(nullptr);
+  admission a = live(core_)->acquire(nullptr);
   return std::move(a.granted);
 }
 
 circuit_breaker::admission circuit_breaker::acquire(resilience_context& ctx) {
-  admission a = core_->acquire(&ctx);
+  admission a = live(core_)->acquire(&ctx);
   if (a) ctx.tag_epoch(this, a.granted->epoch());
   return a;
 }
 
 breaker_state circuit_breaker::state() const {
-  return core_->state();
+  return live(core_)->state();
 }
 std::uint64_t circuit_breaker::epoch() const {
-  return core_->epoch();
+  return live(core_)->epoch();
 }
 circuit_breaker_metrics circuit_breaker::metrics() const {
-  return core_->metrics();
+  return live(core_)->metrics();
 }
 
 void circuit_breaker::transition_to_forced_open() {
-  core_->force(breaker_state::isolated, false);
+  live(core_)->force(breaker_state::isolated, false);
 }
 void circuit_breaker::transition_to_disabled() {
-  core_->force(breaker_state::disabled, false);
+  live(core_)->force(breaker_state::disabled, false);
 }
 void circuit_breaker::transition_to_metrics_only() {
-  core_->force(breaker_state::metrics_only, false);
+  live(core_)->force(breaker_state::metrics_only, false);
 }
 void circuit_breaker::transition_to_closed() {
-  core_->force(breaker_state::closed, false);
+  live(core_)->force(breaker_state::closed, false);
 }
 void circuit_breaker::reset() {
-  core_->force(breaker_state::closed, true);
+  live(core_)->force(breaker_state::closed, true);
 }
 
 telemetry& circuit_breaker::observers() noexcept {
-  return *core_->tel;
+  return *live(core_)->tel;
 }
 const circuit_breaker_options& circuit_breaker::options() const noexcept {
-  return core_->opt;
+  return live(core_)->opt;
 }
 
 circuit_breaker::permit::permit(permit&& other) noexcept

@@ -60,9 +60,10 @@ bool event_awaiter::unlink_locked() noexcept {
 
 event_awaiter::~event_awaiter() {
   hook_.disarm();
-  // relaxed: a waiter that was resumed saw set() or its cancellation unlink it (happens-before
-  // through the wake); only a task destroyed while it waits (shutdown) finds itself linked.
-  if (!linked_.load(std::memory_order_relaxed)) return;
+  // acquire: set() clears linked_ only after its wake of this awaiter (release), so false means
+  // it is done with us. True: still waiting (a task destroyed by shutdown), or set() is waking
+  // us right now, from another thread while shutdown destroys our task: the lock waits for it.
+  if (!linked_.load(std::memory_order_acquire)) return;
   std::lock_guard lock{event_->lock_};
   unlink_locked();
 }
@@ -94,16 +95,20 @@ event::~event() {
 }
 
 void event::set() noexcept {
-  // Wakes under the lock: a waiter destroyed meanwhile (runtime shutdown) waits for the lock in
-  // its destructor, so it is never freed while set() still refers to it. Waking only queues.
+  // Wakes under the lock: a waiter destroyed meanwhile (runtime shutdown, while a plain thread
+  // sets the event) sees itself linked until its wake is over and waits for the lock in its
+  // destructor, so neither it nor its runtime goes while set() still refers to them. Waking only
+  // queues.
   std::lock_guard lock{lock_};
   set_.store(true, std::memory_order_release);
   detail::event_awaiter* list = head_;
   head_ = tail_ = nullptr;
   while (list != nullptr) {
     auto* next = list->next_;  // read before waking: the awaiter may resume on another worker
-    list->linked_.store(false, std::memory_order_relaxed);
     list->wake();
+    // After the wake: a resumed awaiter's destructor that still sees it linked takes the lock,
+    // which we hold, and then finds nothing to unlink.
+    list->linked_.store(false, std::memory_order_release);
     list = next;
   }
 }

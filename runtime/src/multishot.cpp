@@ -6,13 +6,25 @@
 // worker first moves itself there through the owner's mailbox; a cancellation from elsewhere goes
 // through the same mailbox. Received data is copied into the reader's buffer and the provided
 // buffer goes straight back to the ring, so buffers never leave the owner.
+//
+// A socket may outlive the runtime that read it. So the owner is known to other threads through
+// its home: one per worker, reference counted by the multishots homed there, with a lock and an
+// `alive` flag that runtime shutdown clears once the worker's thread has stopped. A thread that
+// is not the owner reads the flag under that lock and posts to the owner's mailbox only while it
+// holds it: the worker (and its runtime) cannot go meanwhile. Once the home is gone, no thread of
+// that runtime touches the multishot again: close() finishes on the caller's thread, and a read
+// is refused (the data the multishot had queued was in the dead ring's buffers).
 #include <weft/detail/multishot.hpp>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <mutex>
+#include <new>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include <liburing.h>
 #include <unistd.h>
@@ -21,35 +33,156 @@
 
 namespace weft::detail {
 
+/// Where the multishots of one worker live; outlives the worker while one of them does.
+class multishot_home {
+ public:
+  multishot_home(worker& w, runtime_core& rt) noexcept : owner(&w), runtime(&rt) {}
+  multishot_home(const multishot_home&) = delete;
+  multishot_home& operator=(const multishot_home&) = delete;
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;  // NOLINT: see home_of
+  }
+
+  worker* const owner;          // dereferenced only while alive (under lock) or on its thread
+  runtime_core* const runtime;  // compared, never dereferenced once gone
+  std::mutex lock;
+  bool alive = true;             // guarded by lock
+  multishot* closing = nullptr;  // close mails posted, not yet run (guarded by lock)
+
+ private:
+  ~multishot_home() = default;
+  std::atomic<int> refs_{1};  // the registry's (until the worker is gone) and one per multishot
+};
+
+namespace {
+
+/// This worker thread's home, made on its first multishot (a thread is one worker for life).
+thread_local multishot_home* tls_home = nullptr;
+
+/// The homes of live workers, for runtime shutdown to find.
+struct home_registry {
+  std::mutex lock;
+  std::vector<multishot_home*> homes;
+};
+home_registry& registry() {
+  // Never destroyed: a static runtime may shut down after any other static is gone.
+  static home_registry* r = new home_registry;  // NOLINT: intentionally leaked
+  return *r;
+}
+
+multishot_home& home_of(worker& w) {
+  if (tls_home != nullptr && tls_home->owner == &w) return *tls_home;
+  auto* h = new multishot_home(w, w.rt());  // NOLINT: reference counted, freed in release()
+  try {
+    home_registry& r = registry();
+    std::lock_guard guard{r.lock};
+    r.homes.push_back(h);
+  } catch (...) {
+    h->release();
+    throw;
+  }
+  tls_home = h;
+  return *h;
+}
+
+}  // namespace
+
 multishot* multishot::create(int fd, mode m) {
   // The one allocation per socket: the state must stay put while the kernel refers to it.
   return new multishot(fd, m);  // NOLINT: owned through refs_, freed in release()
 }
 
-multishot::~multishot() = default;
+multishot::~multishot() {
+  if (home_ != nullptr) home_->release();
+}
 
 void multishot::release() noexcept {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;  // NOLINT: see create
 }
 
+void multishot::adopt(worker& w) {
+  multishot_home& h = home_of(w);
+  h.add_ref();
+  home_ = &h;
+  owner_ = &w;
+}
+
 void multishot::close() noexcept {
-  if (owner_ == nullptr) {
+  if (home_ == nullptr) {
     // Never read from: nothing armed, nothing queued.
     release();
     return;
   }
-  // On the owner, or at shutdown once the owner drained (its thread no longer touches us).
-  if (this_worker() == owner_ || owner_->io().draining()) {
+  if (home_ == tls_home) {
     close_on_owner();
     return;
   }
-  close_mail_.run = &on_close_mail;
-  close_mail_.self = this;
-  owner_->io().post(&close_mail_);
+  {
+    std::lock_guard guard{home_->lock};
+    if (home_->alive) {
+      // Listed until the owner runs the mail: if its runtime stops first, shutdown finishes it.
+      close_next_ = home_->closing;
+      home_->closing = this;
+      close_mail_.run = &on_close_mail;
+      close_mail_.self = this;
+      owner_->io().post(&close_mail_);
+      return;
+    }
+  }
+  close_orphaned();
 }
 
 void multishot::on_close_mail(mailbox_node* node) noexcept {
-  static_cast<mail*>(node)->self->close_on_owner();
+  multishot* m = static_cast<mail*>(node)->self;
+  {
+    std::lock_guard guard{m->home_->lock};
+    multishot** link = &m->home_->closing;
+    while (*link != m) link = &(*link)->close_next_;
+    *link = m->close_next_;
+  }
+  m->close_on_owner();
+}
+
+void multishot::close_orphaned() noexcept {
+  closed_ = true;
+  // Still armed only if the drain at shutdown failed (the ring refused submissions): the kernel's
+  // reference then never comes back, and the state is left to it rather than freed under it.
+  while (count_ > 0) {
+    const chunk& c = queue_[head_];
+    if (mode_ == mode::accept && c.res >= 0) ::close(c.res);  // accepted, never handed out
+    head_ = (head_ + 1) % queue_.size();
+    --count_;
+  }
+  release();
+}
+
+void multishot::worker_gone(worker& w) noexcept {
+  multishot_home* home = nullptr;
+  {
+    home_registry& r = registry();
+    std::lock_guard guard{r.lock};
+    auto it = std::find_if(r.homes.begin(), r.homes.end(),
+                           [&](const multishot_home* h) { return h->owner == &w; });
+    if (it == r.homes.end()) return;  // it never read a socket
+    home = *it;
+    r.homes.erase(it);
+  }
+  multishot* pending = nullptr;
+  {
+    std::lock_guard guard{home->lock};
+    home->alive = false;
+    pending = std::exchange(home->closing, nullptr);
+  }
+  // Closes that were posted and never ran: their sockets are closed, so nothing else refers to
+  // these but readers of this runtime, whose tasks shutdown destroys on this thread.
+  while (pending != nullptr) {
+    multishot* next = pending->close_next_;
+    pending->close_orphaned();
+    pending = next;
+  }
+  home->release();  // the registry's
 }
 
 void multishot::close_on_owner() noexcept {
@@ -211,6 +344,12 @@ void multishot::take_front(read_awaiter& r) noexcept {
 }
 
 bool multishot::take_or_wait(read_awaiter& r) noexcept {
+  if (owner_->io().draining()) {
+    // Shutdown (a reader's mail run by the drain): its task is destroyed, never resumed, and
+    // nothing may be armed after the drain cancelled what was.
+    r.result_ = {multishot_result::cancelled, 0};
+    return true;
+  }
   if (count_ > 0) {
     take_front(r);
     return true;
@@ -263,26 +402,33 @@ bool multishot::read_awaiter::suspend(std::coroutine_handle<> caller, cancel_sta
   }
   worker* w = this_worker();
   if (w == nullptr) throw_outside_runtime("weft::net (multishot read)");
-  if (!w->io().available()) {
-    result_ = {multishot_result::fallback, 0};  // the plain path reports io_unavailable
+  if (m_.home_ == nullptr) {
+    if (!w->io().available()) {
+      result_ = {multishot_result::fallback, 0};  // the plain path reports io_unavailable
+      return false;
+    }
+    m_.adopt(*w);
+  }
+  if (m_.home_ == tls_home) return !m_.take_or_wait(*this);
+  std::lock_guard guard{m_.home_->lock};
+  if (!m_.home_->alive || m_.home_->runtime != &w->rt()) {
+    result_ = {multishot_result::wrong_runtime, m_.home_->alive
+                                                    ? multishot_result::wrong_runtime_other
+                                                    : multishot_result::wrong_runtime_gone};
     return false;
   }
-  if (m_.owner_ == nullptr) m_.owner_ = w;
-  if (m_.owner_ != w) {
-    // The operation lives on another worker's ring: continue there.
-    migrating_ = true;
-    mail_.run = &on_mail;
-    mail_.self = this;
-    m_.owner_->io().post(&mail_);
-    return true;
-  }
-  return !m_.take_or_wait(*this);
+  // The operation lives on another worker's ring: continue there.
+  migrating_ = true;
+  mail_.run = &on_mail;
+  mail_.self = this;
+  m_.owner_->io().post(&mail_);
+  return true;
 }
 
 void multishot::read_awaiter::on_cancel(void* self) noexcept {
   auto* r = static_cast<read_awaiter*>(self);
   multishot& m = r->m_;
-  if (this_worker() == m.owner_) {
+  if (m.home_ == tls_home) {
     auto expected = waiting;
     if (!r->state_.compare_exchange_strong(expected, done, std::memory_order_acq_rel)) return;
     m.waiter_ = nullptr;
@@ -290,6 +436,9 @@ void multishot::read_awaiter::on_cancel(void* self) noexcept {
     m.owner_->resume_here(r->caller_);  // the task is suspended: take_or_wait handled "already"
     return;
   }
+  std::lock_guard guard{m.home_->lock};
+  // Gone: the reader's task goes with its runtime (it waits only on its own runtime's owner).
+  if (!m.home_->alive) return;
   auto expected = waiting;
   if (r->state_.compare_exchange_strong(expected, cancel_queued, std::memory_order_acq_rel)) {
     r->migrating_ = false;

@@ -26,6 +26,7 @@
 #include <sched.h>
 
 #include <weft/detail/frame_pool.hpp>
+#include <weft/sync/detail/waiter_list.hpp>
 
 #include "runtime_core.hpp"
 
@@ -308,6 +309,9 @@ void runtime_core::shutdown() {
   for (auto& w : workers) {
     if (w->thread.joinable()) w->thread.join();
   }
+  // Sockets may outlive us: their multishots learn that their workers are gone (and the closes
+  // posted to a worker that stopped first are finished) before any task is destroyed.
+  for (auto& w : workers) multishot::worker_gone(*w);
   blocking.shutdown();
   wait_for_foreign_calls();
   // Destroy what never finished. Destructors may release handles of other roots, which unlink
@@ -321,6 +325,24 @@ void runtime_core::shutdown() {
   while (injection.pop_batch(drained, 256) > 0) {
   }
   shut_down_ = true;
+}
+
+// For waiter_list.hpp's wake protocol: the waker marked the waiter `waking`, so the waiter's
+// frame (and with it, at shutdown, the runtime) cannot go until `waking` is cleared. A worker of
+// `rt` clears it and queues at once (shutdown destroys frames only after the workers stopped); any
+// other thread first pins `rt` as a foreign call, which the runtime's destruction waits for.
+void schedule_marked_wake(runtime_core* rt, std::coroutine_handle<> h,
+                          std::atomic<bool>& waking) noexcept {
+  worker* w = this_worker();
+  if (w != nullptr && &w->rt() == rt) {
+    waking.store(false, std::memory_order_release);
+    w->schedule_lifo(h);
+    return;
+  }
+  runtime_core::foreign_call pin{*rt};
+  waking.store(false, std::memory_order_release);
+  // The frame may be destroyed from here on, but only by shutdown, which never runs it again.
+  rt->schedule_remote(h);
 }
 
 runtime_stats runtime_core::stats() const {

@@ -1,4 +1,8 @@
 // weft::semaphore: units and a FIFO of waiting requests under one spin lock.
+//
+// Units are never lost: a request that leaves the queue (cancelled, or withdrawn because runtime
+// shutdown destroyed its task) re-runs the grant for the requests behind it, and units granted to
+// a request whose task was destroyed before it took them go back to the semaphore.
 #include <weft/sync/semaphore.hpp>
 
 #include <cassert>
@@ -45,7 +49,7 @@ detail::waiter* semaphore::grant_locked() noexcept {
     auto* front = static_cast<acquire_awaiter*>(waiters_.head);
     if (front->units_ > available_) break;  // FIFO: nobody passes the front request
     available_ -= front->units_;
-    waiters_.pop_front();
+    waiters_.pop_front_to_wake();
     front->state = detail::waiter::done;
     front->next = nullptr;
     *tail = front;
@@ -78,7 +82,22 @@ void semaphore::cancel_waiter(acquire_awaiter* a) noexcept {
 }
 
 void semaphore::withdraw(acquire_awaiter* a) noexcept {
-  detail::withdraw_waiter(lock_, waiters_, a);
+  a->hook.disarm();  // waits for a cancellation running elsewhere
+  detail::waiter* wake = nullptr;
+  {
+    std::lock_guard lock{lock_};
+    if (a->linked) {
+      // Still waiting: it may be the request everyone behind it waits for.
+      waiters_.erase(a);
+    } else if (a->state == detail::waiter::done && !a->taken_) {
+      // Granted, but its task was destroyed before it resumed to take the units.
+      available_ += a->units_;
+    } else {
+      return;
+    }
+    wake = grant_locked();
+  }
+  detail::wake_chain(wake);
 }
 
 }  // namespace weft

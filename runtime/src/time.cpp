@@ -10,16 +10,36 @@
 
 #include <weft/detail/scheduler.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/runtime.hpp>
 
 #include "runtime_core.hpp"
 
 namespace weft {
 
+namespace {
+/// The runtime a clock_scope bound this plain thread's clock to, if any.
+thread_local const runtime* tls_clock_scope = nullptr;
+}  // namespace
+
 clock::time_point clock::now() noexcept {
   if (detail::runtime_core* rt = detail::tls_runtime) {
     return time_point{duration{rt->clock.now_ns()}};
   }
+  if (const runtime* bound = tls_clock_scope) return bound->now();
   return time_point{duration{detail::steady_now_ns()}};
+}
+
+clock_scope::clock_scope(const runtime& rt) : previous_(tls_clock_scope) {
+  if (detail::tls_runtime != nullptr) {
+    throw std::logic_error(
+        "weft::clock_scope: on a worker thread, whose clock::now() always reads its own "
+        "runtime's clock; bind plain threads only");
+  }
+  tls_clock_scope = &rt;
+}
+
+clock_scope::~clock_scope() {
+  tls_clock_scope = previous_;
 }
 
 namespace detail {

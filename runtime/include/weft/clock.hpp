@@ -15,10 +15,16 @@ enum class time_mode {
   paused,
 };
 
+class runtime;
+
 /// The clock of the runtime whose worker calls now(): a steady clock that reads as
 /// std::chrono::steady_clock in real time and as the runtime's own time when it is paused.
-/// On a thread that is not a worker it reads std::chrono::steady_clock (use runtime::now() there
-/// for a paused runtime's time). Time points share steady_clock's epoch.
+/// Time points share steady_clock's epoch.
+///
+/// On a thread that is not a worker there is no runtime to ask (a process may run several, paused
+/// and real), so now() reads std::chrono::steady_clock, even while a paused runtime runs —
+/// unless the thread is bound to a runtime by a clock_scope, when it reads that runtime's clock.
+/// runtime::now() reads one runtime's clock from anywhere.
 ///
 ///     auto start = weft::clock::now();
 ///     co_await weft::sleep_for(30s);          // paused time: returns at once
@@ -31,6 +37,28 @@ struct clock {
   static constexpr bool is_steady = true;
 
   static time_point now() noexcept;
+};
+
+/// Makes clock::now() on this plain thread read `rt`'s clock (its paused time included) while the
+/// scope lives, so that code run here — a deadline a test computes before handing it to a task, a
+/// resilience layer used off the workers — agrees with the runtime's tasks:
+///
+///     weft::runtime rt{weft::runtime_options{.time = weft::time_mode::paused}};
+///     weft::clock_scope scope{rt};
+///     const auto deadline = weft::clock::now() + 5s;  // on rt's clock, not the real one
+///
+/// Scopes nest (the innermost wins; destroy them in reverse order). Only this thread is bound;
+/// `rt` must outlive the scope. Throws std::logic_error on a worker thread, whose clock is always
+/// its own runtime's.
+class [[nodiscard]] clock_scope {
+ public:
+  explicit clock_scope(const runtime& rt);
+  clock_scope(const clock_scope&) = delete;
+  clock_scope& operator=(const clock_scope&) = delete;
+  ~clock_scope();
+
+ private:
+  const runtime* previous_;
 };
 
 }  // namespace weft

@@ -58,31 +58,36 @@ task<std::vector<quorum_vote<T>>> quorum(std::size_t k, std::vector<task<T>> tas
   const auto token = co_await this_task::cancel_token();
   std::size_t failures = 0;
   bool decided = false;
+  std::exception_ptr take_failure;  // taking a result threw: rethrown once all stopped
   {
     cancel_callback stop{token, detail::cancel_children_on<detail::child_range<T>>{&set}};
     for (std::size_t done = 0; done < n; ++done) {
       const std::size_t i = co_await set.next();
-      auto o = set.take(i);
       if (decided) continue;  // a child stopped because the outcome was already known
-      if (o.has_value()) {
-        if constexpr (std::is_void_v<T>) {
-          votes.push_back(quorum_vote<void>{i});
+      const bool taken = detail::take_guarded(set, take_failure, [&] {
+        auto o = set.take(i);
+        if (o.has_value()) {
+          if constexpr (std::is_void_v<T>) {
+            votes.push_back(quorum_vote<void>{i});
+          } else {
+            votes.push_back(quorum_vote<T>{i, std::move(o).value()});
+          }
+          if (votes.size() == k) {
+            decided = true;
+            set.cancel_all();
+          }
         } else {
-          votes.push_back(quorum_vote<T>{i, std::move(o).value()});
+          errors[i] = o.error();
+          if (++failures > n - k) {
+            decided = true;
+            set.cancel_all();
+          }
         }
-        if (votes.size() == k) {
-          decided = true;
-          set.cancel_all();
-        }
-      } else {
-        errors[i] = o.error();
-        if (++failures > n - k) {
-          decided = true;
-          set.cancel_all();
-        }
-      }
+      });
+      if (!taken) decided = true;  // rethrown below, once the rest stopped
     }
   }
+  if (take_failure) std::rethrow_exception(take_failure);
   if (votes.size() == k) co_return votes;
   // A cancelled caller's children fail with operation_cancelled: that is the caller's
   // cancellation, not k becoming impossible.

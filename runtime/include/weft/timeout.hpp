@@ -30,20 +30,25 @@ task<T> race_deadline(clock::time_point deadline, task<T> work) {
   const auto token = co_await this_task::cancel_token();
   std::optional<outcome<T>> result;
   bool expired = false;
+  std::exception_ptr take_failure;  // taking a result threw: rethrown once both stopped
   {
     cancel_callback stop{token, cancel_children_on<pack>{&set}};
     for (std::size_t done = 0; done < 2; ++done) {
       const std::size_t i = co_await set.next();
-      if (i == 0) {
-        result.emplace(set.template take<0>());
-        if (!expired) set.cancel_all();  // frees the timer at once
-      } else if (auto fired = set.template take<1>();
-                 fired.has_value() && fired.value() && !result) {
-        expired = true;
-        set.cancel_all();
-      }
+      if (take_failure) continue;
+      take_guarded(set, take_failure, [&] {
+        if (i == 0) {
+          result.emplace(set.template take<0>());
+          if (!expired) set.cancel_all();  // frees the timer at once
+        } else if (auto fired = set.template take<1>();
+                   fired.has_value() && fired.value() && !result) {
+          expired = true;
+          set.cancel_all();
+        }
+      });
     }
   }
+  if (take_failure) std::rethrow_exception(take_failure);
   // A task that finished anyway (it ignored the cancellation, or won the race by a hair) keeps
   // its value: nothing it did is thrown away. One stopped by the deadline becomes timed_out.
   if (expired && result->has_error() && is_cancellation(result->error()) &&

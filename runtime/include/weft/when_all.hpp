@@ -41,20 +41,22 @@ std::optional<value_or_monostate<T>> value_of(outcome<T>&& o) {
 }
 
 /// The fail-fast step of when_all and map_concurrent for child i of a range: keeps its value, or
-/// keeps the first failure and cancels the rest (later failures are the siblings' stopping).
+/// keeps the first failure and cancels the rest. After a failure nothing more is taken: later
+/// results and failures are the siblings' stopping. Taking a result that throws is a failure too.
 template <class T>
 void take_fail_fast(child_range<T>& set, std::size_t i,
                     std::vector<std::optional<value_or_monostate<T>>>& values,
-                    std::exception_ptr& first_error) {
-  auto o = set.take(i);
-  if (o.has_error()) {
-    if (!first_error) {
+                    std::exception_ptr& first_error) noexcept {
+  if (first_error) return;
+  take_guarded(set, first_error, [&] {
+    auto o = set.take(i);
+    if (o.has_error()) {
       first_error = o.error();
       set.cancel_all();
+    } else {
+      values[i] = value_of(std::move(o));
     }
-  } else {
-    values[i] = value_of(std::move(o));
-  }
+  });
 }
 
 /// The values in input order, once every one is there.
@@ -89,16 +91,17 @@ task<std::tuple<detail::value_or_monostate<detail::child_value_t<A>>...>> when_a
     cancel_callback stop{token, detail::cancel_children_on<pack>{&set}};
     for (std::size_t done = 0; done < pack::size(); ++done) {
       const std::size_t i = co_await set.next();
-      set.visit(i, [&]<std::size_t I>() {
-        auto o = set.template take<I>();
-        if (o.has_error()) {
-          if (!first_error) {
+      if (first_error) continue;  // a sibling of the failure stopping
+      detail::take_guarded(set, first_error, [&] {
+        set.visit(i, [&]<std::size_t I>() {
+          auto o = set.template take<I>();
+          if (o.has_error()) {
             first_error = o.error();
             set.cancel_all();
+          } else {
+            std::get<I>(values) = detail::value_of(std::move(o));
           }
-        } else {
-          std::get<I>(values) = detail::value_of(std::move(o));
-        }
+        });
       });
     }
   }
@@ -138,13 +141,19 @@ task<std::tuple<outcome<detail::child_value_t<A>>...>> when_all_settled(A... chi
   std::tuple<std::optional<outcome<detail::child_value_t<A>>>...> results;
   set.start_all();
   const auto token = co_await this_task::cancel_token();
+  std::exception_ptr take_failure;  // taking a result threw: rethrown once all stopped
   {
     cancel_callback stop{token, detail::cancel_children_on<pack>{&set}};
     for (std::size_t done = 0; done < pack::size(); ++done) {
       const std::size_t i = co_await set.next();
-      set.visit(i, [&]<std::size_t I>() { std::get<I>(results).emplace(set.template take<I>()); });
+      if (take_failure) continue;
+      detail::take_guarded(set, take_failure, [&] {
+        set.visit(i,
+                  [&]<std::size_t I>() { std::get<I>(results).emplace(set.template take<I>()); });
+      });
     }
   }
+  if (take_failure) std::rethrow_exception(take_failure);
   co_return std::apply([](auto&... r) { return std::make_tuple(std::move(*r)...); }, results);
 }
 
@@ -155,13 +164,16 @@ task<std::vector<outcome<T>>> when_all_settled(std::vector<task<T>> tasks) {
   std::vector<std::optional<outcome<T>>> results(set.size());
   set.start_all();
   const auto token = co_await this_task::cancel_token();
+  std::exception_ptr take_failure;  // taking a result threw: rethrown once all stopped
   {
     cancel_callback stop{token, detail::cancel_children_on<detail::child_range<T>>{&set}};
     for (std::size_t done = 0; done < set.size(); ++done) {
       const std::size_t i = co_await set.next();
-      results[i].emplace(set.take(i));
+      if (take_failure) continue;
+      detail::take_guarded(set, take_failure, [&] { results[i].emplace(set.take(i)); });
     }
   }
+  if (take_failure) std::rethrow_exception(take_failure);
   co_return detail::unwrap_values(results);
 }
 

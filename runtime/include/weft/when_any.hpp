@@ -56,17 +56,20 @@ task<any_result<T>> when_any(std::vector<task<T>> tasks) {
   set.start_all();
   const auto token = co_await this_task::cancel_token();
   std::optional<any_result<T>> winner;
+  std::exception_ptr take_failure;  // taking the winner's result threw: rethrown once all stopped
   {
     cancel_callback stop{token, detail::cancel_children_on<detail::child_range<T>>{&set}};
     for (std::size_t done = 0; done < set.size(); ++done) {
       const std::size_t i = co_await set.next();
-      auto o = set.take(i);
-      if (!winner) {
-        winner.emplace(any_result<T>{i, std::move(o)});
+      if (winner || take_failure) continue;  // a loser stopping: its result is not taken
+      if (detail::take_guarded(set, take_failure, [&] {
+            winner.emplace(any_result<T>{i, set.take(i)});
+          })) {
         set.cancel_all();
       }
     }
   }
+  if (take_failure) std::rethrow_exception(take_failure);
   if (token.is_cancellation_requested() && winner->result.has_error() &&
       detail::is_cancellation(winner->result.error())) {
     throw operation_cancelled{};
@@ -98,19 +101,24 @@ task<T> first_success(std::vector<task<T>> tasks) {
   set.start_all();
   const auto token = co_await this_task::cancel_token();
   std::optional<outcome<T>> won;
+  std::exception_ptr take_failure;  // taking a result threw: rethrown once all stopped
   {
     cancel_callback stop{token, detail::cancel_children_on<detail::child_range<T>>{&set}};
     for (std::size_t done = 0; done < set.size(); ++done) {
       const std::size_t i = co_await set.next();
-      auto o = set.take(i);
-      if (o.has_value() && !won) {
-        won.emplace(std::move(o));
-        set.cancel_all();
-      } else if (o.has_error()) {
-        errors[i] = o.error();
-      }
+      if (won || take_failure) continue;  // the rest stopping: their results are not taken
+      detail::take_guarded(set, take_failure, [&] {
+        auto o = set.take(i);
+        if (o.has_value()) {
+          won.emplace(std::move(o));
+          set.cancel_all();
+        } else {
+          errors[i] = o.error();
+        }
+      });
     }
   }
+  if (take_failure) std::rethrow_exception(take_failure);
   if (!won) {
     if (token.is_cancellation_requested()) throw operation_cancelled{};
     throw aggregate_error(std::move(errors), "weft::first_success: every child failed");

@@ -24,6 +24,7 @@
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/deadline_scope.hpp>
+#include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/outcome.hpp>
@@ -276,34 +277,10 @@ inline void check_limits(const char* algo, int initial, int min, int max) {
   }
 }
 
-}  // namespace detail
-
-/// A concurrency limit that adapts to latency and drops (RESILIENCE.md "Adaptive limiter"):
-/// rejects with errc::limit_exceeded when inflight >= ⌊limit⌋, or queues the call LIFO if a queue
-/// is configured.
-///
-///     weft::resilience::adaptive_limit limiter{weft::resilience::gradient2{}};
-///     weft::resilience::pipeline pipe{limiter, weft::resilience::timeout{1s}};
-///     auto reply = co_await pipe.execute([&] { return backend.get(key); });
-///
-/// Each admitted call reports one sample when it ends, as Netflix's limiter listener does:
-/// - success(rtt) for a value (the RTT runs from admission to the outcome);
-/// - dropped(rtt) for errc::timeout, an inner errc::rate_limited, or what `dropped_when` matches;
-/// - ignore (no sample) for cancellation and every other outcome (other errors, exceptions,
-///   other layers' rejections), as Netflix's gRPC interceptors ignore non-drop failures.
-/// The sample carries the calls in flight when the call was admitted (itself included).
-///
-/// The queue: a call that finds the limit reached waits, newest first, until a slot frees up
-/// (the releasing call hands its slot over directly), up to `max_wait` (then limit_exceeded) or
-/// until its caller cancels (then cancelled). A full queue rejects at once.
-///
-/// Events: `limit_exceeded` for each rejection, `limit_changed` (value = the new ⌊limit⌋) when the
-/// integer limit moves. Gauges: `limit` when it moves, `inflight` on every admission and release.
-/// Thread safety: one limiter serves calls from any worker; state changes under a spin lock that
-/// is never held across a suspension. Errors: bad options throw std::invalid_argument.
-class adaptive_limit {
+/// An adaptive limit's state and logic; the adaptive_limit handle below owns it (see pinned).
+class adaptive_limit_impl {
  public:
-  explicit adaptive_limit(adaptive_limit_options options = {})
+  explicit adaptive_limit_impl(adaptive_limit_options options)
       : options_(std::move(options)), tel_(options_.name), algo_(make_state()) {
     if (options_.queue && options_.queue->max_wait < clock::duration::zero()) {
       throw std::invalid_argument(
@@ -311,13 +288,9 @@ class adaptive_limit {
     }
     publish(std::visit([](const auto& a) { return a.estimate(); }, algo_));
   }
-  explicit adaptive_limit(aimd a) : adaptive_limit(with_algorithm(std::move(a))) {}
-  explicit adaptive_limit(vegas v) : adaptive_limit(with_algorithm(std::move(v))) {}
-  explicit adaptive_limit(gradient2 g) : adaptive_limit(with_algorithm(std::move(g))) {}
-  adaptive_limit(const adaptive_limit&) = delete;
-  adaptive_limit& operator=(const adaptive_limit&) = delete;
+  adaptive_limit_impl(const adaptive_limit_impl&) = delete;
+  adaptive_limit_impl& operator=(const adaptive_limit_impl&) = delete;
 
-  /// The layer protocol (see pipeline.hpp).
   template <class R, class Next>
   task<outcome<R>> run(resilience_context& ctx, Next next) {
     int admitted_with = 0;
@@ -335,24 +308,14 @@ class adaptive_limit {
     co_return o;
   }
 
-  /// Runs `op` through this layer alone.
-  template <class F>
-  auto execute(F op) {
-    return weft::resilience::execute(*this, std::move(op));
-  }
-
-  /// ⌊limit⌋: calls admitted at once.
   [[nodiscard]] int limit() const noexcept { return limit_.load(std::memory_order_relaxed); }
-  /// The algorithm's estimate before the floor (Vegas and Gradient2 keep a fractional limit).
   [[nodiscard]] double estimated_limit() const noexcept {
     lock_.lock();
     const double e = std::visit([](const auto& a) { return a.estimate(); }, algo_);
     lock_.unlock();
     return e;
   }
-  /// Calls admitted and not finished.
   [[nodiscard]] int inflight() const noexcept { return inflight_.load(std::memory_order_relaxed); }
-  /// Calls waiting in the queue.
   [[nodiscard]] std::size_t queued() const noexcept {
     return queued_.load(std::memory_order_relaxed);
   }
@@ -362,13 +325,6 @@ class adaptive_limit {
   using state = std::variant<detail::aimd_state, detail::vegas_state, detail::gradient2_state>;
   enum class sample_kind : std::uint8_t { success, dropped, ignore };
   enum class admission : std::uint8_t { admitted, rejected, cancelled };
-
-  template <class A>
-  static adaptive_limit_options with_algorithm(A a) {
-    adaptive_limit_options o;
-    o.algorithm = std::move(a);
-    return o;
-  }
 
   state make_state() const {
     const auto& alg = options_.algorithm;
@@ -417,7 +373,7 @@ class adaptive_limit {
   /// The slot an admitted call holds; released with its sample, or (frame destroyed, e.g. at
   /// runtime shutdown) without one.
   struct permit {
-    adaptive_limit* self;
+    adaptive_limit_impl* self;
     const resilience_context* ctx;
     int admitted_with;
     clock::time_point started;
@@ -499,7 +455,7 @@ class adaptive_limit {
     lock_.unlock();
 
     struct unlink_on_exit {  // frame destroyed while queued (runtime shutdown)
-      adaptive_limit* self;
+      adaptive_limit_impl* self;
       queue_wait* w;
       ~unlink_on_exit() { self->abandon(w); }
     } guard{this, &w};
@@ -610,6 +566,76 @@ class adaptive_limit {
   state algo_;
   queue_wait* newest_ = nullptr;  // guarded by lock_
   queue_wait* oldest_ = nullptr;  // guarded by lock_
+};
+
+}  // namespace detail
+
+/// A concurrency limit that adapts to latency and drops (RESILIENCE.md "Adaptive limiter"):
+/// rejects with errc::limit_exceeded when inflight >= ⌊limit⌋, or queues the call LIFO if a queue
+/// is configured.
+///
+///     weft::resilience::adaptive_limit limiter{weft::resilience::gradient2{}};
+///     weft::resilience::pipeline pipe{limiter, weft::resilience::timeout{1s}};
+///     auto reply = co_await pipe.execute([&] { return backend.get(key); });
+///
+/// Each admitted call reports one sample when it ends, as Netflix's limiter listener does:
+/// - success(rtt) for a value (the RTT runs from admission to the outcome);
+/// - dropped(rtt) for errc::timeout, an inner errc::rate_limited, or what `dropped_when` matches;
+/// - ignore (no sample) for cancellation and every other outcome (other errors, exceptions,
+///   other layers' rejections), as Netflix's gRPC interceptors ignore non-drop failures.
+/// The sample carries the calls in flight when the call was admitted (itself included).
+///
+/// The queue: a call that finds the limit reached waits, newest first, until a slot frees up
+/// (the releasing call hands its slot over directly), up to `max_wait` (then limit_exceeded) or
+/// until its caller cancels (then cancelled). A full queue rejects at once.
+///
+/// Events: `limit_exceeded` for each rejection, `limit_changed` (value = the new ⌊limit⌋) when the
+/// integer limit moves. Gauges: `limit` when it moves, `inflight` on every admission and release.
+/// Thread safety: one limiter serves calls from any worker; state changes under a spin lock that
+/// is never held across a suspension. Moving a limiter moves its state: calls admitted or queued
+/// are not affected. Errors: bad options throw std::invalid_argument.
+class adaptive_limit {
+ public:
+  explicit adaptive_limit(adaptive_limit_options options = {})
+      : impl_(std::in_place, std::move(options)) {}
+  explicit adaptive_limit(aimd a) : adaptive_limit(with_algorithm(std::move(a))) {}
+  explicit adaptive_limit(vegas v) : adaptive_limit(with_algorithm(std::move(v))) {}
+  explicit adaptive_limit(gradient2 g) : adaptive_limit(with_algorithm(std::move(g))) {}
+  /// The moved-from limiter may only be destroyed or assigned to.
+  adaptive_limit(adaptive_limit&&) noexcept = default;
+  adaptive_limit& operator=(adaptive_limit&&) noexcept = default;
+
+  /// The layer protocol (see pipeline.hpp).
+  template <class R, class Next>
+  task<outcome<R>> run(resilience_context& ctx, Next next) {
+    return impl_->template run<R>(ctx, next);
+  }
+
+  /// Runs `op` through this layer alone.
+  template <class F>
+  auto execute(F op) {
+    return weft::resilience::execute(*this, std::move(op));
+  }
+
+  /// ⌊limit⌋: calls admitted at once.
+  [[nodiscard]] int limit() const noexcept { return impl_->limit(); }
+  /// The algorithm's estimate before the floor (Vegas and Gradient2 keep a fractional limit).
+  [[nodiscard]] double estimated_limit() const noexcept { return impl_->estimated_limit(); }
+  /// Calls admitted and not finished.
+  [[nodiscard]] int inflight() const noexcept { return impl_->inflight(); }
+  /// Calls waiting in the queue.
+  [[nodiscard]] std::size_t queued() const noexcept { return impl_->queued(); }
+  [[nodiscard]] telemetry& observers() noexcept { return impl_->observers(); }
+
+ private:
+  template <class A>
+  static adaptive_limit_options with_algorithm(A a) {
+    adaptive_limit_options o;
+    o.algorithm = std::move(a);
+    return o;
+  }
+
+  detail::pinned<detail::adaptive_limit_impl> impl_;
 };
 
 }  // namespace weft::resilience

@@ -19,6 +19,7 @@
 #include <weft/detail/task_frame.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/resilience/context.hpp>
+#include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
@@ -75,48 +76,23 @@ inline void validate(const bulkhead_options& o) {
         "would have to queue; bulkhead_options::unbounded_wait waits without a limit)");
   }
 }
-}  // namespace detail
 
-/// Limits how many calls run at once (max_concurrent), with an optional FIFO queue of callers
-/// waiting for a permit (max_queue, max_queue_wait). A permit released while calls wait is handed
-/// directly to the oldest waiter, so a newcomer never overtakes the queue. Rejections are
-/// `bulkhead_full` (no retry_after: the bulkhead cannot know when a call ends).
-///
-///     weft::resilience::bulkhead pool{{.max_concurrent = 8, .max_queue = 100,
-///                                      .max_queue_wait = 50ms}};
-///     int v = co_await pool.execute([&] { return backend.get(key); });
-///
-/// Exact rules: a permit is taken at once only if one is free and nobody waits; otherwise the call
-/// queues if max_queue_wait > 0 and fewer than max_queue wait, else it is rejected at once. A
-/// queued call ends in one of three ways: it is handed a permit (and runs), its wait reaches
-/// queued_at + max_queue_wait (bulkhead_full), or it is cancelled (outcome cancelled); the last two
-/// never hold a permit afterwards. At equal instants the first event wins: a permit handed over
-/// before the wait's timer fired is used, even at the deadline instant; a waiter whose timer fired
-/// or whose caller was cancelled before it resumed with a permit handed to it fails all the same
-/// and passes the permit on to the next waiter (or back to the pool). Held permits are released on
-/// every outcome, an exception or the frame's destruction included.
-///
-/// Events: bulkhead_queued (a call starts waiting), bulkhead_rejected (rejected at once, `delay`
-/// 0, or after waiting, `delay` = how long it waited). Gauge: inflight, after each admission and
-/// release. Thread safety: every member may be used from any worker; the bulkhead must outlive
-/// its calls. Cancellation: the awaiting task's token and the context's token (when it is another
-/// one) both cancel a queued wait. Errors: std::invalid_argument for max_concurrent 0 or a
-/// negative max_queue_wait.
-class bulkhead {
+/// A bulkhead's state and logic; the bulkhead handle below owns it (see pinned), and its permits
+/// and queued calls point here, so they survive the handle's moves.
+class bulkhead_impl {
  public:
-  explicit bulkhead(bulkhead_options options = {})
+  explicit bulkhead_impl(bulkhead_options options)
       : options_((detail::validate(options), std::move(options))),
         own_telemetry_(options_.name),
         telemetry_(&own_telemetry_),
         available_(options_.max_concurrent) {}
-  /// A bulkhead whose events go to `shared` (a family's observers), which must outlive it.
-  bulkhead(bulkhead_options options, telemetry& shared)
+  bulkhead_impl(bulkhead_options options, telemetry& shared)
       : options_((detail::validate(options), std::move(options))),
         telemetry_(&shared),
         available_(options_.max_concurrent) {}
-  bulkhead(const bulkhead&) = delete;
-  bulkhead& operator=(const bulkhead&) = delete;
-  ~bulkhead() {
+  bulkhead_impl(const bulkhead_impl&) = delete;
+  bulkhead_impl& operator=(const bulkhead_impl&) = delete;
+  ~bulkhead_impl() {
     assert(waiters_.empty() && "weft::resilience::bulkhead destroyed with queued calls");
   }
 
@@ -143,9 +119,9 @@ class bulkhead {
     explicit operator bool() const noexcept { return b_ != nullptr; }
 
    private:
-    friend class bulkhead;
-    explicit permit(bulkhead* b) noexcept : b_(b) {}
-    bulkhead* b_ = nullptr;
+    friend class bulkhead_impl;
+    explicit permit(bulkhead_impl* b) noexcept : b_(b) {}
+    bulkhead_impl* b_ = nullptr;
   };
 
   /// Takes a permit if one is free and nobody waits (never waits; an empty permit otherwise).
@@ -156,21 +132,12 @@ class bulkhead {
     return permit{this};
   }
 
-  /// The layer protocol: runs `next` holding a permit, or returns bulkhead_full / cancelled.
   template <class R, class Next>
   task<outcome<R>> run(resilience_context& ctx, Next next);
 
-  /// Runs `op` through this bulkhead alone.
-  template <class F>
-  auto execute(F op) {
-    return weft::resilience::execute(*this, std::move(op));
-  }
-
-  /// Listeners and metrics sink (named after options.name).
   [[nodiscard]] telemetry& observers() noexcept { return *telemetry_; }
   [[nodiscard]] const bulkhead_options& options() const noexcept { return options_; }
 
-  /// Permits free, held and calls queued, read together.
   [[nodiscard]] bulkhead_metrics metrics() const noexcept {
     std::lock_guard guard{lock_};
     return {options_.max_concurrent, available_, options_.max_concurrent - available_, queued_};
@@ -188,7 +155,7 @@ class bulkhead {
   // cancellation unlinks it; settle() reads the verdict. Never throws.
   class park_awaiter {
    public:
-    park_awaiter(bulkhead& b, detail::bulkhead_waiter& w) noexcept : b_(b), w_(w) {}
+    park_awaiter(bulkhead_impl& b, detail::bulkhead_waiter& w) noexcept : b_(b), w_(w) {}
     bool await_ready() const noexcept { return false; }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
@@ -207,7 +174,7 @@ class bulkhead {
       auto* a = static_cast<park_awaiter*>(self);
       a->b_.cancel_waiter(a->w_);
     }
-    bulkhead& b_;
+    bulkhead_impl& b_;
     detail::bulkhead_waiter& w_;
   };
 
@@ -299,10 +266,11 @@ class bulkhead {
 
   // Calls abandon() unless the wait settled normally.
   struct queue_exit {
-    bulkhead* b;
+    bulkhead_impl* b;
     detail::bulkhead_waiter* w;
     bool settled = false;
-    queue_exit(bulkhead* owner, detail::bulkhead_waiter* waiter) noexcept : b(owner), w(waiter) {}
+    queue_exit(bulkhead_impl* owner, detail::bulkhead_waiter* waiter) noexcept
+        : b(owner), w(waiter) {}
     queue_exit(const queue_exit&) = delete;
     queue_exit& operator=(const queue_exit&) = delete;
     ~queue_exit() {
@@ -340,7 +308,7 @@ class bulkhead {
   weft::detail::waiter_list waiters_;
 };
 
-inline task<bulkhead::wait_result> bulkhead::wait_for_permit(resilience_context& ctx) {
+inline task<bulkhead_impl::wait_result> bulkhead_impl::wait_for_permit(resilience_context& ctx) {
   detail::bulkhead_waiter w;
   cancel_source grant;
   const bool timed = options_.max_queue_wait != bulkhead_options::unbounded_wait;
@@ -374,7 +342,7 @@ inline task<bulkhead::wait_result> bulkhead::wait_for_permit(resilience_context&
         deadline_came = co_await std::move(sleep);
       }
     } else if (link_context) {
-      auto park = [](bulkhead& b, detail::bulkhead_waiter& waiter) -> task<bool> {
+      auto park = [](bulkhead_impl& b, detail::bulkhead_waiter& waiter) -> task<bool> {
         co_await park_awaiter{b, waiter};
         co_return false;
       };
@@ -403,7 +371,7 @@ inline task<bulkhead::wait_result> bulkhead::wait_for_permit(resilience_context&
 }
 
 template <class R, class Next>
-task<outcome<R>> bulkhead::run(resilience_context& ctx, Next next) {
+task<outcome<R>> bulkhead_impl::run(resilience_context& ctx, Next next) {
   permit held = try_acquire();
   if (!held) {
     wait_result waited = co_await wait_for_permit(ctx);
@@ -417,5 +385,73 @@ task<outcome<R>> bulkhead::run(resilience_context& ctx, Next next) {
   report_inflight(ctx);
   co_return o;
 }
+
+}  // namespace detail
+
+/// Limits how many calls run at once (max_concurrent), with an optional FIFO queue of callers
+/// waiting for a permit (max_queue, max_queue_wait). A permit released while calls wait is handed
+/// directly to the oldest waiter, so a newcomer never overtakes the queue. Rejections are
+/// `bulkhead_full` (no retry_after: the bulkhead cannot know when a call ends).
+///
+///     weft::resilience::bulkhead pool{{.max_concurrent = 8, .max_queue = 100,
+///                                      .max_queue_wait = 50ms}};
+///     int v = co_await pool.execute([&] { return backend.get(key); });
+///
+/// Exact rules: a permit is taken at once only if one is free and nobody waits; otherwise the call
+/// queues if max_queue_wait > 0 and fewer than max_queue wait, else it is rejected at once. A
+/// queued call ends in one of three ways: it is handed a permit (and runs), its wait reaches
+/// queued_at + max_queue_wait (bulkhead_full), or it is cancelled (outcome cancelled); the last two
+/// never hold a permit afterwards. At equal instants the first event wins: a permit handed over
+/// before the wait's timer fired is used, even at the deadline instant; a waiter whose timer fired
+/// or whose caller was cancelled before it resumed with a permit handed to it fails all the same
+/// and passes the permit on to the next waiter (or back to the pool). Held permits are released on
+/// every outcome, an exception or the frame's destruction included.
+///
+/// Events: bulkhead_queued (a call starts waiting), bulkhead_rejected (rejected at once, `delay`
+/// 0, or after waiting, `delay` = how long it waited). Gauge: inflight, after each admission and
+/// release. Thread safety: every member may be used from any worker; the bulkhead must outlive
+/// its calls. Moving a bulkhead moves its state with it: permits held and calls queued are not
+/// affected. Cancellation: the awaiting task's token and the context's token (when it is another
+/// one) both cancel a queued wait. Errors: std::invalid_argument for max_concurrent 0 or a
+/// negative max_queue_wait.
+class bulkhead {
+ public:
+  /// One of the bulkhead's permits, released when destroyed (or by release()); empty when
+  /// try_acquire found none.
+  using permit = detail::bulkhead_impl::permit;
+
+  explicit bulkhead(bulkhead_options options = {}) : impl_(std::in_place, std::move(options)) {}
+  /// A bulkhead whose events go to `shared` (a family's observers), which must outlive it.
+  bulkhead(bulkhead_options options, telemetry& shared)
+      : impl_(std::in_place, std::move(options), shared) {}
+  /// The moved-from bulkhead may only be destroyed or assigned to.
+  bulkhead(bulkhead&&) noexcept = default;
+  bulkhead& operator=(bulkhead&&) noexcept = default;
+
+  /// Takes a permit if one is free and nobody waits (never waits; an empty permit otherwise).
+  [[nodiscard]] permit try_acquire() noexcept { return impl_->try_acquire(); }
+
+  /// The layer protocol: runs `next` holding a permit, or returns bulkhead_full / cancelled.
+  template <class R, class Next>
+  task<outcome<R>> run(resilience_context& ctx, Next next) {
+    return impl_->template run<R>(ctx, next);
+  }
+
+  /// Runs `op` through this bulkhead alone.
+  template <class F>
+  auto execute(F op) {
+    return weft::resilience::execute(*this, std::move(op));
+  }
+
+  /// Listeners and metrics sink (named after options.name).
+  [[nodiscard]] telemetry& observers() noexcept { return impl_->observers(); }
+  [[nodiscard]] const bulkhead_options& options() const noexcept { return impl_->options(); }
+
+  /// Permits free, held and calls queued, read together.
+  [[nodiscard]] bulkhead_metrics metrics() const noexcept { return impl_->metrics(); }
+
+ private:
+  detail::pinned<detail::bulkhead_impl> impl_;
+};
 
 }  // namespace weft::resilience

@@ -163,7 +163,8 @@ struct circuit_breaker_metrics {
 /// enters the window and never causes a transition. Checks run after every outcome recorded in
 /// closed, success or failure, so a window that fills with a success can open the breaker.
 /// Thread safety: every member may be called concurrently; the breaker must outlive the calls
-/// through it. Errors: bad options throw std::invalid_argument at construction.
+/// through it. Movable (see the move constructor). Errors: bad options throw
+/// std::invalid_argument at construction.
 class circuit_breaker {
  public:
   class permit;
@@ -176,6 +177,12 @@ class circuit_breaker {
   circuit_breaker(circuit_breaker_options options, std::shared_ptr<telemetry> shared);
   circuit_breaker(const circuit_breaker&) = delete;
   circuit_breaker& operator=(const circuit_breaker&) = delete;
+  /// Moves the breaker's state (it lives behind a pointer): permits already issued and calls
+  /// running through it are not affected. The moved-from breaker may only be destroyed or
+  /// assigned to. Epoch tags (resilience_context::epoch_of) are keyed by the breaker's address:
+  /// look up a moved breaker's tags under its new address for calls started after the move.
+  circuit_breaker(circuit_breaker&&) noexcept;
+  circuit_breaker& operator=(circuit_breaker&&) noexcept;
   ~circuit_breaker();
 
   /// The layer protocol: refuses with circuit_open / circuit_isolated (as a value), or runs the

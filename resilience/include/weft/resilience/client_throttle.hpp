@@ -15,6 +15,7 @@
 #include <weft/detail/spin_lock.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
+#include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/outcome.hpp>
@@ -38,31 +39,12 @@ struct client_throttle_options {
   std::string name = "client_throttle";
 };
 
-/// Google SRE "Handling Overload", adaptive throttling (RESILIENCE.md "Client throttle"):
-///
-///     p = max(0, (requests − K · accepts) / (requests + 1))
-///
-/// over the last `window` (120 buckets of 1 s by default). Every call counts as a request
-/// *before* it runs, locally rejected ones included; p is computed from the counts before this
-/// request is added. A call is rejected when rng() < p; otherwise it runs, and an outcome
-/// classified success counts as an accept (when it completes).
-///
-///     weft::resilience::client_throttle throttle;
-///     weft::resilience::pipeline pipe{throttle, weft::resilience::timeout{2s}};
-///
-/// A local rejection is errc::rate_limited: the client answers as if the backend had said "out of
-/// quota" (the rejections the SRE book's throttle reacts to), so callers and outer layers treat
-/// both alike. Like the other local-overload rejections it is ignored by breakers and not
-/// retried.
-///
-/// Buckets are aligned to the throttle's first request t0: a request at t falls into bucket
-/// ⌊(t − t0) / bucket⌋, and the window holds the buckets whose index is greater than
-/// current − window/bucket, so a count leaves the window exactly `window` after its bucket began.
-/// Event: `throttled` (value = p) for each local rejection. Thread safety: any worker, under a
-/// spin lock. Errors: bad options throw std::invalid_argument.
-class client_throttle {
+namespace detail {
+
+/// A client throttle's state and logic; the client_throttle handle below owns it (see pinned).
+class client_throttle_impl {
  public:
-  explicit client_throttle(client_throttle_options options = {})
+  explicit client_throttle_impl(client_throttle_options options)
       : options_(std::move(options)), tel_(options_.name) {
     if (options_.bucket <= clock::duration::zero() || options_.window < options_.bucket ||
         options_.window % options_.bucket != clock::duration::zero()) {
@@ -76,10 +58,9 @@ class client_throttle {
     }
     buckets_.resize(static_cast<std::size_t>(options_.window / options_.bucket));
   }
-  client_throttle(const client_throttle&) = delete;
-  client_throttle& operator=(const client_throttle&) = delete;
+  client_throttle_impl(const client_throttle_impl&) = delete;
+  client_throttle_impl& operator=(const client_throttle_impl&) = delete;
 
-  /// The layer protocol (see pipeline.hpp).
   template <class R, class Next>
   task<outcome<R>> run(resilience_context& ctx, Next next) {
     const double p = admit();
@@ -99,13 +80,6 @@ class client_throttle {
     co_return o;
   }
 
-  /// Runs `op` through this layer alone.
-  template <class F>
-  auto execute(F op) {
-    return weft::resilience::execute(*this, std::move(op));
-  }
-
-  /// The rejection probability a request arriving now would see.
   [[nodiscard]] double probability() const {
     lock_.lock();
     roll(clock::now());
@@ -113,7 +87,6 @@ class client_throttle {
     lock_.unlock();
     return p;
   }
-  /// Requests and accepts in the window now.
   [[nodiscard]] std::int64_t requests() const {
     lock_.lock();
     roll(clock::now());
@@ -193,6 +166,62 @@ class client_throttle {
   mutable std::int64_t accepts_ = 0;
   mutable bool started_ = false;
   mutable clock::time_point t0_{};
+};
+
+}  // namespace detail
+
+/// Google SRE "Handling Overload", adaptive throttling (RESILIENCE.md "Client throttle"):
+///
+///     p = max(0, (requests − K · accepts) / (requests + 1))
+///
+/// over the last `window` (120 buckets of 1 s by default). Every call counts as a request
+/// *before* it runs, locally rejected ones included; p is computed from the counts before this
+/// request is added. A call is rejected when rng() < p; otherwise it runs, and an outcome
+/// classified success counts as an accept (when it completes).
+///
+///     weft::resilience::client_throttle throttle;
+///     weft::resilience::pipeline pipe{throttle, weft::resilience::timeout{2s}};
+///
+/// A local rejection is errc::rate_limited: the client answers as if the backend had said "out of
+/// quota" (the rejections the SRE book's throttle reacts to), so callers and outer layers treat
+/// both alike. Like the other local-overload rejections it is ignored by breakers and not
+/// retried.
+///
+/// Buckets are aligned to the throttle's first request t0: a request at t falls into bucket
+/// ⌊(t − t0) / bucket⌋, and the window holds the buckets whose index is greater than
+/// current − window/bucket, so a count leaves the window exactly `window` after its bucket began.
+/// Event: `throttled` (value = p) for each local rejection. Thread safety: any worker, under a
+/// spin lock. Moving a throttle moves its counts; calls running through it are not affected.
+/// Errors: bad options throw std::invalid_argument.
+class client_throttle {
+ public:
+  explicit client_throttle(client_throttle_options options = {})
+      : impl_(std::in_place, std::move(options)) {}
+  /// The moved-from throttle may only be destroyed or assigned to.
+  client_throttle(client_throttle&&) noexcept = default;
+  client_throttle& operator=(client_throttle&&) noexcept = default;
+
+  /// The layer protocol (see pipeline.hpp).
+  template <class R, class Next>
+  task<outcome<R>> run(resilience_context& ctx, Next next) {
+    return impl_->template run<R>(ctx, next);
+  }
+
+  /// Runs `op` through this layer alone.
+  template <class F>
+  auto execute(F op) {
+    return weft::resilience::execute(*this, std::move(op));
+  }
+
+  /// The rejection probability a request arriving now would see.
+  [[nodiscard]] double probability() const { return impl_->probability(); }
+  /// Requests and accepts in the window now.
+  [[nodiscard]] std::int64_t requests() const { return impl_->requests(); }
+  [[nodiscard]] std::int64_t accepts() const { return impl_->accepts(); }
+  [[nodiscard]] telemetry& observers() noexcept { return impl_->observers(); }
+
+ private:
+  detail::pinned<detail::client_throttle_impl> impl_;
 };
 
 }  // namespace weft::resilience

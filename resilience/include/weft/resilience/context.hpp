@@ -35,6 +35,9 @@ struct resilience_context {
   std::string_view pipeline;
   /// 1 for the first attempt; a retry layer counts up, a hedge numbers its attempts.
   int attempt = 1;
+  /// How many attempts the last retry or hedge layer that returned made (its final `attempt`, or
+  /// the hedge's attempts launched); 0 until one has. A fallback reads it for fallback_args.
+  int attempts_made = 0;
 
   /// Time left until the deadline (zero if it passed), or nullopt without one.
   [[nodiscard]] std::optional<clock::duration> remaining() const {

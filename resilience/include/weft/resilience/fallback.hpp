@@ -27,17 +27,43 @@ struct fallback_options {
   std::string name = "fallback";
 };
 
+/// What a fallback's substitute may take to see the call it replaces (as Polly's
+/// FallbackActionArguments): the failure, the call's context and the attempts made.
+///
+///     fallback stale{[&](const fallback_args<price>& a) -> weft::task<price> {
+///       log("pricing failed for", a.context.key, "after", a.attempts, "attempts");
+///       co_return cache.last_known(a.context.key);
+///     }};
+///
+/// Valid while the substitute runs (its task included): copy what it keeps longer.
+template <class R>
+struct fallback_args {
+  /// The failed outcome being replaced.
+  const resilience::outcome<R>& outcome;
+  /// The call's context as the fallback layer sees it: key, pipeline name, deadline (as narrowed
+  /// by the layers outside), properties, token and attempt number (that of a retry *outside* the
+  /// fallback; one inside has restored it by now, see `attempts`).
+  resilience_context& context;
+  /// How many attempts the layers inside the fallback made before giving up: the count of the
+  /// retry or hedge inside (the outermost one, if several), or 1 without one.
+  int attempts = 1;
+};
+
 namespace detail {
 template <class F, class R>
-decltype(auto) call_fallback(F& fn, const outcome<R>& failed) {
+decltype(auto) call_fallback(F& fn, const fallback_args<R>& args) {
+  // The outcome form is tried first, so a generic `[](const auto& x)` keeps getting the outcome
+  // as it did before fallback_args existed.
   if constexpr (std::is_invocable_v<F&, const outcome<R>&>) {
-    return fn(failed);
+    return fn(args.outcome);
+  } else if constexpr (std::is_invocable_v<F&, const fallback_args<R>&>) {
+    return fn(args);
   } else {
     static_assert(std::is_invocable_v<F&>,
                   "weft::resilience::fallback: the substitute must be callable as "
-                  "f(const outcome<R>&) or f(), returning task<R>, R, task<outcome<R>> or "
-                  "outcome<R>");
-    (void)failed;
+                  "f(const outcome<R>&), f(const fallback_args<R>&) or f(), returning task<R>, "
+                  "R, task<outcome<R>> or outcome<R>");
+    (void)args;
     return fn();
   }
 }
@@ -55,8 +81,10 @@ decltype(auto) call_fallback(F& fn, const outcome<R>& failed) {
 ///     pipeline pipe{cached, retry{}, breaker};
 ///     price p = co_await pipe.execute([&] { return pricing.quote(item); });
 ///
-/// The substitute is called as f(const outcome<R>& failed) or f(), and returns task<R>, R,
-/// task<outcome<R>> or outcome<R>. It runs under the caller's cancellation (the awaiting task's
+/// The substitute is called as f(const outcome<R>& failed), f(const fallback_args<R>& call) (the
+/// failure, the call's context and the attempts made; see fallback_args) or f(), and returns
+/// task<R>, R, task<outcome<R>> or outcome<R>. A generic lambda gets the outcome: spell
+/// fallback_args<R> to get the rest. It runs under the caller's cancellation (the awaiting task's
 /// token, and ctx.token when that is another); whatever it throws, before or after returning a
 /// task, becomes the outcome. Each use emits fallback_used (outcome and error of the failure).
 /// Thread safety: calls may run on every worker at once; the substitute must allow that.
@@ -69,6 +97,7 @@ class fallback {
   /// The layer protocol (see pipeline.hpp).
   template <class R, class Next>
   task<outcome<R>> run(resilience_context& ctx, Next next) {
+    ctx.attempts_made = 0;  // what a retry or hedge inside reports, not an earlier call's count
     outcome<R> o = co_await next(ctx);
     if (o.kind() == outcome_kind::value && opts_.classify.failure_when.empty())
       co_return std::move(o);
@@ -86,7 +115,7 @@ class fallback {
       e.attempt = ctx.attempt;
       tel_.emit(e);
     }
-    task<outcome<R>> substitute = take<R>(o);
+    task<outcome<R>> substitute = take<R>(o, ctx, ctx.attempts_made > 0 ? ctx.attempts_made : 1);
     if (ctx.token.can_be_cancelled() && !(ctx.token == own)) {
       substitute = with_cancellation(ctx.token, std::move(substitute));
     }
@@ -113,14 +142,15 @@ class fallback {
 
  private:
   template <class R>
-  task<outcome<R>> take(const outcome<R>& failed) {
-    using result = decltype(detail::call_fallback(fn_, failed));
+  task<outcome<R>> take(const outcome<R>& failed, resilience_context& ctx, int attempts) {
+    const fallback_args<R> args{failed, ctx, attempts};  // lives as long as the substitute's task
+    using result = decltype(detail::call_fallback(fn_, args));
     using plain = std::remove_cvref_t<result>;
     std::exception_ptr thrown;
     try {
       if constexpr (task_type<plain>) {
         using value = typename plain::value_type;
-        plain t = detail::call_fallback(fn_, failed);
+        plain t = detail::call_fallback(fn_, args);
         if constexpr (std::is_same_v<value, outcome<R>>) {
           outcome<R> o = co_await std::move(t);
           co_return std::move(o);
@@ -138,18 +168,18 @@ class fallback {
           co_return outcome<R>::success(std::move(v));
         }
       } else if constexpr (std::is_same_v<plain, outcome<R>>) {
-        co_return detail::call_fallback(fn_, failed);
+        co_return detail::call_fallback(fn_, args);
       } else if constexpr (std::is_void_v<plain>) {
         static_assert(std::is_void_v<R>,
                       "weft::resilience::fallback: the substitute returns "
                       "void but the call's result is not void");
-        detail::call_fallback(fn_, failed);
+        detail::call_fallback(fn_, args);
         co_return outcome<R>::success();
       } else {
         static_assert(std::is_convertible_v<result, R>,
                       "weft::resilience::fallback: the substitute must produce the call's result "
                       "type R");
-        co_return outcome<R>::success(detail::call_fallback(fn_, failed));
+        co_return outcome<R>::success(detail::call_fallback(fn_, args));
       }
     } catch (...) {
       thrown = std::current_exception();

@@ -205,9 +205,10 @@ struct hedge_report {
 /// The operation must be marked idempotent() at the call site: execute() and any pipeline holding
 /// a hedge reject other operations at compile time. Attempts run concurrently, each as its own
 /// task on a copy of the context with `attempt` = 1 (primary), 2, … and its own cancellation
-/// (the caller's cancellation reaches all of them). With a percentile delay the layer learns the
-/// latency of successful attempts (Tower); until the last full period holds min_samples of them
-/// it does not hedge (or uses the fixed delay, see cold_start).
+/// (the caller's cancellation reaches all of them); the caller's context gets only
+/// `attempts_made`, the number of attempts launched, once the call ends. With a percentile delay
+/// the layer learns the latency of successful attempts (Tower); until the last full period holds
+/// min_samples of them it does not hedge (or uses the fixed delay, see cold_start).
 ///
 /// Events: hedge_launched (attempt = the new attempt's number, delay = time since the previous
 /// launch, outcome/error = the failure that triggered it, if one did), retry_budget_exhausted
@@ -259,6 +260,7 @@ class hedge {
       const auto started = clock::now();
       auto o = co_await next(primary);
       (void)judge(primary, o, clock::now() - started);
+      ctx.attempts_made = 1;
       co_return o;
     }
     co_return co_await race<R>(ctx, next, *delay);
@@ -350,6 +352,7 @@ class hedge {
 
     std::optional<outcome<R>> winner;
     std::optional<outcome<R>> primary;
+    std::size_t made = 0;  // attempts launched, for ctx.attempts_made
     const auto own_token = co_await this_task::cancel_token();
     {
       weft::detail::child_range<report> set{std::move(children)};
@@ -439,7 +442,9 @@ class hedge {
           set.cancel_all();
         }
       }
+      made = launched;
     }  // every child reported; their frames are released here, before the caller resumes
+    ctx.attempts_made = static_cast<int>(made);
     if (winner) co_return std::move(*winner);
     if (ctx.token.is_cancellation_requested() || own_token.is_cancellation_requested()) {
       co_return outcome<R>::cancelled();

@@ -308,7 +308,10 @@ task<outcome<R>> as_task(Next next, resilience_context ctx) {
 ///     int v = co_await pipe.execute([&] { return backend.get(key); });
 ///
 /// An lvalue layer is held by reference (share one breaker between pipelines), a shared_ptr by
-/// sharing, anything else by value. The pipeline must outlive the calls that run through it.
+/// sharing, anything else by value (moved in; docs/resilience.md lists the movable layers). The
+/// pipeline must outlive the calls that run through it, and stay where it is while they run: it
+/// may be moved (returned, stored) before its first call, not during one. To keep one as a class
+/// member without spelling its type, use any_pipeline<R> (<weft/resilience/any_pipeline.hpp>).
 /// execute() returns the operation's own type: for task<T>, T (a rejection throws
 /// `rejected`, an exception propagates); for an expected-like task<E>, E (rejections are
 /// injected with make_resilience_error); for task<outcome<T>>, the outcome itself (nothing

@@ -18,6 +18,7 @@
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/resilience/context.hpp>
+#include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
@@ -320,79 +321,31 @@ inline std::variant<bucket_state, window_state> make_state(const rate_limit& lim
                                                   "weft::resilience::rate_limiter"};
 }
 
-}  // namespace detail
-
-/// Limits the rate of calls (RESILIENCE.md): a token bucket by default, or fixed or sliding
-/// windows. Nothing runs in the background: each call reads the runtime clock and applies the
-/// refill due since the last one.
-///
-///     weft::resilience::rate_limiter limiter{token_bucket{.capacity = 10, .tokens_per_period = 5,
-///                                                         .period = 1s},
-///                                            {.max_wait = 200ms}};
-///     auto page = co_await limiter.execute([&] { return crawler.fetch(url); });
-///
-/// Exact rules. Token bucket: starts full at t0; at every t0 + k·period it has gained
-/// tokens_per_period whole tokens (never above capacity), applied when next read; a call takes
-/// one. Windows: see fixed_window and sliding_window. When no permit is free now, the time until
-/// one is computed (for the token bucket: until enough refills cover this call and every queued
-/// reservation); if it is <= max_wait the permit is *reserved* — the token count goes below zero,
-/// or the future segment is counted — and the call sleeps until exactly then and runs; otherwise
-/// it is rejected at once with rate_limited{retry_after = that time}.
-///
-/// t0 is the limiter's creation when it is created on a runtime's worker, else the time of its
-/// first call (a paused runtime's clock differs from the steady clock outside it).
-///
-/// Cancellation: a reserved call cancelled while it sleeps returns cancelled and gives its
-/// reservation back: the token returns to the bucket (capped at capacity), or the reserved
-/// segment's count drops, so the next caller can have it; later reservations keep their wake
-/// times. The awaiting task's token and the context's token (when it is another one) both count.
-///
-/// Events: rate_limited (`delay` = retry_after), rate_limit_waited (after a reserved call's
-/// sleep, `delay` = how long it slept). Gauge: tokens (the bucket's tokens, negative while
-/// reservations queue; a window's permits left), after each decision. Thread safety: every
-/// member may be used from any worker. Errors: std::invalid_argument for non-positive sizes or
-/// periods, a negative max_wait, a window that does not divide into its segments, or a max_wait
-/// that reaches more than about a million segments ahead.
-class rate_limiter {
+/// A rate limiter's state and logic; the rate_limiter handle below owns it (see pinned).
+class rate_limiter_impl {
  public:
-  explicit rate_limiter(rate_limit limit, rate_limiter_options options = {})
+  rate_limiter_impl(rate_limit limit, rate_limiter_options options)
       : options_(std::move(options)),
         state_(checked_state(limit, options_)),
         own_telemetry_(options_.name),
         telemetry_(&own_telemetry_) {
     start_if_on_worker();
   }
-  /// The default algorithm: rate_limiter{token_bucket{capacity, tokens_per_period, period}}.
-  rate_limiter(std::int64_t capacity, std::int64_t tokens_per_period, clock::duration period,
-               rate_limiter_options options = {})
-      : rate_limiter(token_bucket{capacity, tokens_per_period, period}, std::move(options)) {}
-  /// A limiter whose events go to `shared` (a family's observers), which must outlive it.
-  rate_limiter(rate_limit limit, rate_limiter_options options, telemetry& shared)
+  rate_limiter_impl(rate_limit limit, rate_limiter_options options, telemetry& shared)
       : options_(std::move(options)), state_(checked_state(limit, options_)), telemetry_(&shared) {
     start_if_on_worker();
   }
-  rate_limiter(const rate_limiter&) = delete;
-  rate_limiter& operator=(const rate_limiter&) = delete;
+  rate_limiter_impl(const rate_limiter_impl&) = delete;
+  rate_limiter_impl& operator=(const rate_limiter_impl&) = delete;
 
-  /// The layer protocol: runs `next` now, after a reserved wait, or returns rate_limited /
-  /// cancelled.
   template <class R, class Next>
   task<outcome<R>> run(resilience_context& ctx, Next next);
 
-  /// Runs `op` through this limiter alone.
-  template <class F>
-  auto execute(F op) {
-    return weft::resilience::execute(*this, std::move(op));
-  }
-
-  /// Takes a permit if one is free now; never reserves or waits.
   [[nodiscard]] rate_permission try_acquire() {
     const auto d = decide(clock::duration::zero());
     return {d.verdict == detail::rate_verdict::granted, d.wait};
   }
 
-  /// Permits free now, after applying the refill due (the token bucket's count is negative while
-  /// reservations are queued). Off a worker before the first call: the initial count.
   [[nodiscard]] std::int64_t available() {
     const auto read = clock::now();
     std::lock_guard guard{lock_};
@@ -403,7 +356,6 @@ class rate_limiter {
     return std::visit([&](auto& s) { return s.available(now); }, state_);
   }
 
-  /// Listeners and metrics sink (named after options.name).
   [[nodiscard]] telemetry& observers() noexcept { return *telemetry_; }
   [[nodiscard]] const rate_limiter_options& options() const noexcept { return options_; }
 
@@ -476,8 +428,8 @@ class rate_limiter {
   telemetry* telemetry_;
 };
 
-inline task<bool> rate_limiter::sleep_until_reserved(resilience_context& ctx,
-                                                     clock::time_point at) {
+inline task<bool> rate_limiter_impl::sleep_until_reserved(resilience_context& ctx,
+                                                          clock::time_point at) {
   const cancel_token own = co_await this_task::cancel_token();
   bool slept = false;
   if (detail::needs_context_link(ctx, own)) {
@@ -489,7 +441,7 @@ inline task<bool> rate_limiter::sleep_until_reserved(resilience_context& ctx,
 }
 
 template <class R, class Next>
-task<outcome<R>> rate_limiter::run(resilience_context& ctx, Next next) {
+task<outcome<R>> rate_limiter_impl::run(resilience_context& ctx, Next next) {
   const detail::rate_decision d = decide(options_.max_wait);
   report_tokens(ctx, d.left);
   if (d.verdict == detail::rate_verdict::rejected) {
@@ -506,5 +458,82 @@ task<outcome<R>> rate_limiter::run(resilience_context& ctx, Next next) {
   }
   co_return co_await next(ctx);
 }
+
+}  // namespace detail
+
+/// Limits the rate of calls (RESILIENCE.md): a token bucket by default, or fixed or sliding
+/// windows. Nothing runs in the background: each call reads the runtime clock and applies the
+/// refill due since the last one.
+///
+///     weft::resilience::rate_limiter limiter{token_bucket{.capacity = 10, .tokens_per_period = 5,
+///                                                         .period = 1s},
+///                                            {.max_wait = 200ms}};
+///     auto page = co_await limiter.execute([&] { return crawler.fetch(url); });
+///
+/// Exact rules. Token bucket: starts full at t0; at every t0 + k·period it has gained
+/// tokens_per_period whole tokens (never above capacity), applied when next read; a call takes
+/// one. Windows: see fixed_window and sliding_window. When no permit is free now, the time until
+/// one is computed (for the token bucket: until enough refills cover this call and every queued
+/// reservation); if it is <= max_wait the permit is *reserved* — the token count goes below zero,
+/// or the future segment is counted — and the call sleeps until exactly then and runs; otherwise
+/// it is rejected at once with rate_limited{retry_after = that time}.
+///
+/// t0 is the limiter's creation when it is created on a runtime's worker, else the time of its
+/// first call (a paused runtime's clock differs from the steady clock outside it).
+///
+/// Cancellation: a reserved call cancelled while it sleeps returns cancelled and gives its
+/// reservation back: the token returns to the bucket (capped at capacity), or the reserved
+/// segment's count drops, so the next caller can have it; later reservations keep their wake
+/// times. The awaiting task's token and the context's token (when it is another one) both count.
+///
+/// Events: rate_limited (`delay` = retry_after), rate_limit_waited (after a reserved call's
+/// sleep, `delay` = how long it slept). Gauge: tokens (the bucket's tokens, negative while
+/// reservations queue; a window's permits left), after each decision. Thread safety: every
+/// member may be used from any worker; moving a limiter moves its state (reserved calls are not
+/// affected). Errors: std::invalid_argument for non-positive sizes or
+/// periods, a negative max_wait, a window that does not divide into its segments, or a max_wait
+/// that reaches more than about a million segments ahead.
+class rate_limiter {
+ public:
+  explicit rate_limiter(rate_limit limit, rate_limiter_options options = {})
+      : impl_(std::in_place, std::move(limit), std::move(options)) {}
+  /// The default algorithm: rate_limiter{token_bucket{capacity, tokens_per_period, period}}.
+  rate_limiter(std::int64_t capacity, std::int64_t tokens_per_period, clock::duration period,
+               rate_limiter_options options = {})
+      : rate_limiter(token_bucket{capacity, tokens_per_period, period}, std::move(options)) {}
+  /// A limiter whose events go to `shared` (a family's observers), which must outlive it.
+  rate_limiter(rate_limit limit, rate_limiter_options options, telemetry& shared)
+      : impl_(std::in_place, std::move(limit), std::move(options), shared) {}
+  /// The moved-from limiter may only be destroyed or assigned to.
+  rate_limiter(rate_limiter&&) noexcept = default;
+  rate_limiter& operator=(rate_limiter&&) noexcept = default;
+
+  /// The layer protocol: runs `next` now, after a reserved wait, or returns rate_limited /
+  /// cancelled.
+  template <class R, class Next>
+  task<outcome<R>> run(resilience_context& ctx, Next next) {
+    return impl_->template run<R>(ctx, next);
+  }
+
+  /// Runs `op` through this limiter alone.
+  template <class F>
+  auto execute(F op) {
+    return weft::resilience::execute(*this, std::move(op));
+  }
+
+  /// Takes a permit if one is free now; never reserves or waits.
+  [[nodiscard]] rate_permission try_acquire() { return impl_->try_acquire(); }
+
+  /// Permits free now, after applying the refill due (the token bucket's count is negative while
+  /// reservations are queued). Off a worker before the first call: the initial count.
+  [[nodiscard]] std::int64_t available() { return impl_->available(); }
+
+  /// Listeners and metrics sink (named after options.name).
+  [[nodiscard]] telemetry& observers() noexcept { return impl_->observers(); }
+  [[nodiscard]] const rate_limiter_options& options() const noexcept { return impl_->options(); }
+
+ private:
+  detail::pinned<detail::rate_limiter_impl> impl_;
+};
 
 }  // namespace weft::resilience

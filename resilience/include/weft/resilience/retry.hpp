@@ -98,14 +98,15 @@ struct retry_metrics {
 ///     retry r{{.max_attempts = 4, .gate = &budget}};
 ///     int v = co_await r.execute([&] { return backend.get(key); });
 ///
-/// For each attempt ctx.attempt is its number (1, 2, …; restored when the call ends). After a
-/// failed attempt it gives up, returning that attempt's outcome, when the failure is not
-/// retryable (retry_gave_up, reason not_retryable), when max_attempts have run (attempts), when
-/// `now + delay >= ctx.deadline` (deadline; it does not sleep — the timeout layer outside owns
-/// the timeout error), or when the gate refuses (retry_budget_exhausted). Otherwise it emits
-/// `retry` (attempt = the failed attempt's number, delay), destroys the failed outcome and
-/// sleeps. The delay is the failure's retry_after if it has one (exactly: not capped by
-/// max_delay; the backoff's n restarts at 1 after it), else the backoff profile's next delay.
+/// For each attempt ctx.attempt is its number (1, 2, …; restored when the call ends, the last
+/// one left in ctx.attempts_made). After a failed attempt it gives up, returning that attempt's
+/// outcome, when the failure is not retryable (retry_gave_up, reason not_retryable), when
+/// max_attempts have run (attempts), when `now + delay >= ctx.deadline` (deadline; it does not
+/// sleep — the timeout layer outside owns the timeout error), or when the gate refuses
+/// (retry_budget_exhausted). Otherwise it emits `retry` (attempt = the failed attempt's number,
+/// delay), destroys the failed outcome and sleeps. The delay is the failure's retry_after if it has
+/// one (exactly: not capped by max_delay; the backoff's n restarts at 1 after it), else the backoff
+/// profile's next delay.
 ///
 /// Thread safety: one retry may run calls on every worker at once; its counters are atomics and
 /// its options are read only. A custom rng or selector must be thread-safe.
@@ -174,11 +175,15 @@ class retry {
     }
   };
 
-  // Puts ctx.attempt back when the call ends, however it ends.
+  // Puts ctx.attempt back when the call ends, however it ends, leaving the count in
+  // ctx.attempts_made for the layers outside (a fallback reports it).
   struct attempt_restorer {
     resilience_context& ctx;
     int saved;
-    ~attempt_restorer() { ctx.attempt = saved; }
+    ~attempt_restorer() {
+      ctx.attempts_made = ctx.attempt;
+      ctx.attempt = saved;
+    }
   };
 
   // What the gate hears about an attempt (gRPC A6): a success is a success; only failures that

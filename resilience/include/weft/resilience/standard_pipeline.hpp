@@ -85,12 +85,11 @@ struct hedged_pipeline_options {
 };
 
 namespace detail {
-// Layers that are not movable are held through shared_ptr, so the pipeline can be returned.
-inline std::shared_ptr<timeout> named_timeout(clock::duration d, const char* name) {
+inline timeout named_timeout(clock::duration d, const char* name) {
   timeout_options o;
   o.duration = d;
   o.name = name;
-  return std::make_shared<timeout>(std::move(o));
+  return timeout{std::move(o)};
 }
 }  // namespace detail
 
@@ -106,10 +105,11 @@ inline auto make_standard_pipeline(standard_pipeline_options o) {
   std::shared_ptr<retry_gate> budget;
   if (o.budget) budget = std::make_shared<retry_budget>(*o.budget);
   o.retry.gate = budget.get();
-  pipeline p{std::make_shared<rate_limiter>(o.rate, o.rate_options),
+  // Every layer is held by value (layers move, their state staying put): the pipeline owns them
+  // and can be returned, kept as a member or erased into an any_pipeline.
+  pipeline p{rate_limiter{o.rate, o.rate_options},
              detail::named_timeout(o.total_timeout, "total_timeout"),
-             gated<retry>{budget, retry{std::move(o.retry)}},
-             std::make_shared<circuit_breaker>(std::move(o.breaker)),
+             gated<retry>{budget, retry{std::move(o.retry)}}, circuit_breaker{std::move(o.breaker)},
              detail::named_timeout(o.attempt_timeout, "attempt_timeout")};
   p.observers().set_name(std::move(o.name));
   return p;
@@ -125,9 +125,8 @@ inline auto make_hedged_pipeline(hedged_pipeline_options o) {
   if (o.budget) budget = std::make_shared<retry_budget>(*o.budget);
   o.hedge.gate = budget.get();
   pipeline p{detail::named_timeout(o.total_timeout, "total_timeout"),
-             gated<std::shared_ptr<hedge>>{budget, std::make_shared<hedge>(std::move(o.hedge))},
-             std::make_shared<bulkhead>(std::move(o.bulkhead)),
-             std::make_shared<circuit_breaker>(std::move(o.breaker)),
+             gated<hedge>{budget, hedge{std::move(o.hedge)}}, bulkhead{std::move(o.bulkhead)},
+             circuit_breaker{std::move(o.breaker)},
              detail::named_timeout(o.attempt_timeout, "attempt_timeout")};
   p.observers().set_name(std::move(o.name));
   return p;

@@ -25,6 +25,7 @@
 #include <weft/operation_cancelled.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/deadline_scope.hpp>
+#include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/outcome.hpp>
@@ -159,57 +160,10 @@ task<outcome<R>> run_detachable(Next next, Op op, resilience_context ctx, std::s
   co_return co_await bound(ctx);
 }
 
-}  // namespace detail
-
-/// Bounds the layers inside it and the operation by a deadline.
-///
-///     weft::resilience::timeout attempt{std::chrono::seconds{10}};
-///     weft::resilience::pipeline pipe{weft::resilience::timeout{std::chrono::seconds{30}},
-///                                      retry, attempt};
-///     auto reply = co_await pipe.execute([&](resilience_context& ctx) {
-///       return backend.call(request, ctx.remaining());  // sees min(30 s total, 10 s attempt)
-///     });
-///
-/// The rules (RESILIENCE.md "Timeout and deadlines"):
-/// - The inner layers and the operation see `ctx.deadline = min(outer deadline, now + duration)`
-///   and `ctx.token`, a token cancelled by the caller or by the deadline; both are restored
-///   afterwards.
-/// - At the deadline the layer requests the operation's cancellation and waits until it stopped
-///   (on_timeout::await). It then returns errc::timeout, unless the caller's cancellation was
-///   requested first: then the operation's cancellation is returned (outcome kind cancelled).
-/// - Ties go to the result: the cancellation comes after everything the deadline's instant woke
-///   has run, so an operation completing at exactly the deadline succeeds.
-/// - A layer whose deadline was inherited (the outer one was not later than now + duration)
-///   leaves the timeout to the outer layer that owns it: when both expire together it returns
-///   cancelled, and the outer one returns timeout.
-/// - An operation that ignores the cancellation and finishes anyway keeps its result (a value
-///   or its own error is returned as it is, as weft::timeout and Polly do): only a stop by the
-///   deadline becomes errc::timeout.
-/// - on_timeout::detach returns at the deadline (with errc::timeout, or cancelled if the caller
-///   cancelled) and leaves the operation running; detached() and the `detached` gauge count
-///   those still running. When max_detached are running, a timed-out operation is awaited
-///   instead, exactly as on_timeout::await does.
-///
-/// Cost: on_timeout::await runs the operation as the caller's own child (no task is spawned):
-/// a timer in the worker's wheel and a linked cancellation per call. on_timeout::detach spawns
-/// the operation as a task on every call, so that it can outlive the caller.
-///
-/// Lifetimes in detach mode: the detached task owns a copy of the operation callable (it must be
-/// copyable; a move-only one is refused with a std::logic_error outcome), of the context and of
-/// its key and pipeline name; it refers to the layers inside the timeout, so the pipeline must
-/// outlive the detached operations (wait until detached() is 0), as it must outlive its calls.
-/// The operation's arguments captured by reference are the caller's responsibility, as for
-/// spawn. Only pipelines and execute() can run detach mode (it needs to reach the callable).
-///
-/// Events: `timeout` when the deadline ended the call, `timeout_detached` when an operation was
-/// left running. Thread safety: one layer may serve any number of calls from any worker.
-/// Errors: a duration that is not positive throws std::invalid_argument at construction.
-class timeout {
+/// A timeout layer's state and logic; the timeout handle below owns it (see pinned).
+class timeout_impl {
  public:
-  template <class Rep, class Period>
-  explicit timeout(std::chrono::duration<Rep, Period> d)
-      : timeout(timeout_options{.duration = weft::detail::to_clock_duration(d)}) {}
-  explicit timeout(timeout_options options)
+  explicit timeout_impl(timeout_options options)
       : options_(std::move(options)),
         tel_(options_.name),
         registry_(std::make_shared<detail::detach_registry>()) {
@@ -220,30 +174,21 @@ class timeout {
     }
     registry_->tel = &tel_;
   }
-  timeout(const timeout&) = delete;
-  timeout& operator=(const timeout&) = delete;
-  ~timeout() {
+  timeout_impl(const timeout_impl&) = delete;
+  timeout_impl& operator=(const timeout_impl&) = delete;
+  ~timeout_impl() {
     registry_->lock.lock();
     registry_->tel = nullptr;
     registry_->lock.unlock();
   }
 
-  /// The layer protocol (see pipeline.hpp).
   template <class R, class Next>
   task<outcome<R>> run(resilience_context& ctx, Next next) {
     if (options_.mode == on_timeout::detach) return run_detached<R>(ctx, next);
     return run_awaited<R>(ctx, next);
   }
 
-  /// Runs `op` through this layer alone.
-  template <class F>
-  auto execute(F op) {
-    return weft::resilience::execute(*this, std::move(op));
-  }
-
-  [[nodiscard]] clock::duration duration() const noexcept { return options_.duration; }
-  [[nodiscard]] on_timeout mode() const noexcept { return options_.mode; }
-  /// Operations detached by this layer that are still running.
+  [[nodiscard]] const timeout_options& options() const noexcept { return options_; }
   [[nodiscard]] std::size_t detached() const noexcept {
     return registry_->count.load(std::memory_order_acquire);
   }
@@ -363,6 +308,84 @@ class timeout {
   timeout_options options_;
   telemetry tel_;
   std::shared_ptr<detail::detach_registry> registry_;
+};
+
+}  // namespace detail
+
+/// Bounds the layers inside it and the operation by a deadline.
+///
+///     weft::resilience::timeout attempt{std::chrono::seconds{10}};
+///     weft::resilience::pipeline pipe{weft::resilience::timeout{std::chrono::seconds{30}},
+///                                      retry, attempt};
+///     auto reply = co_await pipe.execute([&](resilience_context& ctx) {
+///       return backend.call(request, ctx.remaining());  // sees min(30 s total, 10 s attempt)
+///     });
+///
+/// The rules (RESILIENCE.md "Timeout and deadlines"):
+/// - The inner layers and the operation see `ctx.deadline = min(outer deadline, now + duration)`
+///   and `ctx.token`, a token cancelled by the caller or by the deadline; both are restored
+///   afterwards.
+/// - At the deadline the layer requests the operation's cancellation and waits until it stopped
+///   (on_timeout::await). It then returns errc::timeout, unless the caller's cancellation was
+///   requested first: then the operation's cancellation is returned (outcome kind cancelled).
+/// - Ties go to the result: the cancellation comes after everything the deadline's instant woke
+///   has run, so an operation completing at exactly the deadline succeeds.
+/// - A layer whose deadline was inherited (the outer one was not later than now + duration)
+///   leaves the timeout to the outer layer that owns it: when both expire together it returns
+///   cancelled, and the outer one returns timeout.
+/// - An operation that ignores the cancellation and finishes anyway keeps its result (a value
+///   or its own error is returned as it is, as weft::timeout and Polly do): only a stop by the
+///   deadline becomes errc::timeout.
+/// - on_timeout::detach returns at the deadline (with errc::timeout, or cancelled if the caller
+///   cancelled) and leaves the operation running; detached() and the `detached` gauge count
+///   those still running. When max_detached are running, a timed-out operation is awaited
+///   instead, exactly as on_timeout::await does.
+///
+/// Cost: on_timeout::await runs the operation as the caller's own child (no task is spawned):
+/// a timer in the worker's wheel and a linked cancellation per call. on_timeout::detach spawns
+/// the operation as a task on every call, so that it can outlive the caller.
+///
+/// Lifetimes in detach mode: the detached task owns a copy of the operation callable (it must be
+/// copyable; a move-only one is refused with a std::logic_error outcome), of the context and of
+/// its key and pipeline name; it refers to the layers inside the timeout, so the pipeline must
+/// outlive the detached operations (wait until detached() is 0), as it must outlive its calls.
+/// The operation's arguments captured by reference are the caller's responsibility, as for
+/// spawn. Only pipelines and execute() can run detach mode (it needs to reach the callable).
+///
+/// Events: `timeout` when the deadline ended the call, `timeout_detached` when an operation was
+/// left running. Thread safety: one layer may serve any number of calls from any worker.
+/// Errors: a duration that is not positive throws std::invalid_argument at construction.
+class timeout {
+ public:
+  template <class Rep, class Period>
+  explicit timeout(std::chrono::duration<Rep, Period> d)
+      : timeout(timeout_options{.duration = weft::detail::to_clock_duration(d)}) {}
+  explicit timeout(timeout_options options) : impl_(std::in_place, std::move(options)) {}
+  /// Moves the layer; calls already running through it are not affected (see "Moving layers" in
+  /// docs/resilience.md). The moved-from timeout may only be destroyed or assigned to.
+  timeout(timeout&&) noexcept = default;
+  timeout& operator=(timeout&&) noexcept = default;
+
+  /// The layer protocol (see pipeline.hpp).
+  template <class R, class Next>
+  task<outcome<R>> run(resilience_context& ctx, Next next) {
+    return impl_->template run<R>(ctx, next);
+  }
+
+  /// Runs `op` through this layer alone.
+  template <class F>
+  auto execute(F op) {
+    return weft::resilience::execute(*this, std::move(op));
+  }
+
+  [[nodiscard]] clock::duration duration() const noexcept { return impl_->options().duration; }
+  [[nodiscard]] on_timeout mode() const noexcept { return impl_->options().mode; }
+  /// Operations detached by this layer that are still running.
+  [[nodiscard]] std::size_t detached() const noexcept { return impl_->detached(); }
+  [[nodiscard]] telemetry& observers() noexcept { return impl_->observers(); }
+
+ private:
+  detail::pinned<detail::timeout_impl> impl_;
 };
 
 }  // namespace weft::resilience

@@ -80,6 +80,23 @@ outcome<T> take_outcome(std::coroutine_handle<task_promise<T>> h) {
   }
 }
 
+/// Runs `take` (moving a finished child's result out, storing it) and keeps what it throws — a
+/// move constructor that throws, bad_alloc — in `failure` instead of leaving the combinator's
+/// loop: that loop must go on until every child has finished (no child outlives the call), so
+/// the other children are cancelled, the loop drains them, and the combinator rethrows `failure`
+/// afterwards. The first failure is kept. Returns false if `take` threw.
+template <class Set, class F>
+bool take_guarded(Set& set, std::exception_ptr& failure, F&& take) noexcept {
+  try {
+    std::forward<F>(take)();
+    return true;
+  } catch (...) {
+    if (!failure) failure = std::current_exception();
+    set.cancel_all();
+    return false;
+  }
+}
+
 /// Releases a child: stops watching it, withdraws a joiner registration it still has (only
 /// when the combinator is destroyed by runtime shutdown), and drops the frame reference.
 void release_child(child_watch& watch, std::size_t i, std::coroutine_handle<> h,

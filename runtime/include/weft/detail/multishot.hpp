@@ -1,6 +1,10 @@
 // A multishot operation (one SQE, many CQEs) kept armed on one worker's io_uring: multishot
 // accept, and multishot receive into the worker's provided-buffer ring. Sockets own one each; a
 // task reads from it through read_awaiter. Used by weft::net.
+//
+// A multishot belongs to the worker that first read from it (its home), and a socket may outlive
+// that worker's runtime: the home is shared, reference-counted state that runtime shutdown marks
+// gone, so a later close finishes by itself and a later read is refused.
 #pragma once
 
 #include <atomic>
@@ -18,6 +22,7 @@ namespace weft::detail {
 
 class worker;
 class multishot;
+class multishot_home;
 
 /// What one read from a multishot got.
 struct multishot_result {
@@ -27,7 +32,12 @@ struct multishot_result {
     error,      // `value` is the errno
     cancelled,  // the reading task was cancelled; nothing was consumed
     fallback,   // no multishot here (no io_uring support, no buffers): do a plain operation
+    // The multishot belongs to another runtime: `value` is wrong_runtime_gone (it shut down) or
+    // wrong_runtime_other (it runs, but this reader is not on it). The caller throws logic_error.
+    wrong_runtime,
   };
+  static constexpr int wrong_runtime_gone = 0;
+  static constexpr int wrong_runtime_other = 1;
   kind_t kind = data;
   int value = 0;
 };
@@ -44,7 +54,13 @@ class multishot {
   /// Drops the owner's reference: cancels the armed operation (from any thread; through the
   /// owner worker's mailbox if need be), gives queued buffers back and closes queued accepted
   /// descriptors. The socket's fd must stay open until this returns (close it right after).
+  /// After the owner's runtime shut down it finishes here, on the calling thread.
   void close() noexcept;
+
+  /// Runtime shutdown, once `w`'s thread has stopped: marks the home of the multishots that
+  /// worker ran as gone (their sockets may live on) and finishes the closes it was asked for but
+  /// never ran.
+  static void worker_gone(worker& w) noexcept;
 
   /// Awaits the next result. At most one reader at a time.
   class read_awaiter {
@@ -110,6 +126,11 @@ class multishot {
   multishot(int fd, mode m) noexcept : fd_(fd), mode_(m) {}
   ~multishot();
   static void on_close_mail(mailbox_node* node) noexcept;
+  /// The first read, on worker `w`: makes `w` the owner and its home ours.
+  void adopt(worker& w);
+  /// close() once the owner is gone: no thread of its runtime touches us any more. Its ring and
+  /// buffers went with it, so queued data is dropped; queued accepted descriptors are closed.
+  void close_orphaned() noexcept;
 
   /// On the owner: takes queued data for `r`, or arms and registers it as the waiter. True if
   /// `r` has its result now.
@@ -135,6 +156,11 @@ class multishot {
   bool unsupported_ = false;  // the kernel refused the multishot (EINVAL): plain operations
   bool delivered_any_ = false;
   worker* owner_ = nullptr;  // set by the first read; the operation is armed on its ring
+  // The owner's home (a reference), set with owner_; the way other threads learn whether the
+  // owner still runs. owner_ is dereferenced only on the owner's thread or under the home's lock
+  // while it is alive.
+  multishot_home* home_ = nullptr;
+  multishot* close_next_ = nullptr;  // the home's list of close mails not yet run
   read_awaiter* waiter_ = nullptr;
   std::vector<chunk> queue_;  // circular: head_ and count_
   std::size_t head_ = 0;

@@ -289,8 +289,8 @@ async_generator<T> from_callback_impl(Subscribe subscribe, Unsubscribe unsubscri
 /// Turns a callback API into a stream: calls `subscribe(callback)` when the stream starts, where
 /// callback(T) may be called from any thread, and `unsubscribe(handle)` with what subscribe
 /// returned when the stream is dropped. Values wait in a buffer of `capacity`; `policy` says what
-/// a full buffer does. The callback stays safe to call after unsubscribe (its values are then
-/// dropped).
+/// a full buffer does. The callback stays safe to call after unsubscribe and after the runtime
+/// is gone (its values are then dropped), and while runtime shutdown destroys the stream.
 ///
 ///     auto clicks = weft::from_callback<click>(
 ///         [&](auto cb) { return button.on_click(std::move(cb)); },

@@ -129,7 +129,7 @@ class channel {
     {
       std::lock_guard lock{lock_};
       if (closed_) return false;
-      if (auto* r = static_cast<recv_awaiter*>(receivers_.pop_front())) {
+      if (auto* r = static_cast<recv_awaiter*>(receivers_.pop_front_to_wake())) {
         r->slot_.emplace(std::move(value));
         r->state = detail::waiter::done;
         wake = r;
@@ -198,7 +198,7 @@ class channel {
       head_ = (head_ + 1) % capacity_;
       --count_;
       // Room now: the longest-waiting sender's value goes in behind the others.
-      if (auto* s = static_cast<send_awaiter*>(senders_.pop_front())) {
+      if (auto* s = static_cast<send_awaiter*>(senders_.pop_front_to_wake())) {
         push_locked(std::move(s->value_));
         s->state = detail::waiter::done;
         return s;
@@ -206,7 +206,7 @@ class channel {
       return nullptr;
     }
     // Rendezvous (or a full channel of capacity 0): take straight from a waiting sender.
-    if (auto* s = static_cast<send_awaiter*>(senders_.pop_front())) {
+    if (auto* s = static_cast<send_awaiter*>(senders_.pop_front_to_wake())) {
       out.emplace(std::move(s->value_));
       s->state = detail::waiter::done;
       return s;
@@ -224,7 +224,7 @@ class channel {
         a.state = detail::waiter::closed;
         return false;
       }
-      if (auto* r = static_cast<recv_awaiter*>(receivers_.pop_front())) {
+      if (auto* r = static_cast<recv_awaiter*>(receivers_.pop_front_to_wake())) {
         r->slot_.emplace(std::move(a.value_));
         r->state = detail::waiter::done;
         a.state = detail::waiter::done;

@@ -99,7 +99,10 @@ class oneshot_sender {
       state->error = std::move(e);
       state->settled = true;
       wake = std::exchange(state->receiver, nullptr);
-      if (wake != nullptr) wake->state = detail::waiter::done;
+      if (wake != nullptr) {
+        wake->state = detail::waiter::done;
+        wake->mark_waking();  // its frame waits for this wake if shutdown destroys it meanwhile
+      }
     }
     if (wake != nullptr) wake->wake();
   }

@@ -25,8 +25,10 @@ namespace weft {
 ///     co_await query(db);
 ///
 /// Cancellation: a cancelled acquire throws operation_cancelled and holds nothing; the requests
-/// behind it are served if its leaving frees the way. Thread safety: any member from any thread
-/// (acquire from tasks); the semaphore must outlive its waiters and permits. Errors:
+/// behind it are served if its leaving frees the way. Shutdown: a request whose task the runtime
+/// destroys leaves the queue the same way, and units granted to it before it could take them go
+/// back: no unit is lost. Thread safety: any member from any thread (acquire from tasks); the
+/// semaphore must outlive its waiters and permits. Errors:
 /// std::invalid_argument for a request of 0 units; a request larger than the semaphore will ever
 /// have waits forever (until cancelled).
 class semaphore {
@@ -81,6 +83,7 @@ class semaphore {
     permit await_resume() {
       hook.disarm();
       if (state == cancelled) throw operation_cancelled{};
+      taken_ = true;
       return permit{&s_, units_};
     }
 
@@ -92,6 +95,7 @@ class semaphore {
     }
     semaphore& s_;
     std::size_t units_;
+    bool taken_ = false;  // the permit was handed out: the destructor gives nothing back
   };
 
   /// Waits for `units` free units and takes them.

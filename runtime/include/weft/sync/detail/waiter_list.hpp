@@ -1,7 +1,14 @@
 // The wait queue under channel, mutex, semaphore and barrier: intrusive FIFO lists of waiting
 // tasks, each woken exactly once by whoever unlinks it under the primitive's lock.
+//
+// The waker unlinks under the lock and wakes after releasing it, so the waiter must outlive that
+// gap: a task that runtime shutdown destroys while a plain thread (a from_callback producer, a
+// close) is between the two would otherwise be freed under the waker, and its runtime with it.
+// So whoever unlinks a waiter to wake it marks it (`waking`) under the lock, and the waiter's
+// destructor waits until wake() is done with it; wake() pins the runtime before it lets go.
 #pragma once
 
+#include <atomic>
 #include <coroutine>
 #include <cstdint>
 #include <mutex>
@@ -12,6 +19,12 @@
 namespace weft {
 
 namespace detail {
+
+/// Schedules `h` on `rt` for a waker that marked its waiter (`waking`), and clears the mark once
+/// nothing more needs the waiter: on one of rt's workers at once; from any other thread after it
+/// pinned `rt` (as runtime shutdown waits for), so the runtime cannot go while it queues `h`.
+void schedule_marked_wake(runtime_core* rt, std::coroutine_handle<> h,
+                          std::atomic<bool>& waking) noexcept;
 
 /// A task waiting on a primitive: linked into one of its FIFO lists. Whoever unlinks it under the
 /// primitive's lock (a peer serving it, a close, or its own cancellation) decides its outcome and
@@ -27,6 +40,23 @@ struct waiter {
   resume_gate gate;
   std::uint8_t state = waiting;  // written under the primitive's lock before the wake
   bool linked = false;           // guarded by the primitive's lock
+  // Set under the primitive's lock by whoever unlinked the waiter and will wake it; cleared by
+  // wake() when it is done with the waiter. (A cancellation's wake needs no mark: removing the
+  // cancellation hook already waits for a callback that runs elsewhere.)
+  std::atomic<bool> waking{false};
+
+  waiter() noexcept = default;
+  waiter(const waiter&) = delete;
+  waiter& operator=(const waiter&) = delete;
+  /// Waits for a waker that unlinked this waiter and has not finished waking it (only a task
+  /// destroyed by runtime shutdown can be here with one; everyone else was resumed by it).
+  ~waiter() {
+    while (waking.load(std::memory_order_acquire)) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  }
 
   /// The start of every await_suspend: records the caller; false (and the cancelled outcome)
   /// if its task is cancelled already, so it does not wait at all.
@@ -48,8 +78,25 @@ struct waiter {
     return gate.suspend();
   }
 
+  /// Under the primitive's lock, by whoever unlinked the waiter and will call wake().
+  void mark_waking() noexcept {
+    waking.store(true, std::memory_order_relaxed);
+  }
+
   void wake() noexcept {
-    if (gate.wake()) schedule_wake(rt, caller);
+    // Read first: unmarked, the waiter may be gone as soon as the gate let it go.
+    if (!waking.load(std::memory_order_relaxed)) {
+      if (gate.wake()) schedule_wake(rt, caller);
+      return;
+    }
+    runtime_core* const r = rt;
+    const std::coroutine_handle<> h = caller;
+    if (gate.wake()) {
+      schedule_marked_wake(r, h, waking);
+    } else {
+      // await_suspend has not returned yet and resumes the task itself.
+      waking.store(false, std::memory_order_release);
+    }
   }
 };
 
@@ -89,13 +136,19 @@ struct waiter_list {
     if (w != nullptr) erase(w);
     return w;
   }
+  /// pop_front for a caller that wakes the waiter it gets (after releasing the lock).
+  waiter* pop_front_to_wake() noexcept {
+    waiter* w = pop_front();
+    if (w != nullptr) w->mark_waking();
+    return w;
+  }
 
   /// Unlinks every waiter with `outcome`; returns them chained through `next`, to wake after the
   /// lock is released (wake_chain).
   waiter* take_all(std::uint8_t outcome) noexcept {
     waiter* chain = nullptr;
     waiter** tail_next = &chain;
-    while (waiter* w = pop_front()) {
+    while (waiter* w = pop_front_to_wake()) {
       w->state = outcome;
       *tail_next = w;
       tail_next = &w->next;
@@ -128,6 +181,7 @@ void cancel_waiter(Lock& lock, waiter_list& list, waiter* w) noexcept {
 }
 
 /// A waiter destroyed while still linked (runtime shutdown destroying its task) leaves its list.
+/// (One unlinked by a waker that is still waking it is waited for by ~waiter.)
 template <class Lock>
 void withdraw_waiter(Lock& lock, waiter_list& list, waiter* w) noexcept {
   w->hook.disarm();
