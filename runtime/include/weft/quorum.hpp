@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstddef>
 #include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -12,7 +15,9 @@
 #include <weft/aggregate_error.hpp>
 #include <weft/cancel_token.hpp>
 #include <weft/detail/children.hpp>
+#include <weft/sync/event.hpp>
 #include <weft/task.hpp>
+#include <weft/task_group.hpp>
 #include <weft/this_task.hpp>
 #include <weft/when_all.hpp>
 #include <weft/when_any.hpp>
@@ -36,7 +41,8 @@ std::size_t majority_count(std::size_t n, double threshold, const char* api);
 }  // namespace detail
 
 /// Runs the n children concurrently and returns as soon as k of them succeeded: their values
-/// with their indices, in the order they succeeded; the rest are cancelled and awaited first.
+/// with their indices, in the order they succeeded; the rest are cancelled and awaited first
+/// (to let them finish instead, pass a task_group: the overload below).
 /// Throws aggregate_error as soon as success became impossible (more than n - k failures), not
 /// later, holding the failures seen so far in input order; the rest are then cancelled and
 /// awaited.
@@ -106,6 +112,100 @@ template <class T>
 task<std::vector<quorum_vote<T>>> majority(std::vector<task<T>> tasks, double threshold = 0.5) {
   const std::size_t k = detail::majority_count(tasks.size(), threshold, "weft::majority");
   return quorum(k, std::move(tasks));
+}
+
+namespace detail {
+
+/// What the children of a quorum that lets its stragglers finish share with the caller: the
+/// caller may be gone (it returned at k) while they still run, so it lives as long as any of them.
+template <class T>
+struct finishing_quorum {
+  finishing_quorum(std::size_t k, std::size_t n) : k(k), n(n), errors(n) {}
+  const std::size_t k;
+  const std::size_t n;
+  std::mutex lock;
+  std::vector<quorum_vote<T>> votes;      // guarded by lock
+  std::vector<std::exception_ptr> errors;  // guarded by lock
+  std::size_t failures = 0;               // guarded by lock
+  bool decided = false;                   // guarded by lock
+  event done;
+};
+
+/// One child of a finishing quorum, as a task of the caller's group: it never fails (a failure
+/// is a vote against, and must not make the group cancel the other children).
+template <class T>
+task<void> finishing_voter(std::shared_ptr<finishing_quorum<T>> q, std::size_t i, task<T> t) {
+  std::exception_ptr error;
+  [[maybe_unused]] std::optional<std::conditional_t<std::is_void_v<T>, char, T>> value;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(t);
+    } else {
+      value.emplace(co_await std::move(t));
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  bool decide = false;
+  {
+    std::lock_guard guard{q->lock};
+    if (q->decided) co_return;  // a straggler: it finished its work, the answer was given
+    if (!error) {
+      if constexpr (std::is_void_v<T>) {
+        q->votes.push_back(quorum_vote<void>{i});
+      } else {
+        q->votes.push_back(quorum_vote<T>{i, std::move(*value)});
+      }
+      decide = q->votes.size() == q->k;
+    } else {
+      q->errors[i] = std::move(error);
+      decide = ++q->failures > q->n - q->k;
+    }
+    if (decide) q->decided = true;
+  }
+  if (decide) q->done.set();
+}
+
+}  // namespace detail
+
+/// quorum that lets the stragglers finish instead of cancelling them: every child runs as a task
+/// of `rest` (a group the caller owns and joins later), and the call returns as soon as k
+/// succeeded (or throws aggregate_error as soon as they cannot) while the others go on. What the
+/// stragglers return is discarded and their failures fail nothing (not the call, not `rest`):
+/// have the child record what it must. "Durable on 2 of 3, replicated to all":
+///
+///     weft::task_group replication;  // joined before the service stops
+///     auto acks = co_await weft::quorum(2, std::move(writes), replication);
+///     // 2 replicas acknowledged; the third write still runs in `replication`
+///
+/// Cancelling the caller throws operation_cancelled and leaves the children running in `rest`
+/// (cancel the group to stop them). Argument errors as for quorum.
+template <class T>
+task<std::vector<quorum_vote<T>>> quorum(std::size_t k, std::vector<task<T>> tasks,
+                                         task_group& rest) {
+  const std::size_t n = tasks.size();
+  if (n == 0 || k == 0 || k > n) detail::throw_bad_quorum("weft::quorum", k, n);
+  auto q = std::make_shared<detail::finishing_quorum<T>>(k, n);
+  for (std::size_t i = 0; i < n; ++i) {
+    rest.spawn(detail::finishing_voter<T>(q, i, std::move(tasks[i])));
+  }
+  co_await q->done.wait();
+  std::lock_guard guard{q->lock};  // decided: no voter touches votes or errors any more
+  if (q->votes.size() == k) co_return std::move(q->votes);
+  std::vector<std::exception_ptr> seen;
+  for (auto& e : q->errors) {
+    if (e) seen.push_back(std::move(e));
+  }
+  throw aggregate_error(std::move(seen), "weft::quorum: " + std::to_string(k) + " of " +
+                                             std::to_string(n) + " can no longer succeed");
+}
+
+/// majority that lets the stragglers finish in `rest` (see quorum with a task_group).
+template <class T>
+task<std::vector<quorum_vote<T>>> majority(std::vector<task<T>> tasks, task_group& rest,
+                                           double threshold = 0.5) {
+  const std::size_t k = detail::majority_count(tasks.size(), threshold, "weft::majority");
+  return quorum(k, std::move(tasks), rest);
 }
 
 /// quorum over a pack of children with one result type (tasks or awaitables).
