@@ -45,8 +45,7 @@ std::string describe(const std::exception_ptr& error) {
 }
 }  // namespace
 
-void handler_error_log::report(const std::exception_ptr& error,
-                               const connection_info& connection) {
+void handler_error_log::report(const std::exception_ptr& error, const connection_info& connection) {
   state& s = *state_;
   std::uint64_t left_out = 0;
   {
@@ -74,9 +73,10 @@ void handler_error_log::report(const std::exception_ptr& error,
 namespace detail {
 
 void report_handler_error(handler_error_reporter* reporter, const std::exception_ptr& error,
-                          const connection_info& connection) noexcept {
+                          std::uint64_t number, std::string peer) noexcept {
   if (reporter == nullptr) return;
   try {
+    const connection_info connection{number, std::move(peer)};
     reporter->report(error, connection);
   } catch (...) {
     // Dropped: the hook's own failure must not end the connection's task differently.

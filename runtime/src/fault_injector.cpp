@@ -9,6 +9,7 @@
 
 #include <liburing.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 namespace weft::detail {
@@ -89,13 +90,17 @@ bool first_buffer_only(io_uring_sqe* sqe, const iovec* iov, std::size_t count, s
 
 // Whether a transfer on this SQE's fd may be partial: a stream socket, a file or a pipe may, a
 // datagram may not (the kernel sends or receives a datagram whole; cutting it would corrupt it).
-// One getsockopt per cut, paid only when a fault plan asks for short transfers.
+// A syscall or two per cut, paid only when a fault plan asks for short transfers.
 bool may_cut(const io_uring_sqe* sqe) noexcept {
   if ((sqe->flags & IOSQE_FIXED_FILE) != 0) return false;  // an index into a table, not an fd
+  struct stat st {};
+  if (::fstat(sqe->fd, &st) != 0) return false;
+  // Not an eventfd, timerfd or signalfd either: they read and write whole 8-byte counters.
+  if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)) return true;
+  if (!S_ISSOCK(st.st_mode)) return false;
   int type = 0;
   socklen_t len = sizeof type;
-  if (::getsockopt(sqe->fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return errno == ENOTSOCK;
-  return type == SOCK_STREAM;
+  return ::getsockopt(sqe->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 }
 
 }  // namespace

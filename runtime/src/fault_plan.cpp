@@ -138,6 +138,29 @@ std::string errno_name(int error) {
   return std::to_string(error);
 }
 
+void fault_plan::validate() const {
+  const auto rate_ok = [](double r) { return r >= 0 && r <= 1; };
+  for (const auto& e : errors) {
+    if (e.error <= 0 || e.error > 4095) {
+      throw std::invalid_argument("weft::fault_plan: error " + std::to_string(e.error) +
+                                  " is not an errno value (1 to 4095)");
+    }
+    if (!rate_ok(e.rate))
+      throw std::invalid_argument("weft::fault_plan: an error rate outside [0, 1]");
+  }
+  if (!rate_ok(short_rate) || !rate_ok(delay_rate)) {
+    throw std::invalid_argument("weft::fault_plan: a rate outside [0, 1]");
+  }
+  if (!(enter_failure_rate >= 0 && enter_failure_rate < 1)) {
+    throw std::invalid_argument(
+        "weft::fault_plan: enter_failure_rate must be in [0, 1): every enter refused never "
+        "submits");
+  }
+  if (delay_rate > 0 && (max_delay == 0 || max_delay > 1000)) {
+    throw std::invalid_argument("weft::fault_plan: max_delay must be from 1 to 1000 polls");
+  }
+}
+
 bool fault_plan::empty() const noexcept {
   for (const auto& e : errors) {
     if (e.rate > 0 && e.kinds != 0) return false;
@@ -183,6 +206,8 @@ fault_plan fault_plan::parse(std::string_view spec) {
     } else if (key == "enter") {
       if (args.size() != 1) bad(word, "enter=RATE");
       plan.enter_failure_rate = parse_rate(word, args[0]);
+      if (plan.enter_failure_rate >= 1)
+        bad(word, "a rate below 1: every enter refused never submits");
     } else {
       bad(word, "unknown key '" + std::string(key) + "' (seed, error, short, delay, enter)");
     }

@@ -56,6 +56,7 @@ runtime_options validated(runtime_options o) {
       }
     }
   }
+  o.faults.validate();
   if (o.workers > 0xFFFF) {
     throw std::invalid_argument("weft::runtime: workers = " + std::to_string(o.workers) +
                                 " is more than the 65535 a runtime supports");

@@ -36,18 +36,24 @@ task_group::~task_group() {
   // turn): wait for it, so the children are not freed under it.
   for (std::size_t i = 0;; ++i) {
     child* c = nullptr;
-    std::uint32_t old = 0;
+    bool wait_for_it = false;
     {
-      // Under the lock: a child not done yet still has its frame (finished() frees it only after
-      // marking it done under this lock).
+      // Under the lock: a child with a handle still has its frame (finished() takes the handle
+      // under this lock before it frees the frame, and marks the child done only afterwards).
       std::lock_guard lock{lock_};
       if (i >= children_.size()) break;
       if (children_[i].done) continue;
       c = &children_[i];
-      old = detail::header_of(c->handle.address())
+      if (!c->handle) {
+        wait_for_it = true;  // finished() is freeing it right now
+      } else {
+        const auto old =
+            detail::header_of(c->handle.address())
                 ->state.fetch_and(~detail::join_waiting_bit, std::memory_order_acq_rel);
+        wait_for_it = (old & detail::join_waiting_bit) && (old & detail::complete_bit);
+      }
     }
-    if ((old & detail::join_waiting_bit) && (old & detail::complete_bit)) {
+    if (wait_for_it) {
       for (;;) {
         {
           std::lock_guard lock{lock_};
@@ -104,7 +110,6 @@ void task_group::finished(child& c) noexcept {
   detail::runtime_core* rt = nullptr;
   {
     std::lock_guard lock{lock_};
-    c.done = true;
     const bool aborted =
         detail::header_of(c.handle.address())->state.load(std::memory_order_acquire) &
         detail::aborted_bit;
@@ -117,14 +122,25 @@ void task_group::finished(child& c) noexcept {
           cancel_others = true;
         }
       }
-      // Its result is no longer needed: the frame is freed below, outside the lock (its
-      // destructors run user code), and the slot serves the next spawn. An aborted task (runtime
+      // Its result is no longer needed: the frame is freed below. An aborted task (runtime
       // shutdown) is left to collect(), which frees it once shutdown is done with it.
       release = std::exchange(c.handle, {});
       rt = rt_;
-      free_.push_back(&c);
     }
     if (cancel_others) cancel_locked();
+  }
+  if (release) {
+    // Outside the lock (the frame's destructors run user code: the task's parameters), and
+    // before the task counts as finished: once running() is 0 the joiner (or the destructor)
+    // goes on, and the task's parameters must be gone by then, as they would be for any awaited
+    // task. Meanwhile the slot has no handle and is not done: cancel() skips it, and the
+    // destructor waits for it to be done.
+    detail::release_handle(rt, release);
+  }
+  {
+    std::lock_guard lock{lock_};
+    c.done = true;
+    if (release) free_.push_back(&c);  // serves the next spawn
     if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       wake = std::exchange(joiner_, nullptr);
       helper = helper_;
@@ -134,8 +150,6 @@ void task_group::finished(child& c) noexcept {
   }
   if (helper != nullptr) detail::unpark_current_helper(helper);
   if (wake != nullptr && wake->gate_.wake()) detail::schedule_wake(wake->rt_, wake->caller_);
-  // Nothing of the group is touched from here on: once the lock was released it may be gone.
-  if (release) detail::release_handle(rt, release);
 }
 
 void task_group::cancel() noexcept {
@@ -146,7 +160,7 @@ void task_group::cancel() noexcept {
 void task_group::cancel_locked() noexcept {
   cancelled_ = true;  // tasks spawned from now until the next join are cancelled at once
   for (auto& c : children_) {
-    if (!c.done) detail::header_of(c.handle.address())->cancel.request_cancel();
+    if (!c.done && c.handle) detail::header_of(c.handle.address())->cancel.request_cancel();
   }
 }
 

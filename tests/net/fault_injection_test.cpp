@@ -20,6 +20,7 @@
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -118,15 +119,29 @@ TEST(FaultPlan, ParsesEveryKeyAndRoundTrips) {
 }
 
 TEST(FaultPlan, RejectsWhatItDoesNotUnderstandNamingTheWord) {
-  for (const char* bad :
-       {"error=ECONNRESET", "error=ENOPE:0.1", "error=EPIPE:1.5", "error=EPIPE:0.1:sockets",
-        "short=-0.1", "delay=0.5:0", "enter", "speed=3", "seed=x", "error=EPIPE:0.1:recv:more"}) {
+  for (const char* bad : {"error=ECONNRESET", "error=ENOPE:0.1", "error=EPIPE:1.5",
+                          "error=EPIPE:0.1:sockets", "short=-0.1", "delay=0.5:0", "enter",
+                          "speed=3", "seed=x", "error=EPIPE:0.1:recv:more", "enter=1"}) {
     try {
       (void)fault_plan::parse(bad);
       ADD_FAILURE() << "accepted '" << bad << "'";
     } catch (const std::invalid_argument& e) {
       EXPECT_NE(std::string{e.what()}.find("weft::fault_plan"), std::string::npos) << e.what();
     }
+  }
+}
+
+TEST(FaultPlan, ARuntimeRefusesAPlanThatCannotWork) {
+  weft::fault_plan no_delay;
+  no_delay.delay_rate = 0.5;
+  no_delay.max_delay = 0;
+  weft::fault_plan no_errno;
+  no_errno.errors.push_back({.error = 0, .rate = 0.5});
+  weft::fault_plan never_submits;
+  never_submits.enter_failure_rate = 1;
+  for (const auto& plan : {no_delay, no_errno, never_submits}) {
+    EXPECT_THROW(weft::runtime({.workers = 1, .faults = plan}), std::invalid_argument)
+        << plan.to_string();
   }
 }
 
@@ -201,6 +216,24 @@ TEST_F(FaultInjection, DelayedCompletionsAndRefusedEntersStillComplete) {
   const auto i = injected_by(rt);
   EXPECT_GT(i.delays, 0u);
   EXPECT_GT(i.enters, 0u);
+}
+
+TEST_F(FaultInjection, EightByteCountersAreNeverCutShort) {
+  // An eventfd (a signal_set's, a wake-up's) reads and writes whole counters: a short read of
+  // one fails with EINVAL instead of being a partial transfer, so it must never be cut.
+  weft::runtime rt{{.workers = 1, .faults = fault_plan::parse("short=1")}};
+  const int fd = ::eventfd(5, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_GE(fd, 0);
+  std::uint64_t value = 0;
+  const int n = rt.block_on(weft::co_invoke([&]() -> weft::task<int> {
+    const auto r = co_await weft::submit_io(
+        [&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, &value, sizeof value, 0); });
+    co_return r.res;
+  }));
+  ::close(fd);
+  EXPECT_EQ(n, 8);
+  EXPECT_EQ(value, 5u);
+  EXPECT_EQ(injected_by(rt).shorts, 0u);
 }
 
 // Under paused time (one worker) the same seed gives the same faults: a failing run replays.

@@ -23,6 +23,11 @@
 
 #include <unistd.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "../support/eventually.hpp"
@@ -161,7 +166,16 @@ TEST_F(SocketLifetime, ConnectionsQueuedInAListenerAtShutdownAreClosed) {
     });
   }
   listener.reset();  // closes the queued connections it never handed out
-  for (int fd : clients) ::close(fd);
+  // Each client sees its connection end: EOF (the queued accepted socket was closed) or a reset
+  // (it was still in the kernel's backlog). A leaked server side would leave it readable never.
+  for (int fd : clients) {
+    pollfd p{fd, POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 10'000), 1) << "the server side of a queued connection was not closed";
+    char byte = 0;
+    const auto n = ::recv(fd, &byte, 1, MSG_DONTWAIT);
+    EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << n << " " << std::strerror(errno);
+    ::close(fd);
+  }
 }
 
 TEST_F(SocketLifetime, UnixStreamsAndAUnixListenerAreDestroyedAfterTheirRuntime) {

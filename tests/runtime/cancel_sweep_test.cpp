@@ -876,11 +876,18 @@ TEST(CancelSweepHelper, CatchesALivelock) {
 
 TEST(CancelSweepHelper, CatchesARunThatNeverEndsInRealTime) {
   // A cancelled run that blocks its worker: the real-time watchdog shuts the runtime down.
+  static int fired_before;  // a static: the scenario lambda captures nothing
+  fired_before = weft::testing::detail::sweep_watchdog::fired_count().load();
   auto scenario = [](empty_state&) -> weft::task<void> {
     try {
       co_await few_sleeps(3);
     } catch (const weft::operation_cancelled&) {
-      std::this_thread::sleep_for(400ms);  // what a blocking call in a task does
+      // What a blocking call in a task does: block the worker, here until the watchdog fired
+      // (not for a guessed time, which a loaded machine could outlast).
+      auto& fired = weft::testing::detail::sweep_watchdog::fired_count();
+      while (fired.load(std::memory_order_acquire) == fired_before) {
+        std::this_thread::sleep_for(1ms);
+      }
       throw;
     }
   };

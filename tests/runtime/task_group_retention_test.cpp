@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -30,7 +31,9 @@ constexpr std::size_t task_count = 100'000;  // sanitizers make each task ~20x d
 constexpr std::size_t task_count = 1'000'000;
 #endif
 
-std::size_t heap_in_use() { return mallinfo2().uordblks; }
+std::size_t heap_in_use() {
+  return mallinfo2().uordblks;
+}
 
 weft::task<void> short_task(std::atomic<std::size_t>* done) {
   co_await weft::yield();
@@ -121,6 +124,41 @@ TEST(TaskGroupRetention, SlotsAreReusedAcrossManySpawnAndFinishCyclesWithCancels
     }
   });
   EXPECT_EQ(rt.stats().live_tasks, 0u);
+}
+
+/// Counts its destruction: a task's by-value parameter.
+struct destroyed_counter {
+  std::atomic<int>* count;
+  explicit destroyed_counter(std::atomic<int>* c) : count(c) {}
+  destroyed_counter(destroyed_counter&& o) noexcept : count(std::exchange(o.count, nullptr)) {}
+  destroyed_counter(const destroyed_counter&) = delete;
+  destroyed_counter& operator=(const destroyed_counter&) = delete;
+  destroyed_counter& operator=(destroyed_counter&&) = delete;
+  ~destroyed_counter() {
+    if (count != nullptr) count->fetch_add(1);
+  }
+};
+
+weft::task<void> with_parameter(destroyed_counter c) {
+  co_await weft::yield();
+  (void)c;
+}
+
+TEST(TaskGroupRetention, ATasksParametersAreGoneWhenJoinReturns) {
+  // Freed as they finish, on whichever worker: still before join() sees them finished, so what a
+  // parameter's destructor does (serve's connection count) is done when the joiner goes on.
+  weft::runtime rt{weft::runtime_options{.workers = 2}};
+  rt.block_on([&]() -> weft::task<void> {
+    for (int round = 0; round < 500; ++round) {
+      std::atomic<int> destroyed{0};
+      {
+        weft::task_group group;
+        for (int i = 0; i < 8; ++i) group.spawn(with_parameter(destroyed_counter{&destroyed}));
+        co_await group.join();
+        EXPECT_EQ(destroyed.load(), 8) << "round " << round;
+      }
+    }
+  });
 }
 
 }  // namespace

@@ -173,6 +173,12 @@ class sweep_watchdog {
     deadline_ = std::chrono::steady_clock::now();
     cv_.notify_all();
   }
+  /// How many times any watchdog fired, so a test can block "until the watchdog fired" instead
+  /// of for a guessed time.
+  static std::atomic<int>& fired_count() noexcept {
+    static std::atomic<int> count{0};
+    return count;
+  }
   /// Ends the watch; waits for a shutdown in progress. Returns why it fired, or empty.
   std::string disarm() {
     std::unique_lock lock{m_};
@@ -197,6 +203,7 @@ class sweep_watchdog {
       weft::runtime* rt = std::exchange(rt_, nullptr);
       fired_ = reason_;
       shutting_down_ = true;
+      fired_count().fetch_add(1, std::memory_order_release);
       std::fprintf(stderr, "cancel_sweep watchdog: %s %s; shutting its runtime down\n",
                    what_.c_str(), reason_.c_str());
       // A task that never suspends cannot be stopped, and shutdown waits for it: then the test

@@ -56,6 +56,11 @@ struct fault_plan {
   /// No fault at all.
   [[nodiscard]] bool empty() const noexcept;
 
+  /// Throws std::invalid_argument for a plan that cannot work: an errno outside 1..4095, a rate
+  /// outside [0, 1], enter_failure_rate 1 (nothing would ever be submitted), max_delay 0 or over
+  /// 1000 with delays on. The runtime's constructor calls it.
+  void validate() const;
+
   /// Parses a plan from words separated by spaces or semicolons:
   ///   seed=N                         the generator's seed
   ///   error=NAME:RATE[:KINDS]        NAME an errno name (ECONNRESET) or number; KINDS a comma

@@ -127,7 +127,7 @@ struct server_stats {
 namespace detail {
 /// Calls the reporter (if any), dropping what it throws: reporting a failure must not become one.
 void report_handler_error(handler_error_reporter* reporter, const std::exception_ptr& error,
-                          const connection_info& connection) noexcept;
+                          std::uint64_t number, std::string peer) noexcept;
 
 /// True for an accept error about the one connection being accepted, not the listener: Linux
 /// passes a new connection's pending network errors to accept(2) ("Error handling" there: treat
@@ -173,8 +173,9 @@ class connection_slot {
 template <class Handler, class Accepted>
 task<void> run_connection(Handler& handler, Accepted accepted, connection_slot slot,
                           handler_error_reporter* on_error, std::uint64_t number) {
-  connection_info info{number, accepted.stream.peer_name()};
+  std::string peer;
   try {
+    peer = accepted.stream.peer_name();  // inside: its copy may throw, like anything here
     co_await handler(std::move(accepted));
     slot.settle(nullptr);
   } catch (const operation_cancelled&) {
@@ -182,7 +183,7 @@ task<void> run_connection(Handler& handler, Accepted accepted, connection_slot s
   } catch (...) {
     // One connection's failure is not the server's: count it, report it and go on.
     slot.settle(&server_stats::failed);
-    report_handler_error(on_error, std::current_exception(), info);
+    report_handler_error(on_error, std::current_exception(), number, std::move(peer));
   }
 }
 

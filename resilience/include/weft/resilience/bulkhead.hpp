@@ -210,6 +210,9 @@ class bulkhead_impl {
         // before that frame can go away, so the source is alive for the whole call.
         w->grant->request_cancellation();
       } else {
+        // Marked under the lock: a release from a plain thread must not race a shutdown that
+        // destroys the waiter's task between this unlink and the wake (waiter_list.hpp).
+        w->mark_waking();
         wake = w;
       }
     }
