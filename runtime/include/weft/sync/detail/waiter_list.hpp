@@ -89,10 +89,11 @@ struct waiter {
       if (gate.wake()) schedule_wake(rt, caller);
       return;
     }
-    runtime_core* const r = rt;
-    const std::coroutine_handle<> h = caller;
+    // Marked, it stays until the mark is cleared; and rt and caller are read only once the gate
+    // says the task suspended: a waiter linked before its await_suspend ran (the bulkhead's)
+    // may still be writing them until then.
     if (gate.wake()) {
-      schedule_marked_wake(r, h, waking);
+      schedule_marked_wake(rt, caller, waking);
     } else {
       // await_suspend has not returned yet and resumes the task itself.
       waking.store(false, std::memory_order_release);
