@@ -1,5 +1,5 @@
 // spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work and timers exactly as
-// ../shared/WORKLOADS.md and ../shared/peers/README.md define them; timer_lateness is weft's own.
+// docs/workloads.md defines them; timer_lateness is weft's own.
 #include "runtime_workloads.hpp"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// The runtime workloads of ../shared/WORKLOADS.md, written once on weft's public API, shared by
+// The runtime workloads of docs/workloads.md, written once on weft's public API, shared by
 // tools/weft-bench and the tests that check they compute the right answers.
 #pragma once
 
@@ -22,7 +22,7 @@ struct lateness_percentiles {
 
 /// One timed run of a workload.
 struct workload_result {
-  std::uint64_t ops = 0;  // what WORKLOADS.md counts (tasks, yields, spawns)
+  std::uint64_t ops = 0;  // what docs/workloads.md counts (tasks, yields, spawns)
   double seconds = 0;     // from the root's first spawn to its seeing completion
   bool valid = true;      // false if the workload computed a wrong answer (fib's result)
   std::optional<lateness_percentiles> lateness = {};  // the timer workloads only

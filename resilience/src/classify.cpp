@@ -1,4 +1,4 @@
-// The default classification and retryability of RESILIENCE.md.
+// The default classification and retryability of docs/resilience.md.
 #include <weft/resilience/classify.hpp>
 
 #include <weft/detail/children.hpp>
@@ -12,7 +12,7 @@ namespace detail {
 bool is_cancellation_exception(const std::exception_ptr& e) noexcept {
   if (!e) return false;
   if (weft::detail::is_cancellation(e)) return true;
-  // RESILIENCE.md also counts errc::operation_canceled as cancellation.
+  // docs/resilience.md also counts errc::operation_canceled as cancellation.
   try {
     std::rethrow_exception(e);
   } catch (const std::system_error& s) {

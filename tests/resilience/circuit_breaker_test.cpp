@@ -1,4 +1,4 @@
-// weft::resilience::circuit_breaker and breaker_family: every rule of RESILIENCE.md's "Circuit
+// weft::resilience::circuit_breaker and breaker_family: every rule of docs/resilience.md's "Circuit
 // breaker" section under paused time, with exact instants, counts and event sequences, plus
 // two-worker stress tests of one breaker and one family (run under TSan).
 #include <weft/resilience/breaker_family.hpp>

@@ -240,7 +240,7 @@ TEST_F(Task, CoInvokePassesItsArgumentsToTheCallable) {
 }
 
 // g++ 12: "array used as initializer" for a string literal passed to a `const char*` coroutine
-// parameter (DESIGN.md). This file compiling is most of the test.
+// parameter (docs/runtime.md). This file compiling is most of the test.
 TEST_F(Task, AStringLiteralCanBePassedToAConstCharPointerParameter) {
   rt_.block_on([]() -> weft::task<void> {
     const std::size_t length = co_await length_of("hello");

@@ -1,4 +1,4 @@
-// echo-load: the neutral echo load client of ../shared/WORKLOADS.md. Plain C++20 and Linux
+// echo-load: the neutral echo load client of docs/workloads.md. Plain C++20 and Linux
 // calls, no weft, so it measures any echo server the same way; prints one JSON line.
 //
 //   echo-load --port 7000                                  echo_rr: 64 connections, depth 1, 64 B

@@ -24,7 +24,7 @@ enum class load_mode { rr, churn };
 /// The largest message --size accepts: 16 MiB.
 inline constexpr std::size_t max_message_size = std::size_t{16} << 20;
 
-/// Everything the command line sets; the defaults are the echo_rr workload of WORKLOADS.md.
+/// Everything the command line sets; the defaults are the echo_rr workload of docs/workloads.md.
 struct options {
   load_mode mode = load_mode::rr;
   std::string host = "127.0.0.1";

@@ -1,4 +1,4 @@
-// Server CPU time from /proc/PID/stat (utime + stime, all threads), the figure WORKLOADS.md
+// Server CPU time from /proc/PID/stat (utime + stime, all threads), the figure docs/workloads.md
 // reports first because it stays stable where throughput on a small VM does not.
 #pragma once
 

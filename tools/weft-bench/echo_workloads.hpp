@@ -1,4 +1,4 @@
-// The network workloads of WORKLOADS.md run by weft-bench: echo_rr, echo_stream (two shapes) and
+// The network workloads of docs/workloads.md run by weft-bench: echo_rr, echo_stream (two shapes) and
 // echo_churn. weft-bench starts the echo server (weft-echo, or --server-cmd) pinned to CPU 0 with
 // one worker, runs the neutral client echo-load pinned to CPU 1 against it, and reports the
 // server's CPU time per round trip first, then round trips/s and latency percentiles.

@@ -1,5 +1,5 @@
-// weft-bench: runs the workloads of ../shared/WORKLOADS.md on weft and prints one JSON line per
-// run (the format ../shared/peers/run.sh reads; the timer workloads add wake-up lateness fields)
+// weft-bench: runs the workloads of docs/workloads.md on weft and prints one JSON line per
+// run (the format the peers harness reads; the timer workloads add wake-up lateness fields)
 // and a readable table.
 //
 //   weft-bench                                  all runtime workloads, default workers, table

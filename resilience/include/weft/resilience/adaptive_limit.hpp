@@ -570,7 +570,7 @@ class adaptive_limit_impl {
 
 }  // namespace detail
 
-/// A concurrency limit that adapts to latency and drops (RESILIENCE.md "Adaptive limiter"):
+/// A concurrency limit that adapts to latency and drops (docs/resilience.md "Adaptive limiter"):
 /// rejects with errc::limit_exceeded when inflight >= ⌊limit⌋, or queues the call LIFO if a queue
 /// is configured.
 ///

@@ -1,5 +1,5 @@
 // How layers judge an outcome: verdict (success, failure, ignore), the default classification and
-// retryability of RESILIENCE.md, and the predicate builders on_exception<E>(), on_error(cond) and
+// retryability of docs/resilience.md, and the predicate builders on_exception<E>(), on_error(cond) and
 // on_result(pred) that replace them.
 #pragma once
 
@@ -52,12 +52,12 @@ outcome_view view_of(const outcome<R>& o) noexcept {
   return v;
 }
 
-/// RESILIENCE.md's default: value → success; cancelled → ignore; the local-overload rejections
+/// docs/resilience.md's default: value → success; cancelled → ignore; the local-overload rejections
 /// bulkhead_full, rate_limited and limit_exceeded → ignore (they say nothing about the
 /// dependency); everything else (timeout, other errors, exceptions) → failure.
 [[nodiscard]] verdict default_classify(const outcome_view& o) noexcept;
 
-/// RESILIENCE.md's default: failures are retryable except library rejections, std::logic_error
+/// docs/resilience.md's default: failures are retryable except library rejections, std::logic_error
 /// and its subclasses, and std::bad_alloc; values, cancellation and ignored outcomes are not.
 [[nodiscard]] bool default_retryable(const outcome_view& o) noexcept;
 

@@ -170,7 +170,7 @@ class client_throttle_impl {
 
 }  // namespace detail
 
-/// Google SRE "Handling Overload", adaptive throttling (RESILIENCE.md "Client throttle"):
+/// Google SRE "Handling Overload", adaptive throttling (docs/resilience.md "Client throttle"):
 ///
 ///     p = max(0, (requests − K · accepts) / (requests + 1))
 ///

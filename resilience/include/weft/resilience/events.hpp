@@ -1,5 +1,5 @@
 // Resilience events (typed, delivered synchronously to noexcept listeners in registration order)
-// and the metrics sink interface with RESILIENCE.md's OpenTelemetry-style names. A layer with no
+// and the metrics sink interface with docs/resilience.md's OpenTelemetry-style names. A layer with no
 // listener and no sink pays one predictable branch per event site.
 #pragma once
 
@@ -85,7 +85,7 @@ struct event {
   std::string_view reason;  // why a retry gave up: attempts, not_retryable, deadline, budget
 };
 
-/// Gauges a layer reports (RESILIENCE.md names).
+/// Gauges a layer reports (docs/resilience.md names).
 enum class gauge : std::uint8_t {
   breaker_state,
   inflight,

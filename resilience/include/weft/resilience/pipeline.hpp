@@ -358,14 +358,14 @@ class pipeline {
     return std::get<I>(layers_).get();
   }
 
-  /// RESILIENCE.md's standard pipeline (include <weft/resilience/standard_pipeline.hpp>):
+  /// docs/resilience.md's standard pipeline (include <weft/resilience/standard_pipeline.hpp>):
   /// `auto p = pipeline<>::standard();`
   template <class Options = standard_pipeline_options>
   requires(sizeof...(Slots) == 0)
   static auto standard(Options options = {}) {
     return make_standard_pipeline(std::move(options));
   }
-  /// RESILIENCE.md's hedged pipeline: `auto p = pipeline<>::hedged();`
+  /// docs/resilience.md's hedged pipeline: `auto p = pipeline<>::hedged();`
   template <class Options = hedged_pipeline_options>
   requires(sizeof...(Slots) == 0)
   static auto hedged(Options options = {}) {

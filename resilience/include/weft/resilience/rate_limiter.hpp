@@ -89,7 +89,7 @@ struct rate_decision {
   return a <= 0 ? 0 : (a + b - 1) / b;
 }
 
-/// RESILIENCE.md's token bucket. `tokens` goes below zero by one per queued reservation.
+/// docs/resilience.md's token bucket. `tokens` goes below zero by one per queued reservation.
 class bucket_state {
  public:
   explicit bucket_state(const token_bucket& b) : cfg_(b), tokens_(b.capacity) {}
@@ -461,7 +461,7 @@ task<outcome<R>> rate_limiter_impl::run(resilience_context& ctx, Next next) {
 
 }  // namespace detail
 
-/// Limits the rate of calls (RESILIENCE.md): a token bucket by default, or fixed or sliding
+/// Limits the rate of calls (docs/resilience.md): a token bucket by default, or fixed or sliding
 /// windows. Nothing runs in the background: each call reads the runtime clock and applies the
 /// refill due since the last one.
 ///

@@ -54,7 +54,7 @@ enum class give_up_reason : std::uint8_t {
   return "unknown";
 }
 
-/// How a retry behaves. The defaults are RESILIENCE.md's: 3 attempts including the first,
+/// How a retry behaves. The defaults are docs/resilience.md's: 3 attempts including the first,
 /// exponential backoff from 100 ms (×2, capped at 10 s) with full jitter, Retry-After honoured.
 struct retry_options {
   /// Attempts in all, the first included; at least 1 (1 never retries).

@@ -1,4 +1,4 @@
-// The two ready-made pipelines of RESILIENCE.md: standard (rate limiter, total timeout, retry
+// The two ready-made pipelines of docs/resilience.md: standard (rate limiter, total timeout, retry
 // with a budget, breaker, attempt timeout) and hedged (total timeout, hedge, bulkhead, breaker,
 // attempt timeout), with Microsoft.Extensions.Http.Resilience's timeouts.
 #pragma once
@@ -54,7 +54,7 @@ class gated {
   Layer layer_;
 };
 
-/// pipeline<>::standard()'s settings; every default is RESILIENCE.md's.
+/// pipeline<>::standard()'s settings; every default is docs/resilience.md's.
 struct standard_pipeline_options {
   /// The outermost layer: 1,000 calls a second, bursts of 1,000, no waiting for a token.
   rate_limit rate =

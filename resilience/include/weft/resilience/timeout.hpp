@@ -1,5 +1,5 @@
 // weft::resilience::timeout: bounds the layers inside it and the operation by a deadline
-// (RESILIENCE.md "Timeout and deadlines"): it propagates the deadline through the context,
+// (docs/resilience.md "Timeout and deadlines"): it propagates the deadline through the context,
 // cancels the operation at the deadline and waits for it to stop, or, in on_timeout::detach
 // mode, returns at the deadline and leaves the operation running on its own.
 #pragma once
@@ -47,7 +47,7 @@ enum class on_timeout : std::uint8_t {
   detach,
 };
 
-/// A timeout layer's settings. There is no default duration (RESILIENCE.md); the standard
+/// A timeout layer's settings. There is no default duration (docs/resilience.md); the standard
 /// pipeline uses 30 s in total and 10 s per attempt.
 struct timeout_options {
   /// How long the layers inside and the operation may take; must be positive.
@@ -208,7 +208,7 @@ class timeout_impl {
     return {now, inherited ? *ctx.deadline : own, inherited};
   }
 
-  /// The deadline, not the caller, ended the call (the inherited rule of RESILIENCE.md).
+  /// The deadline, not the caller, ended the call (the inherited rule of docs/resilience.md).
   static bool by_deadline(const detail::deadline_scope& scope, const window& w) noexcept {
     return scope.deadline_first() && !(w.inherited && scope.caller_cancelled());
   }
@@ -321,7 +321,7 @@ class timeout_impl {
 ///       return backend.call(request, ctx.remaining());  // sees min(30 s total, 10 s attempt)
 ///     });
 ///
-/// The rules (RESILIENCE.md "Timeout and deadlines"):
+/// The rules (docs/resilience.md "Timeout and deadlines"):
 /// - The inner layers and the operation see `ctx.deadline = min(outer deadline, now + duration)`
 ///   and `ctx.token`, a token cancelled by the caller or by the deadline; both are restored
 ///   afterwards.

@@ -3,7 +3,7 @@
 
 // Symmetric transfer (await_suspend returning a handle) is a guaranteed tail call only under
 // clang. g++ 12 turns it into a nested call at -O0 and under ASan/TSan even at -O2, so a loop of
-// synchronously completing co_awaits grows the stack until it overflows (measured: DESIGN.md).
+// synchronously completing co_awaits grows the stack until it overflows (measured: docs/runtime.md).
 // Without it, tasks start their children with the completion-flag protocol of task.hpp.
 #ifndef WEFT_SYMMETRIC_TRANSFER
 #if defined(__clang__)
