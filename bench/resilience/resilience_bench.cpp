@@ -10,9 +10,9 @@
 
 #include <benchmark/benchmark.h>
 
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/fallback.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/standard_pipeline.hpp>
@@ -52,8 +52,8 @@ namespace {
 weft::task<int> op() {
   co_return 1;
 }
-weft::task<wr::outcome<int>> op_outcome() {
-  co_return wr::outcome<int>::success(1);
+weft::task<wr::call_outcome<int>> op_outcome() {
+  co_return wr::call_outcome<int>::success(1);
 }
 
 /// Runs `body` (a coroutine that loops over `state`) on a one-worker runtime and reports

@@ -10,7 +10,7 @@
 #include <weft/resilience/fallback.hpp>
 #include <weft/resilience/rate_limiter.hpp>
 #include <weft/resilience/retry.hpp>
-#include <weft/resilience/timeout.hpp>
+#include <weft/resilience/time_limiter.hpp>
 #include <weft/task.hpp>
 
 namespace weft::bench {
@@ -28,7 +28,7 @@ inline auto make_breaker_untimed() {
   return std::make_unique<resilience::circuit_breaker>(o);
 }
 inline auto make_fallback() {
-  auto f = [](const resilience::outcome<int>&) -> task<int> { co_return 0; };
+  auto f = [](const resilience::call_outcome<int>&) -> task<int> { co_return 0; };
   return std::make_unique<resilience::fallback<decltype(f)>>(f);
 }
 
@@ -43,7 +43,7 @@ inline auto make_rate_limiter() {
                                .period = std::chrono::microseconds{1}});
 }
 inline auto make_timeout() {
-  return std::make_unique<resilience::timeout>(std::chrono::seconds{10});
+  return std::make_unique<resilience::time_limiter>(std::chrono::seconds{10});
 }
 inline auto make_adaptive_limit() {
   return std::make_unique<resilience::adaptive_limit>();

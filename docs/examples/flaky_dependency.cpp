@@ -10,7 +10,7 @@
 #include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/retry.hpp>
-#include <weft/resilience/timeout.hpp>
+#include <weft/resilience/time_limiter.hpp>
 #include <weft/weft.hpp>
 
 using namespace std::chrono_literals;
@@ -41,7 +41,7 @@ long ms() {
       std::chrono::duration_cast<std::chrono::milliseconds>(weft::clock::now() - start).count());
 }
 
-void print(const wr::event& e) noexcept {
+void print(const wr::layer_event& e) noexcept {
   std::printf("%6ld ms  %-16.*s %-22.*s", ms(), static_cast<int>(e.layer.size()), e.layer.data(),
               static_cast<int>(wr::to_string(e.kind).size()), wr::to_string(e.kind).data());
   if (e.kind == wr::event_kind::retry) {
@@ -62,7 +62,7 @@ void print(const wr::event& e) noexcept {
 int main() {
   weft::runtime rt{weft::runtime_options{.time = weft::time_mode::paused}};
 
-  wr::timeout per_call{200ms};
+  wr::time_limiter per_call{200ms};
   wr::retry_options ro;
   ro.max_attempts = 4;
   ro.backoff = wr::backoff::exponential(100ms, 2, 1s, wr::jitter::none());
@@ -79,7 +79,7 @@ int main() {
 
   for (wr::telemetry* t :
        {&per_call.observers(), &retry.observers(), &breaker.observers(), &bulkhead.observers()}) {
-    t->on_event([](const wr::event& e) noexcept { print(e); });
+    t->on_event([](const wr::layer_event& e) noexcept { print(e); });
   }
 
   // The retry wraps the breaker: every attempt asks the breaker, and the timeout bounds each one.

@@ -615,7 +615,7 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
       const resilience_context& c = ctx != nullptr ? *ctx : no_context();
       for (std::size_t i = 0; i < ns.count; ++i) {
         const note& n = ns.items[i];
-        event e = tel->make(n.kind, c);
+        layer_event e = tel->make(n.kind, c);
         e.from = n.from;
         e.to = n.to;
         e.outcome = n.outcome;

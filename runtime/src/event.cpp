@@ -12,6 +12,7 @@ namespace detail {
 // Never ready: the event is read in suspend(), after the awaiter's cancellation was checked, so a
 // cancelled task's wait always throws.
 bool event_awaiter::await_ready() const noexcept {
+  mark_awaited();
   return false;
 }
 

@@ -58,7 +58,7 @@ clock::time_point deadline_after(clock::duration d) noexcept {
   return now + d;
 }
 
-sleep_awaiter::~sleep_awaiter() {
+void sleep_awaiter::release() noexcept {
   hook_.disarm();
   // Only a task destroyed while it sleeps (runtime shutdown, after the worker stopped) is still
   // linked.

@@ -19,8 +19,8 @@
 #include <weft/join_handle.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/resilience/adaptive_limit.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/client_throttle.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
 #include <weft/runtime.hpp>
@@ -38,7 +38,7 @@ namespace wr = weft::resilience;
 using weft::testing::ms_since;
 using weft::testing::paused;
 using namespace std::chrono_literals;
-using result = wr::outcome<int>;
+using result = wr::call_outcome<int>;
 
 constexpr std::int64_t ms_ns = 1'000'000;
 
@@ -226,7 +226,7 @@ TEST(AdaptiveLimit, RejectsWithLimitExceededWhenInflightReachesTheLimit) {
   weft::runtime rt{paused()};
   wr::adaptive_limit l = aimd_limiter(2, 1, 2);
   std::vector<std::string> events;
-  l.observers().on_event([&](const wr::event& e) noexcept {
+  l.observers().on_event([&](const wr::layer_event& e) noexcept {
     events.push_back(std::string(wr::to_string(e.kind)) + "@" + std::to_string(int(e.value)));
   });
   rt.block_on([&]() -> weft::task<void> {
@@ -249,7 +249,7 @@ TEST(AdaptiveLimit, SamplesCarryTheInflightAtAdmissionAndMoveTheLimit) {
   weft::runtime rt{paused()};
   wr::adaptive_limit l = aimd_limiter(10, 5, 12);
   std::vector<int> changes;
-  l.observers().on_event([&](const wr::event& e) noexcept {
+  l.observers().on_event([&](const wr::layer_event& e) noexcept {
     if (e.kind == wr::event_kind::limit_changed) changes.push_back(static_cast<int>(e.value));
   });
   rt.block_on([&]() -> weft::task<void> {
@@ -304,7 +304,7 @@ TEST(AdaptiveLimit, RttRunsFromAdmissionToTheOutcome) {
 TEST(AdaptiveLimit, GaugesReportTheLimitAndInflight) {
   struct sink final : wr::metrics_sink {
     std::vector<std::string> lines;
-    void count_event(const wr::event&) noexcept override {}
+    void count_event(const wr::layer_event&) noexcept override {}
     void record_attempt(std::string_view, const wr::resilience_context&, weft::clock::duration,
                         wr::verdict) noexcept override {}
     void record_pipeline(const wr::resilience_context&, weft::clock::duration,
@@ -506,7 +506,8 @@ TEST(ClientThrottle, ProbabilityAtExactCounts) {
   weft::runtime rt{paused()};
   wr::client_throttle t = throttle_with(0.5);
   std::vector<double> throttled_at;
-  t.observers().on_event([&](const wr::event& e) noexcept { throttled_at.push_back(e.value); });
+  t.observers().on_event(
+      [&](const wr::layer_event& e) noexcept { throttled_at.push_back(e.value); });
   rt.block_on([&]() -> weft::task<void> {
     EXPECT_EQ(t.probability(), 0.0);                                 // 0 requests: (0 − 0)/1
     for (int i = 0; i < 10; ++i) co_await t.execute(op_after(1ms));  // accepted

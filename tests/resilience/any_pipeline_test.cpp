@@ -21,7 +21,7 @@
 #include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/standard_pipeline.hpp>
-#include <weft/resilience/timeout.hpp>
+#include <weft/resilience/time_limiter.hpp>
 #include <weft/runtime.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
@@ -81,7 +81,7 @@ class user_client {
  public:
   explicit user_client(user_service& users)
       : users_(users),
-        pipe_{wr::timeout{2s}, wr::retry{quick_retry()}, breaker_,
+        pipe_{wr::time_limiter{2s}, wr::retry{quick_retry()}, breaker_,
               wr::bulkhead{{.max_concurrent = 2, .max_queue = 10, .max_queue_wait = 1s}}} {}
   // pipe_ refers to breaker_: a copy or move would leave it pointing at the old one.
   user_client(const user_client&) = delete;
@@ -180,11 +180,11 @@ TEST(AnyPipeline, TakesOutcomeOperationsAndTheCallersContext) {
   wr::any_pipeline<int> pipe{wr::retry{quick_retry()}};
   rt.block_on([&]() -> weft::task<void> {
     int calls = 0;
-    auto failing = [&]() -> weft::task<wr::outcome<int>> {
+    auto failing = [&]() -> weft::task<wr::call_outcome<int>> {
       ++calls;
-      co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
+      co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
     };
-    const wr::outcome<int> o = co_await pipe.execute(failing);  // nothing thrown
+    const wr::call_outcome<int> o = co_await pipe.execute(failing);  // nothing thrown
     EXPECT_EQ(o.error(), std::errc::io_error);
     EXPECT_EQ(calls, 2);
 
@@ -239,18 +239,19 @@ TEST(AnyPipeline, LargeAndMoveOnlyCallables) {
 }
 
 // Code that cannot be cancelled: it sleeps `d` with no cancellation token, then returns `v`.
-weft::task<wr::outcome<int>> plain_sleep(weft::clock::duration d, int v) {
+weft::task<wr::call_outcome<int>> plain_sleep(weft::clock::duration d, int v) {
   co_await weft::sleep_for(d);
-  co_return wr::outcome<int>::success(v);
+  co_return wr::call_outcome<int>::success(v);
 }
-weft::task<wr::outcome<int>> stubborn(weft::clock::duration d, int v) {
+weft::task<wr::call_outcome<int>> stubborn(weft::clock::duration d, int v) {
   auto t = plain_sleep(d, v);
-  co_return co_await wr::detail::shielded_awaiter<wr::outcome<int>>{std::move(t)};
+  co_return co_await wr::detail::shielded_awaiter<wr::call_outcome<int>>{std::move(t)};
 }
 
 TEST(AnyPipeline, DetachModeTimeoutsOwnACopyOfTheOperation) {
   weft::runtime rt{paused()};
-  wr::timeout detaching{wr::timeout_options{.duration = 100ms, .mode = wr::on_timeout::detach}};
+  wr::time_limiter detaching{
+      wr::timeout_options{.duration = 100ms, .mode = wr::on_timeout::detach}};
   wr::any_pipeline<int> pipe{detaching};
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
@@ -267,11 +268,11 @@ TEST(AnyPipeline, DetachModeTimeoutsOwnACopyOfTheOperation) {
     // A move-only callable cannot be copied into the detached task: std::logic_error, as a
     // plain pipeline answers.
     auto owned = std::make_unique<int>(3);
-    auto move_only = [p = std::move(owned)]() -> weft::task<wr::outcome<int>> {
-      co_return wr::outcome<int>::success(*p);
+    auto move_only = [p = std::move(owned)]() -> weft::task<wr::call_outcome<int>> {
+      co_return wr::call_outcome<int>::success(*p);
     };
     auto t = pipe.execute(std::move(move_only));
-    const wr::outcome<int> o = co_await std::move(t);
+    const wr::call_outcome<int> o = co_await std::move(t);
     EXPECT_EQ(o.kind(), wr::outcome_kind::exception);
     if (o.kind() == wr::outcome_kind::exception) {
       EXPECT_THROW(std::rethrow_exception(o.exception()), std::logic_error);

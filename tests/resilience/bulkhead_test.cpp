@@ -37,12 +37,12 @@ using namespace std::chrono_literals;
 
 // A call that records when it started, holds its permit for `d` and returns an outcome, so that
 // rejections come back as values.
-weft::task<wr::outcome<int>> call(wr::bulkhead& b, weft::clock::duration d,
-                                  std::vector<long>* starts, weft::clock::time_point t0) {
-  auto op = [d, starts, t0]() -> weft::task<wr::outcome<int>> {
+weft::task<wr::call_outcome<int>> call(wr::bulkhead& b, weft::clock::duration d,
+                                       std::vector<long>* starts, weft::clock::time_point t0) {
+  auto op = [d, starts, t0]() -> weft::task<wr::call_outcome<int>> {
     if (starts != nullptr) starts->push_back(ms_since(t0));
     co_await weft::sleep_for(d);
-    co_return wr::outcome<int>::success(1);
+    co_return wr::call_outcome<int>::success(1);
   };
   co_return co_await b.execute(op);
 }
@@ -52,7 +52,7 @@ struct event_log {
   std::vector<std::string> lines;
   weft::clock::time_point t0;
   void attach(wr::telemetry& t) {
-    t.on_event([this](const wr::event& e) noexcept {
+    t.on_event([this](const wr::layer_event& e) noexcept {
       lines.push_back(std::string(wr::to_string(e.kind)) + "@" + std::to_string((e.at - t0) / 1ms) +
                       "+" + std::to_string(e.delay / 1ms) +
                       (e.key.empty() ? "" : ":" + std::string(e.key)));
@@ -62,7 +62,7 @@ struct event_log {
 
 struct gauge_sink final : wr::metrics_sink {
   std::vector<int> inflight;
-  void count_event(const wr::event&) noexcept override {}
+  void count_event(const wr::layer_event&) noexcept override {}
   void record_attempt(std::string_view, const wr::resilience_context&, weft::clock::duration,
                       wr::verdict) noexcept override {}
   void record_pipeline(const wr::resilience_context&, weft::clock::duration,
@@ -377,8 +377,10 @@ TEST(Bulkhead, ACancelledCallReportsCancelledAsAnOutcome) {
     weft::cancel_source stop;
     wr::resilience_context ctx;
     ctx.token = stop.token();  // not the task's own token: the layer watches it too
-    auto op = []() -> weft::task<wr::outcome<int>> { co_return wr::outcome<int>::success(1); };
-    auto waiting = weft::spawn(weft::co_invoke([&]() -> weft::task<wr::outcome<int>> {
+    auto op = []() -> weft::task<wr::call_outcome<int>> {
+      co_return wr::call_outcome<int>::success(1);
+    };
+    auto waiting = weft::spawn(weft::co_invoke([&]() -> weft::task<wr::call_outcome<int>> {
       wr::pipeline p{b};
       co_return co_await p.execute(ctx, op);
     }));
@@ -404,8 +406,10 @@ TEST(Bulkhead, AContextTokenCancelsAnUnboundedWaitToo) {
     weft::cancel_source stop;
     wr::resilience_context ctx;
     ctx.token = stop.token();
-    auto op = []() -> weft::task<wr::outcome<int>> { co_return wr::outcome<int>::success(1); };
-    auto waiting = weft::spawn(weft::co_invoke([&]() -> weft::task<wr::outcome<int>> {
+    auto op = []() -> weft::task<wr::call_outcome<int>> {
+      co_return wr::call_outcome<int>::success(1);
+    };
+    auto waiting = weft::spawn(weft::co_invoke([&]() -> weft::task<wr::call_outcome<int>> {
       wr::pipeline p{b};
       co_return co_await p.execute(ctx, op);
     }));
@@ -458,8 +462,8 @@ TEST(Bulkhead, PermitsComeBackAfterErrorsExceptionsAndCancellation) {
     }),
                  std::runtime_error);
     EXPECT_EQ(b.metrics().available, 2u);
-    const auto err = co_await b.execute([]() -> weft::task<wr::outcome<int>> {
-      co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
+    const auto err = co_await b.execute([]() -> weft::task<wr::call_outcome<int>> {
+      co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
     });
     EXPECT_EQ(err.error(), std::errc::io_error);
     EXPECT_EQ(b.metrics().available, 2u);
@@ -538,16 +542,16 @@ TEST(Bulkhead, RejectsBadOptions) {
 
 // --- bulkhead_family --------------------------------------------------------------------------
 
-weft::task<wr::outcome<int>> keyed_call(
+weft::task<wr::call_outcome<int>> keyed_call(
     wr::pipeline<wr::detail::keyed_layer<wr::bulkhead_family<std::string>,
                                          std::string (*)(const wr::resilience_context&)>>& p,
     std::string key, weft::clock::duration d) {
   wr::resilience_context ctx;
   ctx.key = key;
   ctx.token = co_await weft::this_task::cancel_token();
-  auto op = [d]() -> weft::task<wr::outcome<int>> {
+  auto op = [d]() -> weft::task<wr::call_outcome<int>> {
     co_await weft::sleep_for(d);
-    co_return wr::outcome<int>::success(1);
+    co_return wr::call_outcome<int>::success(1);
   };
   co_return co_await p.execute(ctx, op);
 }
@@ -687,15 +691,15 @@ TEST(BulkheadStress, NeverMoreThanMaxConcurrentInsideAndNoPermitLeaks) {
           wr::bulkhead& b = use_timed ? timed : unbounded;
           std::atomic<int>& inside = use_timed ? inside_timed : inside_unbounded;
           const int yields = static_cast<int>(random() % 4);
-          auto one = [&b, &inside, &note_worst, yields]() -> weft::task<wr::outcome<int>> {
-            auto op = [&inside, &note_worst, yields]() -> weft::task<wr::outcome<int>> {
+          auto one = [&b, &inside, &note_worst, yields]() -> weft::task<wr::call_outcome<int>> {
+            auto op = [&inside, &note_worst, yields]() -> weft::task<wr::call_outcome<int>> {
               note_worst(inside.fetch_add(1) + 1);
               struct leave {
                 std::atomic<int>& n;
                 ~leave() { n.fetch_sub(1); }  // also when a cancelled yield throws
               } guard{inside};
               for (int y = 0; y < yields; ++y) co_await weft::yield();
-              co_return wr::outcome<int>::success(1);
+              co_return wr::call_outcome<int>::success(1);
             };
             co_return co_await b.execute(op);
           };

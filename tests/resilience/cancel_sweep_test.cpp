@@ -19,7 +19,7 @@
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/standard_pipeline.hpp>
-#include <weft/resilience/timeout.hpp>
+#include <weft/resilience/time_limiter.hpp>
 #include <weft/sleep.hpp>
 #include <weft/task.hpp>
 #include <weft/when_all.hpp>
@@ -72,7 +72,7 @@ struct counting_layer {
   int entered = 0;
   int left = 0;
   template <class R, class Next>
-  weft::task<wr::outcome<R>> run(wr::resilience_context& ctx, Next next) {
+  weft::task<wr::call_outcome<R>> run(wr::resilience_context& ctx, Next next) {
     ++entered;
     end_counter leave{left};
     co_return co_await next(ctx);
@@ -135,12 +135,12 @@ wr::circuit_breaker_options small_breaker() {
 
 struct layered_state {
   op_census ops;
-  wr::timeout total{200ms};
+  wr::time_limiter total{200ms};
   wr::retry retry{fast_retry()};
   wr::circuit_breaker breaker{small_breaker()};
   counting_layer counter;
   wr::bulkhead bulk{{.max_concurrent = 2, .max_queue = 2, .max_queue_wait = 20ms}};
-  wr::timeout attempt{10ms};
+  wr::time_limiter attempt{10ms};
   int answered = 0;
 };
 

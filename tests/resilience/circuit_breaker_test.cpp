@@ -17,11 +17,11 @@
 #include <gtest/gtest.h>
 
 #include <weft/operation_cancelled.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/runtime.hpp>
 #include <weft/sleep.hpp>
@@ -38,7 +38,7 @@ namespace wr = weft::resilience;
 using weft::testing::paused;
 using namespace std::chrono_literals;
 using state = wr::breaker_state;
-using outcome = wr::outcome<int>;
+using outcome = wr::call_outcome<int>;
 
 // What a call's operation does: succeed, fail (io_error), or end in a way breakers ignore.
 enum class res { ok, fail, ignore, timeout };
@@ -79,9 +79,9 @@ struct event_log {
   std::vector<std::string> lines;
 
   void attach(wr::telemetry& t) {
-    t.on_event([this](const wr::event& e) noexcept { lines.push_back(describe(e)); });
+    t.on_event([this](const wr::layer_event& e) noexcept { lines.push_back(describe(e)); });
   }
-  std::string describe(const wr::event& e) const {
+  std::string describe(const wr::layer_event& e) const {
     switch (e.kind) {
       case wr::event_kind::breaker_state_changed:
         return std::string(wr::to_string(e.from)) + ">" + std::string(wr::to_string(e.to)) + "@" +
@@ -1248,7 +1248,7 @@ TEST(CircuitBreaker, OpenDurationFnGrowsWithConsecutiveOpensAndRestartsAfterClos
 
 struct gauge_sink final : wr::metrics_sink {
   std::vector<std::string> seen;
-  void count_event(const wr::event& e) noexcept override {
+  void count_event(const wr::layer_event& e) noexcept override {
     seen.push_back(std::string(wr::to_string(e.kind)) + "{" + std::string(e.layer) + "," +
                    std::string(e.key) + "}");
   }
@@ -1461,7 +1461,7 @@ weft::task<void> stress_worker(L& layer, int task, stress_counts& c) {
 }
 
 void count_events(wr::telemetry& t, stress_counts& c) {
-  t.on_event([&c](const wr::event& e) noexcept {
+  t.on_event([&c](const wr::layer_event& e) noexcept {
     switch (e.kind) {
       case wr::event_kind::breaker_success:
         c.ev_success.fetch_add(1);
@@ -1496,7 +1496,7 @@ TEST(CircuitBreakerStress, TwoWorkersCountsAddUpAndNothingIsLeftHalfOpen) {
   stress_counts c;
   count_events(b.observers(), c);
   std::atomic<long> transitions{0};
-  b.observers().on_event([&transitions](const wr::event& e) noexcept {
+  b.observers().on_event([&transitions](const wr::layer_event& e) noexcept {
     if (e.kind == wr::event_kind::breaker_state_changed) transitions.fetch_add(1);
   });
   std::vector<weft::join_handle<void>> tasks;

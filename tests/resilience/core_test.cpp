@@ -16,7 +16,7 @@
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
 #include <weft/runtime.hpp>
@@ -48,7 +48,7 @@ struct tracer {
   std::vector<std::string>* log;
   std::string name;
   template <class R, class Next>
-  weft::task<wr::outcome<R>> run(wr::resilience_context& ctx, Next next) {
+  weft::task<wr::call_outcome<R>> run(wr::resilience_context& ctx, Next next) {
     log->push_back(name + ">");
     auto o = co_await next(ctx);
     log->push_back("<" + name);
@@ -60,9 +60,9 @@ struct tracer {
 struct refuser {
   int calls = 0;
   template <class R, class Next>
-  weft::task<wr::outcome<R>> run(wr::resilience_context&, Next) {
+  weft::task<wr::call_outcome<R>> run(wr::resilience_context&, Next) {
     ++calls;
-    co_return wr::outcome<R>::failure(wr::errc::circuit_open, 1500us);
+    co_return wr::call_outcome<R>::failure(wr::errc::circuit_open, 1500us);
   }
 };
 
@@ -89,11 +89,11 @@ TEST(ResilienceError, RejectedCarriesCodeAndRetryAfter) {
 }
 
 TEST(Outcome, KindsAndHandBack) {
-  auto v = wr::outcome<int>::success(7);
+  auto v = wr::call_outcome<int>::success(7);
   EXPECT_EQ(v.kind(), wr::outcome_kind::value);
   EXPECT_EQ(std::move(v).get(), 7);
 
-  auto e = wr::outcome<int>::failure(wr::errc::rate_limited, 3ms);
+  auto e = wr::call_outcome<int>::failure(wr::errc::rate_limited, 3ms);
   EXPECT_EQ(e.kind(), wr::outcome_kind::error);
   EXPECT_TRUE(e.is_rejection());
   try {
@@ -104,26 +104,26 @@ TEST(Outcome, KindsAndHandBack) {
     EXPECT_EQ(*r.retry_after(), 3ms);
   }
 
-  auto other = wr::outcome<int>::failure(std::make_error_code(std::errc::connection_refused));
+  auto other = wr::call_outcome<int>::failure(std::make_error_code(std::errc::connection_refused));
   EXPECT_THROW((void)std::move(other).get(), std::system_error);
 
-  auto x = wr::outcome<int>::from_exception(std::make_exception_ptr(std::runtime_error("boom")));
+  auto x = wr::call_outcome<int>::from_exception(std::make_exception_ptr(std::runtime_error("boom")));
   EXPECT_EQ(x.kind(), wr::outcome_kind::exception);
   EXPECT_THROW((void)std::move(x).get(), std::runtime_error);
 
-  auto c = wr::outcome<int>::from_exception(std::make_exception_ptr(weft::operation_cancelled{}));
+  auto c = wr::call_outcome<int>::from_exception(std::make_exception_ptr(weft::operation_cancelled{}));
   EXPECT_EQ(c.kind(), wr::outcome_kind::cancelled);
   EXPECT_THROW((void)std::move(c).get(), weft::operation_cancelled);
-  EXPECT_THROW(wr::outcome<void>::cancelled().get(), weft::operation_cancelled);
+  EXPECT_THROW(wr::call_outcome<void>::cancelled().get(), weft::operation_cancelled);
 }
 
 TEST(Outcome, ExpectedLikeKeepsTheCallersValueAndInjectsRejections) {
-  auto bad = wr::outcome<reply>::success(reply{std::make_error_code(std::errc::io_error)});
+  auto bad = wr::call_outcome<reply>::success(reply{std::make_error_code(std::errc::io_error)});
   EXPECT_EQ(bad.kind(), wr::outcome_kind::error);
   EXPECT_EQ(bad.error(), std::errc::io_error);
   EXPECT_EQ(std::move(bad).get().error(), std::errc::io_error);
 
-  auto rej = wr::outcome<reply>::failure(wr::errc::bulkhead_full);
+  auto rej = wr::call_outcome<reply>::failure(wr::errc::bulkhead_full);
   const reply r = std::move(rej).get();  // no throw: injected as the caller's type
   EXPECT_FALSE(r.has_value());
   EXPECT_EQ(r.error(), wr::errc::bulkhead_full);
@@ -131,27 +131,27 @@ TEST(Outcome, ExpectedLikeKeepsTheCallersValueAndInjectsRejections) {
 
 TEST(Classify, Defaults) {
   auto view = [](auto o) { return wr::view_of(o); };
-  EXPECT_EQ(wr::default_classify(view(wr::outcome<int>::success(1))), wr::verdict::success);
-  EXPECT_EQ(wr::default_classify(view(wr::outcome<int>::cancelled())), wr::verdict::ignore);
+  EXPECT_EQ(wr::default_classify(view(wr::call_outcome<int>::success(1))), wr::verdict::success);
+  EXPECT_EQ(wr::default_classify(view(wr::call_outcome<int>::cancelled())), wr::verdict::ignore);
   for (auto c : {wr::errc::bulkhead_full, wr::errc::rate_limited, wr::errc::limit_exceeded}) {
-    EXPECT_EQ(wr::default_classify(view(wr::outcome<int>::failure(c))), wr::verdict::ignore);
+    EXPECT_EQ(wr::default_classify(view(wr::call_outcome<int>::failure(c))), wr::verdict::ignore);
   }
-  EXPECT_EQ(wr::default_classify(view(wr::outcome<int>::failure(wr::errc::timeout))),
+  EXPECT_EQ(wr::default_classify(view(wr::call_outcome<int>::failure(wr::errc::timeout))),
             wr::verdict::failure);
-  EXPECT_EQ(wr::default_classify(view(wr::outcome<int>::from_exception(
+  EXPECT_EQ(wr::default_classify(view(wr::call_outcome<int>::from_exception(
                 std::make_exception_ptr(std::runtime_error("x"))))),
             wr::verdict::failure);
 
-  EXPECT_TRUE(wr::default_retryable(view(wr::outcome<int>::failure(wr::errc::timeout))));
-  EXPECT_FALSE(wr::default_retryable(view(wr::outcome<int>::failure(wr::errc::circuit_open))));
-  EXPECT_FALSE(wr::default_retryable(view(wr::outcome<int>::cancelled())));
-  EXPECT_FALSE(wr::default_retryable(view(wr::outcome<int>::success(1))));
+  EXPECT_TRUE(wr::default_retryable(view(wr::call_outcome<int>::failure(wr::errc::timeout))));
+  EXPECT_FALSE(wr::default_retryable(view(wr::call_outcome<int>::failure(wr::errc::circuit_open))));
+  EXPECT_FALSE(wr::default_retryable(view(wr::call_outcome<int>::cancelled())));
+  EXPECT_FALSE(wr::default_retryable(view(wr::call_outcome<int>::success(1))));
   EXPECT_FALSE(wr::default_retryable(view(
-      wr::outcome<int>::from_exception(std::make_exception_ptr(std::invalid_argument("x"))))));
+      wr::call_outcome<int>::from_exception(std::make_exception_ptr(std::invalid_argument("x"))))));
   EXPECT_FALSE(wr::default_retryable(
-      view(wr::outcome<int>::from_exception(std::make_exception_ptr(std::bad_alloc())))));
+      view(wr::call_outcome<int>::from_exception(std::make_exception_ptr(std::bad_alloc())))));
   EXPECT_TRUE(wr::default_retryable(
-      view(wr::outcome<int>::from_exception(std::make_exception_ptr(std::runtime_error("x"))))));
+      view(wr::call_outcome<int>::from_exception(std::make_exception_ptr(std::runtime_error("x"))))));
 }
 
 TEST(Classify, PredicateBuilders) {
@@ -159,35 +159,35 @@ TEST(Classify, PredicateBuilders) {
                          wr::on_error(std::errc::connection_refused) |
                          wr::on_result([](const int& v) { return v < 0; })};
   auto judge = [&](auto o) { return c(wr::view_of(o)); };
-  EXPECT_EQ(judge(wr::outcome<int>::success(5)), wr::verdict::success);
-  EXPECT_EQ(judge(wr::outcome<int>::success(-1)), wr::verdict::failure);
-  EXPECT_EQ(judge(wr::outcome<int>::failure(std::make_error_code(std::errc::connection_refused))),
+  EXPECT_EQ(judge(wr::call_outcome<int>::success(5)), wr::verdict::success);
+  EXPECT_EQ(judge(wr::call_outcome<int>::success(-1)), wr::verdict::failure);
+  EXPECT_EQ(judge(wr::call_outcome<int>::failure(std::make_error_code(std::errc::connection_refused))),
             wr::verdict::failure);
-  EXPECT_EQ(judge(wr::outcome<int>::failure(std::make_error_code(std::errc::io_error))),
+  EXPECT_EQ(judge(wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error))),
             wr::verdict::success);  // not matched: counted as a success, as in Polly
-  EXPECT_EQ(judge(wr::outcome<int>::from_exception(
+  EXPECT_EQ(judge(wr::call_outcome<int>::from_exception(
                 std::make_exception_ptr(std::range_error("r")))),
             wr::verdict::failure);
-  EXPECT_EQ(judge(wr::outcome<int>::from_exception(
+  EXPECT_EQ(judge(wr::call_outcome<int>::from_exception(
                 std::make_exception_ptr(std::runtime_error("r")))),
             wr::verdict::success);
-  EXPECT_EQ(judge(wr::outcome<int>::cancelled()), wr::verdict::ignore);
-  EXPECT_EQ(judge(wr::outcome<int>::failure(wr::errc::bulkhead_full)), wr::verdict::ignore);
+  EXPECT_EQ(judge(wr::call_outcome<int>::cancelled()), wr::verdict::ignore);
+  EXPECT_EQ(judge(wr::call_outcome<int>::failure(wr::errc::bulkhead_full)), wr::verdict::ignore);
   // A result of another type never matches on_result<int>.
-  EXPECT_EQ(judge(wr::outcome<long>::success(-1L)), wr::verdict::success);
+  EXPECT_EQ(judge(wr::call_outcome<long>::success(-1L)), wr::verdict::success);
 
   const wr::retry_filter only_refused{wr::on_error(std::errc::connection_refused)};
   EXPECT_TRUE(only_refused(wr::view_of(
-      wr::outcome<int>::failure(std::make_error_code(std::errc::connection_refused)))));
-  EXPECT_FALSE(only_refused(wr::view_of(wr::outcome<int>::failure(wr::errc::timeout))));
-  EXPECT_FALSE(only_refused(wr::view_of(wr::outcome<int>::cancelled())));
+      wr::call_outcome<int>::failure(std::make_error_code(std::errc::connection_refused)))));
+  EXPECT_FALSE(only_refused(wr::view_of(wr::call_outcome<int>::failure(wr::errc::timeout))));
+  EXPECT_FALSE(only_refused(wr::view_of(wr::call_outcome<int>::cancelled())));
 
   const auto big = wr::on_exception<std::length_error>(
       [](const std::length_error& e) { return std::string(e.what()) == "big"; });
   EXPECT_TRUE(big(wr::view_of(
-      wr::outcome<int>::from_exception(std::make_exception_ptr(std::length_error("big"))))));
+      wr::call_outcome<int>::from_exception(std::make_exception_ptr(std::length_error("big"))))));
   EXPECT_FALSE(big(wr::view_of(
-      wr::outcome<int>::from_exception(std::make_exception_ptr(std::length_error("small"))))));
+      wr::call_outcome<int>::from_exception(std::make_exception_ptr(std::length_error("small"))))));
 }
 
 TEST(Context, DeadlineEpochsAndProperties) {
@@ -243,8 +243,8 @@ TEST(Pipeline, LayersRunOutermostFirstAndReturnTheCallersType) {
 
   // void, outcome and expected-like operations.
   rt.block_on(pipe.execute([]() -> weft::task<void> { co_return; }));
-  auto o = rt.block_on(pipe.execute([]() -> weft::task<wr::outcome<int>> {
-    co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
+  auto o = rt.block_on(pipe.execute([]() -> weft::task<wr::call_outcome<int>> {
+    co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
   }));
   EXPECT_EQ(o.error(), std::errc::io_error);
   const reply r = rt.block_on(pipe.execute([]() -> weft::task<reply> { co_return reply{5}; }));
@@ -262,9 +262,9 @@ TEST(Pipeline, RejectionTravelsAsAValueAndSurfacesInTheCallersType) {
     co_return 1;
   };
   EXPECT_THROW(rt.block_on(pipe.execute(op)), wr::rejected);
-  const auto o = rt.block_on(pipe.execute([&]() -> weft::task<wr::outcome<int>> {
+  const auto o = rt.block_on(pipe.execute([&]() -> weft::task<wr::call_outcome<int>> {
     ++ran;
-    co_return wr::outcome<int>::success(1);
+    co_return wr::call_outcome<int>::success(1);
   }));
   EXPECT_EQ(o.error(), wr::errc::circuit_open);
   EXPECT_EQ(*o.retry_after(), 1500us);
@@ -311,8 +311,8 @@ TEST(Pipeline, CallerCancelledBeforeStartRunsNoLayer) {
   // Even an outcome-returning call throws: in weft a task awaited by a cancelled caller never
   // starts its body (the runtime's rule), which is "cancelled at once" for every result type.
   EXPECT_THROW(rt.block_on(weft::with_cancellation(
-                   source.token(), pipe.execute([]() -> weft::task<wr::outcome<int>> {
-                     co_return wr::outcome<int>::success(1);
+                   source.token(), pipe.execute([]() -> weft::task<wr::call_outcome<int>> {
+                     co_return wr::call_outcome<int>::success(1);
                    }))),
                weft::operation_cancelled);
   EXPECT_TRUE(log.empty());
@@ -331,7 +331,7 @@ TEST(Pipeline, NestedPipelineAndSingleLayerExecute) {
 
 struct counting_sink final : wr::metrics_sink {
   std::vector<std::string> lines;
-  void count_event(const wr::event& e) noexcept override {
+  void count_event(const wr::layer_event& e) noexcept override {
     lines.push_back("event " + std::string(wr::to_string(e.kind)));
   }
   void record_attempt(std::string_view, const wr::resilience_context&, weft::clock::duration,
@@ -354,8 +354,8 @@ TEST(Telemetry, ListenersInOrderAndSink) {
   wr::telemetry t{"layer"};
   EXPECT_FALSE(t.active());
   std::vector<std::string> seen;
-  t.on_event([&](const wr::event& e) noexcept { seen.push_back("1:" + std::string(wr::to_string(e.kind))); });
-  t.on_event([&](const wr::event& e) noexcept { seen.push_back("2:" + std::string(e.layer)); });
+  t.on_event([&](const wr::layer_event& e) noexcept { seen.push_back("1:" + std::string(wr::to_string(e.kind))); });
+  t.on_event([&](const wr::layer_event& e) noexcept { seen.push_back("2:" + std::string(e.layer)); });
   EXPECT_TRUE(t.active());
   counting_sink sink;
   t.set_sink(&sink);

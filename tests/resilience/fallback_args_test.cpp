@@ -16,7 +16,7 @@
 #include <weft/resilience/hedge.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/retry.hpp>
-#include <weft/resilience/timeout.hpp>
+#include <weft/resilience/time_limiter.hpp>
 #include <weft/runtime.hpp>
 #include <weft/sleep.hpp>
 #include <weft/task.hpp>
@@ -77,7 +77,7 @@ TEST(FallbackArgs, TheSubstituteSeesTheFailureTheContextAndTheAttempts) {
     seen.had_deadline = a.context.deadline.has_value();
     return -1;
   }};
-  wr::pipeline pipe{wr::timeout{10s}, fb, wr::retry{three_attempts()}};
+  wr::pipeline pipe{wr::time_limiter{10s}, fb, wr::retry{three_attempts()}};
   int calls = 0;
   rt.block_on([&]() -> weft::task<void> {
     wr::resilience_context ctx;
@@ -158,10 +158,10 @@ TEST(FallbackArgs, TheArgumentsLiveAsLongAsTheSubstitutesTask) {
     wr::resilience_context ctx;
     ctx.key = "k";
     ctx.token = co_await weft::this_task::cancel_token();
-    auto t = pipe.execute(ctx, []() -> weft::task<wr::outcome<int>> {
-      co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
+    auto t = pipe.execute(ctx, []() -> weft::task<wr::call_outcome<int>> {
+      co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
     });
-    const wr::outcome<int> o = co_await std::move(t);
+    const wr::call_outcome<int> o = co_await std::move(t);
     EXPECT_EQ(o.value(), 8);
     EXPECT_EQ(ms_since(start), 20 + 50);  // two 10 ms backoffs, then the substitute's sleep
   });
@@ -174,12 +174,12 @@ TEST(FallbackArgs, TheOlderFormsStillWork) {
   // A generic lambda gets the outcome, as before fallback_args existed.
   bool got_outcome = false;
   wr::fallback generic{[&got_outcome](const auto& x) -> int {
-    got_outcome = std::is_same_v<std::remove_cvref_t<decltype(x)>, wr::outcome<int>>;
+    got_outcome = std::is_same_v<std::remove_cvref_t<decltype(x)>, wr::call_outcome<int>>;
     return 1;
   }};
   EXPECT_EQ(rt.block_on(generic.execute(failing)), 1);
   EXPECT_TRUE(got_outcome);
-  wr::fallback typed{[](const wr::outcome<int>& o) -> int { return o.has_value() ? 0 : 2; }};
+  wr::fallback typed{[](const wr::call_outcome<int>& o) -> int { return o.has_value() ? 0 : 2; }};
   EXPECT_EQ(rt.block_on(typed.execute(failing)), 2);
   wr::fallback nullary{[]() -> weft::task<int> { co_return 3; }};
   EXPECT_EQ(rt.block_on(nullary.execute(failing)), 3);

@@ -119,7 +119,7 @@ struct event_log {
   std::vector<std::string> lines;
   weft::clock::time_point* t0;
   void attach(wr::telemetry& t) {
-    t.on_event([this](const wr::event& e) noexcept {
+    t.on_event([this](const wr::layer_event& e) noexcept {
       lines.push_back(
           std::string(wr::to_string(e.kind)) + " " + std::to_string(e.attempt) + " @" +
           std::to_string(
@@ -188,7 +188,7 @@ TEST_F(Hedge, LaunchesAtOnceWhenTheLatestAttemptFailsRetryably) {
 TEST_F(Hedge, TheFailureThatLaunchedAHedgeIsInTheEvent) {
   wr::hedge h{{.delay = 100ms}};
   std::vector<wr::outcome_kind> kinds;
-  h.observers().on_event([&](const wr::event& e) noexcept { kinds.push_back(e.outcome); });
+  h.observers().on_event([&](const wr::layer_event& e) noexcept { kinds.push_back(e.outcome); });
   EXPECT_EQ(call(h, script(p_, {{30ms, ends::retryable}, {20ms, ends::value, 2}})), "2 @50");
   EXPECT_EQ(kinds, (std::vector<wr::outcome_kind>{wr::outcome_kind::exception}));
 }
@@ -507,13 +507,14 @@ TEST(HedgeOptions, BadOptionsThrowNamingTheOption) {
 
 TEST_F(Hedge, WorksWithOutcomeAndExpectedLikeResults) {
   wr::hedge h{{.delay = 100ms}};
-  auto o = rt_.block_on(
-      h.execute(wr::idempotent([](wr::resilience_context& ctx) -> weft::task<wr::outcome<int>> {
+  auto o = rt_.block_on(h.execute(
+      wr::idempotent([](wr::resilience_context& ctx) -> weft::task<wr::call_outcome<int>> {
         if (ctx.attempt == 1) {
           co_await weft::sleep_for(30ms);
-          co_return wr::outcome<int>::failure(std::make_error_code(std::errc::connection_reset));
+          co_return wr::call_outcome<int>::failure(
+              std::make_error_code(std::errc::connection_reset));
         }
-        co_return wr::outcome<int>::success(ctx.attempt);
+        co_return wr::call_outcome<int>::success(ctx.attempt);
       })));
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o.value(), 2);

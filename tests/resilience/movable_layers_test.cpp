@@ -21,7 +21,7 @@
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rate_limiter.hpp>
 #include <weft/resilience/retry.hpp>
-#include <weft/resilience/timeout.hpp>
+#include <weft/resilience/time_limiter.hpp>
 #include <weft/runtime.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
@@ -64,7 +64,7 @@ weft::task<void> readme_example(user_service& users, int id) {
   // ---- README.md, "Resilience in one example", verbatim: keep the two in step ----
 namespace wr = weft::resilience;
 wr::circuit_breaker breaker;  // shared by every call to this dependency
-wr::pipeline pipe{wr::timeout{2s}, wr::retry{}, breaker, wr::bulkhead{{.max_concurrent = 8}}};
+wr::pipeline pipe{wr::time_limiter{2s}, wr::retry{}, breaker, wr::bulkhead{{.max_concurrent = 8}}};
 try {
   auto user = co_await pipe.execute([&] { return users.get(id); });
 } catch (const wr::rejected& r) {  // circuit_open, bulkhead_full, … with r.retry_after()
@@ -114,7 +114,7 @@ constexpr bool movable_not_copyable = std::is_nothrow_move_constructible_v<L> &&
                                       std::is_nothrow_move_assignable_v<L> &&
                                       !std::is_copy_constructible_v<L> &&
                                       !std::is_copy_assignable_v<L>;
-static_assert(movable_not_copyable<wr::timeout>);
+static_assert(movable_not_copyable<wr::time_limiter>);
 static_assert(movable_not_copyable<wr::circuit_breaker>);
 static_assert(movable_not_copyable<wr::bulkhead>);
 static_assert(movable_not_copyable<wr::rate_limiter>);
@@ -123,40 +123,40 @@ static_assert(movable_not_copyable<wr::client_throttle>);
 
 // One call through `layer` alone that ends after `d` with a value, or an error when `fail`.
 template <class Layer>
-weft::task<wr::outcome<int>> call_through(Layer& layer, weft::clock::duration d, int value,
+weft::task<wr::call_outcome<int>> call_through(Layer& layer, weft::clock::duration d, int value,
                                           bool fail = false) {
-  auto op = [d, value, fail]() -> weft::task<wr::outcome<int>> {
+  auto op = [d, value, fail]() -> weft::task<wr::call_outcome<int>> {
     co_await weft::sleep_for(d);
-    if (fail) co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
-    co_return wr::outcome<int>::success(value);
+    if (fail) co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
+    co_return wr::call_outcome<int>::success(value);
   };
   auto t = layer.execute(op);  // named: g++ 12 and temporaries beside co_await
   co_return co_await std::move(t);
 }
 
 // Code that cannot be cancelled: it sleeps `d` with no cancellation token, then returns `v`.
-weft::task<wr::outcome<int>> plain_sleep(weft::clock::duration d, int v) {
+weft::task<wr::call_outcome<int>> plain_sleep(weft::clock::duration d, int v) {
   co_await weft::sleep_for(d);
-  co_return wr::outcome<int>::success(v);
+  co_return wr::call_outcome<int>::success(v);
 }
-weft::task<wr::outcome<int>> stubborn(weft::clock::duration d, int v) {
+weft::task<wr::call_outcome<int>> stubborn(weft::clock::duration d, int v) {
   auto t = plain_sleep(d, v);
-  co_return co_await wr::detail::shielded_awaiter<wr::outcome<int>>{std::move(t)};
+  co_return co_await wr::detail::shielded_awaiter<wr::call_outcome<int>>{std::move(t)};
 }
 
 TEST(MovableLayers, TimeoutCallsInFlightSurviveAMove) {
   weft::runtime rt{paused()};
   rt.block_on([]() -> weft::task<void> {
     const auto start = weft::clock::now();
-    std::optional<wr::timeout> first{std::in_place, 100ms};
+    std::optional<wr::time_limiter> first{std::in_place, 100ms};
     std::vector<std::string> events;
-    first->observers().on_event([&](const wr::event& e) noexcept {
+    first->observers().on_event([&](const wr::layer_event& e) noexcept {
       events.push_back(std::string(wr::to_string(e.kind)) + "@" + std::to_string(ms_since(start)));
     });
     auto hung = weft::spawn(call_through(*first, 1h, 1));
     auto quick = weft::spawn(call_through(*first, 50ms, 2));
     co_await weft::sleep_for(10ms);
-    wr::timeout moved{std::move(*first)};
+    wr::time_limiter moved{std::move(*first)};
     first.reset();  // the handle both calls came through is gone
     EXPECT_EQ((co_await quick).value(), 2);
     EXPECT_EQ((co_await hung).error(), wr::errc::timeout);
@@ -171,11 +171,11 @@ TEST(MovableLayers, DetachedOperationsStayCountedByTheMovedTimeout) {
   weft::runtime rt{paused()};
   rt.block_on([]() -> weft::task<void> {
     const auto start = weft::clock::now();
-    std::optional<wr::timeout> first{
+    std::optional<wr::time_limiter> first{
         std::in_place, wr::timeout_options{.duration = 100ms, .mode = wr::on_timeout::detach}};
     auto call = weft::spawn(first->execute([] { return stubborn(300ms, 1); }));
     co_await weft::sleep_for(10ms);
-    wr::timeout moved{std::move(*first)};
+    wr::time_limiter moved{std::move(*first)};
     first.reset();
     EXPECT_EQ((co_await call).error(), wr::errc::timeout);
     EXPECT_EQ(ms_since(start), 100);
@@ -299,8 +299,8 @@ TEST(MovableLayers, MoveAssignmentReplacesTheState) {
     pool = wr::bulkhead{{.max_concurrent = 5}};
     EXPECT_EQ(pool.metrics().max_concurrent, 5u);
 
-    wr::timeout t{1s};
-    t = wr::timeout{2s};
+    wr::time_limiter t{1s};
+    t = wr::time_limiter{2s};
     EXPECT_EQ(t.duration(), 2s);
 
     wr::circuit_breaker breaker;
@@ -330,7 +330,7 @@ auto make_owning_pipeline() {
   // The throttle's draw stays above p (at most 3/4 here, before the first accept): it admits all.
   return wr::pipeline{wr::client_throttle{{.random = wr::rng::constant(0.99)}},
                       wr::rate_limiter{100, 100, 1s},
-                      wr::timeout{1s},
+                      wr::time_limiter{1s},
                       wr::retry{},
                       wr::circuit_breaker{},
                       wr::adaptive_limit{std::move(limit)},
@@ -343,10 +343,10 @@ TEST(MovableLayers, APipelineOwnsRvalueLayersAndCanBeReturned) {
   static_assert(std::is_same_v<decltype(pipe.layer<6>()), wr::bulkhead&>);
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
-    std::vector<weft::join_handle<wr::outcome<int>>> calls;
+    std::vector<weft::join_handle<wr::call_outcome<int>>> calls;
     for (int i = 0; i < 4; ++i) calls.push_back(weft::spawn(call_through(pipe, 10ms, i)));
     for (int i = 0; i < 4; ++i) {
-      const wr::outcome<int> o = co_await calls[static_cast<std::size_t>(i)];
+      const wr::call_outcome<int> o = co_await calls[static_cast<std::size_t>(i)];
       EXPECT_TRUE(o.has_value()) << i << ": " << o.error().message();
       if (o.has_value()) {
         EXPECT_EQ(o.value(), i);

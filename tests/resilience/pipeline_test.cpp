@@ -57,10 +57,10 @@ TEST(StandardPipeline, AttemptTimeoutIsRetriedAndTheTotalTimeoutEndsTheCall) {
   int calls = 0;
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
-    const auto r = co_await pipe.execute([&]() -> weft::task<wr::outcome<int>> {
+    const auto r = co_await pipe.execute([&]() -> weft::task<wr::call_outcome<int>> {
       ++calls;
       co_await weft::sleep_for(1h);  // hangs: every attempt times out at 10 s
-      co_return wr::outcome<int>::success(1);
+      co_return wr::call_outcome<int>::success(1);
     });
     EXPECT_EQ(r.error(), wr::errc::timeout);
     // Attempts at 0, 10.05, 20.15 s; the last is cut by the 30 s total timeout.
@@ -101,9 +101,9 @@ TEST(StandardPipeline, AnOpenBreakerIsNotRetried) {
   auto pipe = wr::pipeline<>::standard(o);
   int calls = 0;
   rt.block_on([&]() -> weft::task<void> {
-    const auto r = co_await pipe.execute([&]() -> weft::task<wr::outcome<int>> {
+    const auto r = co_await pipe.execute([&]() -> weft::task<wr::call_outcome<int>> {
       ++calls;
-      co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
+      co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
     });
     // Two failures open the breaker; the third attempt is refused and not retried.
     EXPECT_EQ(r.error(), wr::errc::circuit_open);

@@ -39,10 +39,11 @@ using namespace std::chrono_literals;
 // A call through `l` that records when its operation ran (ms since t0) and returns an outcome,
 // so that rejections come back as values.
 template <class Layer>
-weft::task<wr::outcome<int>> call(Layer& l, std::vector<long>* ran, weft::clock::time_point t0) {
-  auto op = [ran, t0]() -> weft::task<wr::outcome<int>> {
+weft::task<wr::call_outcome<int>> call(Layer& l, std::vector<long>* ran,
+                                       weft::clock::time_point t0) {
+  auto op = [ran, t0]() -> weft::task<wr::call_outcome<int>> {
     if (ran != nullptr) ran->push_back(ms_since(t0));
-    co_return wr::outcome<int>::success(1);
+    co_return wr::call_outcome<int>::success(1);
   };
   co_return co_await l.execute(op);
 }
@@ -51,7 +52,7 @@ struct event_log {
   std::vector<std::string> lines;
   weft::clock::time_point t0;
   void attach(wr::telemetry& t) {
-    t.on_event([this](const wr::event& e) noexcept {
+    t.on_event([this](const wr::layer_event& e) noexcept {
       lines.push_back(std::string(wr::to_string(e.kind)) + "@" + std::to_string((e.at - t0) / 1ms) +
                       "+" + std::to_string(e.delay / 1ms) +
                       (e.key.empty() ? "" : ":" + std::string(e.key)));
@@ -149,7 +150,7 @@ TEST(TokenBucket, ReservesUpToMaxWaitAndRunsExactlyWhenTheTokenArrives) {
     log.t0 = t0;
     log.attach(rl.observers());
     std::vector<long> ran;
-    std::vector<wr::outcome<int>> results;
+    std::vector<wr::call_outcome<int>> results;
     weft::task_group g;
     for (int i = 0; i < 4; ++i) {
       g.spawn(weft::co_invoke(
@@ -229,11 +230,11 @@ TEST(TokenBucket, AContextTokenCancelsAReservedSleep) {
     wr::resilience_context ctx;
     ctx.token = stop.token();
     int ran = 0;
-    auto op = [&ran]() -> weft::task<wr::outcome<int>> {
+    auto op = [&ran]() -> weft::task<wr::call_outcome<int>> {
       ++ran;
-      co_return wr::outcome<int>::success(1);
+      co_return wr::call_outcome<int>::success(1);
     };
-    auto waiting = weft::spawn(weft::co_invoke([&]() -> weft::task<wr::outcome<int>> {
+    auto waiting = weft::spawn(weft::co_invoke([&]() -> weft::task<wr::call_outcome<int>> {
       wr::pipeline p{rl};
       co_return co_await p.execute(ctx, op);
     }));
@@ -251,7 +252,7 @@ TEST(TokenBucket, AContextTokenCancelsAReservedSleep) {
 TEST(TokenBucket, ReportsTheTokenGaugeAfterEachDecision) {
   struct sink final : wr::metrics_sink {
     std::vector<int> tokens;
-    void count_event(const wr::event&) noexcept override {}
+    void count_event(const wr::layer_event&) noexcept override {}
     void record_attempt(std::string_view, const wr::resilience_context&, weft::clock::duration,
                         wr::verdict) noexcept override {}
     void record_pipeline(const wr::resilience_context&, weft::clock::duration,
@@ -446,14 +447,14 @@ std::string key_of(const wr::resilience_context& c) {
 }
 
 template <class Pipeline>
-weft::task<wr::outcome<int>> keyed_call(Pipeline& p, std::string key, std::vector<long>* ran,
-                                        weft::clock::time_point t0) {
+weft::task<wr::call_outcome<int>> keyed_call(Pipeline& p, std::string key, std::vector<long>* ran,
+                                             weft::clock::time_point t0) {
   wr::resilience_context ctx;
   ctx.key = key;
   ctx.token = co_await weft::this_task::cancel_token();
-  auto op = [ran, t0]() -> weft::task<wr::outcome<int>> {
+  auto op = [ran, t0]() -> weft::task<wr::call_outcome<int>> {
     if (ran != nullptr) ran->push_back(ms_since(t0));
-    co_return wr::outcome<int>::success(1);
+    co_return wr::call_outcome<int>::success(1);
   };
   co_return co_await p.execute(ctx, op);
 }
@@ -530,9 +531,9 @@ TEST(RateLimiterStress, NeverGrantsMoreTokensThanTheBucketHolds) {
     for (int t = 0; t < 20; ++t) {
       group.spawn(weft::co_invoke([&]() -> weft::task<void> {
         for (int i = 0; i < 200; ++i) {
-          auto op = [&ran]() -> weft::task<wr::outcome<int>> {
+          auto op = [&ran]() -> weft::task<wr::call_outcome<int>> {
             ran.fetch_add(1);
-            co_return wr::outcome<int>::success(1);
+            co_return wr::call_outcome<int>::success(1);
           };
           const auto o = co_await rl.execute(op);
           if (!o.has_value()) limited.fetch_add(1);
@@ -572,10 +573,10 @@ TEST(RateLimiterStress, ReservationsWithCancellationsNeverOverGrant) {
         group.spawn(weft::co_invoke([&, t]() -> weft::task<void> {
           std::minstd_rand random(static_cast<unsigned>(t) + 7);
           for (int i = 0; i < 100; ++i) {
-            auto one = [&]() -> weft::task<wr::outcome<int>> {
-              auto op = [&ran]() -> weft::task<wr::outcome<int>> {
+            auto one = [&]() -> weft::task<wr::call_outcome<int>> {
+              auto op = [&ran]() -> weft::task<wr::call_outcome<int>> {
                 ran.fetch_add(1);
-                co_return wr::outcome<int>::success(1);
+                co_return wr::call_outcome<int>::success(1);
               };
               co_return co_await rl->execute(op);
             };

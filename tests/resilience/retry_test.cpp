@@ -161,7 +161,7 @@ TEST(Backoff, ValidateNamesTheBadField) {
 
 // What an operation does on each attempt: the scripted outcomes in turn, then 42.
 struct script {
-  std::vector<wr::outcome<int>> results;
+  std::vector<wr::call_outcome<int>> results;
   std::size_t next = 0;
   std::vector<long> starts;  // ms since t0, one per attempt
   std::vector<int> attempts;
@@ -169,12 +169,12 @@ struct script {
   weft::clock::duration work{};  // each attempt takes this long
 };
 
-weft::task<wr::outcome<int>> play(script& s, wr::resilience_context& ctx) {
+weft::task<wr::call_outcome<int>> play(script& s, wr::resilience_context& ctx) {
   s.starts.push_back(ms_since(s.t0));
   s.attempts.push_back(ctx.attempt);
   if (s.work > weft::clock::duration::zero()) co_await weft::sleep_for(s.work);
   if (s.next < s.results.size()) co_return s.results[s.next++];
-  co_return wr::outcome<int>::success(42);
+  co_return wr::call_outcome<int>::success(42);
 }
 
 weft::task<void> cancel_after(weft::cancel_source& source, weft::clock::duration d) {
@@ -204,7 +204,7 @@ struct recorder {
   std::vector<seen_event> events;
   weft::clock::time_point t0;
   void attach(wr::telemetry& t) {
-    t.on_event([this](const wr::event& e) noexcept {
+    t.on_event([this](const wr::layer_event& e) noexcept {
       events.push_back(
           {e.kind,
            static_cast<long>(
@@ -268,7 +268,8 @@ TEST_F(Retry, RetriesAfterExactDelaysWithEventsBeforeEachSleep) {
   recorder rec;
   rec.attach(r.observers());
   script s;
-  s.results = {wr::outcome<int>::failure(io_error()), wr::outcome<int>::failure(refused())};
+  s.results = {wr::call_outcome<int>::failure(io_error()),
+               wr::call_outcome<int>::failure(refused())};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = rec.t0 = weft::clock::now();
     const auto o = co_await r.execute(op_for(s));
@@ -288,8 +289,9 @@ TEST_F(Retry, GivesUpAfterMaxAttemptsWithTheLastFailure) {
   recorder rec;
   rec.attach(r.observers());
   script s;
-  s.results = {wr::outcome<int>::failure(io_error()), wr::outcome<int>::failure(io_error()),
-               wr::outcome<int>::failure(refused())};
+  s.results = {wr::call_outcome<int>::failure(io_error()),
+               wr::call_outcome<int>::failure(io_error()),
+               wr::call_outcome<int>::failure(refused())};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = rec.t0 = weft::clock::now();
     const auto o = co_await r.execute(op_for(s));
@@ -359,7 +361,7 @@ TEST_F(Retry, LibraryRejectionsAreNotRetried) {
                     wr::errc::rate_limited, wr::errc::limit_exceeded, wr::errc::budget_exhausted}) {
     wr::retry r{no_jitter(3)};
     script s;
-    s.results = {wr::outcome<int>::failure(code, 5ms)};
+    s.results = {wr::call_outcome<int>::failure(code, 5ms)};
     rt_.block_on([&]() -> weft::task<void> {
       s.t0 = weft::clock::now();
       const auto o = co_await r.execute(op_for(s));
@@ -372,7 +374,7 @@ TEST_F(Retry, LibraryRejectionsAreNotRetried) {
 TEST_F(Retry, TimeoutIsRetried) {
   wr::retry r{no_jitter(3)};
   script s;
-  s.results = {wr::outcome<int>::failure(wr::errc::timeout)};
+  s.results = {wr::call_outcome<int>::failure(wr::errc::timeout)};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
     EXPECT_EQ((co_await r.execute(op_for(s))).value(), 42);
@@ -385,7 +387,8 @@ TEST_F(Retry, RetryWhenDecidesWhichFailuresAreRetried) {
   o.retry_when = wr::on_error(std::errc::connection_refused);
   wr::retry r{o};
   script s;
-  s.results = {wr::outcome<int>::failure(refused()), wr::outcome<int>::failure(io_error())};
+  s.results = {wr::call_outcome<int>::failure(refused()),
+               wr::call_outcome<int>::failure(io_error())};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
     EXPECT_EQ((co_await r.execute(op_for(s))).error(), std::errc::io_error);
@@ -398,7 +401,7 @@ TEST_F(Retry, RejectionsAreRetriedWhenRetryWhenSaysSo) {
   o.retry_when = wr::on_error(wr::errc::circuit_open);
   wr::retry r{o};
   script s;
-  s.results = {wr::outcome<int>::failure(wr::errc::circuit_open, 250ms)};
+  s.results = {wr::call_outcome<int>::failure(wr::errc::circuit_open, 250ms)};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
     EXPECT_EQ((co_await r.execute(op_for(s))).value(), 42);
@@ -413,7 +416,7 @@ TEST_F(Retry, JitteredDelaysComeFromTheInjectedRng) {
   recorder rec;
   rec.attach(r.observers());
   script s;
-  s.results.assign(3, wr::outcome<int>::failure(io_error()));
+  s.results.assign(3, wr::call_outcome<int>::failure(io_error()));
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = rec.t0 = weft::clock::now();
     EXPECT_EQ((co_await r.execute(op_for(s))).value(), 42);
@@ -430,10 +433,10 @@ TEST_F(Retry, PushbackReplacesTheDelayExactlyUncappedAndRestartsN) {
   recorder rec;
   rec.attach(r.observers());
   script s;
-  s.results = {wr::outcome<int>::failure(io_error()),      // backoff n=1: 100 ms
-               wr::outcome<int>::failure(io_error(), 5s),  // pushback 5 s (> max_delay 1 s)
-               wr::outcome<int>::failure(io_error()),      // n restarts: 100 ms, not 400 ms
-               wr::outcome<int>::failure(io_error())};     // n=2: 200 ms
+  s.results = {wr::call_outcome<int>::failure(io_error()),      // backoff n=1: 100 ms
+               wr::call_outcome<int>::failure(io_error(), 5s),  // pushback 5 s (> max_delay 1 s)
+               wr::call_outcome<int>::failure(io_error()),      // n restarts: 100 ms, not 400 ms
+               wr::call_outcome<int>::failure(io_error())};     // n=2: 200 ms
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = rec.t0 = weft::clock::now();
     EXPECT_EQ((co_await r.execute(op_for(s))).value(), 42);
@@ -448,7 +451,7 @@ TEST_F(Retry, PushbackIsIgnoredWhenHonorRetryAfterIsOff) {
   o.honor_retry_after = false;
   wr::retry r{o};
   script s;
-  s.results = {wr::outcome<int>::failure(io_error(), 5s)};
+  s.results = {wr::call_outcome<int>::failure(io_error(), 5s)};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
     EXPECT_EQ((co_await r.execute(op_for(s))).value(), 42);
@@ -461,7 +464,7 @@ TEST_F(Retry, GivesUpAtOnceWhenTheDelayWouldReachTheDeadline) {
   recorder rec;
   rec.attach(r.observers());
   script s;
-  s.results.assign(4, wr::outcome<int>::failure(io_error()));
+  s.results.assign(4, wr::call_outcome<int>::failure(io_error()));
   wr::pipeline pipe{r};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = rec.t0 = weft::clock::now();
@@ -481,7 +484,7 @@ TEST_F(Retry, GivesUpAtOnceWhenTheDelayWouldReachTheDeadline) {
 TEST_F(Retry, SleepsWhenTheDelayEndsJustBeforeTheDeadline) {
   wr::retry r{no_jitter(2)};
   script s;
-  s.results = {wr::outcome<int>::failure(io_error())};
+  s.results = {wr::call_outcome<int>::failure(io_error())};
   wr::pipeline pipe{r};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
@@ -497,7 +500,7 @@ TEST_F(Retry, PushbackIsBoundedByTheDeadline) {
   recorder rec;
   rec.attach(r.observers());
   script s;
-  s.results = {wr::outcome<int>::failure(io_error(), 2s)};
+  s.results = {wr::call_outcome<int>::failure(io_error(), 2s)};
   wr::pipeline pipe{r};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = rec.t0 = weft::clock::now();
@@ -513,7 +516,7 @@ TEST_F(Retry, PushbackIsBoundedByTheDeadline) {
 TEST_F(Retry, AHugePushbackNeitherOverflowsNorEndsEarly) {
   wr::retry r{no_jitter(2)};
   script s;
-  s.results = {wr::outcome<int>::failure(io_error(), weft::clock::duration::max())};
+  s.results = {wr::call_outcome<int>::failure(io_error(), weft::clock::duration::max())};
   wr::pipeline pipe{r};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
@@ -542,10 +545,10 @@ TEST_F(Retry, PerErrorProfilesPickTheBackoff) {
   };
   wr::retry r{o};
   script s;
-  s.results = {wr::outcome<int>::failure(io_error()),  // n=1, transient: 100
-               wr::outcome<int>::failure(std::make_error_code(
+  s.results = {wr::call_outcome<int>::failure(io_error()),  // n=1, transient: 100
+               wr::call_outcome<int>::failure(std::make_error_code(
                    std::errc::resource_unavailable_try_again)),  // n=2, throttled: 1000
-               wr::outcome<int>::failure(io_error())};           // n=3, transient: 400
+               wr::call_outcome<int>::failure(io_error())};      // n=3, transient: 400
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
     EXPECT_EQ((co_await r.execute(op_for(s))).value(), 42);
@@ -556,7 +559,8 @@ TEST_F(Retry, PerErrorProfilesPickTheBackoff) {
 TEST_F(Retry, AttemptsAreNumberedInTheContextAndRestoredAfter) {
   wr::retry r{no_jitter(3)};
   script s;
-  s.results = {wr::outcome<int>::failure(io_error()), wr::outcome<int>::failure(io_error())};
+  s.results = {wr::call_outcome<int>::failure(io_error()),
+               wr::call_outcome<int>::failure(io_error())};
   wr::pipeline pipe{r};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
@@ -577,15 +581,15 @@ TEST_F(Retry, CountersAddUpOverCalls) {
       (void)co_await r.execute(op_for(ok));
     }
     script retried_ok;
-    retried_ok.results = {wr::outcome<int>::failure(io_error())};
+    retried_ok.results = {wr::call_outcome<int>::failure(io_error())};
     (void)co_await r.execute(op_for(retried_ok));
     for (int i = 0; i < 2; ++i) {
       script retried_failed;
-      retried_failed.results.assign(2, wr::outcome<int>::failure(io_error()));
+      retried_failed.results.assign(2, wr::call_outcome<int>::failure(io_error()));
       (void)co_await r.execute(op_for(retried_failed));
     }
     script not_retryable;
-    not_retryable.results = {wr::outcome<int>::failure(wr::errc::circuit_open)};
+    not_retryable.results = {wr::call_outcome<int>::failure(wr::errc::circuit_open)};
     (void)co_await r.execute(op_for(not_retryable));
   }());
   expect_metrics(r.metrics(), counts(3, 1, 2, 1));
@@ -596,7 +600,7 @@ TEST_F(Retry, CancellationDuringTheSleepEndsAtOnce) {
   recorder rec;
   rec.attach(r.observers());
   script s;
-  s.results.assign(5, wr::outcome<int>::failure(io_error()));
+  s.results.assign(5, wr::call_outcome<int>::failure(io_error()));
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = rec.t0 = weft::clock::now();
     weft::cancel_source source;
@@ -617,7 +621,7 @@ TEST_F(Retry, CancellationDuringAnAttemptEndsAtOnce) {
   wr::retry r{no_jitter(5)};
   script s;
   s.work = 10s;
-  s.results.assign(5, wr::outcome<int>::failure(io_error()));
+  s.results.assign(5, wr::call_outcome<int>::failure(io_error()));
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
     weft::cancel_source source;
@@ -633,10 +637,10 @@ TEST_F(Retry, CancellationDuringAnAttemptEndsAtOnce) {
 
 // An operation that ignores cancellation and fails anyway: no further attempt once the caller
 // is cancelled.
-weft::task<wr::outcome<int>> stubborn(int& calls, weft::cancel_source& source) {
+weft::task<wr::call_outcome<int>> stubborn(int& calls, weft::cancel_source& source) {
   ++calls;
   source.request_cancellation();
-  co_return wr::outcome<int>::failure(io_error());
+  co_return wr::call_outcome<int>::failure(io_error());
 }
 
 TEST_F(Retry, AFailureAfterCancellationIsReturnedAsCancelledWithoutRetrying) {
@@ -654,7 +658,7 @@ TEST_F(Retry, AFailureAfterCancellationIsReturnedAsCancelledWithoutRetrying) {
 TEST_F(Retry, TheContextsOwnTokenAlsoCancelsTheSleep) {
   wr::retry r{no_jitter(5, wr::backoff::fixed(1s))};
   script s;
-  s.results.assign(5, wr::outcome<int>::failure(io_error()));
+  s.results.assign(5, wr::call_outcome<int>::failure(io_error()));
   wr::pipeline pipe{r};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
@@ -699,7 +703,7 @@ TEST_F(Retry, TheFailedOutcomeIsDestroyedAfterTheEventAndBeforeTheSleep) {
   wr::retry r{no_jitter(2)};
   std::vector<std::string> log;
   weft::clock::time_point t0;
-  r.observers().on_event([&](const wr::event& e) noexcept {
+  r.observers().on_event([&](const wr::layer_event& e) noexcept {
     log.push_back(std::string(wr::to_string(e.kind)) + "@" + std::to_string(ms_since(t0)));
   });
   rt_.block_on([&]() -> weft::task<void> {
@@ -716,7 +720,7 @@ TEST_F(Retry, TheFailedOutcomeIsDestroyedAfterTheEventAndBeforeTheSleep) {
 struct attempt_sink final : wr::metrics_sink {
   std::vector<std::pair<long, wr::verdict>> attempts;  // duration in ms, verdict
   std::vector<std::string> events;
-  void count_event(const wr::event& e) noexcept override {
+  void count_event(const wr::layer_event& e) noexcept override {
     events.emplace_back(wr::to_string(e.kind));
   }
   void record_attempt(std::string_view layer, const wr::resilience_context&,
@@ -736,7 +740,8 @@ TEST_F(Retry, AttemptDurationsGoToTheMetricsSink) {
   r.observers().set_sink(&sink);
   script s;
   s.work = 30ms;
-  s.results = {wr::outcome<int>::failure(io_error()), wr::outcome<int>::failure(io_error())};
+  s.results = {wr::call_outcome<int>::failure(io_error()),
+               wr::call_outcome<int>::failure(io_error())};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
     EXPECT_EQ((co_await r.execute(op_for(s))).value(), 42);
@@ -844,8 +849,8 @@ TEST_F(Retry, AnExhaustedBudgetReturnsTheLastFailureWithAnEvent) {
   recorder rec;
   rec.attach(r.observers());
   script first, second;
-  first.results.assign(3, wr::outcome<int>::failure(io_error()));
-  second.results.assign(3, wr::outcome<int>::failure(refused()));
+  first.results.assign(3, wr::call_outcome<int>::failure(io_error()));
+  second.results.assign(3, wr::call_outcome<int>::failure(refused()));
   rt_.block_on([&]() -> weft::task<void> {
     first.t0 = second.t0 = rec.t0 = weft::clock::now();
     EXPECT_EQ((co_await r.execute(op_for(first))).error(), std::errc::io_error);
@@ -916,19 +921,19 @@ TEST_F(Retry, GrpcThrottleHearsRetryableFailuresAndSuccessesOnly) {
     rec.t0 = weft::clock::now();
     script s;  // fail (2000, allowed), fail (1000, refused)
     s.t0 = rec.t0;
-    s.results.assign(3, wr::outcome<int>::failure(io_error()));
+    s.results.assign(3, wr::call_outcome<int>::failure(io_error()));
     EXPECT_EQ((co_await r.execute(op_for(s))).error(), std::errc::io_error);
     EXPECT_EQ(s.starts.size(), 2u);
     EXPECT_EQ(throttle.milli_tokens(), 1000);
     script fatal;  // a non-retryable failure does not count
-    fatal.results = {wr::outcome<int>::failure(wr::errc::circuit_open)};
+    fatal.results = {wr::call_outcome<int>::failure(wr::errc::circuit_open)};
     (void)co_await r.execute(op_for(fatal));
     EXPECT_EQ(throttle.milli_tokens(), 1000);
     script ok;  // a success adds 500
     (void)co_await r.execute(op_for(ok));
     EXPECT_EQ(throttle.milli_tokens(), 1500);
     script still_throttled;  // fail → 500: refused at once
-    still_throttled.results = {wr::outcome<int>::failure(io_error())};
+    still_throttled.results = {wr::call_outcome<int>::failure(io_error())};
     (void)co_await r.execute(op_for(still_throttled));
     EXPECT_EQ(still_throttled.starts.size(), 1u);
     EXPECT_EQ(throttle.milli_tokens(), 500);
@@ -946,8 +951,8 @@ TEST_F(Retry, GrpcThrottleHearsRetryableFailuresAndSuccessesOnly) {
 struct refuser {
   wr::errc code;
   template <class R, class Next>
-  weft::task<wr::outcome<R>> run(wr::resilience_context&, Next) {
-    co_return wr::outcome<R>::failure(code, 1s);
+  weft::task<wr::call_outcome<R>> run(wr::resilience_context&, Next) {
+    co_return wr::call_outcome<R>::failure(code, 1s);
   }
 };
 
@@ -958,7 +963,7 @@ class Fallback : public ::testing::Test {
 
 TEST_F(Fallback, ReplacesAFailureAndSeesIt) {
   std::string seen;
-  wr::fallback fb{[&seen](const wr::outcome<int>& failed) -> weft::task<int> {
+  wr::fallback fb{[&seen](const wr::call_outcome<int>& failed) -> weft::task<int> {
     try {
       std::rethrow_exception(failed.exception());
     } catch (const std::runtime_error& e) {
@@ -967,7 +972,7 @@ TEST_F(Fallback, ReplacesAFailureAndSeesIt) {
     co_return 7;
   }};
   std::vector<wr::event_kind> events;
-  fb.observers().on_event([&](const wr::event& e) noexcept { events.push_back(e.kind); });
+  fb.observers().on_event([&](const wr::layer_event& e) noexcept { events.push_back(e.kind); });
   const int v = rt_.block_on(
       fb.execute([]() -> weft::task<int> { throw std::runtime_error("backend down"); }));
   EXPECT_EQ(v, 7);
@@ -1009,9 +1014,9 @@ TEST_F(Fallback, NotTakenWhenTheCallIsCancelled) {
     weft::cancel_source source;
     auto canceller = weft::spawn(cancel_after(source, 1s));
     const auto o = co_await weft::with_cancellation(
-        source.token(), fb.execute([]() -> weft::task<wr::outcome<int>> {
+        source.token(), fb.execute([]() -> weft::task<wr::call_outcome<int>> {
           co_await weft::sleep_for(10s);
-          co_return wr::outcome<int>::success(1);
+          co_return wr::call_outcome<int>::success(1);
         }));
     EXPECT_TRUE(o.is_cancelled());
     co_await canceller;
@@ -1050,15 +1055,15 @@ TEST_F(Fallback, NotTakenWhenTheCallerWasCancelledBeforeTheStart) {
 }
 
 TEST_F(Fallback, TheSubstitutesOwnExceptionBecomesTheOutcome) {
-  wr::fallback throws_in_task{[](const wr::outcome<int>& failed) -> weft::task<int> {
+  wr::fallback throws_in_task{[](const wr::call_outcome<int>& failed) -> weft::task<int> {
     if (!failed.has_value()) throw std::out_of_range("no cache");
     co_return 0;
   }};
-  wr::fallback throws_before_task{[](const wr::outcome<int>&) -> weft::task<int> {
+  wr::fallback throws_before_task{[](const wr::call_outcome<int>&) -> weft::task<int> {
     throw std::domain_error("not even a task");  // not a coroutine: throws when called
   }};
-  auto failing = []() -> weft::task<wr::outcome<int>> {
-    co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
+  auto failing = []() -> weft::task<wr::call_outcome<int>> {
+    co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
   };
   const auto a = rt_.block_on(throws_in_task.execute(failing));
   EXPECT_THROW(std::rethrow_exception(a.exception()), std::out_of_range);
@@ -1082,8 +1087,8 @@ TEST_F(Fallback, RunsUnderTheCallersCancellation) {
     weft::cancel_source source;
     auto canceller = weft::spawn(cancel_after(source, 1s));
     const auto o = co_await weft::with_cancellation(
-        source.token(), fb.execute([]() -> weft::task<wr::outcome<int>> {
-          co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
+        source.token(), fb.execute([]() -> weft::task<wr::call_outcome<int>> {
+          co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
         }));
     EXPECT_TRUE(o.is_cancelled());
     EXPECT_EQ(ms_since(t0), 1000);
@@ -1104,8 +1109,8 @@ TEST_F(Fallback, TheContextsOwnTokenAlsoCancelsTheSubstitute) {
     wr::resilience_context ctx;
     ctx.token = source.token();  // not the task's token
     auto canceller = weft::spawn(cancel_after(source, 1s));
-    const auto o = co_await pipe.execute(ctx, []() -> weft::task<wr::outcome<int>> {
-      co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
+    const auto o = co_await pipe.execute(ctx, []() -> weft::task<wr::call_outcome<int>> {
+      co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
     });
     EXPECT_TRUE(o.is_cancelled());
     EXPECT_EQ(ms_since(t0), 1000);
@@ -1115,7 +1120,7 @@ TEST_F(Fallback, TheContextsOwnTokenAlsoCancelsTheSubstitute) {
 
 TEST_F(Fallback, ACustomClassifierDecidesWhatFails) {
   wr::fallback fb{
-      []() -> weft::task<wr::outcome<int>> { co_return wr::outcome<int>::success(0); },
+      []() -> weft::task<wr::call_outcome<int>> { co_return wr::call_outcome<int>::success(0); },
       wr::fallback_options{.classify = {wr::on_result([](const int& v) { return v < 0; })}}};
   EXPECT_EQ(rt_.block_on(fb.execute([]() -> weft::task<int> { co_return -5; })), 0);
   EXPECT_EQ(rt_.block_on(fb.execute([]() -> weft::task<int> { co_return 5; })), 5);
@@ -1123,15 +1128,16 @@ TEST_F(Fallback, ACustomClassifierDecidesWhatFails) {
 
 TEST_F(Fallback, RetryInsideFallbackFallsBackOnlyAfterTheLastAttempt) {
   int used = 0;
-  wr::fallback fb{[&used](const wr::outcome<int>& failed) -> int {
+  wr::fallback fb{[&used](const wr::call_outcome<int>& failed) -> int {
     ++used;
     return failed.error() == std::errc::connection_refused ? 99 : -1;
   }};
   wr::retry r{no_jitter(3)};
   wr::pipeline pipe{fb, r};
   script s;
-  s.results = {wr::outcome<int>::failure(io_error()), wr::outcome<int>::failure(io_error()),
-               wr::outcome<int>::failure(refused())};
+  s.results = {wr::call_outcome<int>::failure(io_error()),
+               wr::call_outcome<int>::failure(io_error()),
+               wr::call_outcome<int>::failure(refused())};
   rt_.block_on([&]() -> weft::task<void> {
     s.t0 = weft::clock::now();
     EXPECT_EQ((co_await pipe.execute(op_for(s))).value(), 99);
@@ -1217,9 +1223,9 @@ TEST(SharedGates, GrpcThrottleFromTwoWorkersKeepsExactCounts) {
 
 weft::task<void> hammer_retry(wr::retry& r, int calls, std::atomic<int>& invocations) {
   for (int i = 0; i < calls; ++i) {
-    auto op = [&invocations]() -> weft::task<wr::outcome<int>> {
+    auto op = [&invocations]() -> weft::task<wr::call_outcome<int>> {
       invocations.fetch_add(1, std::memory_order_relaxed);
-      co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
+      co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
     };
     (void)co_await r.execute(op);
   }

@@ -85,7 +85,7 @@ weft::task<std::string> ask(flights_t& sf, backend& b, std::string key, weft::cl
 }
 
 void listen(wr::telemetry& t, std::vector<std::string>& out, const backend& b) {
-  t.on_event([&out, &b](const wr::event& e) noexcept {
+  t.on_event([&out, &b](const wr::layer_event& e) noexcept {
     out.push_back(std::string(wr::to_string(e.kind)) + " " + std::string(e.key) + " @" +
                   std::to_string(ms_since(b.t0)));
   });
@@ -147,7 +147,7 @@ TEST_F(SingleFlight, TheKeyIsRemovedBeforeJoinersResume) {
 TEST_F(SingleFlight, EveryJoinerGetsTheSameExceptionPointer) {
   rt_.block_on([](flights_t& sf, backend& b) -> weft::task<void> {
     b.t0 = weft::clock::now();
-    auto one = [](flights_t& sf, backend& b) -> weft::task<wr::outcome<int>> {
+    auto one = [](flights_t& sf, backend& b) -> weft::task<wr::call_outcome<int>> {
       co_return co_await sf.join("k", op_for(b, "k", 10ms, 0, ends::fails));
     };
     auto first = weft::spawn(one(sf, b));
@@ -162,11 +162,11 @@ TEST_F(SingleFlight, EveryJoinerGetsTheSameExceptionPointer) {
 
 TEST_F(SingleFlight, EveryJoinerGetsTheSameErrorCode) {
   rt_.block_on([](flights_t& sf, backend& b) -> weft::task<void> {
-    auto one = [](flights_t& sf, backend& b) -> weft::task<wr::outcome<int>> {
-      co_return co_await sf.join("k", [&b]() -> weft::task<wr::outcome<int>> {
+    auto one = [](flights_t& sf, backend& b) -> weft::task<wr::call_outcome<int>> {
+      co_return co_await sf.join("k", [&b]() -> weft::task<wr::call_outcome<int>> {
         ++b.calls;
         co_await weft::sleep_for(10ms);
-        co_return wr::outcome<int>::failure(std::make_error_code(std::errc::connection_reset));
+        co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::connection_reset));
       });
     };
     auto first = weft::spawn(one(sf, b));
@@ -384,9 +384,9 @@ TEST_F(TtlCache, RejectionsAndCancellationAreNeverCached) {
   cache_t cache{{.ttl = 100ms, .negative_ttl = 50ms}};
   rt_.block_on([](cache_t& c, backend& b) -> weft::task<void> {
     b.t0 = weft::clock::now();
-    auto rejecting = [&b]() -> weft::task<wr::outcome<int>> {
+    auto rejecting = [&b]() -> weft::task<wr::call_outcome<int>> {
       ++b.calls;
-      co_return wr::outcome<int>::failure(wr::errc::bulkhead_full);
+      co_return wr::call_outcome<int>::failure(wr::errc::bulkhead_full);
     };
     EXPECT_EQ((co_await c.get("k", rejecting)).error(), wr::errc::bulkhead_full);
     EXPECT_EQ(c.size(), 0u);

@@ -46,7 +46,7 @@ weft::task<void> caller(Pipe& pipe, tally& t, int id, int calls) {
   for (int i = 0; i < calls; ++i) {
     const std::uint64_t r =
         mix(static_cast<std::uint64_t>(id) * 1'000'003 + static_cast<std::uint64_t>(i));
-    auto op = [&t, r]() -> weft::task<wr::outcome<int>> {
+    auto op = [&t, r]() -> weft::task<wr::call_outcome<int>> {
       const int now = t.inside.fetch_add(1) + 1;
       for (int seen = t.max_inside.load();
            now > seen && !t.max_inside.compare_exchange_weak(seen, now);) {
@@ -59,8 +59,8 @@ weft::task<void> caller(Pipe& pipe, tally& t, int id, int calls) {
       t.ran.fetch_add(1);
       if (r % 3 == 0) co_await weft::yield();
       if (r % 5 == 0)
-        co_return wr::outcome<int>::failure(std::make_error_code(std::errc::io_error));
-      co_return wr::outcome<int>::success(1);
+        co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
+      co_return wr::call_outcome<int>::success(1);
     };
     const auto o = co_await pipe.execute(op);
     if (o.has_value()) {

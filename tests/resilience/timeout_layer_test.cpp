@@ -1,5 +1,5 @@
-// weft::resilience::timeout under paused time: the deadline at exactly the duration, ties to the
-// result, deadline propagation through the context, nested timeouts, the caller's cancellation,
+// weft::resilience::time_limiter under paused time: the deadline at exactly the duration, ties to
+// the result, deadline propagation through the context, nested timeouts, the caller's cancellation,
 // late results, detach mode with its gauge and cap; and calls racing their deadlines on two
 // workers (the alarm disarmed from another worker; run under TSan).
 #include <gtest/gtest.h>
@@ -17,9 +17,9 @@
 #include <weft/cancel_token.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/operation_cancelled.hpp>
-#include <weft/resilience/outcome.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
-#include <weft/resilience/timeout.hpp>
+#include <weft/resilience/time_limiter.hpp>
 #include <weft/runtime.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
@@ -38,7 +38,7 @@ namespace wr = weft::resilience;
 using weft::testing::ms_since;
 using weft::testing::paused;
 using namespace std::chrono_literals;
-using result = wr::outcome<int>;
+using result = wr::call_outcome<int>;
 
 // An operation that sleeps `d` and returns `v`; the sleep throws when it is cancelled.
 weft::task<result> sleeper(weft::clock::duration d, int v, bool* saw_cancel = nullptr) {
@@ -73,7 +73,7 @@ auto stubborn_op(weft::clock::duration d, int v = 7) {
 struct recorder {
   std::vector<wr::outcome_kind>* kinds;
   template <class R, class Next>
-  weft::task<wr::outcome<R>> run(wr::resilience_context& ctx, Next next) {
+  weft::task<wr::call_outcome<R>> run(wr::resilience_context& ctx, Next next) {
     auto o = co_await next(ctx);
     kinds->push_back(o.kind());
     co_return o;
@@ -82,8 +82,8 @@ struct recorder {
 
 struct event_log {
   std::vector<std::string> lines;
-  void attach(wr::timeout& t) {
-    t.observers().on_event([this](const wr::event& e) noexcept {
+  void attach(wr::time_limiter& t) {
+    t.observers().on_event([this](const wr::layer_event& e) noexcept {
       lines.push_back(
           std::string(e.layer) + ":" + std::string(wr::to_string(e.kind)) + "@" +
           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(e.delay).count()));
@@ -93,7 +93,7 @@ struct event_log {
 
 struct gauge_sink final : wr::metrics_sink {
   std::vector<std::string> lines;
-  void count_event(const wr::event&) noexcept override {}
+  void count_event(const wr::layer_event&) noexcept override {}
   void record_attempt(std::string_view, const wr::resilience_context&, weft::clock::duration,
                       wr::verdict) noexcept override {}
   void record_pipeline(const wr::resilience_context&, weft::clock::duration,
@@ -103,8 +103,8 @@ struct gauge_sink final : wr::metrics_sink {
   }
 };
 
-wr::timeout detaching(weft::clock::duration d, std::optional<std::size_t> cap = std::nullopt) {
-  return wr::timeout{
+wr::time_limiter detaching(weft::clock::duration d, std::optional<std::size_t> cap = std::nullopt) {
+  return wr::time_limiter{
       wr::timeout_options{.duration = d, .mode = wr::on_timeout::detach, .max_detached = cap}};
 }
 
@@ -113,7 +113,7 @@ wr::timeout detaching(weft::clock::duration d, std::optional<std::size_t> cap = 
 
 TEST(TimeoutLayer, ReturnsTimeoutExactlyAtTheDuration) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
     const result o = co_await layer.execute(sleep_op(30s));
@@ -124,7 +124,7 @@ TEST(TimeoutLayer, ReturnsTimeoutExactlyAtTheDuration) {
 
 TEST(TimeoutLayer, CancelsTheOperationAtTheDeadline) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   bool saw_cancel = false;
   const result o = rt.block_on(layer.execute(sleep_op(30s, 7, &saw_cancel)));
   EXPECT_EQ(o.error(), wr::errc::timeout);
@@ -133,7 +133,7 @@ TEST(TimeoutLayer, CancelsTheOperationAtTheDeadline) {
 
 TEST(TimeoutLayer, WaitsForTheOperationToStopBeforeReturning) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   // The operation needs 250 ms to stop after its cancellation (cleanup it cannot skip).
   auto slow_to_stop = [] {
     return [](int) -> weft::task<result> {
@@ -156,7 +156,7 @@ TEST(TimeoutLayer, WaitsForTheOperationToStopBeforeReturning) {
 
 TEST(TimeoutLayer, OperationCompletingAtExactlyTheDeadlineSucceeds) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
     const result o = co_await layer.execute(sleep_op(1s, 42));
@@ -169,7 +169,7 @@ TEST(TimeoutLayer, OperationFinishingAtTheDeadlineAfterMoreStepsSucceeds) {
   // Woken at the deadline, the operation still yields and passes a cancellation point before it
   // returns, all at the same instant: the deadline waits for everything that instant woke.
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
     const result o = co_await layer.execute([]() -> weft::task<result> {
@@ -185,14 +185,14 @@ TEST(TimeoutLayer, OperationFinishingAtTheDeadlineAfterMoreStepsSucceeds) {
 
 TEST(TimeoutLayer, OperationCompletingJustAfterTheDeadlineTimesOut) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   const result o = rt.block_on(layer.execute(sleep_op(1s + 1ns)));
   EXPECT_EQ(o.error(), wr::errc::timeout);
 }
 
 TEST(TimeoutLayer, FastOperationReturnsItsValueAndLeavesNoTimerBehind) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
     for (int i = 0; i < 3; ++i) {
@@ -207,7 +207,7 @@ TEST(TimeoutLayer, FastOperationReturnsItsValueAndLeavesNoTimerBehind) {
 
 TEST(TimeoutLayer, PlainResultTypeThrowsRejectedWithTheTimeoutCode) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   try {
     rt.block_on(layer.execute([]() -> weft::task<int> {
       co_await weft::sleep_for(5s);
@@ -221,7 +221,7 @@ TEST(TimeoutLayer, PlainResultTypeThrowsRejectedWithTheTimeoutCode) {
 
 TEST(TimeoutLayer, OperationSeesTheDeadlineAndTheLayerRestoresTheContext) {
   weft::runtime rt{paused()};
-  wr::timeout layer{300ms};
+  wr::time_limiter layer{300ms};
   wr::pipeline pipe{layer};
   rt.block_on([&]() -> weft::task<void> {
     wr::resilience_context ctx;
@@ -245,7 +245,7 @@ TEST(TimeoutLayer, OperationSeesTheDeadlineAndTheLayerRestoresTheContext) {
 
 TEST(TimeoutLayer, ElapsedContextDeadlineTimesOutAnOperationThatWaits) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   wr::pipeline pipe{layer};
   rt.block_on([&]() -> weft::task<void> {
     wr::resilience_context ctx;
@@ -263,7 +263,7 @@ TEST(TimeoutLayer, ElapsedContextDeadlineTimesOutAnOperationThatWaits) {
 
 TEST(TimeoutLayer, EmitsTimeoutWithTheElapsedTime) {
   weft::runtime rt{paused()};
-  wr::timeout layer{wr::timeout_options{.duration = 400ms, .name = "attempt"}};
+  wr::time_limiter layer{wr::timeout_options{.duration = 400ms, .name = "attempt"}};
   event_log log;
   log.attach(layer);
   rt.block_on(layer.execute(sleep_op(30s)));
@@ -276,9 +276,9 @@ TEST(TimeoutLayer, EmitsTimeoutWithTheElapsedTime) {
 
 TEST(TimeoutLayer, InnerLayerSeesTheSoonerOfTheTwoDeadlines) {
   weft::runtime rt{paused()};
-  wr::timeout total{100ms};
-  wr::timeout attempt{200ms};
-  wr::timeout short_attempt{40ms};
+  wr::time_limiter total{100ms};
+  wr::time_limiter attempt{200ms};
+  wr::time_limiter short_attempt{40ms};
   wr::pipeline pipe{total, attempt};
   wr::pipeline short_pipe{total, short_attempt};
   std::vector<weft::clock::duration> seen;
@@ -293,8 +293,8 @@ TEST(TimeoutLayer, InnerLayerSeesTheSoonerOfTheTwoDeadlines) {
 
 TEST(TimeoutLayer, InheritedDeadlineReportsCancelledAndTheOuterLayerTimesOut) {
   weft::runtime rt{paused()};
-  wr::timeout total{wr::timeout_options{.duration = 100ms, .name = "total"}};
-  wr::timeout attempt{wr::timeout_options{.duration = 200ms, .name = "attempt"}};
+  wr::time_limiter total{wr::timeout_options{.duration = 100ms, .name = "total"}};
+  wr::time_limiter attempt{wr::timeout_options{.duration = 200ms, .name = "attempt"}};
   std::vector<wr::outcome_kind> inner;
   event_log log;
   log.attach(total);
@@ -312,8 +312,8 @@ TEST(TimeoutLayer, InheritedDeadlineReportsCancelledAndTheOuterLayerTimesOut) {
 
 TEST(TimeoutLayer, EqualDeadlinesAreInheritedToo) {
   weft::runtime rt{paused()};
-  wr::timeout total{wr::timeout_options{.duration = 100ms, .name = "total"}};
-  wr::timeout attempt{wr::timeout_options{.duration = 100ms, .name = "attempt"}};
+  wr::time_limiter total{wr::timeout_options{.duration = 100ms, .name = "total"}};
+  wr::time_limiter attempt{wr::timeout_options{.duration = 100ms, .name = "attempt"}};
   std::vector<wr::outcome_kind> inner;
   event_log log;
   log.attach(total);
@@ -327,8 +327,8 @@ TEST(TimeoutLayer, EqualDeadlinesAreInheritedToo) {
 
 TEST(TimeoutLayer, SoonerInnerDeadlineOwnsTheTimeoutAndTheOuterPassesItOn) {
   weft::runtime rt{paused()};
-  wr::timeout total{wr::timeout_options{.duration = 200ms, .name = "total"}};
-  wr::timeout attempt{wr::timeout_options{.duration = 50ms, .name = "attempt"}};
+  wr::time_limiter total{wr::timeout_options{.duration = 200ms, .name = "total"}};
+  wr::time_limiter attempt{wr::timeout_options{.duration = 50ms, .name = "attempt"}};
   std::vector<wr::outcome_kind> inner;
   event_log log;
   log.attach(total);
@@ -350,7 +350,7 @@ TEST(TimeoutLayer, InheritedDeadlineDefersToTheOwnersCancellationArrivingWhileTh
   // cancelled. Here the "owner" is the context's token, cancelled from inside the operation's
   // cleanup, at the same instant.
   weft::runtime rt{paused()};
-  wr::timeout attempt{200ms};
+  wr::time_limiter attempt{200ms};
   wr::pipeline pipe{attempt};
   rt.block_on([&]() -> weft::task<void> {
     weft::cancel_source owner;
@@ -372,7 +372,7 @@ TEST(TimeoutLayer, InheritedDeadlineDefersToTheOwnersCancellationArrivingWhileTh
 
 TEST(TimeoutLayer, InheritedDeadlineWithNoOwnerCancellationIsATimeout) {
   weft::runtime rt{paused()};
-  wr::timeout attempt{200ms};
+  wr::time_limiter attempt{200ms};
   wr::pipeline pipe{attempt};
   rt.block_on([&]() -> weft::task<void> {
     wr::resilience_context ctx;
@@ -389,7 +389,7 @@ TEST(TimeoutLayer, InheritedDeadlineWithNoOwnerCancellationIsATimeout) {
 
 TEST(TimeoutLayer, CallerCancellationBeforeTheDeadlineReturnsCancelled) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   event_log log;
   log.attach(layer);
   rt.block_on([&]() -> weft::task<void> {
@@ -407,7 +407,7 @@ TEST(TimeoutLayer, CallerCancellationBeforeTheDeadlineReturnsCancelled) {
 
 TEST(TimeoutLayer, CallerCancellationAtTheDeadlineInstantButFirstReturnsCancelled) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   event_log log;
   log.attach(layer);
   rt.block_on([&]() -> weft::task<void> {
@@ -427,7 +427,7 @@ TEST(TimeoutLayer, CallerCancellationAtTheDeadlineInstantButFirstReturnsCancelle
 
 TEST(TimeoutLayer, ContextTokenCancellationReturnsCancelled) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   wr::pipeline pipe{layer};
   rt.block_on([&]() -> weft::task<void> {
     weft::cancel_source caller;
@@ -443,7 +443,7 @@ TEST(TimeoutLayer, ContextTokenCancellationReturnsCancelled) {
 
 TEST(TimeoutLayer, StdStopTokenInTheContextIsLinkedToo) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   wr::pipeline pipe{layer};
   rt.block_on([&]() -> weft::task<void> {
     std::stop_source stop;
@@ -462,7 +462,7 @@ TEST(TimeoutLayer, StdStopTokenInTheContextIsLinkedToo) {
 
 TEST(TimeoutLayer, LateValueOfAnOperationIgnoringCancellationIsKept) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   event_log log;
   log.attach(layer);
   rt.block_on([&]() -> weft::task<void> {
@@ -476,7 +476,7 @@ TEST(TimeoutLayer, LateValueOfAnOperationIgnoringCancellationIsKept) {
 
 TEST(TimeoutLayer, LateErrorOfAnOperationIsReturnedAsItIs) {
   weft::runtime rt{paused()};
-  wr::timeout layer{1s};
+  wr::time_limiter layer{1s};
   const result o = rt.block_on(layer.execute([]() -> weft::task<result> {
     auto t = plain_sleep(2s, 0);
     co_await wr::detail::shielded_awaiter<result>{std::move(t)};
@@ -486,10 +486,10 @@ TEST(TimeoutLayer, LateErrorOfAnOperationIsReturnedAsItIs) {
 }
 
 TEST(TimeoutLayer, RejectsANonPositiveDuration) {
-  EXPECT_THROW(wr::timeout{0s}, std::invalid_argument);
-  EXPECT_THROW(wr::timeout{-5ms}, std::invalid_argument);
+  EXPECT_THROW(wr::time_limiter{0s}, std::invalid_argument);
+  EXPECT_THROW(wr::time_limiter{-5ms}, std::invalid_argument);
   try {
-    wr::timeout t{wr::timeout_options{}};
+    wr::time_limiter t{wr::timeout_options{}};
     FAIL();
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("duration"), std::string::npos) << e.what();
@@ -501,7 +501,7 @@ TEST(TimeoutLayer, RejectsANonPositiveDuration) {
 
 TEST(TimeoutDetach, ReturnsAtTheDeadlineAndCountsTheOperationUntilItEnds) {
   weft::runtime rt{paused()};
-  wr::timeout layer = detaching(1s);
+  wr::time_limiter layer = detaching(1s);
   event_log log;
   log.attach(layer);
   gauge_sink sink;
@@ -524,7 +524,7 @@ TEST(TimeoutDetach, ReturnsAtTheDeadlineAndCountsTheOperationUntilItEnds) {
 
 TEST(TimeoutDetach, RequestsCancellationOfTheDetachedOperation) {
   weft::runtime rt{paused()};
-  wr::timeout layer = detaching(1s);
+  wr::time_limiter layer = detaching(1s);
   bool saw_cancel = false;
   rt.block_on([&]() -> weft::task<void> {
     const result o = co_await layer.execute(sleep_op(30s, 7, &saw_cancel));
@@ -538,7 +538,7 @@ TEST(TimeoutDetach, RequestsCancellationOfTheDetachedOperation) {
 
 TEST(TimeoutDetach, OperationInTimeReturnsItsValueWithoutDetaching) {
   weft::runtime rt{paused()};
-  wr::timeout layer = detaching(1s);
+  wr::time_limiter layer = detaching(1s);
   event_log log;
   log.attach(layer);
   rt.block_on([&]() -> weft::task<void> {
@@ -555,7 +555,7 @@ TEST(TimeoutDetach, OperationInTimeReturnsItsValueWithoutDetaching) {
 
 TEST(TimeoutDetach, OverTheCapAnOperationIsAwaitedInstead) {
   weft::runtime rt{paused()};
-  wr::timeout layer = detaching(1s, 1);
+  wr::time_limiter layer = detaching(1s, 1);
   event_log log;
   log.attach(layer);
   rt.block_on([&]() -> weft::task<void> {
@@ -581,7 +581,7 @@ TEST(TimeoutDetach, OverTheCapAnOperationIsAwaitedInstead) {
 
 TEST(TimeoutDetach, ZeroCapAwaitsEveryOperation) {
   weft::runtime rt{paused()};
-  wr::timeout layer = detaching(1s, 0);
+  wr::time_limiter layer = detaching(1s, 0);
   rt.block_on([&]() -> weft::task<void> {
     const auto start = weft::clock::now();
     const result o = co_await layer.execute(sleep_op(30s));
@@ -593,7 +593,7 @@ TEST(TimeoutDetach, ZeroCapAwaitsEveryOperation) {
 
 TEST(TimeoutDetach, CallerCancellationReturnsCancelledAndDetaches) {
   weft::runtime rt{paused()};
-  wr::timeout layer = detaching(1s);
+  wr::time_limiter layer = detaching(1s);
   rt.block_on([&]() -> weft::task<void> {
     weft::cancel_source caller;
     const auto start = weft::clock::now();
@@ -611,7 +611,7 @@ TEST(TimeoutDetach, CallerCancellationReturnsCancelledAndDetaches) {
 
 TEST(TimeoutDetach, DetachedOperationOwnsACopyOfTheCallableAndTheContext) {
   weft::runtime rt{paused()};
-  wr::timeout layer = detaching(1s);
+  wr::time_limiter layer = detaching(1s);
   wr::pipeline pipe{layer};
   auto finished = std::make_shared<std::string>();
   rt.block_on([&]() -> weft::task<void> {
@@ -638,7 +638,7 @@ TEST(TimeoutDetach, DetachedOperationOwnsACopyOfTheCallableAndTheContext) {
 
 TEST(TimeoutDetach, MoveOnlyOperationIsRefusedWithALogicError) {
   weft::runtime rt{paused()};
-  wr::timeout layer = detaching(1s);
+  wr::time_limiter layer = detaching(1s);
   auto o = rt.block_on(layer.execute(
       [p = std::make_unique<int>(1)]() -> weft::task<result> { co_return result::success(*p); }));
   ASSERT_EQ(o.kind(), wr::outcome_kind::exception);
@@ -651,7 +651,7 @@ weft::task<result> wait_for(weft::event& e) {
 }
 
 TEST(TimeoutDetach, RuntimeShutdownDestroysADetachedOperationAndUncountsIt) {
-  wr::timeout layer = detaching(1s);
+  wr::time_limiter layer = detaching(1s);
   weft::event never;  // outlives the runtime: the waiter unlinks itself at shutdown
   {
     weft::runtime rt{paused()};
@@ -673,7 +673,7 @@ TEST(TimeoutDetach, RuntimeShutdownDestroysADetachedOperationAndUncountsIt) {
 
 TEST(TimeoutLayerStress, CallsRacingTheirDeadlinesOnTwoWorkers) {
   weft::runtime rt{weft::runtime_options{.workers = 2}};
-  wr::timeout layer{300us};
+  wr::time_limiter layer{300us};
   std::atomic<int> values{0};
   std::atomic<int> timeouts{0};
   std::atomic<int> other{0};

@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/io_op.hpp>
 #include <weft/detail/task_frame.hpp>
 
@@ -13,19 +14,32 @@ namespace weft {
 
 namespace detail {
 template <class Prep>
-class io_awaiter final : io_op_base {
+class [[nodiscard("submit_io does nothing until it is co_awaited")]] io_awaiter final
+    : io_op_base,
+      public await_check {
  public:
   io_awaiter(Prep prep, bool returns_fd) noexcept(std::is_nothrow_move_constructible_v<Prep>)
-      : prep_(std::move(prep)) {
+      : await_check("weft::submit_io() was never co_awaited: nothing is submitted"),
+        prep_(std::move(prep)) {
     set_returns_fd(returns_fd);
   }
+  /// Movable until it is awaited (to hand it to a combinator).
+  io_awaiter(io_awaiter && other) noexcept(std::is_nothrow_move_constructible_v<Prep>)
+      : await_check(std::move(other)), prep_(std::move(other.prep_)) {
+    set_returns_fd(other.returns_fd());
+  }
 
-  bool await_ready() const noexcept { return false; }
+  bool await_ready() const noexcept {
+    mark_awaited();
+    return false;
+  }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> caller) {
     return suspend(caller, token_of(caller), &call_prep, this);
   }
-  io_result await_resume() { return resume(); }
+  io_result await_resume() {
+    return resume();
+  }
 
  private:
   static void call_prep(void* self, io_uring_sqe* sqe) {

@@ -147,14 +147,15 @@ class join_awaiter final : public join_waiter {
 /// throws operation_cancelled.
 /// Thread safety: one handle is used by one task at a time; cancel() may race with completion.
 template <class T>
-class [[nodiscard]] join_handle {
+class [[nodiscard(
+    "a dropped join_handle detaches its task: keep it, or call detach()")]] join_handle {
  public:
   using handle_type = std::coroutine_handle<detail::task_promise<T>>;
 
   join_handle() noexcept = default;
   /// Takes over a root spawned on `rt` (runtime::spawn and weft::spawn make these).
-  join_handle(handle_type h, detail::runtime_core* rt) noexcept : h_(h), rt_(rt) {}
-  join_handle(join_handle&& other) noexcept
+  join_handle(handle_type h, detail::runtime_core * rt) noexcept : h_(h), rt_(rt) {}
+  join_handle(join_handle && other) noexcept
       : h_(std::exchange(other.h_, {})), rt_(std::exchange(other.rt_, nullptr)) {}
   join_handle& operator=(join_handle&& other) noexcept {
     if (this != &other) {
@@ -166,7 +167,9 @@ class [[nodiscard]] join_handle {
   }
   join_handle(const join_handle&) = delete;
   join_handle& operator=(const join_handle&) = delete;
-  ~join_handle() { detach(); }
+  ~join_handle() {
+    detach();
+  }
 
   /// Requests cancellation of the task: its current or next suspension point throws
   /// operation_cancelled (a task not started yet never runs its body). No effect once it finished.
@@ -189,12 +192,14 @@ class [[nodiscard]] join_handle {
   }
 
   /// False for an empty handle.
-  [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
+  [[nodiscard]] bool valid() const noexcept {
+    return static_cast<bool>(h_);
+  }
 
-  detail::join_awaiter<T> operator co_await() & noexcept {
+  detail::join_awaiter<T> operator co_await()& noexcept {
     return detail::join_awaiter<T>{h_, rt_};
   }
-  detail::join_awaiter<T> operator co_await() && noexcept {
+  detail::join_awaiter<T> operator co_await()&& noexcept {
     return detail::join_awaiter<T>{h_, rt_};
   }
 

@@ -210,19 +210,25 @@ task<std::vector<quorum_vote<T>>> majority(std::vector<task<T>> tasks, task_grou
 
 /// quorum over a pack of children with one result type (tasks or awaitables).
 template <class... A>
-requires(sizeof...(A) > 0)
-    task<std::vector<quorum_vote<detail::common_child_value_t<A...>>>> quorum(std::size_t k,
-                                                                              A... children) {
+requires(sizeof...(A) > 0 && (!detail::is_task_vector<A>::value && ...) &&
+         (!std::is_same_v<std::remove_cvref_t<A>, task_group> && ...))
+task<std::vector<quorum_vote<detail::common_child_value_t<A...>>>> quorum(std::size_t k,
+                                                                          A&&... children) {
+  static_assert(detail::common_children<A...>,
+                "weft::quorum: the children need one result type (std::common_type)");
   using T = detail::common_child_value_t<A...>;
-  return quorum(k, detail::to_vector<T>(std::move(children)...));
+  return quorum(k, detail::to_vector<T>(std::forward<A>(children)...));
 }
 
 /// majority over a pack of children with one result type.
 template <class... A>
-requires(sizeof...(A) > 0)
-    task<std::vector<quorum_vote<detail::common_child_value_t<A...>>>> majority(A... children) {
+requires(sizeof...(A) > 0 && (!detail::is_task_vector<A>::value && ...) &&
+         (!std::is_same_v<std::remove_cvref_t<A>, task_group> && ...))
+task<std::vector<quorum_vote<detail::common_child_value_t<A...>>>> majority(A&&... children) {
+  static_assert(detail::common_children<A...>,
+                "weft::majority: the children need one result type (std::common_type)");
   using T = detail::common_child_value_t<A...>;
-  return majority(detail::to_vector<T>(std::move(children)...));
+  return majority(detail::to_vector<T>(std::forward<A>(children)...));
 }
 
 }  // namespace weft

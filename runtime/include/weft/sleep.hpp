@@ -5,8 +5,10 @@
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
+#include <utility>
 
 #include <weft/clock.hpp>
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/io_op.hpp>
 #include <weft/detail/task_frame.hpp>
@@ -20,18 +22,41 @@ class worker;
 /// A timer in the awaiting task's worker's wheel. Fired or cancelled only on that worker's thread
 /// (a cancellation from elsewhere is posted to its mailbox), so the awaiter is resumed exactly
 /// once and never while a mailbox still refers to it.
-class sleep_awaiter {
+class [[nodiscard("a sleep does nothing until it is co_awaited")]] sleep_awaiter {
  public:
   sleep_awaiter(clock::time_point deadline, std::uint8_t order) noexcept {
     entry_.deadline = deadline.time_since_epoch().count();
     entry_.order = order;
   }
+  /// Movable until it is awaited (to hand it to a combinator: weft::timeout(1s, sleep_for(5s))).
+  sleep_awaiter(sleep_awaiter && other) noexcept {
+    entry_.deadline = other.entry_.deadline;
+    entry_.order = other.entry_.order;
+    caller_ = std::exchange(other.caller_, std::noop_coroutine());  // the check moves with it
+  }
   sleep_awaiter(const sleep_awaiter&) = delete;
   sleep_awaiter& operator=(const sleep_awaiter&) = delete;
-  /// Unlinks the timer if the task is destroyed while it sleeps (runtime shutdown).
-  ~sleep_awaiter();
+  ~sleep_awaiter() {
+#if WEFT_CHECK_AWAITED
+    // Every co_await reaches suspend(), which records the caller first: no caller, no co_await.
+    // (The awaiter has no room for await_check: a million sleepers hold a million of these.)
+    if (!caller_) {
+      report_unawaited(entry_.order == 0
+                           ? "weft::sleep_for()/sleep_until() was never co_awaited: the task "
+                             "does not wait"
+                           : "weft::advance() was never co_awaited: the clock does not move");
+    }
+#endif
+    release();
+  }
+  /// For a combinator that takes the sleep over and may drop it unawaited.
+  void waive_await_check() noexcept {
+    caller_ = std::noop_coroutine();
+  }
 
-  bool await_ready() const noexcept { return false; }
+  bool await_ready() const noexcept {
+    return false;
+  }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> caller) {
     return suspend(caller, token_of(caller));
@@ -41,12 +66,16 @@ class sleep_awaiter {
  protected:
   static constexpr std::uint8_t armed = 0, cancel_queued = 1, fired = 2, cancelled = 3;
 
-  bool suspend(std::coroutine_handle<> caller, cancel_state* token);
-  static void on_fire(timer_entry* entry) noexcept;
+  bool suspend(std::coroutine_handle<> caller, cancel_state * token);
+  /// Unlinks the timer if the task is destroyed while it sleeps (runtime shutdown).
+  void release() noexcept;
+  static void on_fire(timer_entry * entry) noexcept;
   static void on_cancel(void* self) noexcept;
-  static void on_mail(mailbox_node* node) noexcept;
+  static void on_mail(mailbox_node * node) noexcept;
   void cancel_on_owner() noexcept;
-  std::atomic<std::uint8_t>& state() noexcept { return entry_.owner_state; }
+  std::atomic<std::uint8_t>& state() noexcept {
+    return entry_.owner_state;
+  }
 
   // Small on purpose (112 bytes): a million sleeping tasks hold a million of these, and memory
   // is what the timers workload costs. The fields the firing worker reads come first, together.

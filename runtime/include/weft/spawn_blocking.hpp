@@ -11,6 +11,7 @@
 #include <utility>
 #include <variant>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/task_frame.hpp>
@@ -76,14 +77,24 @@ class blocking_job_of final : public blocking_job {
 };
 
 template <class F>
-class blocking_awaiter {
+class [[nodiscard("spawn_blocking does nothing until it is co_awaited")]] blocking_awaiter
+    : public await_check {
  public:
   using R = std::invoke_result_t<F&>;
   template <class G>
-  explicit blocking_awaiter(G&& f)
-      : job_(std::make_shared<blocking_job_of<F>>(std::forward<G>(f))) {}
+  explicit blocking_awaiter(G && f)
+      : await_check("weft::spawn_blocking() was never co_awaited: the function does not run"),
+        job_(std::make_shared<blocking_job_of<F>>(std::forward<G>(f))) {}
+  /// Movable until it is awaited (to hand it to a combinator).
+  blocking_awaiter(blocking_awaiter && other) noexcept
+      : await_check(std::move(other)), job_(std::move(other.job_)) {}
+  blocking_awaiter(const blocking_awaiter&) = delete;
+  blocking_awaiter& operator=(const blocking_awaiter&) = delete;
 
-  bool await_ready() const noexcept { return false; }
+  bool await_ready() const noexcept {
+    mark_awaited();
+    return false;
+  }
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> caller) {
@@ -140,7 +151,7 @@ class blocking_awaiter {
 /// Errors: throws std::logic_error when awaited outside a runtime's worker.
 template <class F>
 requires std::invocable < std::decay_t<F>
-& > [[nodiscard]] auto spawn_blocking(F&& f) {
+& > [[nodiscard("spawn_blocking does nothing until it is co_awaited")]] auto spawn_blocking(F&& f) {
   return detail::blocking_awaiter<std::decay_t<F>>{std::forward<F>(f)};
 }
 

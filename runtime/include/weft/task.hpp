@@ -185,14 +185,14 @@ class task_awaiter {
 /// Lifetimes: arguments are copied into the frame only if taken by value. A coroutine lambda's
 /// captures live in the lambda object, not the frame; start such lambdas with weft::co_invoke.
 template <class T>
-class [[nodiscard]] task {
+class [[nodiscard("a task does nothing until it is co_awaited or spawned")]] task {
  public:
   using promise_type = detail::task_promise<T>;
   using value_type = T;
 
   /// An empty task; awaiting it throws std::logic_error.
   task() noexcept = default;
-  task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+  task(task && other) noexcept : h_(std::exchange(other.h_, {})) {}
   task& operator=(task&& other) noexcept {
     if (this != &other) {
       if (h_) h_.destroy();
@@ -207,18 +207,24 @@ class [[nodiscard]] task {
   }
 
   /// False for a moved-from, awaited or default-constructed task.
-  [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
-  explicit operator bool() const noexcept { return valid(); }
+  [[nodiscard]] bool valid() const noexcept {
+    return static_cast<bool>(h_);
+  }
+  explicit operator bool() const noexcept {
+    return valid();
+  }
 
-  detail::task_awaiter<T> operator co_await() && noexcept {
+  detail::task_awaiter<T> operator co_await()&& noexcept {
     return detail::task_awaiter<T>{std::exchange(h_, {})};
   }
-  detail::task_awaiter<T> operator co_await() & noexcept {
+  detail::task_awaiter<T> operator co_await()& noexcept {
     return detail::task_awaiter<T>{std::exchange(h_, {})};
   }
 
   /// Gives up ownership of the coroutine (for spawn); the task becomes empty.
-  std::coroutine_handle<promise_type> release() noexcept { return std::exchange(h_, {}); }
+  std::coroutine_handle<promise_type> release() noexcept {
+    return std::exchange(h_, {});
+  }
 
  private:
   friend class detail::task_promise<T>;

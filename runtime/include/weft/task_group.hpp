@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/spin_lock.hpp>
@@ -63,10 +64,19 @@ class task_group {
     return running_.load(std::memory_order_acquire);
   }
 
-  class join_awaiter {
+  class [[nodiscard("join does nothing until it is co_awaited")]] join_awaiter
+      : public detail::await_check {
    public:
-    explicit join_awaiter(task_group& g) noexcept : g_(g) {}
-    bool await_ready() noexcept { return g_.running() == 0; }
+    explicit join_awaiter(task_group & g) noexcept
+        : await_check("weft::task_group::join() was never co_awaited: nothing is joined"), g_(g) {}
+    /// Movable until it is awaited (to hand it to a combinator: weft::timeout(5s, g.join())).
+    join_awaiter(join_awaiter && other) noexcept : await_check(std::move(other)), g_(other.g_) {}
+    join_awaiter(const join_awaiter&) = delete;
+    join_awaiter& operator=(const join_awaiter&) = delete;
+    bool await_ready() noexcept {
+      mark_awaited();
+      return g_.running() == 0;
+    }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> caller) {
       return suspend(caller, detail::token_of(caller));
@@ -75,7 +85,7 @@ class task_group {
 
    private:
     friend class task_group;
-    bool suspend(std::coroutine_handle<> caller, detail::cancel_state* token);
+    bool suspend(std::coroutine_handle<> caller, detail::cancel_state * token);
     static void on_cancel(void* self) noexcept;
     task_group& g_;
     std::coroutine_handle<> caller_;
@@ -86,7 +96,9 @@ class task_group {
   };
   /// Waits until every task spawned so far (and any they spawn into the group meanwhile) has
   /// finished; rethrows the first failure. The group is empty afterwards and can be reused.
-  [[nodiscard]] join_awaiter join() noexcept { return join_awaiter{*this}; }
+  [[nodiscard("join does nothing until it is co_awaited")]] join_awaiter join() noexcept {
+    return join_awaiter{*this};
+  }
 
  private:
   using error_fn = std::exception_ptr (*)(std::coroutine_handle<>) noexcept;

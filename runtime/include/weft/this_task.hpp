@@ -4,14 +4,25 @@
 #include <coroutine>
 
 #include <weft/cancel_token.hpp>
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/task_frame.hpp>
 
 namespace weft::this_task {
 
 namespace detail {
-class cancel_token_awaiter {
+class [[nodiscard("cancel_token() does nothing until it is co_awaited")]] cancel_token_awaiter
+    : public weft::detail::await_check {
  public:
-  bool await_ready() const noexcept { return false; }
+  cancel_token_awaiter() noexcept
+      : await_check(
+            "weft::this_task::cancel_token() was never co_awaited: write "
+            "`co_await weft::this_task::cancel_token()`") {}
+  cancel_token_awaiter(cancel_token_awaiter &&) noexcept = default;
+
+  bool await_ready() const noexcept {
+    mark_awaited();
+    return false;
+  }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> caller) noexcept {
     state_ = weft::detail::token_of(caller);
@@ -31,7 +42,9 @@ class cancel_token_awaiter {
 ///
 ///     auto token = co_await weft::this_task::cancel_token();
 ///     while (!token.is_cancellation_requested()) crunch_some();
-[[nodiscard]] inline detail::cancel_token_awaiter cancel_token() noexcept {
+[[nodiscard(
+    "cancel_token() does nothing until it is co_awaited")]] inline detail::cancel_token_awaiter
+cancel_token() noexcept {
   return {};
 }
 

@@ -61,6 +61,12 @@ task<T> race_deadline(clock::time_point deadline, task<T> work) {
     co_return std::move(*result).value();
   }
 }
+
+template <class T>
+task<T> race_timeout(clock::duration d, task<T> work) {
+  // Read the clock when the caller awaits, not when it builds the task.
+  co_return co_await race_deadline(deadline_after(d), std::move(work));
+}
 }  // namespace detail
 
 /// Runs `work` (a task or any awaitable) and returns its value, or, if it has not finished by
@@ -73,19 +79,17 @@ task<T> race_deadline(clock::time_point deadline, task<T> work) {
 /// `work` and throws operation_cancelled. Under paused time the deadline fires as soon as every
 /// task waits (exactly at the deadline).
 template <class A>
-task<detail::child_value_t<A>> with_deadline(clock::time_point deadline, A work) {
-  return detail::race_deadline(deadline, detail::as_task(std::move(work)));
+task<detail::child_value_t<A>> with_deadline(clock::time_point deadline, A&& work) {
+  return detail::race_deadline(deadline, detail::as_task(std::forward<A>(work)));
 }
 
 /// with_deadline(now + d, work), the deadline counted from when the returned task is awaited.
 ///
 ///     auto v = co_await weft::timeout(std::chrono::milliseconds{200}, fetch(key));
+///     co_await weft::timeout(std::chrono::seconds{2}, ready.wait());   // a latch, event, lock…
 template <class Rep, class Period, class A>
-task<detail::child_value_t<A>> timeout(std::chrono::duration<Rep, Period> d, A work) {
-  auto t = detail::as_task(std::move(work));
-  // Read the clock when the caller awaits, not when it builds the task.
-  co_return co_await detail::race_deadline(detail::deadline_after(detail::to_clock_duration(d)),
-                                           std::move(t));
+task<detail::child_value_t<A>> timeout(std::chrono::duration<Rep, Period> d, A&& work) {
+  return detail::race_timeout(detail::to_clock_duration(d), detail::as_task(std::forward<A>(work)));
 }
 
 }  // namespace weft

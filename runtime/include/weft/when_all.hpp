@@ -67,6 +67,11 @@ std::vector<T> unwrap_values(std::vector<std::optional<T>>& values) {
   for (auto& v : values) out.push_back(std::move(*v));
   return out;
 }
+
+template <class... T>
+task<std::tuple<value_or_monostate<T>...>> when_all_pack(task<T>... children);
+template <class... T>
+task<std::tuple<outcome<T>...>> when_all_settled_pack(task<T>... children);
 }  // namespace detail
 
 /// Runs every child concurrently (each as its own task on the current runtime) and returns their
@@ -80,10 +85,19 @@ std::vector<T> unwrap_values(std::vector<std::optional<T>>& values) {
 /// Arguments: tasks or any awaitables (which are wrapped in a task). Throws std::logic_error off
 /// a worker or for an empty task.
 template <class... A>
-task<std::tuple<detail::value_or_monostate<detail::child_value_t<A>>...>> when_all(A... children) {
-  using pack = detail::child_pack<detail::child_value_t<A>...>;
-  pack set{detail::as_task(std::move(children))...};
-  std::tuple<std::optional<detail::value_or_monostate<detail::child_value_t<A>>>...> values;
+requires(!detail::is_task_vector<A>::value && ...)
+    task<std::tuple<detail::value_or_monostate<detail::child_value_t<A>>...>> when_all(
+        A&&... children) {
+  return detail::when_all_pack<detail::child_value_t<A>...>(
+      detail::as_task(std::forward<A>(children))...);
+}
+
+namespace detail {
+template <class... T>
+task<std::tuple<value_or_monostate<T>...>> when_all_pack(task<T>... children) {
+  using pack = child_pack<T...>;
+  pack set{std::move(children)...};
+  std::tuple<std::optional<value_or_monostate<T>>...> values;
   set.start_all();
   const auto token = co_await this_task::cancel_token();
   std::exception_ptr first_error;
@@ -108,6 +122,7 @@ task<std::tuple<detail::value_or_monostate<detail::child_value_t<A>>...>> when_a
   if (first_error) std::rethrow_exception(first_error);
   co_return std::apply([](auto&... v) { return std::make_tuple(std::move(*v)...); }, values);
 }
+}  // namespace detail
 
 /// when_all over a vector of tasks of one type: their values in input order (void tasks:
 /// nothing). Fail-fast as the variadic form. An empty vector returns at once.
@@ -135,10 +150,18 @@ task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> when_all(
 ///
 ///     auto [a, b] = co_await weft::when_all_settled(primary(), replica());
 template <class... A>
-task<std::tuple<outcome<detail::child_value_t<A>>...>> when_all_settled(A... children) {
-  using pack = detail::child_pack<detail::child_value_t<A>...>;
-  pack set{detail::as_task(std::move(children))...};
-  std::tuple<std::optional<outcome<detail::child_value_t<A>>>...> results;
+requires(!detail::is_task_vector<A>::value && ...)
+    task<std::tuple<outcome<detail::child_value_t<A>>...>> when_all_settled(A&&... children) {
+  return detail::when_all_settled_pack<detail::child_value_t<A>...>(
+      detail::as_task(std::forward<A>(children))...);
+}
+
+namespace detail {
+template <class... T>
+task<std::tuple<outcome<T>...>> when_all_settled_pack(task<T>... children) {
+  using pack = child_pack<T...>;
+  pack set{std::move(children)...};
+  std::tuple<std::optional<outcome<T>>...> results;
   set.start_all();
   const auto token = co_await this_task::cancel_token();
   std::exception_ptr take_failure;  // taking a result threw: rethrown once all stopped
@@ -156,6 +179,7 @@ task<std::tuple<outcome<detail::child_value_t<A>>...>> when_all_settled(A... chi
   if (take_failure) std::rethrow_exception(take_failure);
   co_return std::apply([](auto&... r) { return std::make_tuple(std::move(*r)...); }, results);
 }
+}  // namespace detail
 
 /// when_all_settled over a vector: one outcome per task, in input order.
 template <class T>

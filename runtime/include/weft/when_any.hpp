@@ -6,6 +6,7 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <weft/aggregate_error.hpp>
@@ -28,8 +29,25 @@ struct any_result {
 namespace detail {
 [[noreturn]] void throw_empty_input(const char* api);
 
+/// The children of a pack form share a result type (then the pack is a vector of tasks).
 template <class... A>
-using common_child_value_t = std::common_type_t<child_value_t<A>...>;
+concept common_children = requires {
+  typename std::common_type_t<child_value_t<A>...>;
+};
+
+/// Their common result type (not_a_combinator_input where there is none, for a static_assert
+/// to name).
+template <class... A>
+struct common_child_value {
+  using type = not_a_combinator_input;
+};
+template <class... A>
+requires common_children<A...>
+struct common_child_value<A...> {
+  using type = std::common_type_t<child_value_t<A>...>;
+};
+template <class... A>
+using common_child_value_t = typename common_child_value<A...>::type;
 
 template <class T, class... A>
 std::vector<task<T>> to_vector(A&&... children) {
@@ -38,6 +56,9 @@ std::vector<task<T>> to_vector(A&&... children) {
   (v.push_back(as_task(std::forward<A>(children))), ...);
   return v;
 }
+
+template <class... T>
+task<std::variant<outcome<T>...>> when_any_pack(task<T>... children);
 }  // namespace detail
 
 /// Runs the children concurrently and returns the first to finish — value or exception — with
@@ -78,12 +99,67 @@ task<any_result<T>> when_any(std::vector<task<T>> tasks) {
 }
 
 /// when_any over a pack of children with one result type (tasks or awaitables).
+///
+///     auto first = co_await weft::when_any(primary.get(key), replica.get(key));
 template <class... A>
-requires(sizeof...(A) >
-         0) task<any_result<detail::common_child_value_t<A...>>> when_any(A... children) {
+requires(sizeof...(A) > 0 && detail::common_children<A...> &&
+         (!detail::is_task_vector<A>::value &&
+          ...)) task<any_result<detail::common_child_value_t<A...>>> when_any(A&&... children) {
   using T = detail::common_child_value_t<A...>;
-  return when_any(detail::to_vector<T>(std::move(children)...));
+  return when_any(detail::to_vector<T>(std::forward<A>(children)...));
 }
+
+/// when_any over children of different result types (Tokio's select!): the winner's position is
+/// the variant's index, and its outcome is the alternative there (a void child's is
+/// outcome<void>). The others are cancelled and waited for, as above.
+///
+///     auto won = co_await weft::when_any(requests.recv(), weft::sleep_for(1s), stop.wait());
+///     switch (won.index()) {
+///       case 0: handle(std::get<0>(std::move(won)).value()); break;   // std::optional<request>
+///       case 1: flush(); break;                                        // the second passed
+///       case 2: co_return;                                             // stopping
+///     }
+///
+/// Cancelling the caller cancels every child and throws operation_cancelled, unless a child had
+/// finished by itself first.
+template <class... A>
+requires(sizeof...(A) > 1 && !detail::common_children<A...>)
+    task<std::variant<outcome<detail::child_value_t<A>>...>> when_any(A&&... children) {
+  return detail::when_any_pack<detail::child_value_t<A>...>(
+      detail::as_task(std::forward<A>(children))...);
+}
+
+namespace detail {
+template <class... T>
+task<std::variant<outcome<T>...>> when_any_pack(task<T>... children) {
+  using pack = child_pack<T...>;
+  using result = std::variant<outcome<T>...>;
+  pack set{std::move(children)...};
+  set.start_all();
+  const auto token = co_await this_task::cancel_token();
+  std::optional<result> winner;
+  std::exception_ptr take_failure;  // taking the winner's result threw: rethrown once all stopped
+  {
+    cancel_callback stop{token, cancel_children_on<pack>{&set}};
+    for (std::size_t done = 0; done < pack::size(); ++done) {
+      const std::size_t i = co_await set.next();
+      if (winner || take_failure) continue;  // a loser stopping: its result is not taken
+      if (take_guarded(set, take_failure, [&] {
+            set.visit(i, [&]<std::size_t I>() {
+              winner.emplace(std::in_place_index<I>, set.template take<I>());
+            });
+          })) {
+        set.cancel_all();
+      }
+    }
+  }
+  if (take_failure) std::rethrow_exception(take_failure);
+  const bool cancelled_loss = std::visit(
+      [](const auto& o) { return o.has_error() && is_cancellation(o.error()); }, *winner);
+  if (token.is_cancellation_requested() && cancelled_loss) throw operation_cancelled{};
+  co_return std::move(*winner);
+}
+}  // namespace detail
 
 /// Runs the children concurrently and returns the value of the first to succeed, cancelling
 /// and awaiting the rest. Failures are ignored while another child may still succeed; if every
@@ -132,9 +208,14 @@ task<T> first_success(std::vector<task<T>> tasks) {
 
 /// first_success over a pack of children with one result type.
 template <class... A>
-requires(sizeof...(A) > 0) task<detail::common_child_value_t<A...>> first_success(A... children) {
+requires(sizeof...(A) > 0 &&
+         (!detail::is_task_vector<A>::value &&
+          ...)) task<detail::common_child_value_t<A...>> first_success(A&&... children) {
+  static_assert(detail::common_children<A...>,
+                "weft::first_success: the children need one result type (std::common_type); "
+                "for different types, use when_any, whose result is a variant");
   using T = detail::common_child_value_t<A...>;
-  return first_success(detail::to_vector<T>(std::move(children)...));
+  return first_success(detail::to_vector<T>(std::forward<A>(children)...));
 }
 
 }  // namespace weft

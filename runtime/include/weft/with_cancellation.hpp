@@ -3,10 +3,12 @@
 
 #include <coroutine>
 #include <stop_token>
+#include <type_traits>
 #include <utility>
 
 #include <weft/cancel_token.hpp>
 #include <weft/detail/cancel_hook.hpp>
+#include <weft/detail/children.hpp>
 #include <weft/detail/config.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/task.hpp>
@@ -96,6 +98,15 @@ class with_cancellation_awaiter {
 template <class T>
 task<T> with_cancellation(cancel_token token, task<T> t) {
   co_return co_await detail::with_cancellation_awaiter<T>{std::move(token), std::move(t)};
+}
+
+/// with_cancellation for any awaitable (it runs as a task).
+///
+///     co_await weft::with_cancellation(stop.get_token(), weft::sleep_for(1h));
+template <class A>
+requires(!detail::is_task<std::remove_cvref_t<A>>::value)
+    task<detail::child_value_t<A>> with_cancellation(cancel_token token, A&& work) {
+  return with_cancellation(std::move(token), detail::as_task(std::forward<A>(work)));
 }
 
 }  // namespace weft

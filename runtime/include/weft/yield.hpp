@@ -3,6 +3,7 @@
 
 #include <coroutine>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/operation_cancelled.hpp>
@@ -10,9 +11,17 @@
 namespace weft {
 
 namespace detail {
-class yield_awaiter {
+class [[nodiscard("yield() does nothing until it is co_awaited")]] yield_awaiter
+    : public await_check {
  public:
-  bool await_ready() const noexcept { return false; }
+  yield_awaiter() noexcept
+      : await_check("weft::yield() was never co_awaited: the task does not yield") {}
+  yield_awaiter(yield_awaiter &&) noexcept = default;
+
+  bool await_ready() const noexcept {
+    mark_awaited();
+    return false;
+  }
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> caller) {

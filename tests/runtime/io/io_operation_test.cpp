@@ -365,6 +365,7 @@ TEST(IoWithoutRing, RefusalMessagesNameTheCauseAndTheFix) {
 
 TEST(IoMisuse, AwaitedOutsideARuntimeThrowsLogicError) {
   auto op = weft::submit_io([](io_uring_sqe* sqe) { io_uring_prep_nop(sqe); });
+  EXPECT_FALSE(op.await_ready());  // as co_await does: ready is asked first
   EXPECT_THROW(op.await_suspend(std::noop_coroutine()), std::logic_error);
 }
 

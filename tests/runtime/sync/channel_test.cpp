@@ -265,6 +265,7 @@ TEST(Channel, ManyProducersAndConsumersOnTwoWorkersReceiveEveryValueOnce) {
 TEST(Channel, AwaitedOffAWorkerWhenItWouldWaitIsALogicError) {
   weft::channel<int> ch{0};
   auto r = ch.recv();
+  EXPECT_FALSE(r.await_ready());  // as co_await does: ready is asked first
   EXPECT_THROW(r.await_suspend(std::noop_coroutine()), std::logic_error);
 }
 

@@ -21,13 +21,13 @@
 #include <weft/clock.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/deadline_scope.hpp>
 #include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
 #include <weft/sync/event.hpp>
@@ -292,18 +292,18 @@ class adaptive_limit_impl {
   adaptive_limit_impl& operator=(const adaptive_limit_impl&) = delete;
 
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     int admitted_with = 0;
     if (!try_admit(admitted_with, ctx)) {
       if (!options_.queue) co_return reject<R>(ctx);
       queue_wait wait;
       const admission a = co_await queued(wait, ctx);
       if (a == admission::rejected) co_return reject<R>(ctx);
-      if (a == admission::cancelled) co_return outcome<R>::cancelled();
+      if (a == admission::cancelled) co_return call_outcome<R>::cancelled();
       admitted_with = wait.inflight;
     }
     permit held{this, &ctx, admitted_with, clock::now()};
-    outcome<R> o = co_await next(ctx);
+    call_outcome<R> o = co_await next(ctx);
     held.report(judge(view_of(o)));
     co_return o;
   }
@@ -414,7 +414,7 @@ class adaptive_limit_impl {
   }
 
   template <class R>
-  outcome<R> reject(const resilience_context& ctx) const {
+  call_outcome<R> reject(const resilience_context& ctx) const {
     if (tel_.active()) {
       auto e = tel_.make(event_kind::limit_exceeded, ctx);
       e.outcome = outcome_kind::error;
@@ -423,7 +423,7 @@ class adaptive_limit_impl {
       e.value = limit();
       tel_.emit(e);
     }
-    return outcome<R>::failure(errc::limit_exceeded);
+    return call_outcome<R>::failure(errc::limit_exceeded);
   }
 
   static task<bool> wait_signal(weft::event& e) {
@@ -575,7 +575,7 @@ class adaptive_limit_impl {
 /// is configured.
 ///
 ///     weft::resilience::adaptive_limit limiter{weft::resilience::gradient2{}};
-///     weft::resilience::pipeline pipe{limiter, weft::resilience::timeout{1s}};
+///     weft::resilience::pipeline pipe{limiter, weft::resilience::time_limiter{1s}};
 ///     auto reply = co_await pipe.execute([&] { return backend.get(key); });
 ///
 /// Each admitted call reports one sample when it ends, as Netflix's limiter listener does:
@@ -607,7 +607,7 @@ class adaptive_limit {
 
   /// The layer protocol (see pipeline.hpp).
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     return impl_->template run<R>(ctx, next);
   }
 

@@ -1,6 +1,6 @@
 // weft::resilience::any_pipeline<R>: a pipeline behind a handle whose type names only the result
 // type, so that a class can keep one as a member without spelling its layers' types
-// (pipeline<timeout, retry, circuit_breaker&, bulkhead>), which class template argument deduction
+// (pipeline<time_limiter, retry, circuit_breaker&, bulkhead>), which class template argument deduction
 // cannot do for a data member and which changes whenever a layer is added.
 #pragma once
 
@@ -13,7 +13,7 @@
 
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/task.hpp>
 
@@ -140,7 +140,7 @@ class any_pipeline_base {
   virtual ~any_pipeline_base() = default;
   /// `ctx` null: a fresh context, as pipeline::execute(op).
   virtual task<R> execute_value(op<R> o, resilience_context* ctx) = 0;
-  virtual task<outcome<R>> execute_outcome(op<outcome<R>> o, resilience_context* ctx) = 0;
+  virtual task<call_outcome<R>> execute_outcome(op<call_outcome<R>> o, resilience_context* ctx) = 0;
   virtual telemetry& observers() noexcept = 0;
 };
 
@@ -167,7 +167,7 @@ class any_pipeline_model final : public any_pipeline_base<R, IdempotentOnly> {
   task<R> execute_value(op<R> o, resilience_context* ctx) override {
     return run(std::move(o), ctx);
   }
-  task<outcome<R>> execute_outcome(op<outcome<R>> o, resilience_context* ctx) override {
+  task<call_outcome<R>> execute_outcome(op<call_outcome<R>> o, resilience_context* ctx) override {
     return run(std::move(o), ctx);
   }
   telemetry& observers() noexcept override { return held_.get().observers(); }
@@ -205,7 +205,7 @@ inline constexpr bool is_pipeline_v<basic_any_pipeline<R, I>> = true;
 ///      public:
 ///       explicit user_client(user_service& users)
 ///           : users_(users),
-///             pipe_{timeout{2s}, retry{}, breaker_, bulkhead{{.max_concurrent = 8}}} {}
+///             pipe_{time_limiter{2s}, retry{}, breaker_, bulkhead{{.max_concurrent = 8}}} {}
 ///       weft::task<user> get(int id) {
 ///         return pipe_.execute([this, id] { return users_.get(id); });
 ///       }
@@ -218,7 +218,7 @@ inline constexpr bool is_pipeline_v<basic_any_pipeline<R, I>> = true;
 /// Built from layers (as pipeline{...} is: an lvalue layer is held by reference, a shared_ptr
 /// shared, an rvalue owned), from a pipeline rvalue (owned: `any_pipeline<int> p =
 /// pipeline<>::standard();`), from a pipeline lvalue (referred to; it must outlive this) or from
-/// a shared_ptr to one. execute() takes operations returning task<R> or task<outcome<R>> (for an
+/// a shared_ptr to one. execute() takes operations returning task<R> or task<call_outcome<R>> (for an
 /// expected-like result, R is the expected type itself) and behaves exactly as the pipeline's.
 ///
 /// Cost: one allocation when built; per call, one virtual call, one indirect call per attempt, and
@@ -231,7 +231,7 @@ template <class R, bool IdempotentOnly = false>
 class basic_any_pipeline {
   static_assert(!detail::unwrap_outcome<R>::is_outcome,
                 "weft::resilience::any_pipeline<R>: R is the operation's result type; "
-                "any_pipeline<T> accepts operations returning task<outcome<T>> as well");
+                "any_pipeline<T> accepts operations returning task<call_outcome<T>> as well");
   using base = detail::any_pipeline_base<R, IdempotentOnly>;
   template <class Slot>
   using model = detail::any_pipeline_model<R, IdempotentOnly, Slot>;
@@ -271,7 +271,7 @@ class basic_any_pipeline {
   basic_any_pipeline& operator=(basic_any_pipeline&&) noexcept = default;
 
   /// Runs `op` (callable as op() or op(resilience_context&), returning task<R> or
-  /// task<outcome<R>>) through the pipeline with a fresh context carrying the caller's
+  /// task<call_outcome<R>>) through the pipeline with a fresh context carrying the caller's
   /// cancellation; returns what pipeline::execute returns.
   template <class F>
   requires(!IdempotentOnly || idempotent_operation<F>)
@@ -304,9 +304,9 @@ class basic_any_pipeline {
   template <class F>
   auto dispatch(F op, resilience_context* ctx) {
     using X = typename detail::op_traits<F>::value;
-    static_assert(std::is_same_v<X, R> || std::is_same_v<X, outcome<R>>,
+    static_assert(std::is_same_v<X, R> || std::is_same_v<X, call_outcome<R>>,
                   "weft::resilience::any_pipeline<R>: the operation must return task<R> or "
-                  "task<outcome<R>> for the R the any_pipeline was declared with");
+                  "task<call_outcome<R>> for the R the any_pipeline was declared with");
     base& b = held();
     if constexpr (std::is_same_v<X, R>) {
       return b.execute_value(wrap<X>(std::move(op)), ctx);

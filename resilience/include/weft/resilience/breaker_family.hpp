@@ -16,10 +16,10 @@
 #include <utility>
 
 #include <weft/clock.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 
 namespace weft::resilience {

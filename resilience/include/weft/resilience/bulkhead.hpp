@@ -18,12 +18,12 @@
 #include <weft/detail/spin_lock.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/sync/detail/waiter_list.hpp>
 #include <weft/task.hpp>
@@ -133,7 +133,7 @@ class bulkhead_impl {
   }
 
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next);
+  task<call_outcome<R>> run(resilience_context& ctx, Next next);
 
   [[nodiscard]] telemetry& observers() noexcept { return *telemetry_; }
   [[nodiscard]] const bulkhead_options& options() const noexcept { return options_; }
@@ -374,16 +374,16 @@ inline task<bulkhead_impl::wait_result> bulkhead_impl::wait_for_permit(resilienc
 }
 
 template <class R, class Next>
-task<outcome<R>> bulkhead_impl::run(resilience_context& ctx, Next next) {
+task<call_outcome<R>> bulkhead_impl::run(resilience_context& ctx, Next next) {
   permit held = try_acquire();
   if (!held) {
     wait_result waited = co_await wait_for_permit(ctx);
-    if (waited.end == wait_end::cancelled) co_return outcome<R>::cancelled();
-    if (waited.end != wait_end::granted) co_return outcome<R>::failure(errc::bulkhead_full);
+    if (waited.end == wait_end::cancelled) co_return call_outcome<R>::cancelled();
+    if (waited.end != wait_end::granted) co_return call_outcome<R>::failure(errc::bulkhead_full);
     held = std::move(waited.held);
   }
   report_inflight(ctx);
-  outcome<R> o = co_await next(ctx);
+  call_outcome<R> o = co_await next(ctx);
   held.release();
   report_inflight(ctx);
   co_return o;
@@ -436,7 +436,7 @@ class bulkhead {
 
   /// The layer protocol: runs `next` holding a permit, or returns bulkhead_full / cancelled.
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     return impl_->template run<R>(ctx, next);
   }
 

@@ -12,10 +12,10 @@
 
 #include <weft/clock.hpp>
 #include <weft/resilience/bulkhead.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/keyed_registry.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/task.hpp>
 

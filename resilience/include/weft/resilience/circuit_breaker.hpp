@@ -17,10 +17,10 @@
 #include <utility>
 
 #include <weft/clock.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 
 namespace weft::resilience {
@@ -352,9 +352,9 @@ class breaker_call {
   decltype(auto) await_suspend(std::coroutine_handle<Promise> caller) {
     return inner().await_suspend(caller);
   }
-  outcome<R> await_resume() {
-    if (!admission_) return outcome<R>::failure(admission_.error, admission_.retry_after);
-    outcome<R> o = inner().await_resume();
+  call_outcome<R> await_resume() {
+    if (!admission_) return call_outcome<R>::failure(admission_.error, admission_.retry_after);
+    call_outcome<R> o = inner().await_resume();
     admission_.granted->record(view_of(o), *ctx_);
     return o;
   }

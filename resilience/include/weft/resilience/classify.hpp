@@ -15,7 +15,7 @@
 #include <vector>
 
 #include <weft/resilience/error.hpp>
-#include <weft/resilience/outcome.hpp>
+#include <weft/resilience/call_outcome.hpp>
 
 namespace weft::resilience {
 
@@ -34,7 +34,7 @@ struct outcome_view {
 };
 
 template <class R>
-outcome_view view_of(const outcome<R>& o) noexcept {
+outcome_view view_of(const call_outcome<R>& o) noexcept {
   static_assert(!std::is_reference_v<R>);
   outcome_view v;
   v.kind = o.kind();

@@ -13,12 +13,12 @@
 
 #include <weft/clock.hpp>
 #include <weft/detail/spin_lock.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
 #include <weft/task.hpp>
@@ -62,7 +62,7 @@ class client_throttle_impl {
   client_throttle_impl& operator=(const client_throttle_impl&) = delete;
 
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     const double p = admit();
     if (p > 0 && options_.random() < p) {
       if (tel_.active()) {
@@ -73,9 +73,9 @@ class client_throttle_impl {
         e.value = p;
         tel_.emit(e);
       }
-      co_return outcome<R>::failure(errc::rate_limited);
+      co_return call_outcome<R>::failure(errc::rate_limited);
     }
-    outcome<R> o = co_await next(ctx);
+    call_outcome<R> o = co_await next(ctx);
     if (options_.accepts(view_of(o)) == verdict::success) record_accept();
     co_return o;
   }
@@ -180,7 +180,7 @@ class client_throttle_impl {
 /// classified success counts as an accept (when it completes).
 ///
 ///     weft::resilience::client_throttle throttle;
-///     weft::resilience::pipeline pipe{throttle, weft::resilience::timeout{2s}};
+///     weft::resilience::pipeline pipe{throttle, weft::resilience::time_limiter{2s}};
 ///
 /// A local rejection is errc::rate_limited: the client answers as if the backend had said "out of
 /// quota" (the rejections the SRE book's throttle reacts to), so callers and outer layers treat
@@ -203,7 +203,7 @@ class client_throttle {
 
   /// The layer protocol (see pipeline.hpp).
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     return impl_->template run<R>(ctx, next);
   }
 

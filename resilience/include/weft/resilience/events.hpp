@@ -16,7 +16,7 @@
 #include <weft/clock.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
-#include <weft/resilience/outcome.hpp>
+#include <weft/resilience/call_outcome.hpp>
 
 namespace weft::resilience {
 
@@ -69,7 +69,7 @@ enum class event_kind : std::uint8_t {
 [[nodiscard]] std::string_view to_string(event_kind k) noexcept;
 
 /// One event. String views point into the layer and the context: copy them to keep them.
-struct event {
+struct layer_event {
   event_kind kind = event_kind::retry;
   std::string_view layer;     // the layer's name
   std::string_view pipeline;  // from the context
@@ -105,7 +105,7 @@ class metrics_sink {
 
   virtual ~metrics_sink() = default;
   /// weft.resilience.events{event,layer,pipeline,key} += 1.
-  virtual void count_event(const event& e) noexcept = 0;
+  virtual void count_event(const layer_event& e) noexcept = 0;
   /// weft.resilience.attempt.duration (one attempt inside a retry or hedge).
   virtual void record_attempt(std::string_view layer, const resilience_context& ctx,
                               clock::duration d, verdict v) noexcept = 0;
@@ -118,16 +118,16 @@ class metrics_sink {
 };
 
 /// A layer's observers: listeners (called in registration order) and an optional metrics sink.
-/// Listeners must be noexcept callables taking `const event&`; anything else does not compile.
+/// Listeners must be noexcept callables taking `const layer_event&`; anything else does not compile.
 ///
-///     breaker.telemetry().on_event([&log](const event& e) noexcept { log.push_back(e.kind); });
+///     breaker.telemetry().on_event([&log](const layer_event& e) noexcept { log.push_back(e.kind); });
 class telemetry {
  public:
   explicit telemetry(std::string name = {}) : name_(std::move(name)) {}
 
   template <class F>
   void on_event(F listener) {
-    static_assert(std::is_nothrow_invocable_v<F&, const event&>,
+    static_assert(std::is_nothrow_invocable_v<F&, const layer_event&>,
                   "weft::resilience: event listeners must be noexcept (a throwing listener would "
                   "lose the layer's state); mark the lambda noexcept");
     listeners_.push_back(std::move(listener));
@@ -146,8 +146,8 @@ class telemetry {
   [[nodiscard]] bool active() const noexcept { return active_; }
 
   /// An event of this layer about `ctx`, stamped now.
-  [[nodiscard]] event make(event_kind kind, const resilience_context& ctx) const {
-    event e{};
+  [[nodiscard]] layer_event make(event_kind kind, const resilience_context& ctx) const {
+    layer_event e{};
     e.kind = kind;
     e.layer = name_;
     e.pipeline = ctx.pipeline;
@@ -155,7 +155,7 @@ class telemetry {
     e.at = clock::now();
     return e;
   }
-  void emit(const event& e) const noexcept {
+  void emit(const layer_event& e) const noexcept {
     for (const auto& l : listeners_) l(e);
     if (sink_ != nullptr) sink_->count_event(e);
   }
@@ -165,9 +165,9 @@ class telemetry {
 
  private:
   std::string name_;
-  // Not std::function<void(const event&) noexcept> (C++20 has no such thing): on_event checks
+  // Not std::function<void(const layer_event&) noexcept> (C++20 has no such thing): on_event checks
   // noexcept at compile time, and a call through a noexcept path terminates if one throws anyway.
-  std::vector<std::function<void(const event&)>> listeners_;
+  std::vector<std::function<void(const layer_event&)>> listeners_;
   metrics_sink* sink_ = nullptr;
   bool active_ = false;
 };

@@ -8,10 +8,10 @@
 #include <utility>
 
 #include <weft/cancel_token.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
@@ -39,7 +39,7 @@ struct fallback_options {
 template <class R>
 struct fallback_args {
   /// The failed outcome being replaced.
-  const resilience::outcome<R>& outcome;
+  const resilience::call_outcome<R>& outcome;
   /// The call's context as the fallback layer sees it: key, pipeline name, deadline (as narrowed
   /// by the layers outside), properties, token and attempt number (that of a retry *outside* the
   /// fallback; one inside has restored it by now, see `attempts`).
@@ -54,15 +54,16 @@ template <class F, class R>
 decltype(auto) call_fallback(F& fn, const fallback_args<R>& args) {
   // The outcome form is tried first, so a generic `[](const auto& x)` keeps getting the outcome
   // as it did before fallback_args existed.
-  if constexpr (std::is_invocable_v<F&, const outcome<R>&>) {
+  if constexpr (std::is_invocable_v<F&, const call_outcome<R>&>) {
     return fn(args.outcome);
   } else if constexpr (std::is_invocable_v<F&, const fallback_args<R>&>) {
     return fn(args);
   } else {
-    static_assert(std::is_invocable_v<F&>,
-                  "weft::resilience::fallback: the substitute must be callable as "
-                  "f(const outcome<R>&), f(const fallback_args<R>&) or f(), returning task<R>, "
-                  "R, task<outcome<R>> or outcome<R>");
+    static_assert(
+        std::is_invocable_v<F&>,
+        "weft::resilience::fallback: the substitute must be callable as "
+        "f(const call_outcome<R>&), f(const fallback_args<R>&) or f(), returning task<R>, "
+        "R, task<call_outcome<R>> or call_outcome<R>");
     (void)args;
     return fn();
   }
@@ -75,15 +76,15 @@ decltype(auto) call_fallback(F& fn, const fallback_args<R>& args) {
 /// success, and never on cancellation — neither a cancelled outcome nor a failure that arrives
 /// once the caller's cancellation was requested.
 ///
-///     fallback cached{[&](const outcome<price>&) -> weft::task<price> {
+///     fallback cached{[&](const call_outcome<price>&) -> weft::task<price> {
 ///       co_return last_known_price;
 ///     }};
 ///     pipeline pipe{cached, retry{}, breaker};
 ///     price p = co_await pipe.execute([&] { return pricing.quote(item); });
 ///
-/// The substitute is called as f(const outcome<R>& failed), f(const fallback_args<R>& call) (the
-/// failure, the call's context and the attempts made; see fallback_args) or f(), and returns
-/// task<R>, R, task<outcome<R>> or outcome<R>. A generic lambda gets the outcome: spell
+/// The substitute is called as f(const call_outcome<R>& failed), f(const fallback_args<R>& call)
+/// (the failure, the call's context and the attempts made; see fallback_args) or f(), and returns
+/// task<R>, R, task<call_outcome<R>> or call_outcome<R>. A generic lambda gets the outcome: spell
 /// fallback_args<R> to get the rest. It runs under the caller's cancellation (the awaiting task's
 /// token, and ctx.token when that is another); whatever it throws, before or after returning a
 /// task, becomes the outcome. Each use emits fallback_used (outcome and error of the failure).
@@ -96,9 +97,9 @@ class fallback {
 
   /// The layer protocol (see pipeline.hpp).
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     ctx.attempts_made = 0;  // what a retry or hedge inside reports, not an earlier call's count
-    outcome<R> o = co_await next(ctx);
+    call_outcome<R> o = co_await next(ctx);
     if (o.kind() == outcome_kind::value && opts_.classify.failure_when.empty())
       co_return std::move(o);
     if (o.kind() == outcome_kind::cancelled) co_return std::move(o);
@@ -109,13 +110,14 @@ class fallback {
       co_return std::move(o);
 
     if (tel_.active()) {
-      event e = tel_.make(event_kind::fallback_used, ctx);
+      layer_event e = tel_.make(event_kind::fallback_used, ctx);
       e.outcome = view.kind;
       e.error = view.error;
       e.attempt = ctx.attempt;
       tel_.emit(e);
     }
-    task<outcome<R>> substitute = take<R>(o, ctx, ctx.attempts_made > 0 ? ctx.attempts_made : 1);
+    task<call_outcome<R>> substitute =
+        take<R>(o, ctx, ctx.attempts_made > 0 ? ctx.attempts_made : 1);
     if (ctx.token.can_be_cancelled() && !(ctx.token == own)) {
       substitute = with_cancellation(ctx.token, std::move(substitute));
     }
@@ -127,7 +129,7 @@ class fallback {
     } catch (...) {
       thrown = std::current_exception();
     }
-    if (thrown) co_return outcome<R>::from_exception(std::move(thrown));
+    if (thrown) co_return call_outcome<R>::from_exception(std::move(thrown));
     co_return std::move(o);
   }
 
@@ -142,7 +144,7 @@ class fallback {
 
  private:
   template <class R>
-  task<outcome<R>> take(const outcome<R>& failed, resilience_context& ctx, int attempts) {
+  task<call_outcome<R>> take(const call_outcome<R>& failed, resilience_context& ctx, int attempts) {
     const fallback_args<R> args{failed, ctx, attempts};  // lives as long as the substitute's task
     using result = decltype(detail::call_fallback(fn_, args));
     using plain = std::remove_cvref_t<result>;
@@ -151,40 +153,40 @@ class fallback {
       if constexpr (task_type<plain>) {
         using value = typename plain::value_type;
         plain t = detail::call_fallback(fn_, args);
-        if constexpr (std::is_same_v<value, outcome<R>>) {
-          outcome<R> o = co_await std::move(t);
+        if constexpr (std::is_same_v<value, call_outcome<R>>) {
+          call_outcome<R> o = co_await std::move(t);
           co_return std::move(o);
         } else if constexpr (std::is_void_v<value>) {
           static_assert(std::is_void_v<R>,
                         "weft::resilience::fallback: the substitute returns "
                         "task<void> but the call's result is not void");
           co_await std::move(t);
-          co_return outcome<R>::success();
+          co_return call_outcome<R>::success();
         } else {
           static_assert(std::is_convertible_v<value, R>,
                         "weft::resilience::fallback: the substitute's task<T> must produce the "
                         "call's result type R");
           R v = co_await std::move(t);
-          co_return outcome<R>::success(std::move(v));
+          co_return call_outcome<R>::success(std::move(v));
         }
-      } else if constexpr (std::is_same_v<plain, outcome<R>>) {
+      } else if constexpr (std::is_same_v<plain, call_outcome<R>>) {
         co_return detail::call_fallback(fn_, args);
       } else if constexpr (std::is_void_v<plain>) {
         static_assert(std::is_void_v<R>,
                       "weft::resilience::fallback: the substitute returns "
                       "void but the call's result is not void");
         detail::call_fallback(fn_, args);
-        co_return outcome<R>::success();
+        co_return call_outcome<R>::success();
       } else {
         static_assert(std::is_convertible_v<result, R>,
                       "weft::resilience::fallback: the substitute must produce the call's result "
                       "type R");
-        co_return outcome<R>::success(detail::call_fallback(fn_, args));
+        co_return call_outcome<R>::success(detail::call_fallback(fn_, args));
       }
     } catch (...) {
       thrown = std::current_exception();
     }
-    co_return outcome<R>::from_exception(std::move(thrown));
+    co_return call_outcome<R>::from_exception(std::move(thrown));
   }
 
   F fn_;

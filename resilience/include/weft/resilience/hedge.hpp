@@ -21,10 +21,10 @@
 #include <weft/detail/children.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/resilience/budget.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/sleep.hpp>
 #include <weft/task.hpp>
@@ -186,7 +186,7 @@ class rotating_latency {
 /// delay timer fired.
 template <class R>
 struct hedge_report {
-  std::optional<outcome<R>> result;  // empty for a timer
+  std::optional<call_outcome<R>> result;  // empty for a timer
   verdict judged = verdict::ignore;
   bool retryable = false;
   bool fired = false;  // a timer that ran out (not cancelled)
@@ -250,7 +250,7 @@ class hedge {
 
   /// The layer protocol. Accepts only continuations that end in an idempotent() operation.
   template <class R, idempotent_continuation Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     const std::optional<clock::duration> delay = current_delay();
     if (opts_.gate != nullptr) opts_.gate->record_request();
     if (!delay) {
@@ -290,7 +290,7 @@ class hedge {
   // bookkeeping every finished attempt gets — the gate, the attempt histogram, the latency
   // samples (successes only, as Tower records).
   template <class R>
-  detail::hedge_report<R> judge(const resilience_context& ctx, const outcome<R>& o,
+  detail::hedge_report<R> judge(const resilience_context& ctx, const call_outcome<R>& o,
                                 clock::duration elapsed) const {
     detail::hedge_report<R> r;
     const auto view = view_of(o);
@@ -337,7 +337,7 @@ class hedge {
   // it for attempt k+1. Only the timer of the latest attempt may launch the next one; older
   // timers are left to run out or be cancelled at the end (a spurious wake, never a launch).
   template <class R, class Next>
-  task<outcome<R>> race(resilience_context& ctx, Next next, clock::duration delay) {
+  task<call_outcome<R>> race(resilience_context& ctx, Next next, clock::duration delay) {
     using report = detail::hedge_report<R>;
     const std::size_t attempts = static_cast<std::size_t>(opts_.max_hedged) + 1;
     std::vector<clock::time_point> due(attempts);
@@ -350,8 +350,8 @@ class hedge {
       if (k + 1 < attempts) children.push_back(delay_timer<R>(&due[k]));
     }
 
-    std::optional<outcome<R>> winner;
-    std::optional<outcome<R>> primary;
+    std::optional<call_outcome<R>> winner;
+    std::optional<call_outcome<R>> primary;
     std::size_t made = 0;  // attempts launched, for ctx.attempts_made
     const auto own_token = co_await this_task::cancel_token();
     {
@@ -366,7 +366,7 @@ class hedge {
         return ctx.token.is_cancellation_requested() || own_token.is_cancellation_requested();
       };
       // Starts attempt `launched` (and its timer); false if the gate refused a hedge.
-      const auto launch = [&](const outcome<R>* trigger) {
+      const auto launch = [&](const call_outcome<R>* trigger) {
         const std::size_t k = launched;
         const auto now = clock::now();
         if (k > 0) {
@@ -423,8 +423,9 @@ class hedge {
         }
         --attempts_running;
         // A child cancelled before it started has no report: it never ran.
-        outcome<R> o = taken.has_value() && taken.value().result ? std::move(*taken.value().result)
-                                                                 : outcome<R>::cancelled();
+        call_outcome<R> o = taken.has_value() && taken.value().result
+                                ? std::move(*taken.value().result)
+                                : call_outcome<R>::cancelled();
         const verdict v = taken.has_value() ? taken.value().judged : verdict::ignore;
         const bool retryable = taken.has_value() && taken.value().retryable;
         if (finished) continue;  // a loser stopping
@@ -447,10 +448,10 @@ class hedge {
     ctx.attempts_made = static_cast<int>(made);
     if (winner) co_return std::move(*winner);
     if (ctx.token.is_cancellation_requested() || own_token.is_cancellation_requested()) {
-      co_return outcome<R>::cancelled();
+      co_return call_outcome<R>::cancelled();
     }
     if (primary) co_return std::move(*primary);
-    co_return outcome<R>::cancelled();  // unreachable: the primary always reports
+    co_return call_outcome<R>::cancelled();  // unreachable: the primary always reports
   }
 
   hedge_options opts_;

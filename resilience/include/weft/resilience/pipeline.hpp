@@ -1,6 +1,6 @@
 // weft::resilience::pipeline: layers composed around an operation, l1 outermost; the layer
 // protocol; and execute(), which runs a callable returning task<T>, task<E> (expected-like) or
-// task<outcome<T>> through the layers and hands the result back in the caller's type.
+// task<call_outcome<T>> through the layers and hands the result back in the caller's type.
 #pragma once
 
 #include <concepts>
@@ -19,7 +19,7 @@
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
 
@@ -31,14 +31,14 @@ struct hedged_pipeline_options;
 // The layer protocol. A layer is an object with
 //
 //     template <class R, class Next>
-//     weft::task<outcome<R>> run(resilience_context& ctx, Next next);
+//     weft::task<call_outcome<R>> run(resilience_context& ctx, Next next);
 //
-// (any awaitable of outcome<R> will do as the return type), where `next(ctx)` returns an
-// awaitable of outcome<R> that runs the rest of the pipeline (the
+// (any awaitable of call_outcome<R> will do as the return type), where `next(ctx)` returns an
+// awaitable of call_outcome<R> that runs the rest of the pipeline (the
 // inner layers, then the operation) once per co_await, and never throws for the operation's
 // failures: they come back as outcomes. A layer may call next any number of times (retry), run
 // several at once on copies of ctx (hedge; wrap them with as_task), or not at all (an open
-// breaker returns outcome<R>::failure(errc::circuit_open, retry_after)). `next` is two pointers:
+// breaker returns call_outcome<R>::failure(errc::circuit_open, retry_after)). `next` is two pointers:
 // copy it freely; it stays valid until run's task completes.
 
 /// An operation marked idempotent: safe to run more than once, even at the same time. Layers
@@ -112,12 +112,12 @@ struct unwrap_outcome {
   static constexpr bool is_outcome = false;
 };
 template <class R>
-struct unwrap_outcome<outcome<R>> {
+struct unwrap_outcome<call_outcome<R>> {
   using type = R;
   static constexpr bool is_outcome = true;
 };
 
-/// The task's value type X: the operation's result type R is X, or R for X = outcome<R>.
+/// The task's value type X: the operation's result type R is X, or R for X = call_outcome<R>.
 template <class F>
 struct op_traits {
   static_assert(requires { typename task_value<op_task_t<F>>::type; },
@@ -152,7 +152,7 @@ struct slot_layer<std::shared_ptr<L>> {
 };
 
 /// Awaits the operation's task and turns whatever it produced, thrown or returned, into an
-/// outcome<R>, without a coroutine frame of its own.
+/// call_outcome<R>, without a coroutine frame of its own.
 template <class R, class X>
 class op_awaiter {
  public:
@@ -162,13 +162,13 @@ class op_awaiter {
       auto t = invoke_op(f, ctx);
       auto h = t.release();
       if (!h) {
-        ready_.emplace(outcome<R>::from_exception(std::make_exception_ptr(
+        ready_.emplace(call_outcome<R>::from_exception(std::make_exception_ptr(
             std::logic_error("weft::resilience: the operation returned an empty task"))));
       } else {
         inner_.emplace(h);
       }
     } catch (...) {
-      ready_.emplace(outcome<R>::from_exception(std::current_exception()));
+      ready_.emplace(call_outcome<R>::from_exception(std::current_exception()));
     }
   }
 
@@ -177,24 +177,24 @@ class op_awaiter {
   decltype(auto) await_suspend(std::coroutine_handle<Promise> caller) {
     return inner_->await_suspend(caller);
   }
-  outcome<R> await_resume() {
+  call_outcome<R> await_resume() {
     if (ready_) return std::move(*ready_);
     try {
-      if constexpr (std::is_same_v<X, outcome<R>>) {
+      if constexpr (std::is_same_v<X, call_outcome<R>>) {
         return inner_->await_resume();
       } else if constexpr (std::is_void_v<X>) {
         inner_->await_resume();
-        return outcome<R>::success();
+        return call_outcome<R>::success();
       } else {
-        return outcome<R>::success(inner_->await_resume());
+        return call_outcome<R>::success(inner_->await_resume());
       }
     } catch (...) {
-      return outcome<R>::from_exception(std::current_exception());
+      return call_outcome<R>::from_exception(std::current_exception());
     }
   }
 
  private:
-  std::optional<outcome<R>> ready_;
+  std::optional<call_outcome<R>> ready_;
   std::optional<weft::detail::task_awaiter<X>> inner_;
 };
 
@@ -246,13 +246,13 @@ struct next_fn {
 };
 
 template <class R>
-verdict verdict_of(const outcome<R>& o) {
+verdict verdict_of(const call_outcome<R>& o) {
   return default_classify(view_of(o));
 }
 
 /// The outcome in the caller's type.
 template <class Traits, class R>
-typename Traits::caller_type handed_back(outcome<R>&& o) {
+typename Traits::caller_type handed_back(call_outcome<R>&& o) {
   if constexpr (Traits::returns_outcome) {
     return std::move(o);
   } else {
@@ -278,9 +278,9 @@ task<typename op_traits<F>::caller_type> execute_chain(Layers* layers, F op,
   // fallback is taken. (Not a ?: around the co_await: g++ 12 destroys the temporaries of such a
   // co_await twice when the awaiter is ready at once.)
   if (ctx.token.is_cancellation_requested()) [[unlikely]] {
-    co_return handed_back<traits>(outcome<R>::cancelled());
+    co_return handed_back<traits>(call_outcome<R>::cancelled());
   }
-  outcome<R> o = co_await next_fn<R, 0, Layers, op_tail<R, F>>{layers, {&op}}(ctx);
+  call_outcome<R> o = co_await next_fn<R, 0, Layers, op_tail<R, F>>{layers, {&op}}(ctx);
   if (sink != nullptr) [[unlikely]] {
     sink->record_pipeline(ctx, clock::now() - started, verdict_of(o));
   }
@@ -297,14 +297,14 @@ concept idempotent_continuation = requires { requires Next::idempotent; };
 /// Adapts `next` (a layer's continuation) to a task, for layers that start attempts as child
 /// tasks (hedge) or need a task to wrap (timeout).
 template <class R, class Next>
-task<outcome<R>> as_task(Next next, resilience_context ctx) {
+task<call_outcome<R>> as_task(Next next, resilience_context ctx) {
   co_return co_await next(ctx);
 }
 
 /// Layers composed around an operation, l1 outermost (as in Polly and Tower).
 ///
 ///     weft::resilience::circuit_breaker breaker{{.window = window::count(20)}};
-///     weft::resilience::pipeline pipe{timeout{2s}, retry{}, breaker, bulkhead{{.max_concurrent = 8}}};
+///     weft::resilience::pipeline pipe{time_limiter{2s}, retry{}, breaker, bulkhead{{.max_concurrent = 8}}};
 ///     int v = co_await pipe.execute([&] { return backend.get(key); });
 ///
 /// An lvalue layer is held by reference (share one breaker between pipelines), a shared_ptr by
@@ -314,7 +314,7 @@ task<outcome<R>> as_task(Next next, resilience_context ctx) {
 /// member without spelling its type, use any_pipeline<R> (<weft/resilience/any_pipeline.hpp>).
 /// execute() returns the operation's own type: for task<T>, T (a rejection throws
 /// `rejected`, an exception propagates); for an expected-like task<E>, E (rejections are
-/// injected with make_resilience_error); for task<outcome<T>>, the outcome itself (nothing
+/// injected with make_resilience_error); for task<call_outcome<T>>, the outcome itself (nothing
 /// throws). Thread safety: the layers' own (all weft layers may be shared between workers).
 template <class... Slots>
 class pipeline {

@@ -17,12 +17,12 @@
 #include <weft/clock.hpp>
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/spin_lock.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/sleep.hpp>
 #include <weft/task.hpp>
@@ -339,7 +339,7 @@ class rate_limiter_impl {
   rate_limiter_impl& operator=(const rate_limiter_impl&) = delete;
 
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next);
+  task<call_outcome<R>> run(resilience_context& ctx, Next next);
 
   [[nodiscard]] rate_permission try_acquire() {
     const auto d = decide(clock::duration::zero());
@@ -441,18 +441,18 @@ inline task<bool> rate_limiter_impl::sleep_until_reserved(resilience_context& ct
 }
 
 template <class R, class Next>
-task<outcome<R>> rate_limiter_impl::run(resilience_context& ctx, Next next) {
+task<call_outcome<R>> rate_limiter_impl::run(resilience_context& ctx, Next next) {
   const detail::rate_decision d = decide(options_.max_wait);
   report_tokens(ctx, d.left);
   if (d.verdict == detail::rate_verdict::rejected) {
     emit(event_kind::rate_limited, ctx, d.wait);
-    co_return outcome<R>::failure(errc::rate_limited, d.wait);
+    co_return call_outcome<R>::failure(errc::rate_limited, d.wait);
   }
   if (d.verdict == detail::rate_verdict::reserved) {
     const bool slept = co_await sleep_until_reserved(ctx, d.at);
     if (!slept) {
       give_back(d.at);
-      co_return outcome<R>::cancelled();
+      co_return call_outcome<R>::cancelled();
     }
     emit(event_kind::rate_limit_waited, ctx, d.wait);
   }
@@ -511,7 +511,7 @@ class rate_limiter {
   /// The layer protocol: runs `next` now, after a reserved wait, or returns rate_limited /
   /// cancelled.
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     return impl_->template run<R>(ctx, next);
   }
 

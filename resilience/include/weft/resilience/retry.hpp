@@ -17,10 +17,10 @@
 #include <weft/clock.hpp>
 #include <weft/resilience/backoff.hpp>
 #include <weft/resilience/budget.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
 #include <weft/sleep.hpp>
@@ -138,7 +138,7 @@ class retry {
 
   /// The layer protocol (see pipeline.hpp).
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next);
+  task<call_outcome<R>> run(resilience_context& ctx, Next next);
 
   /// Runs `op` through this retry alone.
   template <class F>
@@ -196,7 +196,7 @@ class retry {
   void emit(event_kind kind, const resilience_context& ctx, const outcome_view& view, int attempt,
             clock::duration delay, std::string_view reason) const noexcept {
     if (!tel_.active()) return;
-    event e = tel_.make(kind, ctx);
+    layer_event e = tel_.make(kind, ctx);
     e.outcome = view.kind;
     e.error = view.error;
     e.attempt = attempt;
@@ -212,7 +212,7 @@ class retry {
 };
 
 template <class R, class Next>
-task<outcome<R>> retry::run(resilience_context& ctx, Next next) {
+task<call_outcome<R>> retry::run(resilience_context& ctx, Next next) {
   const cancel_token own = co_await this_task::cancel_token();
   attempt_restorer restore{ctx, ctx.attempt};
   retry_gate* const gate = opts_.gate;
@@ -226,7 +226,7 @@ task<outcome<R>> retry::run(resilience_context& ctx, Next next) {
       ctx.attempt = attempt;
       metrics_sink* const sink = tel_.sink();
       const clock::time_point started = sink != nullptr ? clock::now() : clock::time_point{};
-      outcome<R> o = co_await next(ctx);
+      call_outcome<R> o = co_await next(ctx);
 
       if (o.kind() == outcome_kind::value && opts_.classify.failure_when.empty()) {
         // The success path: nothing to judge.
@@ -249,7 +249,7 @@ task<outcome<R>> retry::run(resilience_context& ctx, Next next) {
 
       if (cancelled && o.kind() != outcome_kind::value) {
         if (o.is_cancelled()) co_return std::move(o);
-        co_return outcome<R>::cancelled();
+        co_return call_outcome<R>::cancelled();
       }
       if (!retryable) {
         counters_.count(v, attempt);
@@ -304,9 +304,9 @@ task<outcome<R>> retry::run(resilience_context& ctx, Next next) {
         // The context carries a token of its own: the sleep ends on either.
         woke = co_await with_cancellation(ctx.token, weft::detail::deadline_task(until));
       }
-      if (!woke) co_return outcome<R>::cancelled();
+      if (!woke) co_return call_outcome<R>::cancelled();
     } else if (ctx.token.is_cancellation_requested() || own.is_cancellation_requested()) {
-      co_return outcome<R>::cancelled();
+      co_return call_outcome<R>::cancelled();
     }
   }
 }

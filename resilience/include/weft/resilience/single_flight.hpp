@@ -18,9 +18,9 @@
 #include <weft/cancel_token.hpp>
 #include <weft/detail/children.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/event.hpp>
@@ -52,7 +52,7 @@ struct flight {
   bool linked = true;
   bool completed = false;
   // Written once under the lock before `done` is set; read-only once done is set.
-  std::optional<outcome<T>> result;
+  std::optional<call_outcome<T>> result;
   cancel_source stop;  // requested when every waiter left
   weft::event done;
 };
@@ -96,7 +96,7 @@ struct flight_table {
   }
 
   /// The operation finished: the key is unlinked before any waiter resumes.
-  void finish(flight_type& f, outcome<T>&& o) noexcept {
+  void finish(flight_type& f, call_outcome<T>&& o) noexcept {
     {
       std::lock_guard guard{lock};
       unlink_locked(f);
@@ -156,10 +156,10 @@ class single_flight {
   single_flight& operator=(const single_flight&) = delete;
 
   /// The shared outcome of the flight for `key`, started with `op` (op() or
-  /// op(resilience_context&) returning task<T> or task<outcome<T>>) if none is in the air.
+  /// op(resilience_context&) returning task<T> or task<call_outcome<T>>) if none is in the air.
   /// Never null; never throws for the operation's failures.
   template <class F>
-  task<std::shared_ptr<const outcome<T>>> join_shared(Key key, F op) {
+  task<std::shared_ptr<const call_outcome<T>>> join_shared(Key key, F op) {
     check_op<F>();
     auto entered = table_->enter(std::move(key));
     std::shared_ptr<flight_type> f = std::move(entered.first);
@@ -177,8 +177,8 @@ class single_flight {
   /// caller's frame (a layer's continuation). The operation gets a copy of `ctx` with its own
   /// cancellation; `ctx.token` is observed besides the awaiting task's own.
   template <class F>
-  task<std::shared_ptr<const outcome<T>>> join_scoped_shared(Key key, F op,
-                                                             const resilience_context& ctx) {
+  task<std::shared_ptr<const call_outcome<T>>> join_scoped_shared(Key key, F op,
+                                                                  const resilience_context& ctx) {
     check_op<F>();
     auto entered = table_->enter(std::move(key));
     std::shared_ptr<flight_type> f = std::move(entered.first);
@@ -202,19 +202,19 @@ class single_flight {
     }  // the callbacks' destructors wait for a running callback: `left` is final here
     (void)host.template take<0>();
     if (left.load()) co_return cancelled_outcome();
-    co_return std::shared_ptr<const outcome<T>>(f, &*f->result);
+    co_return std::shared_ptr<const call_outcome<T>>(f, &*f->result);
   }
 
   /// A copy of the flight's outcome (see join_shared).
   template <class F>
-  task<outcome<T>> join(Key key, F op) {
+  task<call_outcome<T>> join(Key key, F op) {
     auto shared = co_await join_shared(std::move(key), std::move(op));
     co_return *shared;
   }
 
   /// The flight's result in the operation's own type, as pipeline::execute returns it: T (a
   /// failure rethrown, cancellation thrown as operation_cancelled), an expected-like E, or the
-  /// outcome itself for operations returning task<outcome<T>>.
+  /// outcome itself for operations returning task<call_outcome<T>>.
   template <class F>
   task<typename detail::op_traits<F>::caller_type> execute(Key key, F op) {
     auto o = co_await join(std::move(key), std::move(op));
@@ -240,14 +240,14 @@ class single_flight {
   /// The layer protocol: calls with the same key (key_of(ctx), or Key(ctx.key)) share one run
   /// of the inner layers; the caller that starts it hosts it (see join_scoped_shared).
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     static_assert(std::is_same_v<R, T>,
                   "weft::resilience::single_flight<Key, T>: the operation must produce T");
     std::optional<Key> key;
     try {
       key = key_for(ctx);
     } catch (...) {
-      co_return outcome<R>::from_exception(std::current_exception());
+      co_return call_outcome<R>::from_exception(std::current_exception());
     }
     auto shared = co_await join_scoped_shared(std::move(*key), continuation<R, Next>{next}, ctx);
     co_return *shared;
@@ -277,14 +277,16 @@ class single_flight {
   template <class R, class Next>
   struct continuation {
     Next next;
-    task<outcome<R>> operator()(resilience_context& ctx) const { return as_task<R>(next, ctx); }
+    task<call_outcome<R>> operator()(resilience_context& ctx) const {
+      return as_task<R>(next, ctx);
+    }
   };
 
   template <class F>
   static void check_op() {
     static_assert(std::is_same_v<typename detail::op_traits<F>::result, T>,
                   "weft::resilience::single_flight<Key, T>: the operation must return task<T> or "
-                  "task<outcome<T>>");
+                  "task<call_outcome<T>>");
   }
 
   Key key_for(const resilience_context& ctx) const {
@@ -298,8 +300,8 @@ class single_flight {
     }
   }
 
-  static std::shared_ptr<const outcome<T>> cancelled_outcome() {
-    return std::make_shared<const outcome<T>>(outcome<T>::cancelled());
+  static std::shared_ptr<const call_outcome<T>> cancelled_outcome() {
+    return std::make_shared<const call_outcome<T>>(call_outcome<T>::cancelled());
   }
 
   void joined(const resilience_context* ctx, const Key& key) const {
@@ -316,19 +318,19 @@ class single_flight {
                         resilience_context ctx) {
     ctx.token = f->stop.token();
     using X = typename detail::op_traits<F>::value;
-    outcome<T> o = outcome<T>::cancelled();
+    call_outcome<T> o = call_outcome<T>::cancelled();
     try {
       auto work = detail::invoke_op(op, ctx);
-      if constexpr (std::is_same_v<X, outcome<T>>) {
+      if constexpr (std::is_same_v<X, call_outcome<T>>) {
         o = co_await with_cancellation(ctx.token, std::move(work));
       } else if constexpr (std::is_void_v<X>) {
         co_await with_cancellation(ctx.token, std::move(work));
-        o = outcome<T>::success();
+        o = call_outcome<T>::success();
       } else {
-        o = outcome<T>::success(co_await with_cancellation(ctx.token, std::move(work)));
+        o = call_outcome<T>::success(co_await with_cancellation(ctx.token, std::move(work)));
       }
     } catch (...) {
-      o = outcome<T>::from_exception(std::current_exception());
+      o = call_outcome<T>::from_exception(std::current_exception());
     }
     t->finish(*f, std::move(o));
   }
@@ -339,7 +341,7 @@ class single_flight {
       weft::spawn(fly(table_, f, std::move(op), resilience_context{})).detach();
     } catch (...) {
       // Could not start it: every waiter gets the reason rather than waiting forever.
-      table_->finish(*f, outcome<T>::from_exception(std::current_exception()));
+      table_->finish(*f, call_outcome<T>::from_exception(std::current_exception()));
     }
   }
 
@@ -348,8 +350,8 @@ class single_flight {
   // Waits for the flight. A cancelled waiter leaves it from the cancellation callback itself, so
   // when the last one leaves the flight is unlinked (and stopped) as the cancellation is
   // requested, not when the waiter next runs.
-  task<std::shared_ptr<const outcome<T>>> wait_for(std::shared_ptr<flight_type> f,
-                                                   cancel_token extra) {
+  task<std::shared_ptr<const call_outcome<T>>> wait_for(std::shared_ptr<flight_type> f,
+                                                        cancel_token extra) {
     const auto own = co_await this_task::cancel_token();
     std::atomic<bool> asked{false};  // one leave per waiter, though two tokens may fire
     const auto leave = [&]() noexcept {
@@ -373,7 +375,7 @@ class single_flight {
       leave();  // already done by a callback, unless the wait was cancelled some other way
       co_return cancelled_outcome();
     }
-    co_return std::shared_ptr<const outcome<T>>(f, &*f->result);
+    co_return std::shared_ptr<const call_outcome<T>>(f, &*f->result);
   }
 
   std::shared_ptr<table> table_;

@@ -17,7 +17,7 @@
 #include <weft/resilience/rate_limiter.hpp>
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/retry_budget.hpp>
-#include <weft/resilience/timeout.hpp>
+#include <weft/resilience/time_limiter.hpp>
 
 namespace weft::resilience {
 
@@ -85,11 +85,11 @@ struct hedged_pipeline_options {
 };
 
 namespace detail {
-inline timeout named_timeout(clock::duration d, const char* name) {
+inline time_limiter named_timeout(clock::duration d, const char* name) {
   timeout_options o;
   o.duration = d;
   o.name = name;
-  return timeout{std::move(o)};
+  return time_limiter{std::move(o)};
 }
 }  // namespace detail
 

@@ -18,9 +18,9 @@
 #include <utility>
 
 #include <weft/clock.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/single_flight.hpp>
 #include <weft/spawn.hpp>
@@ -78,10 +78,10 @@ class ttl_cache {
   ttl_cache& operator=(const ttl_cache&) = delete;
 
   /// The cached outcome for `key`, or the outcome of `op` (op() or op(resilience_context&)
-  /// returning task<T> or task<outcome<T>>), shared with concurrent misses. Never throws for the
-  /// operation's failures.
+  /// returning task<T> or task<call_outcome<T>>), shared with concurrent misses. Never throws for
+  /// the operation's failures.
   template <class F>
-  task<outcome<T>> get_outcome(Key key, F op) {
+  task<call_outcome<T>> get_outcome(Key key, F op) {
     auto shared = co_await get_or_load(std::move(key), std::move(op));
     co_return *shared;
   }
@@ -109,14 +109,14 @@ class ttl_cache {
 
   /// The layer protocol: the key is key_of(ctx), or Key(ctx.key).
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     static_assert(std::is_same_v<R, T>,
                   "weft::resilience::ttl_cache<Key, T>: the operation must produce T");
     std::optional<Key> key;
     try {
       key = key_for(ctx);
     } catch (...) {
-      co_return outcome<R>::from_exception(std::current_exception());
+      co_return call_outcome<R>::from_exception(std::current_exception());
     }
     auto look = st_->lookup(*key, clock::now());
     if (look.kind == found_kind::fresh || look.kind == found_kind::stale) {
@@ -142,7 +142,7 @@ class ttl_cache {
 
   /// Forgets `key`'s entry (a flight in the air still stores its result when it completes).
   void invalidate(const Key& key) {
-    std::shared_ptr<const outcome<T>> dropped;
+    std::shared_ptr<const call_outcome<T>> dropped;
     std::lock_guard guard{st_->lock};
     st_->erase_locked(key, dropped);
   }
@@ -168,7 +168,7 @@ class ttl_cache {
 
   /// The single_flight that misses go through (its flight_joined events). Its flights carry the
   /// very outcome they store, so hits and misses hand out the same object.
-  using flights_type = single_flight<Key, std::shared_ptr<const outcome<T>>, Hash, Eq>;
+  using flights_type = single_flight<Key, std::shared_ptr<const call_outcome<T>>, Hash, Eq>;
   [[nodiscard]] flights_type& flights() noexcept { return st_->flights; }
   [[nodiscard]] telemetry& observers() noexcept { return tel_; }
   [[nodiscard]] const ttl_cache_options<Key>& options() const noexcept { return st_->opts; }
@@ -176,7 +176,7 @@ class ttl_cache {
  private:
   struct entry {
     Key key;
-    std::shared_ptr<const outcome<T>> value;
+    std::shared_ptr<const call_outcome<T>> value;
     clock::time_point expires_at;
     bool negative = false;    // a cached failure
     bool refreshing = false;  // a stale-while-revalidate refresh is running
@@ -191,7 +191,7 @@ class ttl_cache {
   };
   struct found {
     found_kind kind = found_kind::miss;
-    std::shared_ptr<const outcome<T>> value;
+    std::shared_ptr<const call_outcome<T>> value;
   };
 
   // Shared (shared_ptr) with flights and background refreshes, which store results after the
@@ -207,7 +207,7 @@ class ttl_cache {
     std::unordered_map<Key, typename lru_list::iterator, Hash, Eq> index;
 
     found lookup(const Key& key, clock::time_point now) {
-      std::shared_ptr<const outcome<T>> dropped;  // destroyed after the lock is released
+      std::shared_ptr<const call_outcome<T>> dropped;  // destroyed after the lock is released
       std::lock_guard guard{lock};
       const auto it = index.find(key);
       if (it == index.end()) return {};
@@ -228,14 +228,15 @@ class ttl_cache {
     }
 
     // A fresh entry for key, if one was stored since the caller's miss.
-    std::shared_ptr<const outcome<T>> peek(const Key& key, clock::time_point now) const {
+    std::shared_ptr<const call_outcome<T>> peek(const Key& key, clock::time_point now) const {
       std::lock_guard guard{lock};
       const auto it = index.find(key);
       if (it == index.end() || !(now < it->second->expires_at)) return nullptr;
       return it->second->value;
     }
 
-    void store(const Key& key, std::shared_ptr<const outcome<T>> value, clock::time_point now) {
+    void store(const Key& key, std::shared_ptr<const call_outcome<T>> value,
+               clock::time_point now) {
       std::optional<clock::duration> life;
       bool negative = false;
       if (value->has_value()) {
@@ -244,7 +245,7 @@ class ttl_cache {
         life = *opts.negative_ttl;
         negative = true;
       }
-      std::shared_ptr<const outcome<T>> dropped;
+      std::shared_ptr<const call_outcome<T>> dropped;
       std::lock_guard guard{lock};
       const auto it = index.find(key);
       if (!life) {
@@ -266,7 +267,7 @@ class ttl_cache {
       if (lru.size() > opts.capacity) erase_locked(Key(lru.back().key), dropped);
     }
 
-    void erase_locked(const Key& key, std::shared_ptr<const outcome<T>>& dropped) {
+    void erase_locked(const Key& key, std::shared_ptr<const call_outcome<T>>& dropped) {
       const auto it = index.find(key);
       if (it == index.end()) return;
       dropped = std::move(it->second->value);
@@ -277,10 +278,11 @@ class ttl_cache {
     // Runs the operation for a miss inside its flight and stores the outcome, once per flight,
     // at its completion time and before the flight's joiners resume.
     template <class F>
-    task<std::shared_ptr<const outcome<T>>> load(const Key& key, F& op, resilience_context& ctx) {
+    task<std::shared_ptr<const call_outcome<T>>> load(const Key& key, F& op,
+                                                      resilience_context& ctx) {
       // Another flight may have stored the key between the caller's miss and this flight.
       if (auto hit = peek(key, clock::now())) co_return hit;
-      auto o = std::make_shared<const outcome<T>>(
+      auto o = std::make_shared<const call_outcome<T>>(
           co_await detail::op_awaiter<T, typename detail::op_traits<F>::value>(op, ctx));
       store(key, o, clock::now());
       co_return o;
@@ -293,7 +295,7 @@ class ttl_cache {
     std::shared_ptr<state> st;
     Key key;
     F op;
-    task<std::shared_ptr<const outcome<T>>> operator()(resilience_context& ctx) {
+    task<std::shared_ptr<const call_outcome<T>>> operator()(resilience_context& ctx) {
       return st->load(key, op, ctx);
     }
   };
@@ -302,7 +304,9 @@ class ttl_cache {
   template <class Next>
   struct continuation {
     Next next;
-    task<outcome<T>> operator()(resilience_context& ctx) const { return as_task<T>(next, ctx); }
+    task<call_outcome<T>> operator()(resilience_context& ctx) const {
+      return as_task<T>(next, ctx);
+    }
   };
 
   static ttl_cache_options<Key> validate(ttl_cache_options<Key> o) {
@@ -351,7 +355,7 @@ class ttl_cache {
   }
 
   template <class F>
-  task<std::shared_ptr<const outcome<T>>> get_or_load(Key key, F op) {
+  task<std::shared_ptr<const call_outcome<T>>> get_or_load(Key key, F op) {
     auto look = st_->lookup(key, clock::now());
     switch (look.kind) {
       case found_kind::fresh:
@@ -366,7 +370,7 @@ class ttl_cache {
           weft::spawn(refresh(st_, key, std::move(op))).detach();
         } catch (...) {
           // Not started: let a later stale hit try again.
-          st_->store(key, std::make_shared<const outcome<T>>(outcome<T>::cancelled()),
+          st_->store(key, std::make_shared<const call_outcome<T>>(call_outcome<T>::cancelled()),
                      clock::now());
         }
         co_return look.value;
@@ -381,14 +385,15 @@ class ttl_cache {
 
   // A flight's outcome as the outcome it carries: the stored one, or the flight's own
   // cancellation (or failure to start).
-  static std::shared_ptr<const outcome<T>> unwrap(
-      const outcome<std::shared_ptr<const outcome<T>>>& flown) {
+  static std::shared_ptr<const call_outcome<T>> unwrap(
+      const call_outcome<std::shared_ptr<const call_outcome<T>>>& flown) {
     if (flown.has_value()) return flown.value();
-    if (flown.is_cancelled()) return std::make_shared<const outcome<T>>(outcome<T>::cancelled());
+    if (flown.is_cancelled())
+      return std::make_shared<const call_outcome<T>>(call_outcome<T>::cancelled());
     if (auto e = flown.exception()) {
-      return std::make_shared<const outcome<T>>(outcome<T>::from_exception(std::move(e)));
+      return std::make_shared<const call_outcome<T>>(call_outcome<T>::from_exception(std::move(e)));
     }
-    return std::make_shared<const outcome<T>>(outcome<T>::failure(flown.error()));
+    return std::make_shared<const call_outcome<T>>(call_outcome<T>::failure(flown.error()));
   }
 
   std::shared_ptr<state> st_;

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/child_watch.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/operation_cancelled.hpp>
@@ -23,44 +24,107 @@ namespace weft::detail {
 
 [[noreturn]] void throw_empty_task(const char* api);
 
-/// Turns an awaitable into a task (a task stays itself): combinators run each child as a task.
+/// The awaiter type co_await uses for an expression of type `A`: its operator co_await's result,
+/// or `A` itself.
+template <class A>
+struct awaiter_type {
+  using type = std::remove_cvref_t<A>;
+};
+template <class A>
+requires requires {
+  std::declval<A>().operator co_await();
+}
+struct awaiter_type<A> {
+  using type = std::remove_cvref_t<decltype(std::declval<A>().operator co_await())>;
+};
+template <class A>
+requires(
+    !requires { std::declval<A>().operator co_await(); } &&
+    requires { operator co_await(std::declval<A>()); }) struct awaiter_type<A> {
+  using type = std::remove_cvref_t<decltype(operator co_await(std::declval<A>()))>;
+};
+
+/// Something a task can co_await (await_suspend is not checked: weft's own are templates on
+/// the awaiting promise).
+template <class A>
+concept awaitable = requires(typename awaiter_type<A>::type& w) {
+  { w.await_ready() } -> std::convertible_to<bool>;
+  w.await_resume();
+};
+
+/// What co_await on an `A` gives, as a value type.
+template <class A>
+using awaited_t =
+    std::remove_cvref_t<decltype(std::declval<typename awaiter_type<A>::type&>().await_resume())>;
+
+/// The type a combinator gives for an argument it cannot take; its static_assert says why.
+struct not_a_combinator_input {};
+
+/// The value type of a combinator's argument: a task's T, an awaitable's result.
+template <class A>
+struct child_value {
+  using type = not_a_combinator_input;
+};
+template <class A>
+requires is_task<std::remove_cvref_t<A>>::value struct child_value<A> {
+  using type = typename std::remove_cvref_t<A>::value_type;
+};
+template <class A>
+requires(!is_task<std::remove_cvref_t<A>>::value && awaitable<A>) struct child_value<A> {
+  using type = awaited_t<A>;
+};
+template <class A>
+using child_value_t = typename child_value<A>::type;
+
+/// A vector of tasks (the range form of a combinator, not one of the pack's arguments).
+template <class A>
+struct is_task_vector : std::false_type {};
 template <class T>
-task<T> as_task(task<T>&& t) noexcept {
-  return std::move(t);
-}
-
-/// The awaiter that co_await uses for an `A` (its operator co_await, or itself).
+struct is_task_vector<std::vector<task<T>>> : std::true_type {};
 template <class A>
-auto awaiter_of(A&& a) {
-  if constexpr (requires { std::forward<A>(a).operator co_await(); }) {
-    return std::forward<A>(a).operator co_await();
-  } else if constexpr (requires { operator co_await(std::forward<A>(a)); }) {
-    return operator co_await(std::forward<A>(a));
-  } else {
-    return std::forward<A>(a);
-  }
-}
+requires(!std::is_same_v<A, std::remove_cvref_t<A>>) struct is_task_vector<A>
+    : is_task_vector<std::remove_cvref_t<A>> {
+};
 
 template <class A>
-using awaited_t = std::remove_cvref_t<decltype(awaiter_of(std::declval<A>()).await_resume())>;
-
-template <class A>
-requires(!is_task<std::remove_cvref_t<A>>::value) task<awaited_t<A&&>> as_task(A a) {
+task<awaited_t<A>> awaitable_task(A a) {
   co_return co_await std::move(a);
 }
 
-/// The task type a combinator argument becomes.
-template <class A>
-using child_task_t = decltype(as_task(std::declval<A>()));
+template <class>
+inline constexpr bool dependent_false = false;
 
-template <class T>
-struct task_value;
-template <class T>
-struct task_value<task<T>> {
-  using type = T;
-};
+/// Turns a combinator's argument into the task it runs as a child: a task stays itself; an
+/// awaitable moves (or, if copyable, is copied) into a task's frame. What cannot be taken stops
+/// the build here with one message that says what to write instead.
 template <class A>
-using child_value_t = typename task_value<child_task_t<A>>::type;
+task<child_value_t<A>> as_task(A&& a) {
+  using V = std::remove_cvref_t<A>;
+  if constexpr (is_task<V>::value) {
+    static_assert(!std::is_lvalue_reference_v<A>,
+                  "weft combinator: a task is moved into the combinator, not copied: write "
+                  "std::move(t), or pass the call itself (weft::timeout(1s, fetch(key)))");
+    return std::move(a);
+  } else if constexpr (!awaitable<A>) {
+    static_assert(dependent_false<A>,
+                  "weft combinator: this argument is neither a weft::task nor an awaitable (a "
+                  "type with await_ready/await_suspend/await_resume, or with operator co_await)");
+    return {};
+  } else if constexpr (!std::is_constructible_v<V, A&&>) {
+    static_assert(dependent_false<A>,
+                  "weft combinator: this awaitable cannot be copied into the combinator's child "
+                  "task: pass the call itself (weft::timeout(1s, latch.wait())) or std::move(a); "
+                  "weft's awaiters move until they are awaited, but do not copy");
+    return {};
+  } else {
+    // An awaiter moves into the child task's frame. A combinator may destroy that child before
+    // it ever runs (a when_any decided first), which is not the misuse the awaiter's check
+    // (await_check.hpp) reports.
+    V child(std::forward<A>(a));
+    waive_await_check(child);
+    return awaitable_task<V>(std::move(child));
+  }
+}
 
 /// Takes a finished child's result as an outcome (a child the runtime destroyed at shutdown
 /// gives operation_cancelled).

@@ -59,6 +59,7 @@ class io_op_base {
   /// submitted, or no io_uring); await_resume then throws.
   bool suspend(std::coroutine_handle<> caller, cancel_state* token, prep_fn prep, void* context);
   void set_returns_fd(bool fd) noexcept { returns_fd_ = fd; }
+  [[nodiscard]] bool returns_fd() const noexcept { return returns_fd_; }
   /// The CQE's result; throws operation_cancelled if the operation was cancelled (before it was
   /// submitted, or the kernel reports ECANCELED/EINTR after a cancellation), io_unavailable
   /// without io_uring.

@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/frame_pool.hpp>
 #include <weft/detail/task_frame.hpp>
@@ -120,10 +121,18 @@ class [[nodiscard]] async_generator {
   }
   ~async_generator() { reset(); }
 
-  class next_awaiter {
+  class [[nodiscard("next does nothing until it is co_awaited")]] next_awaiter
+      : public detail::await_check {
    public:
-    explicit next_awaiter(handle h) noexcept : h_(h) {}
+    explicit next_awaiter(handle h) noexcept
+        : await_check("weft::async_generator::next() was never co_awaited: nothing is read"),
+          h_(h) {}
+    /// Movable until it is awaited (to hand it to a combinator: weft::timeout(1s, gen.next())).
+    next_awaiter(next_awaiter && other) noexcept : await_check(std::move(other)), h_(other.h_) {}
+    next_awaiter(const next_awaiter&) = delete;
+    next_awaiter& operator=(const next_awaiter&) = delete;
     bool await_ready() const {
+      mark_awaited();
       if (!h_) throw std::logic_error("weft::async_generator::next: the generator is empty");
       return h_.promise().finished_;
     }

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/operation_cancelled.hpp>
@@ -32,9 +33,15 @@ class barrier {
   barrier(const barrier&) = delete;
   barrier& operator=(const barrier&) = delete;
 
-  class arrive_awaiter : detail::waiter {
+  class [[nodiscard("arrive_and_wait does nothing until it is co_awaited")]] arrive_awaiter
+      : detail::waiter,
+        public detail::await_check {
    public:
-    explicit arrive_awaiter(barrier& b) noexcept : b_(b) {}
+    explicit arrive_awaiter(barrier & b) noexcept
+        : await_check("weft::barrier::arrive_and_wait() was never co_awaited: nothing arrived"),
+          b_(b) {}
+    /// Movable until it is awaited (to hand it to a combinator).
+    arrive_awaiter(arrive_awaiter &&) noexcept = default;
     arrive_awaiter(const arrive_awaiter&) = delete;
     arrive_awaiter& operator=(const arrive_awaiter&) = delete;
     ~arrive_awaiter() {
@@ -45,7 +52,10 @@ class barrier {
         --b_.arrived_;
       }
     }
-    bool await_ready() const noexcept { return false; }
+    bool await_ready() const noexcept {
+      mark_awaited();
+      return false;
+    }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
       return b_.suspend(*this, h, detail::token_of(h));

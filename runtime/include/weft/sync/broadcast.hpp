@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/operation_cancelled.hpp>
@@ -40,13 +41,24 @@ class broadcast;
 template <class T>
 class broadcast_receiver {
  public:
-  class awaiter : detail::waiter {
+  class [[nodiscard("recv does nothing until it is co_awaited")]] awaiter
+      : detail::waiter,
+        public detail::await_check {
    public:
-    explicit awaiter(broadcast_receiver& r) noexcept : r_(r) {}
+    explicit awaiter(broadcast_receiver & r) noexcept
+        : await_check("weft::broadcast_receiver::recv() was never co_awaited: nothing is received"),
+          r_(r) {}
+    /// Movable until it is awaited (to hand it to a combinator).
+    awaiter(awaiter &&) noexcept = default;
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
-    ~awaiter() { r_.b_->withdraw(this); }
-    bool await_ready() const noexcept { return false; }
+    ~awaiter() {
+      r_.b_->withdraw(this);
+    }
+    bool await_ready() const noexcept {
+      mark_awaited();
+      return false;
+    }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
       return r_.b_->suspend(*this, h, detail::token_of(h));

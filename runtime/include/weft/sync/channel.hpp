@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/spin_lock.hpp>
@@ -55,14 +56,26 @@ class channel {
   channel& operator=(const channel&) = delete;
   ~channel() { assert(senders_.empty() && receivers_.empty() && "channel destroyed with waiters"); }
 
-  class send_awaiter : detail::waiter {
+  class [[nodiscard("send does nothing until it is co_awaited")]] send_awaiter
+      : detail::waiter,
+        public detail::await_check {
    public:
-    send_awaiter(channel& ch, T value) : ch_(ch), value_(std::move(value)) {}
+    send_awaiter(channel & ch, T value)
+        : await_check("weft::channel::send() was never co_awaited: nothing is sent"),
+          ch_(ch),
+          value_(std::move(value)) {}
+    /// Movable until it is awaited (to hand it to a combinator).
+    send_awaiter(send_awaiter &&) noexcept = default;
     send_awaiter(const send_awaiter&) = delete;
     send_awaiter& operator=(const send_awaiter&) = delete;
-    ~send_awaiter() { ch_.withdraw(this, ch_.senders_); }
+    ~send_awaiter() {
+      ch_.withdraw(this, ch_.senders_);
+    }
 
-    bool await_ready() const noexcept { return false; }
+    bool await_ready() const noexcept {
+      mark_awaited();
+      return false;
+    }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
       return ch_.suspend_send(*this, h, detail::token_of(h));
@@ -83,14 +96,24 @@ class channel {
     T value_;
   };
 
-  class recv_awaiter : detail::waiter {
+  class [[nodiscard("recv does nothing until it is co_awaited")]] recv_awaiter
+      : detail::waiter,
+        public detail::await_check {
    public:
-    explicit recv_awaiter(channel& ch) noexcept : ch_(ch) {}
+    explicit recv_awaiter(channel & ch) noexcept
+        : await_check("weft::channel::recv() was never co_awaited: nothing is received"), ch_(ch) {}
+    /// Movable until it is awaited (to hand it to a combinator: weft::timeout(1s, ch.recv())).
+    recv_awaiter(recv_awaiter &&) noexcept = default;
     recv_awaiter(const recv_awaiter&) = delete;
     recv_awaiter& operator=(const recv_awaiter&) = delete;
-    ~recv_awaiter() { ch_.withdraw(this, ch_.receivers_); }
+    ~recv_awaiter() {
+      ch_.withdraw(this, ch_.receivers_);
+    }
 
-    bool await_ready() const noexcept { return false; }
+    bool await_ready() const noexcept {
+      mark_awaited();
+      return false;
+    }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
       return ch_.suspend_recv(*this, h, detail::token_of(h));

@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <coroutine>
+#include <utility>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/spin_lock.hpp>
@@ -15,9 +17,15 @@ namespace weft {
 class event;
 
 namespace detail {
-class event_awaiter {
+class [[nodiscard("wait does nothing until it is co_awaited")]] event_awaiter : public await_check {
  public:
-  explicit event_awaiter(event& e) noexcept : event_(&e) {}
+  explicit event_awaiter(event & e, const char* what =
+                                        "weft::event::wait() was never co_awaited: "
+                                        "nothing is waited for") noexcept
+      : await_check(what), event_(&e) {}
+  /// Movable until it is awaited (to hand it to a combinator: weft::timeout(1s, e.wait())).
+  event_awaiter(event_awaiter && other) noexcept
+      : await_check(std::move(other)), event_(other.event_) {}
   event_awaiter(const event_awaiter&) = delete;
   event_awaiter& operator=(const event_awaiter&) = delete;
   /// Unlinks the waiter if its task is destroyed while waiting (runtime shutdown).
@@ -32,7 +40,7 @@ class event_awaiter {
 
  private:
   friend class weft::event;
-  bool suspend(std::coroutine_handle<> caller, cancel_state* token);
+  bool suspend(std::coroutine_handle<> caller, cancel_state * token);
   static void on_cancel(void* self) noexcept;
   void wake() noexcept;
   bool unlink_locked() noexcept;  // false if set() already took it

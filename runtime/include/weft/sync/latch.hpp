@@ -36,8 +36,9 @@ class latch {
   /// True once the count reached zero.
   [[nodiscard]] bool try_wait() const noexcept { return done_.is_set(); }
   /// Suspends until the count reached zero.
-  [[nodiscard("wait does nothing until it is co_awaited")]] auto wait() noexcept {
-    return done_.wait();
+  [[nodiscard("wait does nothing until it is co_awaited")]] detail::event_awaiter wait() noexcept {
+    return detail::event_awaiter{done_,
+                                 "weft::latch::wait() was never co_awaited: nothing is waited for"};
   }
 
  private:

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/operation_cancelled.hpp>
@@ -67,15 +68,31 @@ class semaphore {
     std::size_t units_ = 0;
   };
 
-  class acquire_awaiter : detail::waiter {
+  class [[nodiscard("lock() or acquire() does nothing until it is co_awaited")]] acquire_awaiter
+      : detail::waiter,
+        public detail::await_check {
    public:
-    acquire_awaiter(semaphore& s, std::size_t units) : s_(s), units_(units) {
-      if (units == 0) throw std::invalid_argument("weft::semaphore::acquire: 0 units");
+    acquire_awaiter(semaphore & s, std::size_t units,
+                    const char* what =
+                        "weft::semaphore::acquire() was never co_awaited: "
+                        "nothing is acquired")
+        : await_check(what), s_(s), units_(units) {
+      if (units == 0) {
+        waive_await_check();
+        throw std::invalid_argument("weft::semaphore::acquire: 0 units");
+      }
     }
+    /// Movable until it is awaited (to hand it to a combinator: weft::timeout(1s, s.acquire())).
+    acquire_awaiter(acquire_awaiter &&) noexcept = default;
     acquire_awaiter(const acquire_awaiter&) = delete;
     acquire_awaiter& operator=(const acquire_awaiter&) = delete;
-    ~acquire_awaiter() { s_.withdraw(this); }
-    bool await_ready() const noexcept { return false; }
+    ~acquire_awaiter() {
+      s_.withdraw(this);
+    }
+    bool await_ready() const noexcept {
+      mark_awaited();
+      return false;
+    }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
       return s_.suspend(*this, h, detail::token_of(h));

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/operation_cancelled.hpp>
@@ -23,13 +24,25 @@ class watch;
 template <class T>
 class watch_receiver {
  public:
-  class awaiter : detail::waiter {
+  class [[nodiscard("changed does nothing until it is co_awaited")]] awaiter
+      : detail::waiter,
+        public detail::await_check {
    public:
-    explicit awaiter(watch_receiver& r) noexcept : r_(r) {}
+    explicit awaiter(watch_receiver & r) noexcept
+        : await_check(
+              "weft::watch_receiver::changed() was never co_awaited: nothing is waited for"),
+          r_(r) {}
+    /// Movable until it is awaited (to hand it to a combinator).
+    awaiter(awaiter &&) noexcept = default;
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
-    ~awaiter() { r_.w_->withdraw(this); }
-    bool await_ready() const noexcept { return false; }
+    ~awaiter() {
+      r_.w_->withdraw(this);
+    }
+    bool await_ready() const noexcept {
+      mark_awaited();
+      return false;
+    }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
       return r_.w_->suspend(*this, h, detail::token_of(h));

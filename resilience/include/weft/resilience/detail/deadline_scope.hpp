@@ -16,7 +16,7 @@
 #include <weft/detail/config.hpp>
 #include <weft/detail/deadline_alarm.hpp>
 #include <weft/detail/task_frame.hpp>
-#include <weft/resilience/outcome.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/task.hpp>
 
 namespace weft::resilience::detail {
@@ -34,7 +34,7 @@ namespace weft::resilience::detail {
 /// True for an outcome that reports a cancellation: weft's cancellation exception, or the
 /// std::errc::operation_canceled error code (a result type that reports it as a value).
 template <class R>
-bool is_cancellation(const outcome<R>& o) {
+bool is_cancellation(const call_outcome<R>& o) {
   return o.is_cancelled() ||
          (o.kind() == outcome_kind::error && o.error() == std::errc::operation_canceled);
 }

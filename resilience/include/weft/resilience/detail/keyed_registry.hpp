@@ -17,7 +17,7 @@
 #include <weft/clock.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/resilience/context.hpp>
-#include <weft/resilience/outcome.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/task.hpp>
 
@@ -216,7 +216,7 @@ class keyed_layer {
   keyed_layer(Family& family, Extract key_of) : family_(&family), key_of_(std::move(key_of)) {}
 
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     const auto member = family_->get(key_of_(std::as_const(ctx)));
     co_return co_await member->template run<R>(ctx, next);
   }

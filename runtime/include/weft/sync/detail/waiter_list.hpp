@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <coroutine>
 #include <cstdint>
 #include <mutex>
@@ -46,6 +47,12 @@ struct waiter {
   std::atomic<bool> waking{false};
 
   waiter() noexcept = default;
+  /// Moves an awaiter that was never awaited (handed to a combinator first): the new waiter
+  /// starts fresh. Moving one that is linked is a bug in weft.
+  waiter(waiter&& other) noexcept {
+    assert(!other.linked && !other.caller && "weft: a waiter moved while it waits");
+    (void)other;
+  }
   waiter(const waiter&) = delete;
   waiter& operator=(const waiter&) = delete;
   /// Waits for a waker that unlinked this waiter and has not finished waking it (only a task

@@ -1,4 +1,4 @@
-// weft::resilience::timeout: bounds the layers inside it and the operation by a deadline
+// weft::resilience::time_limiter: bounds the layers inside it and the operation by a deadline
 // (docs/resilience.md "Timeout and deadlines"): it propagates the deadline through the context,
 // cancels the operation at the deadline and waits for it to stop, or, in on_timeout::detach
 // mode, returns at the deadline and leaves the operation running on its own.
@@ -23,12 +23,12 @@
 #include <weft/detail/spin_lock.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/deadline_scope.hpp>
 #include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
@@ -130,28 +130,29 @@ struct detach_guard {
 };
 
 template <class R>
-task<outcome<R>> join_or_stop(join_handle<outcome<R>>& h, bool& joined) {
+task<call_outcome<R>> join_or_stop(join_handle<call_outcome<R>>& h, bool& joined) {
   try {
-    outcome<R> o = co_await h;
+    call_outcome<R> o = co_await h;
     joined = true;
     co_return o;
   } catch (const operation_cancelled&) {
-    co_return outcome<R>::cancelled();  // the wait was cancelled: by the deadline or the caller
+    co_return call_outcome<R>::cancelled();  // the wait was cancelled: by the deadline or the
+                                             // caller
   }
 }
 
 template <class R>
-task<outcome<R>> join_quietly(join_handle<outcome<R>>& h) {
+task<call_outcome<R>> join_quietly(join_handle<call_outcome<R>>& h) {
   try {
     co_return co_await h;
   } catch (...) {
-    co_return outcome<R>::from_exception(std::current_exception());
+    co_return call_outcome<R>::from_exception(std::current_exception());
   }
 }
 
 template <class R, class Next, class Op>
-task<outcome<R>> run_detachable(Next next, Op op, resilience_context ctx, std::string key,
-                                std::string pipeline, detach_guard guard) {
+task<call_outcome<R>> run_detachable(Next next, Op op, resilience_context ctx, std::string key,
+                                     std::string pipeline, detach_guard guard) {
   (void)guard;  // kept in the frame: its destructor reports the end of a detached operation
   ctx.key = key;
   ctx.pipeline = pipeline;
@@ -160,7 +161,7 @@ task<outcome<R>> run_detachable(Next next, Op op, resilience_context ctx, std::s
   co_return co_await bound(ctx);
 }
 
-/// A timeout layer's state and logic; the timeout handle below owns it (see pinned).
+/// A timeout layer's state and logic; the time_limiter handle below owns it (see pinned).
 class timeout_impl {
  public:
   explicit timeout_impl(timeout_options options)
@@ -168,9 +169,9 @@ class timeout_impl {
         tel_(options_.name),
         registry_(std::make_shared<detail::detach_registry>()) {
     if (options_.duration <= clock::duration::zero()) {
-      throw std::invalid_argument("weft::resilience::timeout: duration must be positive, got " +
-                                  std::to_string(options_.duration.count()) +
-                                  " ns; there is no default duration");
+      throw std::invalid_argument(
+          "weft::resilience::time_limiter: duration must be positive, got " +
+          std::to_string(options_.duration.count()) + " ns; there is no default duration");
     }
     registry_->tel = &tel_;
   }
@@ -183,7 +184,7 @@ class timeout_impl {
   }
 
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     if (options_.mode == on_timeout::detach) return run_detached<R>(ctx, next);
     return run_awaited<R>(ctx, next);
   }
@@ -214,7 +215,7 @@ class timeout_impl {
   }
 
   template <class R>
-  outcome<R> timed_out(const resilience_context& ctx, const window& w, event_kind kind) const {
+  call_outcome<R> timed_out(const resilience_context& ctx, const window& w, event_kind kind) const {
     if (tel_.active()) {
       auto e = tel_.make(kind, ctx);
       e.outcome = outcome_kind::error;
@@ -223,11 +224,11 @@ class timeout_impl {
       e.delay = clock::now() - w.started;
       tel_.emit(e);
     }
-    return outcome<R>::failure(errc::timeout);
+    return call_outcome<R>::failure(errc::timeout);
   }
 
   template <class R, class Next>
-  task<outcome<R>> run_awaited(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run_awaited(resilience_context& ctx, Next next) {
     const window w = open(ctx);
     const auto outer_deadline = ctx.deadline;
     const cancel_token outer_token = ctx.token;
@@ -235,7 +236,7 @@ class timeout_impl {
     ctx.deadline = w.deadline;
     ctx.token = scope.token();
     auto inner = next(ctx);  // an inner layer's task, or the operation's awaiter
-    outcome<R> o = co_await scope.run(w.deadline, outer_token, std::move(inner));
+    call_outcome<R> o = co_await scope.run(w.deadline, outer_token, std::move(inner));
     co_await scope.close();
     ctx.deadline = outer_deadline;
     ctx.token = outer_token;
@@ -246,11 +247,12 @@ class timeout_impl {
   }
 
   template <class R, class Next>
-  task<outcome<R>> run_detached(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run_detached(resilience_context& ctx, Next next) {
     using traits = detail::detach_traits<Next>;
     if constexpr (!traits::supported) {
-      co_return outcome<R>::from_exception(std::make_exception_ptr(std::logic_error(
-          "weft::resilience::timeout: on_timeout::detach needs a copyable operation run through "
+      co_return call_outcome<R>::from_exception(std::make_exception_ptr(std::logic_error(
+          "weft::resilience::time_limiter: on_timeout::detach needs a copyable operation run "
+          "through "
           "a pipeline or execute(), so that the detached task can own a copy; make the callable "
           "copyable or use on_timeout::await")));
     } else {
@@ -266,14 +268,14 @@ class timeout_impl {
       detail::deadline_scope scope;
       bool joined = false;
       auto wait = detail::join_or_stop<R>(handle, joined);
-      outcome<R> o = co_await scope.run(w.deadline, ctx.token, std::move(wait));
+      call_outcome<R> o = co_await scope.run(w.deadline, ctx.token, std::move(wait));
       co_await scope.close();
       if (joined) co_return o;  // finished in time (or at exactly the deadline)
 
       handle.cancel();  // cancellable code stops early; the rest runs on, detached or awaited
       if (!reserve_detach()) {
         auto rest = detail::join_quietly<R>(handle);
-        o = co_await detail::shielded_awaiter<outcome<R>>{std::move(rest)};
+        o = co_await detail::shielded_awaiter<call_outcome<R>>{std::move(rest)};
         if (!detail::is_cancellation(o)) co_return o;  // finished anyway: as in await mode
       } else {
         const auto before =
@@ -292,7 +294,7 @@ class timeout_impl {
         handle.detach();
       }
       if (by_deadline(scope, w)) co_return timed_out<R>(ctx, w, event_kind::timeout);
-      co_return outcome<R>::cancelled();
+      co_return call_outcome<R>::cancelled();
     }
   }
 
@@ -314,8 +316,8 @@ class timeout_impl {
 
 /// Bounds the layers inside it and the operation by a deadline.
 ///
-///     weft::resilience::timeout attempt{std::chrono::seconds{10}};
-///     weft::resilience::pipeline pipe{weft::resilience::timeout{std::chrono::seconds{30}},
+///     weft::resilience::time_limiter attempt{std::chrono::seconds{10}};
+///     weft::resilience::pipeline pipe{weft::resilience::time_limiter{std::chrono::seconds{30}},
 ///                                      retry, attempt};
 ///     auto reply = co_await pipe.execute([&](resilience_context& ctx) {
 ///       return backend.call(request, ctx.remaining());  // sees min(30 s total, 10 s attempt)
@@ -355,20 +357,20 @@ class timeout_impl {
 /// Events: `timeout` when the deadline ended the call, `timeout_detached` when an operation was
 /// left running. Thread safety: one layer may serve any number of calls from any worker.
 /// Errors: a duration that is not positive throws std::invalid_argument at construction.
-class timeout {
+class time_limiter {
  public:
   template <class Rep, class Period>
-  explicit timeout(std::chrono::duration<Rep, Period> d)
-      : timeout(timeout_options{.duration = weft::detail::to_clock_duration(d)}) {}
-  explicit timeout(timeout_options options) : impl_(std::in_place, std::move(options)) {}
+  explicit time_limiter(std::chrono::duration<Rep, Period> d)
+      : time_limiter(timeout_options{.duration = weft::detail::to_clock_duration(d)}) {}
+  explicit time_limiter(timeout_options options) : impl_(std::in_place, std::move(options)) {}
   /// Moves the layer; calls already running through it are not affected (see "Moving layers" in
-  /// docs/resilience.md). The moved-from timeout may only be destroyed or assigned to.
-  timeout(timeout&&) noexcept = default;
-  timeout& operator=(timeout&&) noexcept = default;
+  /// docs/resilience.md). The moved-from time_limiter may only be destroyed or assigned to.
+  time_limiter(time_limiter&&) noexcept = default;
+  time_limiter& operator=(time_limiter&&) noexcept = default;
 
   /// The layer protocol (see pipeline.hpp).
   template <class R, class Next>
-  task<outcome<R>> run(resilience_context& ctx, Next next) {
+  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     return impl_->template run<R>(ctx, next);
   }
 

@@ -1,5 +1,5 @@
-// weft::resilience::outcome<R>: what one call through a layer produced — the operation's result,
-// an error code (a library rejection or a converted error), an exception, or cancellation.
+// weft::resilience::call_outcome<R>: what one call through a layer produced — the operation's
+// result, an error code (a library rejection or a converted error), an exception, or cancellation.
 // Layers pass it to each other as a value, so nothing is thrown inside a pipeline.
 #pragma once
 
@@ -55,40 +55,40 @@ bool is_cancellation_exception(const std::exception_ptr& e) noexcept;
 /// expected-like E). An expected-like R that holds an error has kind error, and keeps the R
 /// itself so the caller gets back exactly what the operation returned.
 ///
-///     outcome<int> o = co_await weft::resilience::pipeline{retry, breaker}.run(fetch);
+///     call_outcome<int> o = co_await weft::resilience::pipeline{retry, breaker}.run(fetch);
 ///     switch (o.kind()) { case outcome_kind::value: use(o.value()); break; … }
 template <class R>
-class outcome {
+class call_outcome {
  public:
   using value_type = detail::value_slot<R>;
 
   /// The operation's own result (for an expected-like R, whatever it holds).
   template <class... A>
-  static outcome success(A&&... a) {
-    outcome o;
+  static call_outcome success(A&&... a) {
+    call_outcome o;
     o.state_.template emplace<value_index>(std::forward<A>(a)...);
     return o;
   }
   /// An error code, with the time the layer expects to accept calls again.
-  static outcome failure(std::error_code code, std::optional<clock::duration> after = {}) {
-    outcome o;
+  static call_outcome failure(std::error_code code, std::optional<clock::duration> after = {}) {
+    call_outcome o;
     o.state_.template emplace<error_index>(code);
     o.retry_after_ = after;
     return o;
   }
-  static outcome failure(errc code, std::optional<clock::duration> after = {}) {
+  static call_outcome failure(errc code, std::optional<clock::duration> after = {}) {
     return failure(make_error_code(code), after);
   }
   /// An exception; weft::operation_cancelled becomes kind cancelled (the exception is kept).
-  static outcome from_exception(std::exception_ptr e) {
-    outcome o;
+  static call_outcome from_exception(std::exception_ptr e) {
+    call_outcome o;
     o.cancelled_ = detail::is_cancellation_exception(e);
     o.state_.template emplace<exception_index>(std::move(e));
     return o;
   }
   /// Cancelled by the caller.
-  static outcome cancelled() {
-    outcome o;
+  static call_outcome cancelled() {
+    call_outcome o;
     o.cancelled_ = true;
     o.state_.template emplace<error_index>(std::make_error_code(std::errc::operation_canceled));
     return o;
@@ -102,8 +102,10 @@ class outcome {
           if (!std::get<value_index>(state_).has_value()) return outcome_kind::error;
         }
         return outcome_kind::value;
-      case error_index: return outcome_kind::error;
-      default: return outcome_kind::exception;
+      case error_index:
+        return outcome_kind::error;
+      default:
+        return outcome_kind::exception;
     }
   }
   [[nodiscard]] bool has_value() const noexcept { return kind() == outcome_kind::value; }
@@ -165,12 +167,13 @@ class outcome {
           throw std::system_error(code);
         }
       }
-      default: std::rethrow_exception(std::get<exception_index>(state_));
+      default:
+        std::rethrow_exception(std::get<exception_index>(state_));
     }
   }
 
  private:
-  outcome() = default;
+  call_outcome() = default;
   // The error code comes first so that a fresh outcome needs no default-constructible R.
   static constexpr std::size_t error_index = 0, value_index = 1, exception_index = 2;
   std::variant<std::error_code, value_type, std::exception_ptr> state_;
@@ -181,16 +184,16 @@ class outcome {
 template <class T>
 struct is_outcome : std::false_type {};
 template <class R>
-struct is_outcome<outcome<R>> : std::true_type {};
+struct is_outcome<call_outcome<R>> : std::true_type {};
 
 /// weft::outcome<T> (from when_all_settled and friends) as a resilience outcome.
 template <class T>
-outcome<T> from_weft(weft::outcome<T>&& o) {
-  if (o.has_error()) return outcome<T>::from_exception(o.error());
+call_outcome<T> from_weft(weft::outcome<T>&& o) {
+  if (o.has_error()) return call_outcome<T>::from_exception(o.error());
   if constexpr (std::is_void_v<T>) {
-    return outcome<T>::success();
+    return call_outcome<T>::success();
   } else {
-    return outcome<T>::success(std::move(o).value());
+    return call_outcome<T>::success(std::move(o).value());
   }
 }
 
