@@ -1,0 +1,19 @@
+// weft::http::parse_error: why a message was refused, and the status a server answers with.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace weft::http {
+
+/// What a parser found wrong. `status` is the response a server sends before it closes the
+/// connection (400, 413, 414, 417, 431, 501 or 505); `what` names the rule that was broken, for
+/// logs ("bare LF in the header section"). A default-constructed error is "no error".
+struct parse_error {
+  std::uint16_t status = 0;
+  std::string_view what;  // a static string
+
+  explicit operator bool() const noexcept { return status != 0; }
+};
+
+}  // namespace weft::http
