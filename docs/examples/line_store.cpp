@@ -473,6 +473,14 @@ weft::task<bool> eventually(F& done) {
   co_return true;
 }
 
+// Waits until replica `r` has held a request since its count was `before`, and releases it. A
+// request the replica had not read yet when it was released would otherwise take a later hold.
+weft::task<void> release_after_held(replica& r, int before, const char* what) {
+  auto held = [&r, before] { return r.held_total() > before; };
+  check(co_await eventually(held), what);
+  r.release_held();
+}
+
 // A reply read on a raw connection, bounded so that a bug fails the test instead of hanging it.
 weft::task<std::optional<std::string>> read_reply(net::buffered_reader& in) {
   const auto line = co_await weft::timeout(2s, in.read_line(max_line));
@@ -550,6 +558,7 @@ weft::task<void> run(weft::runtime& rt) {
   std::printf("writes: both quorum idioms\n");
   {
     // (a) Durable on 2 of 3, the straggler cancelled. Replica c stalls, so it is the straggler.
+    const int held_before = c.held_total();
     c.hold_next_request();
     const auto acks = co_await client.set_majority("color", "blue");
     check(acked_by_a_and_b(acks), "(a) majority: a and b acknowledged");
@@ -558,16 +567,17 @@ weft::task<void> run(weft::runtime& rt) {
           "(a) the cancelled write cost its connection (its reply could still come)");
     // The client cannot know whether c applies the write it may have received: a cancelled
     // request is not a rolled-back one.
-    c.release_held();
+    co_await release_after_held(c, held_before, "c received the request it holds");
   }
   {
     // (b) Durable on 2 of 3, and the third write finishes in a group the caller owns.
     weft::task_group replication;
+    const int held_before = c.held_total();
     c.hold_next_request();
     const auto acks = co_await client.set_replicated("shape", "square", replication);
     check(acked_by_a_and_b(acks), "(b) majority with a group: a and b first");
     check(!has(c, "shape", "square"), "(b) c does not have the write when the call returns");
-    c.release_held();
+    co_await release_after_held(c, held_before, "c received the request it holds");
     co_await replication.join();  // "replicated to all"
     check(has(*replicas[0], "shape", "square") && has(*replicas[1], "shape", "square") &&
               has(c, "shape", "square"),
@@ -580,10 +590,11 @@ weft::task<void> run(weft::runtime& rt) {
 
   std::printf("reads: the first replica to answer\n");
   {
+    const int held_before = c.held_total();
     c.hold_next_request();
     const auto shape = co_await client.get("shape");
     check(shape == "square" && client.last_reader() != 2, "when_any: a stalled replica loses");
-    c.release_held();
+    co_await release_after_held(c, held_before, "c received the request it holds");
   }
 
   std::printf("a cancelled request on a persistent connection\n");
@@ -592,6 +603,7 @@ weft::task<void> run(weft::runtime& rt) {
     auto conn = co_await net::tcp_stream::connect(c.address());
     net::buffered_reader in{conn};
     net::buffered_writer out{conn};
+    const int held_before = c.held_total();
     c.hold_next_request();
     co_await out.write_line("GET size");
     co_await out.flush();
@@ -603,7 +615,7 @@ weft::task<void> run(weft::runtime& rt) {
       timed_out = true;
     }
     check(timed_out, "GET size on a stalled replica times out");
-    c.release_held();
+    co_await release_after_held(c, held_before, "c received the request it holds");
     co_await out.write_line("GET shape");
     co_await out.flush();
     const auto reply = co_await read_reply(in);
@@ -613,6 +625,7 @@ weft::task<void> run(weft::runtime& rt) {
   {
     // The right way: replica_connection drops a connection whose request did not finish.
     auto& to_c = client.replica(2);
+    const int held_before = c.held_total();
     c.hold_next_request();
     bool timed_out = false;
     auto first = weft::timeout(50ms, to_c.request("GET size"));
@@ -623,7 +636,7 @@ weft::task<void> run(weft::runtime& rt) {
     }
     check(timed_out && !to_c.connected(), "the timed-out request's connection is dropped");
     // Released now, the late reply is sent at once: to the connection that was dropped.
-    c.release_held();
+    co_await release_after_held(c, held_before, "c received the request it holds");
     const int connects = to_c.connects();
     check(co_await to_c.request("GET shape") == "VALUE square",
           "the next request, on a new connection, gets its own reply");

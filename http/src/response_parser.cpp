@@ -101,6 +101,9 @@ parse_status response_parser::parse_head(std::string_view head, bool to_head) no
     head_.body = {body_kind::until_close, 0};
   }
   if (head_.body.kind == body_kind::until_close) head_.keep_alive = false;
+  // HTTP/1.0 has no Transfer-Encoding: its framing is faulty, so the connection ends after this
+  // message (RFC 9112 6.1).
+  if (minor == 0 && f.has_transfer_encoding) head_.keep_alive = false;
   return parse_status::complete;
 }
 

@@ -25,6 +25,7 @@
 
 #include <sched.h>
 
+#include <weft/detail/await_check.hpp>
 #include <weft/detail/frame_pool.hpp>
 #include <weft/sync/detail/waiter_list.hpp>
 
@@ -289,7 +290,10 @@ void runtime_core::abort_root(frame_header* header) noexcept {
   if (old & join_waiting_bit) {
     waiter = joiner_of(std::coroutine_handle<promise_base>::from_address(h.address()).promise());
   }
-  h.destroy();
+  {
+    shutdown_destroy_scope quiet;  // an awaiter it had made and not awaited is not misuse now
+    h.destroy();
+  }
   if (waiter != nullptr) waiter->wake(waiter);
 }
 

@@ -24,6 +24,7 @@ flags=$(PKG_CONFIG_PATH=$pc_dir PKG_CONFIG_SYSROOT_DIR=$tmp/dest pkg-config --cf
 echo "== meson subproject"
 mkdir -p "$tmp/app/subprojects/weft"
 cp -r "$src/meson.build" "$src/meson_options.txt" "$src/runtime" "$src/resilience" "$src/net" \
+  "$src/http" \
   "$tmp/app/subprojects/weft/"
 cp "$example" "$src/docs/examples/flaky_dependency.cpp" "$tmp/app/"
 cat > "$tmp/app/meson.build" <<'MESON'

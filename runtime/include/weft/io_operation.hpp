@@ -24,7 +24,7 @@ class [[nodiscard("submit_io does nothing until it is co_awaited")]] io_awaiter 
     set_returns_fd(returns_fd);
   }
   /// Movable until it is awaited (to hand it to a combinator).
-  io_awaiter(io_awaiter && other) noexcept(std::is_nothrow_move_constructible_v<Prep>)
+  io_awaiter(io_awaiter&& other) noexcept(std::is_nothrow_move_constructible_v<Prep>)
       : await_check(std::move(other)), prep_(std::move(other.prep_)) {
     set_returns_fd(other.returns_fd());
   }

@@ -155,7 +155,7 @@ class [[nodiscard(
   join_handle() noexcept = default;
   /// Takes over a root spawned on `rt` (runtime::spawn and weft::spawn make these).
   join_handle(handle_type h, detail::runtime_core * rt) noexcept : h_(h), rt_(rt) {}
-  join_handle(join_handle && other) noexcept
+  join_handle(join_handle&& other) noexcept
       : h_(std::exchange(other.h_, {})), rt_(std::exchange(other.rt_, nullptr)) {}
   join_handle& operator=(join_handle&& other) noexcept {
     if (this != &other) {

@@ -29,7 +29,7 @@ class [[nodiscard("a sleep does nothing until it is co_awaited")]] sleep_awaiter
     entry_.order = order;
   }
   /// Movable until it is awaited (to hand it to a combinator: weft::timeout(1s, sleep_for(5s))).
-  sleep_awaiter(sleep_awaiter && other) noexcept {
+  sleep_awaiter(sleep_awaiter&& other) noexcept {
     entry_.deadline = other.entry_.deadline;
     entry_.order = other.entry_.order;
     caller_ = std::exchange(other.caller_, std::noop_coroutine());  // the check moves with it

@@ -82,11 +82,12 @@ class [[nodiscard("spawn_blocking does nothing until it is co_awaited")]] blocki
  public:
   using R = std::invoke_result_t<F&>;
   template <class G>
-  explicit blocking_awaiter(G && f)
+  requires(!std::is_same_v<std::remove_cvref_t<G>, blocking_awaiter>)
+  explicit blocking_awaiter(G&& f)
       : await_check("weft::spawn_blocking() was never co_awaited: the function does not run"),
         job_(std::make_shared<blocking_job_of<F>>(std::forward<G>(f))) {}
   /// Movable until it is awaited (to hand it to a combinator).
-  blocking_awaiter(blocking_awaiter && other) noexcept
+  blocking_awaiter(blocking_awaiter&& other) noexcept
       : await_check(std::move(other)), job_(std::move(other.job_)) {}
   blocking_awaiter(const blocking_awaiter&) = delete;
   blocking_awaiter& operator=(const blocking_awaiter&) = delete;

@@ -192,7 +192,7 @@ class [[nodiscard("a task does nothing until it is co_awaited or spawned")]] tas
 
   /// An empty task; awaiting it throws std::logic_error.
   task() noexcept = default;
-  task(task && other) noexcept : h_(std::exchange(other.h_, {})) {}
+  task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
   task& operator=(task&& other) noexcept {
     if (this != &other) {
       if (h_) h_.destroy();

@@ -70,7 +70,7 @@ class task_group {
     explicit join_awaiter(task_group & g) noexcept
         : await_check("weft::task_group::join() was never co_awaited: nothing is joined"), g_(g) {}
     /// Movable until it is awaited (to hand it to a combinator: weft::timeout(5s, g.join())).
-    join_awaiter(join_awaiter && other) noexcept : await_check(std::move(other)), g_(other.g_) {}
+    join_awaiter(join_awaiter&& other) noexcept : await_check(std::move(other)), g_(other.g_) {}
     join_awaiter(const join_awaiter&) = delete;
     join_awaiter& operator=(const join_awaiter&) = delete;
     bool await_ready() noexcept {

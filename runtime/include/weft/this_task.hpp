@@ -17,7 +17,9 @@ class [[nodiscard("cancel_token() does nothing until it is co_awaited")]] cancel
       : await_check(
             "weft::this_task::cancel_token() was never co_awaited: write "
             "`co_await weft::this_task::cancel_token()`") {}
-  cancel_token_awaiter(cancel_token_awaiter &&) noexcept = default;
+  cancel_token_awaiter(cancel_token_awaiter&&) noexcept = default;
+  /// A combinator refuses it (children.hpp): in a child it would give the child's token.
+  using not_a_combinator_child = void;
 
   bool await_ready() const noexcept {
     mark_awaited();

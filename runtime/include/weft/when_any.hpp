@@ -49,11 +49,26 @@ struct common_child_value<A...> {
 template <class... A>
 using common_child_value_t = typename common_child_value<A...>::type;
 
+/// A child whose value converts to the pack's common type (task<int> among task<long>s).
+template <class T, class U>
+task<T> converted(task<U> t) {
+  co_return co_await std::move(t);
+}
+
+template <class T, class A>
+task<T> as_task_of(A&& child) {
+  if constexpr (std::is_same_v<child_value_t<A>, T>) {
+    return detail::as_task(std::forward<A>(child));
+  } else {
+    return detail::converted<T>(detail::as_task(std::forward<A>(child)));
+  }
+}
+
 template <class T, class... A>
 std::vector<task<T>> to_vector(A&&... children) {
   std::vector<task<T>> v;
   v.reserve(sizeof...(A));
-  (v.push_back(as_task(std::forward<A>(children))), ...);
+  (v.push_back(detail::as_task_of<T>(std::forward<A>(children))), ...);
   return v;
 }
 
@@ -113,12 +128,15 @@ requires(sizeof...(A) > 0 && detail::common_children<A...> &&
 /// the variant's index, and its outcome is the alternative there (a void child's is
 /// outcome<void>). The others are cancelled and waited for, as above.
 ///
-///     auto won = co_await weft::when_any(requests.recv(), weft::sleep_for(1s), stop.wait());
+///     auto won = co_await weft::when_any(load_profile(id), weft::sleep_for(budget), stop.wait());
 ///     switch (won.index()) {
-///       case 0: handle(std::get<0>(std::move(won)).value()); break;   // std::optional<request>
-///       case 1: flush(); break;                                        // the second passed
-///       case 2: co_return;                                             // stopping
+///       case 0: render(std::get<0>(std::move(won)).value()); break;  // the profile
+///       case 1: render_placeholder(); break;                          // the budget ran out
+///       case 2: co_return;                                            // stopping
 ///     }
+///
+/// A loser that finished anyway has its result dropped: race readers, and bound a consumer (a
+/// channel receive) with weft::timeout instead (docs/combinators.md).
 ///
 /// Cancelling the caller cancels every child and throws operation_cancelled, unless a child had
 /// finished by itself first.

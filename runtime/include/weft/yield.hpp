@@ -16,7 +16,7 @@ class [[nodiscard("yield() does nothing until it is co_awaited")]] yield_awaiter
  public:
   yield_awaiter() noexcept
       : await_check("weft::yield() was never co_awaited: the task does not yield") {}
-  yield_awaiter(yield_awaiter &&) noexcept = default;
+  yield_awaiter(yield_awaiter&&) noexcept = default;
 
   bool await_ready() const noexcept {
     mark_awaited();

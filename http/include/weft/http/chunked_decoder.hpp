@@ -24,8 +24,8 @@ enum class decode_status : unsigned char {
 ///     weft::http::chunked_decoder d;
 ///     for (;;) {
 ///       auto r = d.decode(buffered);        // the bytes received and not yet consumed
-///       consume(r.consumed);                // drop them from the buffer (after using r.data)
-///       if (r.status == decode_status::data) append(r.data);
+///       if (r.status == decode_status::data) append(r.data);  // before the bytes are dropped
+///       consume(r.consumed);                // drop what the call used from the buffer
 ///       else if (r.status == decode_status::done) break;  // next message follows
 ///       else if (r.status == decode_status::error) return refuse(d.error().status);
 ///       else read_more();                   // need_more

@@ -7,8 +7,8 @@
 #include <utility>
 
 // On unless NDEBUG is defined, like assert; a build may set it either way. The layout of an
-// awaiter does not depend on it (the pointer is always there), so code built with and without
-// it links together.
+// awaiter does not depend on it (the pointer is always there); the inline destructors do, so a
+// program should build every file with one setting (as with NDEBUG and assert).
 #ifndef WEFT_CHECK_AWAITED
 #ifdef NDEBUG
 #define WEFT_CHECK_AWAITED 0
@@ -23,6 +23,17 @@ namespace weft::detail {
 /// stderr and aborts, unless the stack is
 /// unwinding (an exception thrown between making an awaiter and awaiting it is not misuse).
 void report_unawaited(const char* what) noexcept;
+
+/// Runtime shutdown destroys the frames of unfinished tasks, with any awaiter a task had made and
+/// not yet awaited: that is not misuse, and is not reported while one of these lives on the
+/// destroying thread.
+class shutdown_destroy_scope {
+ public:
+  shutdown_destroy_scope() noexcept;
+  ~shutdown_destroy_scope();
+  shutdown_destroy_scope(const shutdown_destroy_scope&) = delete;
+  shutdown_destroy_scope& operator=(const shutdown_destroy_scope&) = delete;
+};
 
 /// A base of every weft awaiter: armed with the call's message when the awaiter is made,
 /// disarmed by await_ready (which every co_await calls first). Moving hands the duty to the new

@@ -105,6 +105,13 @@ task<child_value_t<A>> as_task(A&& a) {
                   "weft combinator: a task is moved into the combinator, not copied: write "
                   "std::move(t), or pass the call itself (weft::timeout(1s, fetch(key)))");
     return std::move(a);
+  } else if constexpr (requires { typename V::not_a_combinator_child; }) {
+    static_assert(dependent_false<A>,
+                  "weft combinator: this awaitable only means something in the task that awaits "
+                  "it: this_task::cancel_token() in a child would give the child's token, which "
+                  "ends with the child, and async_generator::next() in a child that is cancelled "
+                  "would end the stream; co_await it in the task itself");
+    return {};
   } else if constexpr (!awaitable<A>) {
     static_assert(dependent_false<A>,
                   "weft combinator: this argument is neither a weft::task nor an awaitable (a "
@@ -121,8 +128,8 @@ task<child_value_t<A>> as_task(A&& a) {
     // it ever runs (a when_any decided first), which is not the misuse the awaiter's check
     // (await_check.hpp) reports.
     V child(std::forward<A>(a));
-    waive_await_check(child);
-    return awaitable_task<V>(std::move(child));
+    detail::waive_await_check(child);
+    return detail::awaitable_task<V>(std::move(child));
   }
 }
 

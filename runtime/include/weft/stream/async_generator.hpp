@@ -127,8 +127,12 @@ class [[nodiscard]] async_generator {
     explicit next_awaiter(handle h) noexcept
         : await_check("weft::async_generator::next() was never co_awaited: nothing is read"),
           h_(h) {}
-    /// Movable until it is awaited (to hand it to a combinator: weft::timeout(1s, gen.next())).
-    next_awaiter(next_awaiter && other) noexcept : await_check(std::move(other)), h_(other.h_) {}
+    next_awaiter(next_awaiter&& other) noexcept : await_check(std::move(other)), h_(other.h_) {}
+    /// A combinator refuses it (children.hpp): the generator takes the awaiting task's
+    /// cancellation, so a child cancelled by a timeout would end the stream. Bound a wait for the
+    /// next value with weft::timeout around a task that owns the loop, or with the stream
+    /// operators (<weft/stream/timed_operators.hpp>).
+    using not_a_combinator_child = void;
     next_awaiter(const next_awaiter&) = delete;
     next_awaiter& operator=(const next_awaiter&) = delete;
     bool await_ready() const {

@@ -41,7 +41,7 @@ class barrier {
         : await_check("weft::barrier::arrive_and_wait() was never co_awaited: nothing arrived"),
           b_(b) {}
     /// Movable until it is awaited (to hand it to a combinator).
-    arrive_awaiter(arrive_awaiter &&) noexcept = default;
+    arrive_awaiter(arrive_awaiter&&) noexcept = default;
     arrive_awaiter(const arrive_awaiter&) = delete;
     arrive_awaiter& operator=(const arrive_awaiter&) = delete;
     ~arrive_awaiter() {

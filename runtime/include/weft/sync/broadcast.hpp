@@ -49,7 +49,7 @@ class broadcast_receiver {
         : await_check("weft::broadcast_receiver::recv() was never co_awaited: nothing is received"),
           r_(r) {}
     /// Movable until it is awaited (to hand it to a combinator).
-    awaiter(awaiter &&) noexcept = default;
+    awaiter(awaiter&&) noexcept = default;
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
     ~awaiter() {

@@ -65,7 +65,7 @@ class channel {
           ch_(ch),
           value_(std::move(value)) {}
     /// Movable until it is awaited (to hand it to a combinator).
-    send_awaiter(send_awaiter &&) noexcept = default;
+    send_awaiter(send_awaiter&&) noexcept = default;
     send_awaiter(const send_awaiter&) = delete;
     send_awaiter& operator=(const send_awaiter&) = delete;
     ~send_awaiter() {
@@ -103,7 +103,7 @@ class channel {
     explicit recv_awaiter(channel & ch) noexcept
         : await_check("weft::channel::recv() was never co_awaited: nothing is received"), ch_(ch) {}
     /// Movable until it is awaited (to hand it to a combinator: weft::timeout(1s, ch.recv())).
-    recv_awaiter(recv_awaiter &&) noexcept = default;
+    recv_awaiter(recv_awaiter&&) noexcept = default;
     recv_awaiter(const recv_awaiter&) = delete;
     recv_awaiter& operator=(const recv_awaiter&) = delete;
     ~recv_awaiter() {

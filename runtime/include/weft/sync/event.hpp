@@ -24,7 +24,7 @@ class [[nodiscard("wait does nothing until it is co_awaited")]] event_awaiter : 
                                         "nothing is waited for") noexcept
       : await_check(what), event_(&e) {}
   /// Movable until it is awaited (to hand it to a combinator: weft::timeout(1s, e.wait())).
-  event_awaiter(event_awaiter && other) noexcept
+  event_awaiter(event_awaiter&& other) noexcept
       : await_check(std::move(other)), event_(other.event_) {}
   event_awaiter(const event_awaiter&) = delete;
   event_awaiter& operator=(const event_awaiter&) = delete;

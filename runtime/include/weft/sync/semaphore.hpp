@@ -83,7 +83,7 @@ class semaphore {
       }
     }
     /// Movable until it is awaited (to hand it to a combinator: weft::timeout(1s, s.acquire())).
-    acquire_awaiter(acquire_awaiter &&) noexcept = default;
+    acquire_awaiter(acquire_awaiter&&) noexcept = default;
     acquire_awaiter(const acquire_awaiter&) = delete;
     acquire_awaiter& operator=(const acquire_awaiter&) = delete;
     ~acquire_awaiter() {

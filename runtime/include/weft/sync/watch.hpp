@@ -33,7 +33,7 @@ class watch_receiver {
               "weft::watch_receiver::changed() was never co_awaited: nothing is waited for"),
           r_(r) {}
     /// Movable until it is awaited (to hand it to a combinator).
-    awaiter(awaiter &&) noexcept = default;
+    awaiter(awaiter&&) noexcept = default;
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
     ~awaiter() {
