@@ -131,7 +131,7 @@ requires(sizeof...(A) > 0 && detail::common_children<A...> &&
 ///     auto won = co_await weft::when_any(load_profile(id), weft::sleep_for(budget), stop.wait());
 ///     switch (won.index()) {
 ///       case 0: render(std::get<0>(std::move(won)).value()); break;  // the profile
-///       case 1: render_placeholder(); break;                          // the budget ran out
+///       case 1: render_anonymous(); break;                            // the budget ran out
 ///       case 2: co_return;                                            // stopping
 ///     }
 ///
