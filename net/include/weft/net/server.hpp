@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -21,6 +22,7 @@
 #include <weft/clock.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/sleep.hpp>
+#include <weft/sync/semaphore.hpp>
 #include <weft/task.hpp>
 #include <weft/task_group.hpp>
 #include <weft/timed_out.hpp>
@@ -111,6 +113,10 @@ struct server_options {
   /// default reports to stderr, rate limited (handler_error_log::standard()); nullptr reports
   /// nothing. It must outlive serve().
   handler_error_reporter* on_handler_error = &handler_error_log::standard();
+  /// At most this many connections at once; 0 is no limit. At the limit the server stops
+  /// accepting until a connection ends: new connections wait in the listener's backlog (and
+  /// beyond it the kernel refuses them), none is accepted and then dropped.
+  std::size_t max_connections = 0;
 };
 static_assert(std::is_trivially_destructible_v<server_options>,
               "server_options must stay trivially destructible (see its comment)");
@@ -170,9 +176,12 @@ class connection_slot {
   bool settled_ = false;
 };
 
+// `permit` (empty without max_connections) is a parameter so that it goes back with the frame,
+// even for a connection cancelled before its body ran.
 template <class Handler, class Accepted>
 task<void> run_connection(Handler& handler, Accepted accepted, connection_slot slot,
-                          handler_error_reporter* on_error, std::uint64_t number) {
+                          handler_error_reporter* on_error, std::uint64_t number,
+                          [[maybe_unused]] semaphore::permit permit) {
   std::string peer;
   try {
     peer = accepted.stream.peer_name();  // inside: its copy may throw, like anything here
@@ -206,13 +215,17 @@ inline task<void> join_group(task_group& group) {
 /// default a rate-limited line on stderr) and does not stop the server. An accept that failed for
 /// its connection only (ECONNABORTED, EPROTO, EPERM from a firewall, the network errors of
 /// accept(2)) is counted in stats->accept_errors and skipped. Out of descriptors or memory,
-/// accepting pauses for options.overload_pause. Other accept errors (the listener's: EBADF,
+/// accepting pauses for options.overload_pause; at options.max_connections, until a connection
+/// ends. Other accept errors (the listener's: EBADF,
 /// EINVAL, …) end the server the same graceful way and are then rethrown. Cancelling the task
 /// that awaits serve() cancels every connection at once (no grace). The listener stays open (its
 /// owner closes it); `handler` and `stats` live as long as serve() runs.
 template <class Listener, class Handler>
 task<void> serve(Listener& listener, Handler handler, cancel_token stop,
                  server_options options = {}, server_stats* stats = nullptr) {
+  // Declared before the group, so that it outlives every connection's permit.
+  std::optional<semaphore> slots;
+  if (options.max_connections != 0) slots.emplace(options.max_connections);
   task_group connections;
   std::exception_ptr failure;
   std::uint64_t number = 0;
@@ -220,11 +233,14 @@ task<void> serve(Listener& listener, Handler handler, cancel_token stop,
   while (!stop.is_cancellation_requested()) {
     bool overloaded = false;
     try {
+      semaphore::permit permit;
+      if (slots) permit = co_await with_cancellation(stop, slots->acquire());
       auto accepted = co_await with_cancellation(stop, listener.accept());
       connection_errors_in_a_row = 0;
       connections.spawn(detail::run_connection(handler, std::move(accepted),
                                                detail::connection_slot{stats},
-                                               options.on_handler_error, ++number));
+                                               options.on_handler_error, ++number,
+                                               std::move(permit)));
     } catch (const operation_cancelled&) {
       if (!stop.is_cancellation_requested()) throw;  // our own caller: the group cancels all
     } catch (const std::system_error& e) {

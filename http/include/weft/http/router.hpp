@@ -1,0 +1,73 @@
+// weft::http::router: a handler that dispatches on method and path, with {name} path parameters.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <weft/http/handler.hpp>
+#include <weft/http/request.hpp>
+#include <weft/http/response.hpp>
+#include <weft/task.hpp>
+
+namespace weft::http {
+
+/// Routes requests by method and path. A pattern is a path whose segments are literal, a
+/// parameter `{name}` (one non-empty segment) or, as the last segment only, `{name...}` (the rest
+/// of the path, possibly empty and with its slashes). Parameters are read with request::param.
+///
+///     weft::http::router r;
+///     r.get("/users/{id}", [](weft::http::request& req) -> weft::task<weft::http::response> {
+///       co_return weft::http::response::text(std::string{req.param("id")});
+///     });
+///     r.get("/static/{file...}", serve_static);
+///     weft::http::server srv{std::ref(r)};  // or std::move(r)
+///
+/// Where several routes match a path, the most specific wins: segment by segment, a literal
+/// beats a parameter, which beats a rest parameter. A path no route matches is 404; one that
+/// routes match for other methods only is 405 with an `Allow` header listing them. HEAD is served
+/// by the GET route when there is no HEAD route (the server then sends no body). Matching is on
+/// the path as sent (no percent-decoding, no "." or ".." resolution), with the query ignored.
+///
+/// Misuse: a pattern that does not start with '/', an unclosed or empty `{}`, a rest parameter
+/// that is not last, a parameter name used twice, or the same method and pattern registered twice
+/// throws std::invalid_argument when the route is added. Add routes before serving: the router is
+/// not synchronised, and serving only reads it.
+class router {
+ public:
+  router& route(std::string_view method, std::string_view pattern, handler h);
+  router& get(std::string_view pattern, handler h) { return route("GET", pattern, std::move(h)); }
+  router& post(std::string_view pattern, handler h) { return route("POST", pattern, std::move(h)); }
+  router& put(std::string_view pattern, handler h) { return route("PUT", pattern, std::move(h)); }
+  router& patch(std::string_view pattern, handler h) {
+    return route("PATCH", pattern, std::move(h));
+  }
+  router& del(std::string_view pattern, handler h) {
+    return route("DELETE", pattern, std::move(h));
+  }
+
+  /// Serves `req` with the matching route (or answers 404/405).
+  task<response> operator()(request& req) const;
+
+ private:
+  struct segment {
+    enum kind_t : unsigned char { literal, param, rest } kind;
+    std::string text;  // the literal, or the parameter's name
+  };
+  struct entry {
+    std::string method;
+    std::string pattern;
+    std::vector<segment> segments;
+    handler h;
+  };
+  // Matches `path` against `e`, filling `params` on success; `rank` says how specific the match
+  // is (compared lexicographically: lower is more specific).
+  static bool match(const entry& e, std::string_view path,
+                    std::vector<std::pair<std::string_view, std::string_view>>& params,
+                    std::vector<unsigned char>& rank);
+
+  std::vector<entry> routes_;
+};
+
+}  // namespace weft::http
