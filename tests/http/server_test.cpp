@@ -475,9 +475,8 @@ TEST_F(HttpServer, AnUnreadBodyIsDrainedSoTheNextPipelinedRequestIsParsedWhereIt
     std::snprintf(hex, sizeof hex, "%zx", evil.size());
     co_await c.write_all(bytes_of(
         "POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(evil.size()) +
-        "\r\n\r\n" + evil +
-        "POST /2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + hex + "\r\n" +
-        evil + "\r\n0\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n"));
+        "\r\n\r\n" + evil + "POST /2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        hex + "\r\n" + evil + "\r\n0\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n"));
     http_reader in{c};
     for (const char* want : {"POST /1", "POST /2", "GET /3"}) {
       auto r = co_await in.next();
