@@ -31,6 +31,10 @@ namespace weft::http::detail {
 
 namespace {
 
+using namespace std::string_view_literals;
+
+void append_number(std::string& out, std::uint64_t n);
+
 constexpr std::int64_t no_deadline = std::numeric_limits<std::int64_t>::max();
 constexpr std::size_t initial_buffer = 4096;
 // Room a body read gets after the head, at least.
@@ -46,10 +50,10 @@ constexpr std::size_t out_flush_at = 64 * 1024;
 // connection before the client has read the response.
 constexpr std::size_t linger_bytes = 256 * 1024;
 
-// The Date header's value, formatted once a second per thread (RFC 9110 5.6.7 IMF-fixdate).
-std::string_view http_date() noexcept {
+// The Date header line, formatted once a second per thread (RFC 9110 5.6.7 IMF-fixdate).
+std::string_view date_line() noexcept {
   thread_local std::time_t cached = -1;
-  thread_local std::array<char, 32> text{};
+  thread_local std::array<char, 48> text{};
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
   if (ts.tv_sec != cached) {
@@ -59,11 +63,23 @@ std::string_view http_date() noexcept {
     static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::snprintf(text.data(), text.size(), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-                  tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec);
+    std::snprintf(text.data(), text.size(), "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
+                  days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec);
   }
-  return {text.data(), 29};
+  return {text.data(), 37};
+}
+
+void append_status_line(std::string& out, std::uint16_t status) {
+  if (status == 200) {
+    out.append("HTTP/1.1 200 OK\r\n"sv);
+    return;
+  }
+  out.append("HTTP/1.1 "sv);
+  append_number(out, status);
+  out.push_back(' ');
+  out.append(reason_phrase(status));
+  out.append("\r\n"sv);
 }
 
 void append_number(std::string& out, std::uint64_t n) {
@@ -127,6 +143,7 @@ class connection final : public body_source {
   task<void> linger_close();
   void head_fields(response& r);
   void compact() noexcept;
+  void reset_buffer();
   void grow(std::size_t capacity);
   bool next_request_buffered();
 
@@ -151,8 +168,9 @@ class connection final : public body_source {
   clock::duration min_timeout_{};
   std::size_t max_buffer_ = 0;
 
-  // The read buffer: [0, work_) holds the head of the request being handled (views point into
-  // it, so it does not move until the handler is done), [pos_, end_) the bytes not consumed yet.
+  // The read buffer: [pos_, end_) holds the bytes not consumed yet. While a handler runs, its
+  // request's head lies before work_ (views point into it, so nothing moves until the handler is
+  // done) and the body is read behind it.
   std::unique_ptr<char[]> in_;
   std::size_t cap_ = 0;
   std::size_t work_ = 0;
@@ -195,12 +213,14 @@ task<void> connection::serve_requests() {
   in_ = std::make_unique<char[]>(initial_buffer);
   cap_ = initial_buffer;
   for (;;) {
-    // --- the next request's head, at the start of the buffer
-    compact();
+    // --- the next request's head, from pos_ (pipelined requests are parsed where they lie:
+    // moving the rest of a batch forward for each request would cost O(batch²))
+    if (pos_ == end_) reset_buffer();
     parser_.reset();
     bool head_timer = false;
     for (;;) {
-      const auto status = end_ > 0 ? parser_.parse({data(), end_}) : parse_status::need_more;
+      const auto status =
+          end_ > pos_ ? parser_.parse({data() + pos_, end_ - pos_}) : parse_status::need_more;
       if (status == parse_status::complete) break;
       if (status == parse_status::error) {
         co_await refuse(parser_.error());
@@ -208,7 +228,7 @@ task<void> connection::serve_requests() {
       }
       // Responses to the requests read so far go out before the server waits for more.
       if (!out_.empty()) co_await flush();
-      if (end_ == 0) {
+      if (end_ == pos_) {
         if (flags_.fetch_or(idle_bit, std::memory_order_acq_rel) & stop_bit) co_return;
         // A new connection gets the header timeout for its first request: one that sends
         // nothing is as slow a client as one that trickles.
@@ -218,28 +238,33 @@ task<void> connection::serve_requests() {
         set_deadline(options_.header_timeout);
       }
       if (end_ == cap_) {
-        if (cap_ >= max_buffer_) {
+        if (pos_ > 0) {
+          compact();  // the parser keeps offsets only: the bytes may move
+        } else if (cap_ >= max_buffer_) {
           // The parser refuses a head over its limits before this; a limit above the buffer's
           // bound still cannot make the server buffer more.
           co_await refuse({431, "the request head does not fit the server's buffer"});
           co_return;
+        } else {
+          grow(std::min(cap_ * 2, max_buffer_));
         }
-        grow(std::min(cap_ * 2, max_buffer_));
       }
       const std::size_t n = co_await socket_.read_some(free_space());
       if (n == 0) co_return;  // the client closed (inside a head: there is no one to answer)
       flags_.fetch_and(~idle_bit, std::memory_order_acq_rel);
       end_ += n;
     }
-    if (parser_.head().body.kind != body_kind::none && cap_ - parser_.head().size < body_room) {
+    if (parser_.head().body.kind != body_kind::none &&
+        cap_ - pos_ - parser_.head().size < body_room) {
       // A body read needs room behind the head, which must not move while the handler runs:
-      // grow now, and parse again for views into the new buffer.
+      // make it now, and parse again for views into the moved bytes.
+      compact();
       grow(parser_.head().size + body_room);
       parser_.reset();
       parser_.parse({data(), end_});
     }
     const request_head& head = parser_.head();
-    work_ = pos_ = head.size;
+    work_ = pos_ = pos_ + head.size;
     framing_ = head.body;
     remaining_ = framing_.kind == body_kind::length ? framing_.length : 0;
     body_done_ =
@@ -308,8 +333,11 @@ void connection::compact() noexcept {
     end_ -= pos_;
     pos_ = 0;
   }
-  work_ = 0;
-  if (end_ == 0 && cap_ > initial_buffer) {
+}
+
+void connection::reset_buffer() {
+  pos_ = end_ = 0;
+  if (cap_ > initial_buffer) {
     // An idle connection keeps a small buffer, however large its last head was.
     in_ = std::make_unique<char[]>(initial_buffer);
     cap_ = initial_buffer;
@@ -413,26 +441,20 @@ task<bool> connection::drain_body() {
 }
 
 void connection::head_fields(response& r) {
-  if (!options_.server_name.empty() && !r.header("Server")) {
-    out_.append("Server: ");
-    out_.append(options_.server_name);
-    out_.append("\r\n");
+  if (!state_.server_line.empty() && (r.headers().empty() || !r.header("Server"))) {
+    out_.append(state_.server_line);
   }
-  if (!r.header("Date")) {
-    out_.append("Date: ");
-    out_.append(http_date());
-    out_.append("\r\n");
-  }
-  if (!r.content_type().empty()) {
-    out_.append("Content-Type: ");
-    out_.append(r.content_type());
-    out_.append("\r\n");
+  if (r.headers().empty() || !r.header("Date")) out_.append(date_line());
+  if (const auto type = r.content_type(); !type.empty()) {
+    out_.append("Content-Type: "sv);
+    out_.append(type);
+    out_.append("\r\n"sv);
   }
   for (const auto& f : r.headers()) {
     out_.append(f.name);
-    out_.append(": ");
+    out_.append(": "sv);
     out_.append(f.value);
-    out_.append("\r\n");
+    out_.append("\r\n"sv);
   }
 }
 
@@ -445,31 +467,27 @@ task<void> connection::send(response& r, bool head_only, int version_minor, bool
   if (stream != nullptr && !chunked && !head_only && !bodiless) {
     keep_alive = false;  // HTTP/1.0: the end of the connection ends the body
   }
-  out_.append("HTTP/1.1 ");
-  append_number(out_, status);
-  out_.push_back(' ');
-  out_.append(reason_phrase(status));
-  out_.append("\r\n");
+  append_status_line(out_, status);
   head_fields(r);
   if (!bodiless) {
     if (auto* s = std::get_if<std::string>(&body)) {
-      out_.append("Content-Length: ");
+      out_.append("Content-Length: "sv);
       append_number(out_, s->size());
-      out_.append("\r\n");
+      out_.append("\r\n"sv);
     } else if (auto* f = std::get_if<response::file_body>(&body)) {
-      out_.append("Content-Length: ");
+      out_.append("Content-Length: "sv);
       append_number(out_, f->length);
-      out_.append("\r\n");
+      out_.append("\r\n"sv);
     } else if (chunked) {
-      out_.append("Transfer-Encoding: chunked\r\n");
+      out_.append("Transfer-Encoding: chunked\r\n"sv);
     }
   }
   if (!keep_alive) {
-    out_.append("Connection: close\r\n");
+    out_.append("Connection: close\r\n"sv);
   } else if (version_minor == 0) {
-    out_.append("Connection: keep-alive\r\n");
+    out_.append("Connection: keep-alive\r\n"sv);
   }
-  out_.append("\r\n");
+  out_.append("\r\n"sv);
   if (head_only || bodiless) co_return;
   if (auto* s = std::get_if<std::string>(&body)) {
     if (s->size() <= copy_body_max) {
@@ -553,19 +571,10 @@ task<void> connection::write(std::span<const std::span<const std::byte>> parts) 
 task<void> connection::refuse(parse_error e) {
   state_.stats.refused.fetch_add(1, std::memory_order_relaxed);
   std::string body = std::string{reason_phrase(e.status)} + ": " + std::string{e.what} + "\n";
-  out_.append("HTTP/1.1 ");
-  append_number(out_, e.status);
-  out_.push_back(' ');
-  out_.append(reason_phrase(e.status));
-  out_.append("\r\n");
-  if (!options_.server_name.empty()) {
-    out_.append("Server: ");
-    out_.append(options_.server_name);
-    out_.append("\r\n");
-  }
-  out_.append("Date: ");
-  out_.append(http_date());
-  out_.append("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+  append_status_line(out_, e.status);
+  out_.append(state_.server_line);
+  out_.append(date_line());
+  out_.append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
   append_number(out_, body.size());
   out_.append("\r\nConnection: close\r\n\r\n");
   out_.append(body);

@@ -118,21 +118,21 @@ std::string_view reason_phrase(std::uint16_t status) noexcept {
 
 response response::text(std::string body, std::uint16_t status) {
   response r{status};
-  r.content_type_ = "text/plain; charset=utf-8";
+  r.known_type_ = "text/plain; charset=utf-8";
   r.body_ = std::move(body);
   return r;
 }
 
 response response::html(std::string body, std::uint16_t status) {
   response r{status};
-  r.content_type_ = "text/html; charset=utf-8";
+  r.known_type_ = "text/html; charset=utf-8";
   r.body_ = std::move(body);
   return r;
 }
 
 response response::json(std::string body, std::uint16_t status) {
   response r{status};
-  r.content_type_ = "application/json";
+  r.known_type_ = "application/json";
   r.body_ = std::move(body);
   return r;
 }
@@ -213,8 +213,8 @@ response& response::add_header(std::string_view name, std::string value) & {
 
 std::optional<std::string_view> response::header(std::string_view name) const noexcept {
   if (iequals(name, "content-type")) {
-    if (content_type_.empty()) return std::nullopt;
-    return std::string_view{content_type_};
+    if (content_type().empty()) return std::nullopt;
+    return content_type();
   }
   for (const auto& f : headers_) {
     if (iequals(f.name, name)) return std::string_view{f.value};
@@ -224,6 +224,7 @@ std::optional<std::string_view> response::header(std::string_view name) const no
 
 response& response::set_content_type(std::string type) & {
   check_field("Content-Type", type);
+  known_type_ = nullptr;
   content_type_ = std::move(type);
   return *this;
 }

@@ -21,6 +21,7 @@
 #include <weft/runtime.hpp>
 
 #include "../common/echo_service.hpp"
+#include "../common/http_service.hpp"
 #include "echo_workloads.hpp"
 #include "runtime_workloads.hpp"
 
@@ -38,7 +39,7 @@ struct options {
 };
 
 bool is_known(const std::string& name) {
-  return name == "echo_server" || weft::bench::find_workload(name) != nullptr ||
+  return name == "echo_server" || name == "http_server" || weft::bench::find_workload(name) != nullptr ||
          weft::bench::find_echo_workload(name) != nullptr;
 }
 
@@ -48,7 +49,8 @@ bool is_known(const std::string& name) {
                "usage: weft-bench [--workload NAME[,NAME...]] [--workers N[,N...]] [--repeat R] "
                "[--json]\n"
                "       [--max-lifo-polls N] [--global-queue-interval N]  (scheduler tuning)\n"
-               "       --workload echo_server --port P   (serve on 127.0.0.1:P until SIGTERM)\n"
+               "       --workload echo_server|http_server --port P   (serve on 127.0.0.1:P "
+               "until SIGTERM)\n"
                "       [--server-cmd CMD] [--warmup S] [--duration S]  (echo_* workloads)\n"
                "workloads:",
                error.c_str());
@@ -58,7 +60,7 @@ bool is_known(const std::string& name) {
   for (const auto& w : weft::bench::echo_workloads()) {
     std::fprintf(stderr, " %.*s", static_cast<int>(w.name.size()), w.name.data());
   }
-  std::fprintf(stderr, " echo_server");
+  std::fprintf(stderr, " echo_server http_server");
   std::fprintf(stderr, "\n");
   std::exit(2);
 }
@@ -127,9 +129,11 @@ options parse(int argc, char** argv) {
   for (const auto& name : o.workloads) {
     if (!is_known(name)) usage("unknown workload '" + name + "'");
   }
-  if (std::find(o.workloads.begin(), o.workloads.end(), "echo_server") != o.workloads.end() &&
-      (o.workloads.size() != 1 || o.port < 0 || o.port > 65535)) {
-    usage("echo_server runs alone and needs --port P");
+  for (const char* server : {"echo_server", "http_server"}) {
+    if (std::find(o.workloads.begin(), o.workloads.end(), server) != o.workloads.end() &&
+        (o.workloads.size() != 1 || o.port < 0 || o.port > 65535)) {
+      usage(std::string{server} + " runs alone and needs --port P");
+    }
   }
   if (o.workers.empty()) o.workers.push_back(0);
   return o;
@@ -276,6 +280,14 @@ int main(int argc, char** argv) {
     config.workers = o.workers.front() == 0 ? 1 : o.workers.front();
     config.quiet = o.json;
     return weft::tools::run_echo_server(config);
+  }
+  if (o.workloads.front() == "http_server") {
+    weft::tools::http_server_config config;
+    config.listen = weft::net::socket_address{weft::net::ip_address::v4_loopback(),
+                                              static_cast<std::uint16_t>(o.port)};
+    config.workers = o.workers.front() == 0 ? 1 : o.workers.front();
+    config.quiet = o.json;
+    return weft::tools::run_http_server(config);
   }
   std::vector<row> rows;
   bool all_valid = true;

@@ -3,6 +3,7 @@
 
 #include <functional>
 
+#include <weft/http/error.hpp>
 #include <weft/http/request.hpp>
 #include <weft/http/response.hpp>
 #include <weft/task.hpp>

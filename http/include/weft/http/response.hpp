@@ -97,7 +97,9 @@ class response {
   response&& set_content_type(std::string type) && {
     return std::move(set_content_type(std::move(type)));
   }
-  [[nodiscard]] const std::string& content_type() const noexcept { return content_type_; }
+  [[nodiscard]] std::string_view content_type() const noexcept {
+    return known_type_ != nullptr ? std::string_view{known_type_} : std::string_view{content_type_};
+  }
 
   response& set_body(std::string body) &;
   response&& set_body(std::string body) && { return std::move(set_body(std::move(body))); }
@@ -124,6 +126,8 @@ class response {
 
   std::uint16_t status_ = 200;
   bool close_ = false;
+  // text(), html() and json() name a static type instead of copying it: no allocation.
+  const char* known_type_ = nullptr;
   std::string content_type_;
   std::vector<field> headers_;
   std::variant<std::string, file_body, chunk_stream> body_;

@@ -41,7 +41,8 @@ struct server_options {
   clock::duration grace = std::chrono::seconds{10};
   /// At most this many connections at once; at the limit accepting pauses until one ends.
   std::size_t max_connections = 10'000;
-  /// The `Server` header's value; empty sends none.
+  /// The `Server` header's value; empty sends none. A value with a control character is
+  /// std::invalid_argument when the server is made.
   std::string server_name = "weft";
   /// Told about every handler that threw something other than http::error (the client got a
   /// 500). The default is a rate-limited line on stderr; nullptr reports nothing. It must
@@ -64,6 +65,7 @@ struct server_state {
   handler h;
   server_options options;
   server_stats stats;
+  std::string server_line;  // "Server: <name>\r\n", or empty
 };
 
 /// Serves HTTP on one accepted connection until it closes; never throws (a connection's end,
@@ -100,6 +102,11 @@ class server {
       : state_(std::make_unique<detail::server_state>()) {
     state_->h = std::move(h);
     state_->options = std::move(options);
+    if (!state_->options.server_name.empty()) {
+      // Checked like any header value: a CR or LF here would split every response.
+      http::response{}.set_header("Server", state_->options.server_name);
+      state_->server_line = "Server: " + state_->options.server_name + "\r\n";
+    }
   }
 
   /// Serves connections from `listener` (tcp_listener or unix_listener) until `stop`.
