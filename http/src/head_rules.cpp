@@ -1,20 +1,12 @@
 // The shared rules of the HTTP/1.1 parsers: line scanning, field grammar, framing fields.
 #include "head_rules.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace weft::http::detail {
 
 namespace {
-
-constexpr std::array<bool, 256> tchar_table = [] {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
-  for (char c : std::string_view{"!#$%&'*+-.^_`|~"}) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
 
 bool is_ows(char c) noexcept {
   return c == ' ' || c == '\t';
@@ -41,38 +33,32 @@ void for_each_element(std::string_view list, F&& f) {
 
 }  // namespace
 
-bool is_tchar(unsigned char c) noexcept {
-  return tchar_table[c];
-}
-
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!is_tchar(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
 scan_result scan_head(std::string_view in, scan_state& s, const scan_limits& lim,
                       std::size_t& head_end, parse_error& error) noexcept {
   const char* const p = in.data();
   const std::size_t n = in.size();
   std::size_t i = s.scanned;
   while (i < n) {
-    const char c = p[i];
-    // Fast path: every byte above '\r' is neither CR nor LF.
-    if (static_cast<unsigned char>(c) > '\r' || (c != '\r' && c != '\n')) {
+    // Fast path: a run of bytes that are neither CR nor LF, as far as the limits allow (the
+    // scan may reach `bound`; one byte past it is over a limit).
+    std::size_t bound = s.head_start + lim.header_section;
+    if (s.lines == 0) bound = std::min(bound, s.line_start + lim.start_line);
+    const std::size_t stop = bound >= n ? n : bound + 1;
+    while (i < stop) {
+      const auto b = static_cast<unsigned char>(p[i]);
+      if (b <= '\r' && (b == '\r' || b == '\n')) break;
       ++i;
+    }
+    if (i > bound) {
       if (s.lines == 0 && i - s.line_start > lim.start_line) {
         error = {lim.start_line_status, "the start line is over its limit"};
-        return scan_result::error;
-      }
-      if (i - s.head_start > lim.header_section) {
+      } else {
         error = {lim.section_status, "the header section is over its limit"};
-        return scan_result::error;
       }
-      continue;
+      return scan_result::error;
     }
+    if (i == n) break;
+    const char c = p[i];  // CR or LF
     if (c == '\n') {
       error = {lim.malformed_status, "a bare LF (a line must end in CRLF)"};
       return scan_result::error;

@@ -2,6 +2,7 @@
 // rules and limits), the header field grammar, and the framing headers' rules.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -14,13 +15,30 @@
 
 namespace weft::http::detail {
 
-/// tchar (RFC 9110 5.6.2): the characters of a token (method, field name, coding).
-bool is_tchar(unsigned char c) noexcept;
+/// tchar (RFC 9110 5.6.2): the characters of a token (method, field name, coding). A table,
+/// inline: the parsers test every byte of every field name with it.
+inline constexpr std::array<bool, 256> tchar_table = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (char c : std::string_view{"!#$%&'*+-.^_`|~"}) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+inline bool is_tchar(unsigned char c) noexcept {
+  return tchar_table[c];
+}
 /// A character a field value may hold: VCHAR, obs-text, SP and HTAB (no CTL, no DEL, no NUL).
 inline bool is_field_char(unsigned char c) noexcept {
   return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
-bool is_token(std::string_view s) noexcept;
+inline bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (!is_tchar(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
 
 /// Where a scan for the end of a head stands, as offsets into the input.
 struct scan_state {

@@ -35,10 +35,11 @@ inline task<http::response> bench_handler(http::request& req) {
     if (ec != std::errc{} || end != digits.data() + digits.size() || n > (64u << 20)) {
       throw http::error{400, "/bytes/N takes a count up to 64 MiB"};
     }
-    co_return http::response{200}.set_content_type("application/octet-stream").set_body(
-        std::string(n, 'x'));
+    co_return http::response{200}
+        .set_content_type("application/octet-stream")
+        .set_body(std::string(n, 'x'));
   }
-  co_return http::response::text("Hello, World!", 200).set_content_type("text/plain");
+  co_return http::response::text("Hello, World!");
 }
 
 struct http_server_config {

@@ -3,6 +3,7 @@
 // connection.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -17,7 +18,20 @@ struct header_field {
 };
 
 /// ASCII case-insensitive equality (field names, methods' coding tokens).
-[[nodiscard]] bool iequals(std::string_view a, std::string_view b) noexcept;
+[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    // Setting bit 5 lower-cases a letter; it must be set in both or neither, and the byte a
+    // letter: then only the case may differ.
+    const unsigned char x = static_cast<unsigned char>(a[i]);
+    const unsigned char y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    if ((x | 0x20) != (y | 0x20)) return false;
+    const unsigned char lower = x | 0x20;
+    if (lower < 'a' || lower > 'z') return false;
+  }
+  return true;
+}
 
 /// The header fields of a message in the order they came.
 class header_view {
