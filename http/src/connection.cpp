@@ -431,9 +431,9 @@ task<std::size_t> connection::read_body(std::span<std::byte> buf) {
 
 task<bool> connection::drain_body() {
   std::array<std::byte, 4096> sink{};
-  std::uint64_t drained = 0;
   try {
-    while (const std::size_t n = co_await read_body(sink)) drained += n;
+    while (co_await read_body(sink) != 0) {
+    }
   } catch (const http::error&) {
     co_return false;
   }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace weft::http {
@@ -15,6 +16,12 @@ namespace weft::http {
 struct header_field {
   std::string_view name;
   std::string_view value;
+};
+
+/// One header field, owned (what responses and the client's requests hold).
+struct field {
+  std::string name;
+  std::string value;
 };
 
 /// ASCII case-insensitive equality (field names, methods' coding tokens).

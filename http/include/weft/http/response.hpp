@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <weft/file.hpp>
+#include <weft/http/message_head.hpp>
 #include <weft/stream/async_generator.hpp>
 #include <weft/task.hpp>
 
@@ -45,10 +46,7 @@ struct response_access;
 /// status outside 100-599 is std::invalid_argument too.
 class response {
  public:
-  struct field {
-    std::string name;
-    std::string value;
-  };
+  using field = http::field;
   /// A range of an open file, sent as it is read.
   struct file_body {
     weft::file file;
