@@ -21,6 +21,7 @@
 #include <weft/runtime.hpp>
 
 #include "../common/echo_service.hpp"
+#include "../common/http_client_load.hpp"
 #include "../common/http_service.hpp"
 #include "echo_workloads.hpp"
 #include "runtime_workloads.hpp"
@@ -35,11 +36,14 @@ struct options {
   weft::runtime_options runtime;  // workers is set per run
   int port = -1;                  // echo_server: serve on 127.0.0.1:port until SIGTERM
   std::string server_cmd;         // echo_*: the server to measure instead of weft-echo
+  std::string url;                // http_client: what to GET
+  std::size_t connections = 64;   // http_client: concurrent requests (and pooled connections)
   double warmup_s = 2, duration_s = 10;
 };
 
 bool is_known(const std::string& name) {
-  return name == "echo_server" || name == "http_server" || weft::bench::find_workload(name) != nullptr ||
+  return name == "echo_server" || name == "http_server" || name == "http_client" ||
+         weft::bench::find_workload(name) != nullptr ||
          weft::bench::find_echo_workload(name) != nullptr;
 }
 
@@ -52,6 +56,8 @@ bool is_known(const std::string& name) {
                "       --workload echo_server|http_server --port P   (serve on 127.0.0.1:P "
                "until SIGTERM)\n"
                "       [--server-cmd CMD] [--warmup S] [--duration S]  (echo_* workloads)\n"
+               "       --workload http_client --url URL [--connections N] [--warmup S] "
+               "[--duration S]\n"
                "workloads:",
                error.c_str());
   for (const auto& w : weft::bench::runtime_workloads()) {
@@ -60,7 +66,7 @@ bool is_known(const std::string& name) {
   for (const auto& w : weft::bench::echo_workloads()) {
     std::fprintf(stderr, " %.*s", static_cast<int>(w.name.size()), w.name.data());
   }
-  std::fprintf(stderr, " echo_server http_server");
+  std::fprintf(stderr, " echo_server http_server http_client");
   std::fprintf(stderr, "\n");
   std::exit(2);
 }
@@ -108,6 +114,11 @@ options parse(int argc, char** argv) {
       o.json = true;
     } else if (arg == "--port") {
       o.port = static_cast<int>(parse_count(value(), "--port"));
+    } else if (arg == "--url") {
+      o.url = value();
+    } else if (arg == "--connections") {
+      o.connections = parse_count(value(), "--connections");
+      if (o.connections == 0) usage("--connections must be at least 1");
     } else if (arg == "--server-cmd") {
       o.server_cmd = value();
     } else if (arg == "--warmup" || arg == "--duration") {
@@ -280,6 +291,15 @@ int main(int argc, char** argv) {
     config.workers = o.workers.front() == 0 ? 1 : o.workers.front();
     config.quiet = o.json;
     return weft::tools::run_echo_server(config);
+  }
+  if (o.workloads.front() == "http_client") {
+    if (o.workloads.size() != 1 || o.url.empty()) usage("http_client runs alone and needs --url");
+    weft::tools::http_client_load_config config;
+    config.url = o.url;
+    config.connections = o.connections;
+    config.warmup_s = o.warmup_s;
+    config.duration_s = o.duration_s;
+    return weft::tools::run_http_client_load(config);
   }
   if (o.workloads.front() == "http_server") {
     weft::tools::http_server_config config;
