@@ -277,6 +277,42 @@ weft::task<void> fail_first(tcp_stream s, handler_state* st, std::atomic<int>* o
   co_await answer_one(std::move(s), st);
 }
 
+server_options at_most(std::size_t n) {
+  server_options o;
+  o.max_connections = n;
+  return o;
+}
+
+TEST_F(Serve, AtMaxConnectionsTheNextIsAcceptedOnlyWhenOneEnds) {
+  handler_state st{2};
+  server_stats stats;
+  rt_.block_on([&]() -> weft::task<void> {
+    auto listener = tcp_listener::bind(loopback_v4());
+    weft::cancel_source stop;
+    auto server = weft::spawn(weft::net::serve(
+        listener, [&st](tcp_accepted c) { return answer_one(std::move(c.stream), &st); },
+        stop.token(), at_most(1), &stats));
+    auto first = co_await tcp_stream::connect(listener.local_address());
+    auto second = co_await tcp_stream::connect(listener.local_address());  // the backlog holds it
+    co_await second.write_all(bytes_of("?"));
+    // Bounded: the second handler must not start while the first connection is open.
+    bool second_answered = true;
+    try {
+      (void)co_await weft::timeout(100ms, read_to_end(second));
+    } catch (const weft::timed_out&) {
+      second_answered = false;
+    }
+    EXPECT_FALSE(second_answered);
+    EXPECT_EQ(stats.accepted.load(), 1u);
+    co_await first.write_all(bytes_of("?"));
+    EXPECT_EQ(co_await read_to_end(first), "answer");  // the first ends: its place is free
+    EXPECT_EQ(co_await weft::timeout(10s, read_to_end(second)), "answer");
+    EXPECT_EQ(stats.accepted.load(), 2u);
+    stop.request_cancellation();
+    co_await std::move(server);
+  });
+}
+
 TEST_F(Serve, AHandlerThatThrowsIsCountedAndTheServerGoesOn) {
   handler_state st{1};
   std::atomic<int> order{0};
