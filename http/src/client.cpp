@@ -467,14 +467,16 @@ task<std::unique_ptr<detail::connection_lease>> client::send(const client_reques
   }
 }
 
-task<client_response> client::request(client_request req) {
+task<std::unique_ptr<detail::connection_lease>> client::begin_exchange(
+    const client_request& req, std::uint16_t& status, std::string& reason,
+    std::vector<field>& headers) {
   bool to_head = false;
   for (int attempt = 0;; ++attempt) {
     auto lease = co_await send(req, to_head);
-    client_response r;
     bool resend = false;
     try {
-      co_await lease->conn->read_head(to_head, r.status, r.reason, r.headers);
+      co_await lease->conn->read_head(to_head, status, reason, headers);
+      co_return lease;
     } catch (const std::system_error&) {
       // The server closed a pooled connection as the request arrived.
       if (attempt > 0 || !lease->conn->reused || !lease->conn->nothing_received() ||
@@ -483,19 +485,21 @@ task<client_response> client::request(client_request req) {
       }
       resend = true;
     }
-    if (resend) {
-      state_->stats.retried.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    std::array<std::byte, 16 * 1024> chunk{};
-    while (const std::size_t n = co_await lease->conn->read_body(chunk)) {
-      r.body.append(reinterpret_cast<const char*>(chunk.data()), n);
-      if (r.body.size() > state_->options.limits.body) {
-        fail_protocol(lease->conn->origin(), "the response body is over the limit");
-      }
-    }
-    co_return r;
+    if (resend) state_->stats.retried.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+task<client_response> client::request(client_request req) {
+  client_response r;
+  auto lease = co_await begin_exchange(req, r.status, r.reason, r.headers);
+  std::array<std::byte, 16 * 1024> chunk{};
+  while (const std::size_t n = co_await lease->conn->read_body(chunk)) {
+    r.body.append(reinterpret_cast<const char*>(chunk.data()), n);
+    if (r.body.size() > state_->options.limits.body) {
+      fail_protocol(lease->conn->origin(), "the response body is over the limit");
+    }
+  }
+  co_return r;
 }
 
 task<client_response> client::get(std::string url) {
@@ -505,28 +509,11 @@ task<client_response> client::get(std::string url) {
 }
 
 task<response_stream> client::stream(client_request req) {
-  bool to_head = false;
-  for (int attempt = 0;; ++attempt) {
-    auto lease = co_await send(req, to_head);
-    std::uint16_t status = 0;
-    std::string reason;
-    std::vector<field> headers;
-    bool resend = false;
-    try {
-      co_await lease->conn->read_head(to_head, status, reason, headers);
-    } catch (const std::system_error&) {
-      if (attempt > 0 || !lease->conn->reused || !lease->conn->nothing_received() ||
-          !is_idempotent(req.method)) {
-        throw;
-      }
-      resend = true;
-    }
-    if (resend) {
-      state_->stats.retried.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    co_return response_stream{std::move(lease), status, std::move(reason), std::move(headers)};
-  }
+  std::uint16_t status = 0;
+  std::string reason;
+  std::vector<field> headers;
+  auto lease = co_await begin_exchange(req, status, reason, headers);
+  co_return response_stream{std::move(lease), status, std::move(reason), std::move(headers)};
 }
 
 response_stream::response_stream(std::unique_ptr<detail::connection_lease> lease,

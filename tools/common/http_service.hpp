@@ -9,15 +9,14 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
-#include <thread>
 
-#include <pthread.h>
 #include <signal.h>
 
 #include <weft/cancel_token.hpp>
 #include <weft/http/server.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/runtime.hpp>
+#include <weft/signal.hpp>
 #include <weft/task.hpp>
 
 namespace weft::tools {
@@ -48,26 +47,19 @@ struct http_server_config {
   bool quiet = false;  // no address line on stdout
 };
 
+inline task<void> serve_until_signal(http::server& srv, net::tcp_listener& listener) {
+  weft::signal_stop stop;  // SIGINT, SIGTERM
+  co_await srv.serve(listener, stop.token());
+}
+
 /// Serves until SIGINT or SIGTERM; returns the process exit status.
 inline int run_http_server(const http_server_config& config) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-
   weft::runtime rt{weft::runtime_options{.workers = config.workers}};
   if (!rt.io_available()) {
     std::fprintf(stderr, "weft-bench: %s\n", rt.io_error().c_str());
     return 1;
   }
-  weft::cancel_source stop;
-  int signal_number = 0;
-  std::thread waiter([&] {
-    sigwait(&stop_signals, &signal_number);
-    stop.request_cancellation();
-  });
   http::server_options options;
   options.grace = std::chrono::seconds{1};
   http::server srv{bench_handler, std::move(options)};
@@ -78,13 +70,11 @@ inline int run_http_server(const http_server_config& config) {
       std::printf("weft-bench: http on %s\n", listener.local_address().to_string().c_str());
     }
     std::fflush(stdout);
-    rt.block_on(srv.serve(listener, stop.token()));
+    rt.block_on(serve_until_signal(srv, listener));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weft-bench: %s\n", e.what());
     status = 1;
   }
-  if (!stop.is_cancellation_requested()) pthread_kill(waiter.native_handle(), SIGTERM);
-  waiter.join();
   const auto& s = srv.stats();
   std::fprintf(stderr,
                "weft-bench: http stopped; connections %llu, requests %llu, refused %llu, "

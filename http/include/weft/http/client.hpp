@@ -155,6 +155,12 @@ class client {
 
  private:
   task<std::unique_ptr<detail::connection_lease>> send(const client_request& req, bool& to_head);
+  // send() and the response head, with one resend of an idempotent request whose pooled
+  // connection the server closed under it.
+  task<std::unique_ptr<detail::connection_lease>> begin_exchange(const client_request& req,
+                                                                 std::uint16_t& status,
+                                                                 std::string& reason,
+                                                                 std::vector<field>& headers);
   std::shared_ptr<detail::client_state> state_;
 };
 
