@@ -404,81 +404,67 @@ const client_stats& client::stats() const noexcept {
   return state_->stats;
 }
 
-task<std::unique_ptr<detail::connection_lease>> client::send(const client_request& req,
-                                                             bool& to_head) {
-  const url u = url::parse(req.url);
-  const std::string head = format_request_head(req, u, state_->options);
-  const std::string origin = u.origin();
-  to_head = req.method == "HEAD";
+task<std::unique_ptr<detail::connection_lease>> client::connection_for(const url& u,
+                                                                       const std::string& origin) {
   detail::origin_pool& pool = state_->pool_for(origin);
-  for (int attempt = 0;; ++attempt) {
-    auto lease = std::make_unique<detail::connection_lease>();
-    lease->state = state_;
-    lease->pool = &pool;
-    lease->permit = co_await pool.slots.acquire();
+  auto lease = std::make_unique<detail::connection_lease>();
+  lease->state = state_;
+  lease->pool = &pool;
+  lease->permit = co_await pool.slots.acquire();
+  {
+    std::vector<std::unique_ptr<detail::client_connection>> stale;
     {
-      std::vector<std::unique_ptr<detail::client_connection>> stale;
-      {
-        std::lock_guard g{state_->lock};
-        const auto now = clock::now();
-        while (!pool.idle.empty()) {
-          auto c = std::move(pool.idle.back());
-          pool.idle.pop_back();
-          if (now - c->idle_since < state_->options.idle_timeout && c->still_open()) {
-            lease->conn = std::move(c);
-            break;
-          }
-          stale.push_back(std::move(c));
+      std::lock_guard g{state_->lock};
+      const auto now = clock::now();
+      while (!pool.idle.empty()) {
+        auto c = std::move(pool.idle.back());
+        pool.idle.pop_back();
+        if (now - c->idle_since < state_->options.idle_timeout && c->still_open()) {
+          lease->conn = std::move(c);
+          break;
         }
+        stale.push_back(std::move(c));
       }
-      state_->stats.discarded.fetch_add(stale.size(), std::memory_order_relaxed);
     }
-    if (lease->conn) {
-      lease->conn->reused = true;
-      state_->stats.reused.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      bool timed_out_connecting = false;
-      std::optional<net::tcp_stream> s;
-      try {
-        s.emplace(co_await weft::timeout(state_->options.connect_timeout, connect_any(u)));
-      } catch (const timed_out&) {
-        timed_out_connecting = true;
-      }
-      if (timed_out_connecting) fail_system(ETIMEDOUT, origin, "connect timed out");
-      s->set_nodelay(true);
-      state_->stats.connects.fetch_add(1, std::memory_order_relaxed);
-      lease->conn = std::make_unique<detail::client_connection>(std::move(*s), origin,
-                                                                state_->options.limits);
-    }
-    // A reused connection the server closed in the meantime fails before any of the response
-    // came: an idempotent request can safely go again on a new connection, once.
-    bool resend = false;
-    try {
-      co_await lease->conn->write_request(head, req.body);
-      co_return lease;
-    } catch (const std::system_error&) {
-      if (attempt > 0 || !lease->conn->reused || !lease->conn->nothing_received() ||
-          !is_idempotent(req.method)) {
-        throw;
-      }
-      resend = true;
-    }
-    if (resend) state_->stats.retried.fetch_add(1, std::memory_order_relaxed);
+    state_->stats.discarded.fetch_add(stale.size(), std::memory_order_relaxed);
   }
+  if (lease->conn) {
+    lease->conn->reused = true;
+    state_->stats.reused.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    bool timed_out_connecting = false;
+    std::optional<net::tcp_stream> s;
+    try {
+      s.emplace(co_await weft::timeout(state_->options.connect_timeout, connect_any(u)));
+    } catch (const timed_out&) {
+      timed_out_connecting = true;
+    }
+    if (timed_out_connecting) fail_system(ETIMEDOUT, origin, "connect timed out");
+    s->set_nodelay(true);
+    state_->stats.connects.fetch_add(1, std::memory_order_relaxed);
+    lease->conn =
+        std::make_unique<detail::client_connection>(std::move(*s), origin, state_->options.limits);
+  }
+  co_return lease;
 }
 
 task<std::unique_ptr<detail::connection_lease>> client::begin_exchange(
     const client_request& req, std::uint16_t& status, std::string& reason,
     std::vector<field>& headers) {
-  bool to_head = false;
+  const url u = url::parse(req.url);
+  const std::string head = format_request_head(req, u, state_->options);
+  const std::string origin = u.origin();
+  const bool to_head = req.method == "HEAD";
   for (int attempt = 0;; ++attempt) {
-    auto lease = co_await send(req, to_head);
+    auto lease = co_await connection_for(u, origin);
     bool resend = false;
     try {
+      co_await lease->conn->write_request(head, req.body);
       co_await lease->conn->read_head(to_head, status, reason, headers);
       co_return lease;
     } catch (const std::system_error&) {
-      // The server closed a pooled connection as the request arrived.
+      // A pooled connection that the server closed as the request arrived fails before any of
+      // the response came: an idempotent request can safely go again on a new one, once.
       if (attempt > 0 || !lease->conn->reused || !lease->conn->nothing_received() ||
           !is_idempotent(req.method)) {
         throw;

@@ -154,9 +154,11 @@ class client {
   [[nodiscard]] const client_stats& stats() const noexcept;
 
  private:
-  task<std::unique_ptr<detail::connection_lease>> send(const client_request& req, bool& to_head);
-  // send() and the response head, with one resend of an idempotent request whose pooled
-  // connection the server closed under it.
+  // A connection to `origin` with a place in its count: pooled if a live one is idle, else new.
+  task<std::unique_ptr<detail::connection_lease>> connection_for(const url& u,
+                                                                 const std::string& origin);
+  // Sends the request and reads the response head, with one resend of an idempotent request
+  // whose pooled connection the server closed under it.
   task<std::unique_ptr<detail::connection_lease>> begin_exchange(const client_request& req,
                                                                  std::uint16_t& status,
                                                                  std::string& reason,
