@@ -1,8 +1,9 @@
-// Everything of weft::http in one include: the server, router, requests and responses, and the
-// parsers under them.
+// Everything of weft::http in one include: the server, router, requests and responses, the
+// client and its resilience helpers, and the parsers under them.
 #pragma once
 
 #include <weft/http/chunked_decoder.hpp>
+#include <weft/http/client.hpp>
 #include <weft/http/error.hpp>
 #include <weft/http/handler.hpp>
 #include <weft/http/limits.hpp>
@@ -12,5 +13,7 @@
 #include <weft/http/request_parser.hpp>
 #include <weft/http/response.hpp>
 #include <weft/http/response_parser.hpp>
+#include <weft/http/retryable.hpp>
 #include <weft/http/router.hpp>
 #include <weft/http/server.hpp>
+#include <weft/http/url.hpp>
