@@ -78,7 +78,7 @@ struct connection_lease;
 /// A response whose body is read as it arrives. The connection goes back to the pool once the
 /// body has been read to its end; dropping the stream before that closes the connection.
 ///
-///     auto s = co_await client.stream({.url = "http://10.0.0.7/export"});
+///     auto s = co_await client.stream(export_request);
 ///     std::array<std::byte, 65536> buf;
 ///     while (std::size_t n = co_await s.read(buf)) sink(std::span{buf}.first(n));
 class response_stream {
@@ -112,9 +112,12 @@ class response_stream {
 ///     weft::http::client c;
 ///     auto r = co_await c.get("http://127.0.0.1:8080/users/7");
 ///     if (r.status == 200) use(r.body);
-///     auto created = co_await c.request({.method = "POST", .url = "http://127.0.0.1:8080/users",
-///                                        .headers = {{"Content-Type", "application/json"}},
-///                                        .body = R"({"name":"ada"})"});
+///     weft::http::client_request post;  // (a variable: g++ 12 miscompiles nested braced
+///     post.method = "POST";              // initializers inside coroutines)
+///     post.url = "http://127.0.0.1:8080/users";
+///     post.headers.push_back(weft::http::field{"Content-Type", "application/json"});
+///     post.body = R"({"name":"ada"})";
+///     auto created = co_await c.request(std::move(post));
 ///
 /// **Pool.** Connections are kept per origin (host:port) and reused, at most
 /// max_connections_per_origin open at once (further requests wait, in order). A connection goes

@@ -45,7 +45,7 @@ task<resilience::call_outcome<client_response>> call_once(client& c, const clien
 /// exceptions the default classification retries, any other response as the value.
 ///
 ///     auto pipe = weft::resilience::pipeline<>::standard();
-///     auto o = co_await pipe.execute(weft::http::call(client, {.url = u}));
+///     auto o = co_await pipe.execute(weft::http::call(client, req));  // a client_request
 ///     if (o.kind() == weft::resilience::outcome_kind::value) use(o.value().body);
 ///
 /// The client and the request are kept by reference and by value: the client must outlive the

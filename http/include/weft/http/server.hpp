@@ -79,9 +79,9 @@ task<void> serve_connection(server_state& state, net::stream_socket& socket, can
 ///     weft::http::server srv{[](weft::http::request& req) -> weft::task<weft::http::response> {
 ///       co_return weft::http::response::text("Hello, World!");
 ///     }};
-///     auto listener =
-///     weft::net::tcp_listener::bind(weft::net::socket_address::parse("0.0.0.0:8080")); co_await
-///     srv.serve(listener, stop.token());  // until stop is cancelled, then drains
+///     auto listener = weft::net::tcp_listener::bind(
+///         weft::net::socket_address::parse("0.0.0.0:8080"));
+///     co_await srv.serve(listener, stop.token());  // until stop is cancelled, then drains
 ///
 /// Per connection: requests are read, parsed strictly (docs/http.md) and handled one at a time;
 /// pipelined requests are answered in order, and responses to requests that were already
