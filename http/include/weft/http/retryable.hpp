@@ -44,7 +44,8 @@ task<resilience::call_outcome<client_response>> call_once(client& c, const clien
 /// response's Retry-After as its retry_after, which retry honours), connection errors as the
 /// exceptions the default classification retries, any other response as the value.
 ///
-///     auto pipe = weft::resilience::pipeline<>::standard();  // <weft/resilience/standard_pipeline.hpp>
+///     // pipeline<>::standard() is in <weft/resilience/standard_pipeline.hpp>
+///     auto pipe = weft::resilience::pipeline<>::standard();
 ///     auto o = co_await pipe.execute(weft::http::call(client, req));  // a client_request
 ///     if (o.kind() == weft::resilience::outcome_kind::value) use(o.value().body);
 ///
