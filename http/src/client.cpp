@@ -405,7 +405,8 @@ const client_stats& client::stats() const noexcept {
 }
 
 task<std::unique_ptr<detail::connection_lease>> client::connection_for(const url& u,
-                                                                       const std::string& origin) {
+                                                                       const std::string& origin,
+                                                                       bool fresh) {
   detail::origin_pool& pool = state_->pool_for(origin);
   auto lease = std::make_unique<detail::connection_lease>();
   lease->state = state_;
@@ -416,7 +417,7 @@ task<std::unique_ptr<detail::connection_lease>> client::connection_for(const url
     {
       std::lock_guard g{state_->lock};
       const auto now = clock::now();
-      while (!pool.idle.empty()) {
+      while (!fresh && !pool.idle.empty()) {
         auto c = std::move(pool.idle.back());
         pool.idle.pop_back();
         if (now - c->idle_since < state_->options.idle_timeout && c->still_open()) {
@@ -456,7 +457,8 @@ task<std::unique_ptr<detail::connection_lease>> client::begin_exchange(
   const std::string origin = u.origin();
   const bool to_head = req.method == "HEAD";
   for (int attempt = 0;; ++attempt) {
-    auto lease = co_await connection_for(u, origin);
+    // A resend goes on a new connection: the other idle ones may be as stale as the first.
+    auto lease = co_await connection_for(u, origin, attempt > 0);
     bool resend = false;
     try {
       co_await lease->conn->write_request(head, req.body);
@@ -515,15 +517,19 @@ response_stream& response_stream::operator=(response_stream&&) noexcept = defaul
 response_stream::~response_stream() = default;
 
 task<std::size_t> response_stream::read(std::span<std::byte> buf) {
+  if (ended_) co_return 0;
   if (!lease_) throw std::logic_error("weft::http::response_stream::read on a moved-from stream");
   const std::size_t n = co_await lease_->conn->read_body(buf);
-  if (n == 0 && !buf.empty()) lease_.reset();  // the body ended: the connection goes back now
+  if (n == 0 && !buf.empty()) {
+    ended_ = true;
+    lease_.reset();  // the body ended: the connection goes back now
+  }
   co_return n;
 }
 
 task<std::string> response_stream::text() {
   std::string all;
-  if (!lease_) co_return all;
+  if (ended_) co_return all;
   const std::size_t limit = lease_->state->options.limits.body;
   std::array<std::byte, 16 * 1024> chunk{};
   while (const std::size_t n = co_await read(chunk)) {

@@ -13,11 +13,14 @@
 #include <exception>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <variant>
+
+#include <sys/socket.h>
 
 #include <weft/http/chunked_decoder.hpp>
 #include <weft/http/error.hpp>
@@ -37,8 +40,13 @@ void append_number(std::string& out, std::uint64_t n);
 
 constexpr std::int64_t no_deadline = std::numeric_limits<std::int64_t>::max();
 constexpr std::size_t initial_buffer = 4096;
-// Room a body read gets after the head, at least.
-constexpr std::size_t body_room = 4096;
+// Room a body read gets after the head, at least (less than the initial buffer, so that a
+// request with a small head and a body does not grow a fresh buffer).
+constexpr std::size_t body_room = 2048;
+// A body the handler left unread is read and dropped before the next request only up to this
+// much; past it the response says Connection: close instead (and a slow uploader cannot hold the
+// response back for the whole upload).
+constexpr std::uint64_t drain_max = 64 * 1024;
 // A string body up to this size is copied behind its head (one send for both, and for the
 // responses batched with it); a larger one is sent from where it is.
 constexpr std::size_t copy_body_max = 16 * 1024;
@@ -108,14 +116,17 @@ class connection final : public body_source {
         stop_(std::move(stop)),
         number_(number),
         parser_(options_.limits),
+        peek_(options_.limits),
         decoder_(options_.limits) {
     min_timeout_ = std::min(std::min(options_.header_timeout, options_.body_timeout),
                             std::min(options_.keep_alive_timeout, options_.write_timeout));
     // (Capped: the watchdog's period must not overflow the clock; a shorter period only makes
     // it wake more often.)
-    min_timeout_ =
-        std::clamp<clock::duration>(min_timeout_, clock::duration{1}, std::chrono::hours{1});
-    max_buffer_ = options_.limits.header_section + body_room;
+    min_timeout_ = std::clamp<clock::duration>(min_timeout_, std::chrono::milliseconds{1},
+                                               std::chrono::hours{1});
+    max_buffer_ = options_.limits.header_section > std::size_t{1} << 30
+                      ? std::size_t{1} << 30  // a head beyond 1 GiB is not buffered, whatever
+                      : options_.limits.header_section + body_room;
   }
 
   task<void> run() {
@@ -142,6 +153,7 @@ class connection final : public body_source {
   task<void> write(std::span<const std::span<const std::byte>> parts);
   task<void> linger_close();
   void head_fields(response& r);
+  [[noreturn]] void abort_response(const std::exception_ptr& failure);
   void compact() noexcept;
   void reset_buffer();
   void grow(std::size_t capacity);
@@ -179,6 +191,7 @@ class connection final : public body_source {
   std::string out_;  // responses not sent yet
 
   request_parser parser_;
+  request_parser peek_;  // looks ahead while stopping (parser_ still holds the request's head)
   request req_;
   std::uint64_t served_ = 0;
 
@@ -251,7 +264,9 @@ task<void> connection::serve_requests() {
       }
       const std::size_t n = co_await socket_.read_some(free_space());
       if (n == 0) co_return;  // the client closed (inside a head: there is no one to answer)
-      flags_.fetch_and(~idle_bit, std::memory_order_acq_rel);
+      // The watchdog may have seen the stop while we were idle and be cancelling us now: a
+      // request that arrives then is not started (its client sees the close and may retry).
+      if (flags_.fetch_and(~idle_bit, std::memory_order_acq_rel) & stop_bit) co_return;
       end_ += n;
     }
     if (parser_.head().body.kind != body_kind::none &&
@@ -304,7 +319,7 @@ task<void> connection::serve_requests() {
       } else if (keep_alive) {
         const bool drained = co_await drain_body();
         if (!drained) keep_alive = false;
-      }  // (closing anyway: what is left is not read first)
+      }  // (closing anyway: what is left is not read first, the lingering close drops it)
     }
     // Stopping: answer what was received already, the last answer closing.
     if (keep_alive && stop_.is_cancellation_requested() && !next_request_buffered()) {
@@ -323,8 +338,8 @@ task<void> connection::serve_requests() {
 // True if the bytes after the current request hold the next request's whole head.
 bool connection::next_request_buffered() {
   if (pos_ >= end_ || !body_done_) return false;
-  parser_.reset();
-  return parser_.parse({data() + pos_, end_ - pos_}) == parse_status::complete;
+  peek_.reset();
+  return peek_.parse({data() + pos_, end_ - pos_}) == parse_status::complete;
 }
 
 void connection::compact() noexcept {
@@ -355,6 +370,7 @@ void connection::grow(std::size_t capacity) {
 task<std::size_t> connection::read_body(std::span<std::byte> buf) {
   if (body_done_ || buf.empty()) co_return 0;
   if (body_broken_) throw http::error{400, "the request body could not be read"};
+  bool failed = false;
   try {
     if (expect_continue_ && !continue_sent_) {
       continue_sent_ = true;
@@ -424,15 +440,28 @@ task<std::size_t> connection::read_body(std::span<std::byte> buf) {
   } catch (const operation_cancelled&) {
     // Where the body stands after a cancelled read is not known: the connection closes after
     // this request.
+    clear_deadline();
     body_broken_ = true;
     throw;
+  } catch (const std::system_error&) {
+    // The client reset the connection (or the socket failed) inside the body: the handler sees
+    // a 400 like any broken body, not an error of its own to be reported.
+    clear_deadline();
+    body_broken_ = true;
+    failed = true;
   }
+  if (failed) throw http::error{400, "the connection failed inside the request body"};
+  co_return 0;
 }
 
 task<bool> connection::drain_body() {
+  if (framing_.kind == body_kind::length && remaining_ > drain_max) co_return false;
   std::array<std::byte, 4096> sink{};
+  std::uint64_t drained = 0;
   try {
-    while (co_await read_body(sink) != 0) {
+    while (const std::size_t n = co_await read_body(sink)) {
+      drained += n;
+      if (drained > drain_max) co_return false;
     }
   } catch (const http::error&) {
     co_return false;
@@ -513,13 +542,20 @@ task<void> connection::send_file(response::file_body& f) {
   std::uint64_t left = f.length;
   while (left > 0) {
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk));
-    const std::size_t n = co_await f.file.read_at(std::span{buffer.get(), want}, offset);
-    if (n == 0) {
-      // The file is shorter than the Content-Length sent: the client must not take the
-      // truncated body as whole, so the connection ends here.
-      throw std::runtime_error("weft::http: the file " + f.file.path() +
-                               " ended before the length its response declared");
+    std::size_t n = 0;
+    std::exception_ptr failure;
+    try {
+      n = co_await f.file.read_at(std::span{buffer.get(), want}, offset);
+      if (n == 0) {
+        throw std::runtime_error("weft::http: the file " + f.file.path() +
+                                 " ended before the length its response declared");
+      }
+    } catch (const operation_cancelled&) {
+      throw;
+    } catch (...) {
+      failure = std::current_exception();
     }
+    if (failure) abort_response(failure);
     const std::array<std::span<const std::byte>, 1> parts{
         std::span<const std::byte>{buffer.get(), n}};
     co_await write(parts);
@@ -530,7 +566,18 @@ task<void> connection::send_file(response::file_body& f) {
 
 task<void> connection::send_stream(response::chunk_stream& chunks, bool chunked) {
   std::string frame;
-  while (auto piece = co_await chunks.next()) {
+  for (;;) {
+    std::optional<std::string> piece;
+    std::exception_ptr failure;
+    try {
+      piece = co_await chunks.next();
+    } catch (const operation_cancelled&) {
+      throw;
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) abort_response(failure);
+    if (!piece) break;
     if (piece->empty()) continue;  // an empty chunk would end a chunked body
     if (!chunked) {
       const std::array<std::span<const std::byte>, 1> parts{bytes_of(*piece)};
@@ -548,6 +595,17 @@ task<void> connection::send_stream(response::chunk_stream& chunks, bool chunked)
     const std::array<std::span<const std::byte>, 1> parts{bytes_of("0\r\n\r\n")};
     co_await write(parts);
   }
+}
+
+// The body's source failed after the head went out: the handler's error is reported like one
+// thrown before, and the connection is reset rather than closed, so that a client reading a
+// close-delimited or chunked body cannot take the part it got for the whole.
+void connection::abort_response(const std::exception_ptr& failure) {
+  state_.stats.handler_errors.fetch_add(1, std::memory_order_relaxed);
+  net::detail::report_handler_error(options_.on_error, failure, number_, socket_.peer_name());
+  const ::linger reset{1, 0};
+  ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  std::rethrow_exception(failure);
 }
 
 task<void> connection::flush() {

@@ -1,6 +1,7 @@
 // Requests: the target's parts, path parameters, percent-decoding and the body reader.
 #include <weft/http/request.hpp>
 
+#include <algorithm>
 #include <string>
 
 namespace weft::http {
@@ -57,13 +58,14 @@ task<std::size_t> body_reader::read(std::span<std::byte> buf) {
 task<std::string> body_reader::text() {
   std::string all;
   if (source_ == nullptr || framing_.kind == body_kind::none) co_return all;
-  // A declared length is within limits::body (the parser refused it otherwise): read into place.
+  // Grown as the bytes arrive, not reserved for the declared length: a client that declares
+  // a megabyte and sends nothing must not make the server hold one.
   const bool sized = framing_.kind == body_kind::length;
-  if (sized) all.reserve(framing_.length);
   for (;;) {
     if (sized && all.size() == framing_.length) break;
-    const std::size_t step =
-        sized && all.capacity() > all.size() ? all.capacity() - all.size() : 16 * 1024;
+    const std::size_t step = sized ? static_cast<std::size_t>(std::min<std::uint64_t>(
+                                         framing_.length - all.size(), 64 * 1024))
+                                   : 16 * 1024;
     const std::size_t old = all.size();
     all.resize(old + step);
     const std::size_t n =

@@ -159,6 +159,8 @@ TEST_F(HttpClient, AStreamGivesItsConnectionBackOnlyWhenTheBodyWasReadToTheEnd) 
       }
       EXPECT_TRUE(got.starts_with("piece0,piece1,"));
       EXPECT_TRUE(got.ends_with("piece99,"));
+      EXPECT_EQ(co_await s.read(small), 0u) << "after the end, still the end";
+      EXPECT_EQ(co_await s.text(), "");
     }
     (void)co_await c.get(base(at) + "/");
     EXPECT_EQ(c.stats().connects.load(), 1u) << "read to the end: reused";

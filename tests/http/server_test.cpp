@@ -593,6 +593,62 @@ TEST_F(HttpServer, AHandlerThatThrowsGets500AndIsReportedAndTheConnectionGoesOn)
   EXPECT_TRUE(what.starts_with("boom from 127.0.0.1:")) << what;
 }
 
+weft::async_generator<std::string> fails_after_one() {
+  co_yield std::string{"first,"};
+  throw std::runtime_error("the source broke");
+}
+
+TEST_F(HttpServer, AStreamThatFailsPartWayIsReportedAndTheConnectionReset) {
+  std::atomic<int> reported{0};
+  weft::net::handler_error_function hook{
+      [&](const std::exception_ptr&, const weft::net::connection_info&) { reported.fetch_add(1); }};
+  http::server_options o;
+  o.on_error = &hook;
+  http::handler h = [](http::request&) -> task<http::response> {
+    co_return http::response::stream(fails_after_one());
+  };
+  run(std::move(h), std::move(o), [](socket_address at, http::server& srv) -> task<void> {
+    auto c = co_await tcp_stream::connect(at);
+    co_await c.write_all(bytes_of("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string got;
+    std::array<std::byte, 4096> buf{};
+    bool reset = false;
+    for (;;) {
+      std::size_t n = 0;
+      try {
+        n = co_await c.read_some(buf);
+      } catch (const std::system_error& e) {
+        reset = e.code().value() == ECONNRESET;
+        break;
+      }
+      if (n == 0) break;
+      got.append(reinterpret_cast<const char*>(buf.data()), n);
+    }
+    EXPECT_TRUE(reset) << "a cut body must not end like a whole one: " << got;
+    EXPECT_EQ(got.find("0\r\n\r\n"), std::string::npos) << got;
+    EXPECT_EQ(srv.stats().handler_errors.load(), 1u);
+  });
+  EXPECT_EQ(reported.load(), 1);
+}
+
+TEST_F(HttpServer, ALargeUnreadBodyIsNotWaitedForTheResponseClosesInstead) {
+  http::handler h = [](http::request&) -> task<http::response> {
+    co_return http::response::text("no", 401);
+  };
+  run(std::move(h), {}, [](socket_address at, http::server&) -> task<void> {
+    auto c = co_await tcp_stream::connect(at);
+    // A megabyte declared, ten bytes sent: the answer comes now, not after the upload.
+    co_await c.write_all(
+        bytes_of("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789"));
+    http_reader in{c};
+    auto r = co_await weft::timeout(10s, in.next());
+    EXPECT_TRUE(r.has_value());
+    if (!r) co_return;
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(r->get("connection"), "close");
+  });
+}
+
 TEST(HttpResponse, MisuseIsRefusedWhenItHappens) {
   http::response r;
   EXPECT_THROW(r.set_header("X-A", "a\r\nInjected: yes"), std::invalid_argument);

@@ -92,7 +92,8 @@ class response_stream {
   [[nodiscard]] const std::vector<field>& headers() const noexcept { return headers_; }
   [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const noexcept;
 
-  /// Up to buf.size() bytes of the body (decoded if chunked); 0 at its end.
+  /// Up to buf.size() bytes of the body (decoded if chunked); 0 at its end (and after it). A
+  /// moved-from stream throws std::logic_error.
   task<std::size_t> read(std::span<std::byte> buf);
   /// The rest of the body (within client_options::limits.body).
   task<std::string> text();
@@ -102,6 +103,7 @@ class response_stream {
   response_stream(std::unique_ptr<detail::connection_lease> lease, std::uint16_t status,
                   std::string reason, std::vector<field> headers);
   std::unique_ptr<detail::connection_lease> lease_;
+  bool ended_ = false;  // the body was read to its end (the connection went back)
   std::uint16_t status_ = 0;
   std::string reason_;
   std::vector<field> headers_;
@@ -159,7 +161,8 @@ class client {
  private:
   // A connection to `origin` with a place in its count: pooled if a live one is idle, else new.
   task<std::unique_ptr<detail::connection_lease>> connection_for(const url& u,
-                                                                 const std::string& origin);
+                                                                 const std::string& origin,
+                                                                 bool fresh);
   // Sends the request and reads the response head, with one resend of an idempotent request
   // whose pooled connection the server closed under it.
   task<std::unique_ptr<detail::connection_lease>> begin_exchange(const client_request& req,
