@@ -40,9 +40,10 @@ struct request_access;
 /// before the end 400; let it propagate and the server answers with that status and closes the
 /// connection. Reading starts the body: to a request with `Expect: 100-continue` the server
 /// sends `100 Continue` before the first read. What the handler leaves unread is read and
-/// dropped after it returns (within the body timeout), so the next request on the connection
-/// starts in the right place; a body never asked for under 100-continue is not waited for: the
-/// connection closes after the response instead. One task at a time.
+/// dropped after it returns when at most 64 KiB are left, so the next request on the connection
+/// starts in the right place; more than that, or a body never asked for under 100-continue, is
+/// not waited for: the connection closes after the response instead. A client that resets the
+/// connection inside the body makes the read throw http::error 400. One task at a time.
 class body_reader {
  public:
   body_reader() noexcept = default;
