@@ -792,14 +792,18 @@ TEST_F(HttpServer, MaxConnectionsPausesAcceptingUntilOneEnds) {
 
 TEST_F(HttpServer, AThousandConcurrentConnectionsAreAllServedAndAllClosed) {
   constexpr int n = 1000;
+  // Both ends live in this process: 2,000 sockets. A process may always raise its soft limit up
+  // to the hard one (Debian's default hard limit is far above this), so a machine where this
+  // still falls short is misconfigured for the suite, and the test says so instead of skipping.
   rlimit files{};
   ::getrlimit(RLIMIT_NOFILE, &files);
   if (files.rlim_cur < 2 * n + 100) {
     files.rlim_cur = std::min<rlim_t>(files.rlim_max, 2 * n + 100);
     ::setrlimit(RLIMIT_NOFILE, &files);
     ::getrlimit(RLIMIT_NOFILE, &files);
-    if (files.rlim_cur < 2 * n + 100) GTEST_SKIP() << "needs 2,100 descriptors";
   }
+  ASSERT_GE(files.rlim_cur, static_cast<rlim_t>(2 * n + 100))
+      << "the hard descriptor limit (ulimit -Hn) is below the 2,100 this test needs";
   std::atomic<int> ok{0};
   run(echo_target(), {}, [&ok](socket_address at, http::server& srv) -> task<void> {
     std::vector<tcp_stream> conns;
