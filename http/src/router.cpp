@@ -74,17 +74,12 @@ router& router::route(std::string_view method, std::string_view pattern, handler
 }
 
 bool router::match(const entry& e, std::string_view path,
-                   std::vector<std::pair<std::string_view, std::string_view>>& params,
-                   std::vector<unsigned char>& rank) {
-  params.clear();
-  rank.clear();
+                   std::vector<std::pair<std::string_view, std::string_view>>* params) {
+  if (params != nullptr) params->clear();
   std::string_view rest = path.substr(1);  // path starts with '/' (checked by the caller)
-  std::size_t i = 0;
-  for (; i < e.segments.size(); ++i) {
-    const segment& s = e.segments[i];
+  for (const segment& s : e.segments) {
     if (s.kind == segment::rest) {
-      params.emplace_back(s.text, rest);
-      rank.push_back(2);
+      if (params != nullptr) params->emplace_back(s.text, rest);
       return true;
     }
     if (rest.data() == nullptr) return false;  // the path has fewer segments
@@ -92,15 +87,21 @@ bool router::match(const entry& e, std::string_view path,
     const auto piece = rest.substr(0, slash);
     if (s.kind == segment::literal) {
       if (piece != s.text) return false;
-      rank.push_back(0);
     } else {
       if (piece.empty()) return false;
-      params.emplace_back(s.text, piece);
-      rank.push_back(1);
+      if (params != nullptr) params->emplace_back(s.text, piece);
     }
     rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
   }
   return rest.data() == nullptr;  // every segment of the path was matched
+}
+
+bool router::more_specific(const entry& a, const entry& b) noexcept {
+  const std::size_t n = std::min(a.segments.size(), b.segments.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a.segments[i].kind != b.segments[i].kind) return a.segments[i].kind < b.segments[i].kind;
+  }
+  return a.segments.size() < b.segments.size();  // "/a" before "/a/{rest...}" for "/a"
 }
 
 task<response> router::operator()(request& req) const {
@@ -109,13 +110,25 @@ task<response> router::operator()(request& req) const {
     // An absolute-form or asterisk-form target: nothing here routes it.
     co_return response::text("not found\n", 404);
   }
-  auto& params = detail::request_access::params(req);
-  std::vector<std::pair<std::string_view, std::string_view>> scratch;
-  std::vector<unsigned char> rank;
-  std::vector<unsigned char> best_rank;
+  // The common case allocates nothing but the winner's parameters: candidates are compared by
+  // their patterns, and Allow is built only when the method has no route for the path.
   const entry* best = nullptr;
   const entry* best_get = nullptr;  // for HEAD without a HEAD route
-  std::vector<unsigned char> best_get_rank;
+  const bool head = req.method() == "HEAD";
+  for (const auto& e : routes_) {
+    if (e.method == req.method()) {
+      if ((best == nullptr || more_specific(e, *best)) && match(e, path, nullptr)) best = &e;
+    } else if (head && e.method == "GET") {
+      if ((best_get == nullptr || more_specific(e, *best_get)) && match(e, path, nullptr)) {
+        best_get = &e;
+      }
+    }
+  }
+  if (best == nullptr) best = best_get;
+  if (best != nullptr) {
+    match(*best, path, &detail::request_access::params(req));
+    co_return co_await best->h(req);
+  }
   std::string allow;
   auto allow_add = [&](std::string_view m) {
     // Allow lists each method once.
@@ -130,33 +143,14 @@ task<response> router::operator()(request& req) const {
     allow += m;
   };
   for (const auto& e : routes_) {
-    if (!match(e, path, scratch, rank)) continue;
+    if (!match(e, path, nullptr)) continue;
     allow_add(e.method);
     if (e.method == "GET") allow_add("HEAD");
-    if (e.method == req.method()) {
-      if (best == nullptr || rank < best_rank) {
-        best = &e;
-        best_rank = rank;
-        params = scratch;
-      }
-    } else if (e.method == "GET" && req.method() == "HEAD") {
-      if (best_get == nullptr || rank < best_get_rank) {
-        best_get = &e;
-        best_get_rank = rank;
-      }
-    }
   }
-  if (best == nullptr && best_get != nullptr) {
-    best = best_get;
-    match(*best, path, params, rank);
-  }
-  if (best == nullptr) {
-    if (allow.empty()) co_return response::text("not found\n", 404);
-    auto r = response::text("method not allowed\n", 405);
-    r.set_header("Allow", std::move(allow));
-    co_return r;
-  }
-  co_return co_await best->h(req);
+  if (allow.empty()) co_return response::text("not found\n", 404);
+  auto r = response::text("method not allowed\n", 405);
+  r.set_header("Allow", std::move(allow));
+  co_return r;
 }
 
 }  // namespace weft::http

@@ -49,6 +49,8 @@ TEST_F(Router, RoutesByMethodAndPathWithParametersAndTheMostSpecificRouteWins) {
   r.get("/users/{id}/posts/{post}", named("post"));
   r.post("/users", named("create"));
   r.get("/static/{rest...}", named("static"));
+  r.get("/static/logo", named("logo"));
+  r.get("/static", named("index"));
   r.get("/", named("root"));
   r.del("/users/{id}", named("delete"));
   run(std::ref(r), {}, [](socket_address at, http::server&) -> task<void> {
@@ -59,6 +61,8 @@ TEST_F(Router, RoutesByMethodAndPathWithParametersAndTheMostSpecificRouteWins) {
     EXPECT_EQ(co_await get(at, "DELETE", "/users/3"), "delete id=3");
     EXPECT_EQ(co_await get(at, "GET", "/static/css/site.css"), "static rest=css/site.css");
     EXPECT_EQ(co_await get(at, "GET", "/static/"), "static rest=");
+    EXPECT_EQ(co_await get(at, "GET", "/static"), "index") << "shorter literal first";
+    EXPECT_EQ(co_await get(at, "GET", "/static/logo"), "logo") << "literal over rest";
     EXPECT_EQ(co_await get(at, "GET", "/"), "root");
     EXPECT_EQ(co_await get(at, "GET", "/?q=1"), "root");
 

@@ -61,11 +61,13 @@ class router {
     std::vector<segment> segments;
     handler h;
   };
-  // Matches `path` against `e`, filling `params` on success; `rank` says how specific the match
-  // is (compared lexicographically: lower is more specific).
+  // Matches `path` against `e`; on success, and if `params` is given, fills it.
   static bool match(const entry& e, std::string_view path,
-                    std::vector<std::pair<std::string_view, std::string_view>>& params,
-                    std::vector<unsigned char>& rank);
+                    std::vector<std::pair<std::string_view, std::string_view>>* params);
+  // True if `a` is more specific than `b` (both matching one path): segment by segment a
+  // literal beats a parameter, which beats a rest parameter. Both match the same path, so this
+  // depends on the patterns alone and needs no per-request record.
+  static bool more_specific(const entry& a, const entry& b) noexcept;
 
   std::vector<entry> routes_;
 };
