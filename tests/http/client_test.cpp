@@ -435,6 +435,43 @@ TEST_F(HttpClientPaused, A503WithRetryAfterIsRetriedAfterExactlyThatDelay) {
   EXPECT_EQ(calls.load(), 2);
 }
 
+http::client_options idle_rules() {
+  http::client_options o;
+  o.idle_timeout = 30s;
+  o.max_idle_per_origin = 1;
+  return o;
+}
+
+TEST_F(HttpClientPaused, IdleConnectionsExpireAreCappedAndCanBeClosed) {
+  http::handler h = [](http::request&) -> task<http::response> {
+    co_await weft::sleep_for(10ms);
+    co_return http::response::text("x");
+  };
+  run(std::move(h), {}, [](socket_address at, http::server& srv) -> task<void> {
+    http::client c{idle_rules()};
+    (void)co_await c.get(base(at) + "/");
+    co_await weft::sleep_for(29s);
+    (void)co_await c.get(base(at) + "/");  // within the idle timeout: reused
+    EXPECT_EQ(c.stats().connects.load(), 1u);
+    co_await weft::sleep_for(31s);
+    (void)co_await c.get(base(at) + "/");  // past it: a new connection
+    EXPECT_EQ(c.stats().connects.load(), 2u);
+    // Two at once need two connections; one idle place keeps only one of them.
+    std::vector<task<http::client_response>> two;
+    two.push_back(c.get(base(at) + "/"));
+    two.push_back(c.get(base(at) + "/"));
+    (void)co_await weft::when_all(std::move(two));
+    const auto discarded = c.stats().discarded.load();
+    EXPECT_GE(discarded, 2u) << "the expired one and the one over max_idle_per_origin";
+    c.close_idle();
+    // The server sees its connections end: nothing idle is left open.
+    for (int i = 0; i < 100 && srv.stats().connections.active.load() > 0; ++i) {
+      co_await weft::sleep_for(10ms);
+    }
+    EXPECT_EQ(srv.stats().connections.active.load(), 0u);
+  });
+}
+
 TEST(HttpRetryable, StatusesRetryAfterAndIdempotence) {
   EXPECT_TRUE(http::is_retryable_status(502));
   EXPECT_TRUE(http::is_retryable_status(503));

@@ -25,6 +25,7 @@
 
 #include "http_client_support.hpp"
 
+#include <weft/file.hpp>
 #include <weft/http/error.hpp>
 #include <weft/http/response.hpp>
 #include <weft/net/unix_stream.hpp>
@@ -647,6 +648,60 @@ TEST_F(HttpServer, ALargeUnreadBodyIsNotWaitedForTheResponseClosesInstead) {
     EXPECT_EQ(r->status, 401);
     EXPECT_EQ(r->get("connection"), "close");
   });
+}
+
+TEST_F(HttpServer, RequestsShowTheirPartsAndResponsesTheirTypesAndRanges) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("weft_http_range_" + std::to_string(::getpid()) + ".txt");
+  std::ofstream(path) << "0123456789abcdef";
+  http::handler h = [&path](http::request& req) -> task<http::response> {
+    if (req.path() == "/range") {
+      auto f = co_await weft::file::open(path.string());
+      co_return http::response::file(std::move(f), 4, 6, "text/plain");
+    }
+    if (req.path() == "/html") co_return http::response::html("<p>hi</p>");
+    if (req.path() == "/odd") throw http::error{299, "not an error status"};
+    const auto declared = req.body().declared_length();
+    co_return http::response::text(std::string{req.path()} + "|" + std::string{req.query()} +
+                                   "|1." + std::to_string(req.version_minor()) + "|" +
+                                   (req.peer().starts_with("127.0.0.1:") ? "peer" : "?") + "|" +
+                                   (declared ? std::to_string(*declared) : "chunked") + "|" +
+                                   (req.body().empty() ? "empty" : "body"));
+  };
+  run(std::move(h), {}, [](socket_address at, http::server&) -> task<void> {
+    auto c = co_await tcp_stream::connect(at);
+    co_await c.write_all(
+        bytes_of("GET /range HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /html HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /odd HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /q?a=1&b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                 "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+                 "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+    http_reader in{c};
+    std::vector<http_reply> got;
+    for (int i = 0; i < 6; ++i) {
+      auto r = co_await in.next();
+      EXPECT_TRUE(r.has_value());
+      if (!r) co_return;
+      got.push_back(std::move(*r));
+    }
+    EXPECT_EQ(got[0].body, "456789");
+    EXPECT_EQ(got[0].get("content-length"), "6");
+    EXPECT_EQ(got[1].get("content-type"), "text/html; charset=utf-8");
+    EXPECT_EQ(got[2].status, 500) << "an http::error outside 400-599 is a 500";
+    EXPECT_EQ(got[3].body, "/q|a=1&b|1.0|peer|0|empty");
+    EXPECT_EQ(got[4].body, "/p||1.1|peer|2|body");
+    EXPECT_EQ(got[5].body, "/c||1.1|peer|chunked|body");
+  });
+  std::filesystem::remove(path);
+}
+
+TEST(HttpServerOptions, AServerNameThatWouldSplitResponsesIsRefused) {
+  http::server_options o;
+  o.server_name = "weft\r\nX-Injected: 1";
+  EXPECT_THROW(http::server(hello(), std::move(o)), std::invalid_argument);
+  EXPECT_EQ(http::error(299, "x").status(), 500);
+  EXPECT_EQ(http::error(404, "x").status(), 404);
 }
 
 TEST(HttpResponse, MisuseIsRefusedWhenItHappens) {
