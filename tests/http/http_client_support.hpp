@@ -13,6 +13,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -162,6 +163,24 @@ inline task<std::optional<http_reply>> round_trip(net::socket_address at, std::s
   co_await c.write_all(bytes_of(request));
   http_reader in{c};
   co_return co_await in.next();
+}
+
+/// Connects, sends `raw` (pipelined requests, as one write) and reads `n` responses; fails the
+/// test and returns what it got if the connection ends first.
+inline task<std::vector<http_reply>> replies(net::socket_address at, std::string raw, int n) {
+  auto c = co_await net::tcp_stream::connect(at);
+  co_await c.write_all(bytes_of(raw));
+  http_reader in{c};
+  std::vector<http_reply> got;
+  for (int i = 0; i < n; ++i) {
+    auto r = co_await in.next();
+    if (!r) {
+      ADD_FAILURE() << "the connection ended after " << i << " of " << n << " responses";
+      break;
+    }
+    got.push_back(std::move(*r));
+  }
+  co_return got;
 }
 
 /// A runtime and a leak check; run() serves `h` on loopback while `client` runs.

@@ -52,6 +52,7 @@ using weft::net::tcp_stream;
 using weft::testing::bytes_of;
 using weft::testing::http_reader;
 using weft::testing::http_reply;
+using weft::testing::replies;
 using weft::testing::round_trip;
 
 class HttpServer : public weft::testing::http_server_test {};
@@ -215,17 +216,12 @@ TEST_F(HttpServer, NoContentHasNoBodyAndNoLength) {
       },
       {},
       [](socket_address at, http::server&) -> task<void> {
-        auto c = co_await tcp_stream::connect(at);
-        co_await c.write_all(
-            bytes_of("DELETE /x HTTP/1.1\r\nHost: x\r\n\r\nDELETE /y HTTP/1.1\r\nHost: x\r\n\r\n"));
-        http_reader in{c};
-        auto a = co_await in.next();
-        auto b = co_await in.next();
-        EXPECT_TRUE(a && b);
-        if (!a || !b) co_return;
-        EXPECT_EQ(a->status, 204);
-        EXPECT_FALSE(a->has("content-length"));
-        EXPECT_EQ(b->status, 204);
+        auto r = co_await replies(
+            at, "DELETE /x HTTP/1.1\r\nHost: x\r\n\r\nDELETE /y HTTP/1.1\r\nHost: x\r\n\r\n", 2);
+        if (r.size() != 2) co_return;
+        EXPECT_EQ(r[0].status, 204);
+        EXPECT_FALSE(r[0].has("content-length"));
+        EXPECT_EQ(r[1].status, 204);
       });
 }
 
@@ -276,17 +272,12 @@ TEST_F(HttpServer, FileBodiesAreSentWithTheirLengthAndAMissingFileIs404) {
     co_return co_await http::response::file(path.string(), "text/plain");
   };
   run(std::move(h), {}, [&content](socket_address at, http::server&) -> task<void> {
-    auto c = co_await tcp_stream::connect(at);
-    co_await c.write_all(
-        bytes_of("GET /f HTTP/1.1\r\nHost: x\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\n"));
-    http_reader in{c};
-    auto a = co_await in.next();
-    auto b = co_await in.next();
-    EXPECT_TRUE(a && b);
-    if (!a || !b) co_return;
-    EXPECT_EQ(a->get("content-length"), std::to_string(content.size()));
-    EXPECT_TRUE(a->body == content);
-    EXPECT_EQ(b->status, 404);
+    auto r = co_await replies(
+        at, "GET /f HTTP/1.1\r\nHost: x\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\n", 2);
+    if (r.size() != 2) co_return;
+    EXPECT_EQ(r[0].get("content-length"), std::to_string(content.size()));
+    EXPECT_TRUE(r[0].body == content);
+    EXPECT_EQ(r[1].status, 404);
   });
   std::filesystem::remove(path);
 }
@@ -572,22 +563,17 @@ TEST_F(HttpServer, AHandlerThatThrowsGets500AndIsReportedAndTheConnectionGoesOn)
     co_return http::response::text("fine");
   };
   run(std::move(h), std::move(o), [](socket_address at, http::server& srv) -> task<void> {
-    auto c = co_await tcp_stream::connect(at);
-    co_await c.write_all(
-        bytes_of("GET /boom HTTP/1.1\r\nHost: x\r\n\r\n"
-                 "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n"
-                 "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
-    http_reader in{c};
-    auto a = co_await in.next();
-    auto b = co_await in.next();
-    auto d = co_await in.next();
-    EXPECT_TRUE(a && b && d);
-    if (!a || !b || !d) co_return;
-    EXPECT_EQ(a->status, 500);
-    EXPECT_EQ(a->body.find("boom"), std::string::npos) << "details must not leak to the client";
-    EXPECT_EQ(b->status, 404);
-    EXPECT_EQ(b->body, "no such thing\n");
-    EXPECT_EQ(d->body, "fine");
+    auto r = co_await replies(at,
+                              "GET /boom HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n",
+                              3);
+    if (r.size() != 3) co_return;
+    EXPECT_EQ(r[0].status, 500);
+    EXPECT_EQ(r[0].body.find("boom"), std::string::npos) << "details must not leak to the client";
+    EXPECT_EQ(r[1].status, 404);
+    EXPECT_EQ(r[1].body, "no such thing\n");
+    EXPECT_EQ(r[2].body, "fine");
     EXPECT_EQ(srv.stats().handler_errors.load(), 1u);
   });
   EXPECT_EQ(reported.load(), 1);
@@ -669,22 +655,16 @@ TEST_F(HttpServer, RequestsShowTheirPartsAndResponsesTheirTypesAndRanges) {
                                    (req.body().empty() ? "empty" : "body"));
   };
   run(std::move(h), {}, [](socket_address at, http::server&) -> task<void> {
-    auto c = co_await tcp_stream::connect(at);
-    co_await c.write_all(
-        bytes_of("GET /range HTTP/1.1\r\nHost: x\r\n\r\n"
-                 "GET /html HTTP/1.1\r\nHost: x\r\n\r\n"
-                 "GET /odd HTTP/1.1\r\nHost: x\r\n\r\n"
-                 "GET /q?a=1&b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-                 "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
-                 "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
-    http_reader in{c};
-    std::vector<http_reply> got;
-    for (int i = 0; i < 6; ++i) {
-      auto r = co_await in.next();
-      EXPECT_TRUE(r.has_value());
-      if (!r) co_return;
-      got.push_back(std::move(*r));
-    }
+    auto got = co_await replies(
+        at,
+        ("GET /range HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /html HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /odd HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /q?a=1&b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+         "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+         "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        6);
+    if (got.size() != 6) co_return;
     EXPECT_EQ(got[0].body, "456789");
     EXPECT_EQ(got[0].get("content-length"), "6");
     EXPECT_EQ(got[1].get("content-type"), "text/html; charset=utf-8");
