@@ -111,4 +111,9 @@ std::size_t blocking_pool::threads() const {
   return alive_;
 }
 
+std::size_t blocking_pool::queued() const {
+  std::lock_guard lock{mutex_};
+  return queue_.size();
+}
+
 }  // namespace weft::detail

@@ -29,6 +29,8 @@ class blocking_pool {
   void shutdown();
 
   [[nodiscard]] std::size_t threads() const;
+  /// Jobs waiting for a thread.
+  [[nodiscard]] std::size_t queued() const;
 
  private:
   void thread_main();

@@ -3,6 +3,8 @@
 
 #include <exception>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include <weft/operation_cancelled.hpp>
@@ -32,6 +34,40 @@ void child_watch::start(std::size_t i, std::coroutine_handle<> h, promise_base& 
   const auto old = header->state.fetch_or(join_waiting_bit, std::memory_order_acq_rel);
   // Finished before it saw us (complete_root only wakes a registered joiner): record it now.
   if (old & (complete_bit | aborted_bit)) record(i);
+}
+
+std::string combinator_name(const char* function) {
+  // The combinator's own frame awaits next(); its function names it.
+  const std::string_view f{function != nullptr ? function : ""};
+  for (const char* name :
+       {"when_all", "when_any", "first_success", "quorum", "majority", "map_concurrent", "race"}) {
+    if (f.find(name) != std::string_view::npos) return std::string{name} + ": ";
+  }
+  return {};
+}
+
+std::string child_watch::describe() const {
+  std::size_t produced = 0;
+  {
+    std::lock_guard lock{lock_};
+    produced = produced_;
+  }
+  std::string s = std::to_string(n_ - produced) + " of " + std::to_string(n_) + " pending";
+#if WEFT_INTROSPECTION
+  std::string ids;
+  std::size_t listed = 0;
+  for (std::size_t i = 0; i < n_; ++i) {
+    const frame_header* h = std::atomic_ref{slots_[i].header}.load(std::memory_order_acquire);
+    if (h == nullptr || (h->state.load(std::memory_order_acquire) & complete_bit)) continue;
+    if (++listed > 8) {
+      ids += ", ...";
+      break;
+    }
+    ids += (ids.empty() ? "" : ", ") + std::to_string(h->id);
+  }
+  if (!ids.empty()) s += " (tasks " + ids + ")";
+#endif
+  return s;
 }
 
 void child_watch::cancel_all() noexcept {

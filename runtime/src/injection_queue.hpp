@@ -41,6 +41,11 @@ class injection_queue {
     return n;
   }
 
+  /// Appends what is queued to `out`, oldest first (task dumps).
+  void snapshot(std::vector<void*>& out) {
+    std::lock_guard lock{mutex_};
+    for (std::size_t i = 0; i < count_; ++i) out.push_back(ring_[(head_ + i) & (ring_.size() - 1)]);
+  }
   [[nodiscard]] std::size_t size() const noexcept {
     // acquire: pairs with the release stores under the lock, so a non-zero size means the
     // pushed tasks are visible to whoever takes the lock next.

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <string>
 #include <type_traits>
 
 #include <liburing.h>
@@ -47,6 +48,8 @@ bool io_op_base::suspend(std::coroutine_handle<> caller, cancel_state* token, pr
   }
   sqe->user_data = reinterpret_cast<std::uint64_t>(this);
   sqe->flags &= static_cast<std::uint8_t>(~IOSQE_CQE_SKIP_SUCCESS);  // we need the CQE
+  opcode_ = sqe->opcode;                                             // for task dumps: "read fd 12"
+  fd_ = sqe->fd;
   if (WEFT_UNLIKELY(r.faults() != nullptr)) r.faults()->on_submit(sqe);
   owner_ = w;
   r.track(this);
@@ -55,6 +58,67 @@ bool io_op_base::suspend(std::coroutine_handle<> caller, cancel_state* token, pr
   // cancel; if it came already, on_cancel runs here, on the owner, and queues the cancel SQE.
   if (!hook_.arm(token, &on_cancel, this)) on_cancel(this);
   return true;
+}
+
+std::string io_op_base::describe() const {
+  const char* what = "io_uring operation";
+  switch (opcode_) {
+    case IORING_OP_READ:
+    case IORING_OP_READV:
+    case IORING_OP_READ_FIXED:
+      what = "read";
+      break;
+    case IORING_OP_WRITE:
+    case IORING_OP_WRITEV:
+    case IORING_OP_WRITE_FIXED:
+      what = "write";
+      break;
+    case IORING_OP_RECV:
+    case IORING_OP_RECVMSG:
+      what = "recv";
+      break;
+    case IORING_OP_SEND:
+    case IORING_OP_SENDMSG:
+    case IORING_OP_SEND_ZC:
+      what = "send";
+      break;
+    case IORING_OP_ACCEPT:
+      what = "accept";
+      break;
+    case IORING_OP_CONNECT:
+      what = "connect";
+      break;
+    case IORING_OP_POLL_ADD:
+      what = "poll";
+      break;
+    case IORING_OP_OPENAT:
+      what = "open";
+      break;
+    case IORING_OP_CLOSE:
+      what = "close";
+      break;
+    case IORING_OP_FSYNC:
+      what = "fsync";
+      break;
+    case IORING_OP_STATX:
+      what = "statx";
+      break;
+    case IORING_OP_TIMEOUT:
+      what = "io_uring timeout";
+      break;
+    case IORING_OP_SHUTDOWN:
+      what = "shutdown";
+      break;
+    case IORING_OP_SOCKET:
+      what = "socket";
+      break;
+    default:
+      break;
+  }
+  std::string s = what;
+  if (state_.load(std::memory_order_relaxed) == idle) return s + " (not submitted)";
+  if (fd_ >= 0) s += " fd " + std::to_string(fd_);
+  return s;
 }
 
 void io_op_base::on_cancel(void* self) noexcept {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
+#include <vector>
 
 namespace weft::detail {
 
@@ -38,6 +39,14 @@ class local_queue {
   /// one of the stolen tasks to run at once; null if there was nothing to steal.
   std::coroutine_handle<> steal_into(local_queue& dst, std::uint32_t& stolen);
 
+  /// Appends the queued tasks to `out`, oldest first. Exact only while the owner is paused and
+  /// nobody steals (task dumps).
+  void snapshot(std::vector<void*>& out) const {
+    const std::uint32_t tail = tail_.load(std::memory_order_acquire);
+    for (std::uint32_t i = real_part(head_.load(std::memory_order_acquire)); i != tail; ++i) {
+      out.push_back(buffer_[i & (capacity - 1)].load(std::memory_order_relaxed));
+    }
+  }
   /// Tasks in the queue; exact for the owner, a snapshot for others.
   std::uint32_t size() const noexcept;
   bool has_stealable() const noexcept { return size() > 0; }

@@ -16,8 +16,8 @@
 #include <weft/runtime.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 #include <condition_variable>
+#include <cstdlib>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -77,6 +77,25 @@ runtime_options validated(runtime_options o) {
           std::to_string(o.workers) +
           "); with one worker the order of wake-ups is the same on every run");
     }
+  }
+  if (o.schedule_seed == 0 && o.time == time_mode::paused) {
+    if (const char* env = std::getenv("WEFT_SCHEDULE_SEED"); env != nullptr && *env != '\0') {
+      char* end = nullptr;
+      const unsigned long long seed = std::strtoull(env, &end, 10);
+      if (end == env || *end != '\0') {
+        throw std::invalid_argument(std::string{"weft::runtime: WEFT_SCHEDULE_SEED = '"} + env +
+                                    "' is not a decimal number");
+      }
+      o.schedule_seed = seed;
+    }
+  }
+  if (o.schedule_seed != 0 && o.time != time_mode::paused) {
+    throw std::invalid_argument(
+        "weft::runtime: schedule_seed needs paused time (time_mode::paused, one worker): with "
+        "real time and several workers the schedule depends on the machine, not on a seed");
+  }
+  if (o.stall_threshold.count() < 0) {
+    throw std::invalid_argument("weft::runtime: stall_threshold must not be negative");
   }
   if (o.workers == 0) o.workers = default_worker_count();
   if (o.io_ring_entries == 0 || o.io_ring_entries > 32768 ||
@@ -146,22 +165,34 @@ void free_task_frame(void* frame, std::size_t size) noexcept {
   frame_deallocate(header, total);
 }
 
-void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p) {
+void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
+                const spawn_site& site) {
   frame_header* header = header_of(h.address());
   p.token_ = &header->cancel;
   set_joiner(p, nullptr);
   worker* w = this_worker();
-  if (w != nullptr && &w->rt() == rt) {
-    header->state.store(
-        spawned_bit | handle_bit | (static_cast<std::uint32_t>(w->index()) << shard_shift),
-        std::memory_order_relaxed);
+  const bool local = w != nullptr && &w->rt() == rt;
+  std::uint32_t flags = spawned_bit | handle_bit;
+#if WEFT_INTROSPECTION
+  header->id = local ? w->next_task_id() : rt->take_ids(1);
+  header->spawned_at = site.at;
+  if (WEFT_UNLIKELY(!site.name.empty())) {
+    rt->set_name(header, site.name);  // before the task can run, finish and be freed
+    flags |= named_bit;
+  }
+#else
+  (void)site;
+#endif
+  if (local) {
+    header->state.store(flags | (static_cast<std::uint32_t>(w->index()) << shard_shift),
+                        std::memory_order_relaxed);
     w->registry().insert(header);
     w->schedule_lifo(h);
     return;
   }
-  header->state.store(spawned_bit | handle_bit | (external_shard << shard_shift),
-                      std::memory_order_relaxed);
+  header->state.store(flags | (external_shard << shard_shift), std::memory_order_relaxed);
   if (!rt->register_external(header)) {
+    rt->unregister_name(header);
     header->state.store(0, std::memory_order_relaxed);
     h.destroy();
     throw std::logic_error(
@@ -202,7 +233,8 @@ void release_handle(runtime_core* rt, std::coroutine_handle<> h) noexcept {
   }
 }
 
-void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p) {
+void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
+                   const spawn_site& site) {
   if (this_worker() != nullptr) {
     h.destroy();
     throw std::logic_error(
@@ -210,7 +242,7 @@ void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p)
         "worker, deadlock); inside a task, co_await the task instead");
   }
   block_waiter waiter;
-  spawn_root(rt, h, p);
+  spawn_root(rt, h, p, site);
   // After spawn_root the task may already be running; register as its joiner.
   set_joiner(p, &waiter);
   const auto old =
@@ -238,6 +270,7 @@ runtime_core::runtime_core(const runtime_options& o)
     if (n == workers.size()) break;
     workers_started_.wait(n, std::memory_order_acquire);
   }
+  start_threads();
 }
 
 void runtime_core::worker_started() noexcept {
@@ -266,7 +299,9 @@ void submit_blocking(runtime_core& rt, std::shared_ptr<blocking_job> job) {
 }
 
 void runtime_core::unregister(frame_header* h) noexcept {
-  const auto shard = h->state.load(std::memory_order_relaxed) >> shard_shift;
+  const auto state = h->state.load(std::memory_order_relaxed);
+  if (WEFT_UNLIKELY(state & named_bit)) unregister_name(h);
+  const auto shard = state >> shard_shift;
   if (shard == external_shard) {
     external_registry_.remove(h);
   } else {
@@ -310,6 +345,11 @@ void runtime_core::shutdown() {
     closed_.store(true, std::memory_order_release);
   }
   stopping_.store(true, std::memory_order_release);
+  {
+    std::lock_guard pause_guard{pause_mutex_};  // a worker paused for a dump leaves its pause
+  }
+  pause_cv_.notify_all();
+  stop_threads();
   for (auto& w : workers) w->park_state().unpark();
   for (auto& w : workers) {
     if (w->thread.joinable()) w->thread.join();
@@ -319,6 +359,7 @@ void runtime_core::shutdown() {
   for (auto& w : workers) multishot::worker_gone(*w);
   blocking.shutdown();
   wait_for_foreign_calls();
+  std::lock_guard dump_guard{dump_mutex_};  // a dump from another thread reads frames until done
   // Destroy what never finished. Destructors may release handles of other roots, which unlink
   // those from their shard, so pop one at a time.
   for (auto& w : workers) {
@@ -328,6 +369,10 @@ void runtime_core::shutdown() {
   for (auto& w : workers) w->drop_queued();
   void* drained[256];
   while (injection.pop_batch(drained, 256) > 0) {
+  }
+  {
+    std::lock_guard names_guard{names_lock_};
+    names_.clear();
   }
   shut_down_ = true;
 }
@@ -359,6 +404,19 @@ runtime_stats runtime_core::stats() const {
   }
   s.live_tasks += external_registry_.size();
   s.blocking_threads = blocking.threads();
+  s.blocking_queue = blocking.queued();
+  s.blocking_in_flight = blocking_in_flight();
+  s.injection_queue = injection.size();
+  s.ready_tasks = s.injection_queue;
+  for (const auto& w : s.workers) {
+    s.ready_tasks += w.local_queue;
+    s.running_tasks += w.in_task ? 1 : 0;
+  }
+  s.ready_tasks = std::min(s.ready_tasks, s.live_tasks);
+  s.running_tasks = std::min(s.running_tasks, s.live_tasks - s.ready_tasks);
+  s.suspended_tasks = s.live_tasks - s.ready_tasks - s.running_tasks;
+  s.dumps = dumps_.load(std::memory_order_relaxed);
+  s.last_dump_pause_ns = last_dump_pause_ns_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -399,6 +457,10 @@ bool runtime::io_available() const {
 
 std::string runtime::io_error() const {
   return core_->workers[0]->io().error_message();
+}
+
+std::vector<task_record> runtime::dump_tasks() const {
+  return core_->dump_tasks();
 }
 
 runtime& default_runtime() {

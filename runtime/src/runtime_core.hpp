@@ -2,13 +2,17 @@
 // queue, the idle set, the registry of live tasks, the clock and the blocking pool.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <condition_variable>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <weft/runtime.hpp>
@@ -25,6 +29,10 @@
 #include "timer_wheel.hpp"
 
 namespace weft::detail {
+
+/// CLOCK_MONOTONIC in nanoseconds: the stall detector's and the timing metrics' clock (real time
+/// even under paused time: a stall is real).
+std::int64_t mono_ns() noexcept;
 
 class worker {
  public:
@@ -51,20 +59,56 @@ class worker {
   timer_wheel& timers() noexcept { return timers_; }
   /// Queues a coroutine whose I/O completed or whose mailbox request finished: it resumes on
   /// this worker (such tasks are not stealable), before the local queue's next task.
-  void resume_here(std::coroutine_handle<> h) { io_ready_.push_back(h.address()); }
+  void resume_here(std::coroutine_handle<> h) {
+    io_ready_.push_back(h.address());
+    if (WEFT_UNLIKELY(timing_)) io_ready_stamps_.push_back(mono_ns());
+  }
   /// Links a timer into this worker's wheel; on its thread.
   void add_timer(timer_entry* e, std::int64_t deadline_ns, std::uint8_t order);
   worker_stats stats() const noexcept;
   /// Drops whatever is queued here (shutdown, after the thread stopped).
   void drop_queued() noexcept;
+  /// Appends every coroutine queued here (LIFO slot, I/O completions, local queue) with this
+  /// worker's index to `out`. Only while the worker is paused.
+  void collect_queued(std::vector<std::pair<void*, int>>& out) const;
+  /// The next task id from this worker's block of ids (on its thread).
+  std::uint64_t next_task_id() noexcept;
+
+  /// Odd while a resumption runs here: bumped before and after each one (the stall detector and
+  /// stats read it from other threads).
+  [[nodiscard]] std::uint64_t resume_seq() const noexcept {
+    return resume_seq_.load(std::memory_order_acquire);
+  }
+  /// The coroutine the current resumption started at (only an address to compare: it may be
+  /// gone by the time another thread reads it).
+  [[nodiscard]] void* running_frame() const noexcept {
+    return running_.load(std::memory_order_relaxed);
+  }
+  /// The stall detector reported the running resumption `r`, which it saw start at `since_ns`
+  /// (CLOCK_MONOTONIC): the worker reports its end, with the same task.
+  /// `seq` is the odd resume_seq() of that resumption: if it ended meanwhile, nothing is
+  /// reported at its end (the worker compares).
+  void mark_stalled(const stall_report& r, std::int64_t since_ns, std::uint64_t seq) {
+    stall_ = r;
+    stall_since_ns_ = since_ns;
+    stalled_seq_.store(seq, std::memory_order_release);
+    stalls_.add();
+  }
 
   std::thread thread;
+  /// runtime_options::timing_metrics, copied here for the hot paths.
+  const bool timing_;
   /// Nesting depth of help_while on this worker: park() then returns after any wake-up, so the
   /// helper re-checks what it waits for.
   int helping_ = 0;
 
  private:
   std::coroutine_handle<> next_task();
+  /// Seeded schedules: gathers every ready coroutine into seeded_ and takes a random one.
+  std::coroutine_handle<> next_seeded();
+  void resume(std::coroutine_handle<> h);
+  void end_stall() noexcept;
+  void count_delay(std::int64_t queued_ns) noexcept;
   std::coroutine_handle<> steal_work();
   std::coroutine_handle<> pull_injection();
   void run_task(std::coroutine_handle<> h);
@@ -99,7 +143,29 @@ class worker {
   std::vector<timer_entry*> fired_;
 
   owned_counter tasks_run_, steals_, tasks_stolen_, parks_, injection_pulls_, lifo_hits_,
-      overflows_, timers_fired_;
+      overflows_, timers_fired_, stalls_, busy_ns_;
+  friend class runtime_core;
+
+  // Introspection: resumption sequence and frame (stall detector), task ids.
+  alignas(64) std::atomic<std::uint64_t> resume_seq_{0};
+  std::atomic<void*> running_{nullptr};
+  std::atomic<std::uint64_t> stalled_seq_{0};
+  // Written by the watchdog before it sets stalled_seq_ (release), read by this worker after.
+  stall_report stall_;
+  std::int64_t stall_since_ns_ = 0;
+  std::uint64_t next_id_ = 0, id_end_ = 0;
+  std::int64_t busy_since_ns_ = 0;
+
+  // Timing metrics (runtime_options::timing_metrics): histograms and the wake-up stamps of the
+  // LIFO slot and the I/O completion list.
+  std::array<owned_counter, duration_histogram::buckets> resume_hist_, delay_hist_;
+  owned_counter resume_sum_ns_, delay_sum_ns_;
+  std::int64_t lifo_stamp_ = 0;
+  std::vector<std::int64_t> io_ready_stamps_;
+
+  // Seeded schedules.
+  std::vector<void*> seeded_;
+  std::uint64_t seed_state_ = 0;
 };
 
 class runtime_core {
@@ -156,6 +222,26 @@ class runtime_core {
     return blocking_in_flight_.load(std::memory_order_acquire);
   }
 
+  // --- Introspection (introspection.cpp) ---
+  /// A block of task ids for a worker (or one id for a spawn from outside).
+  std::uint64_t take_ids(std::uint64_t n) noexcept {
+    return next_id_block_.fetch_add(n, std::memory_order_relaxed);
+  }
+  void set_name(const frame_header* h, std::string_view name);
+  void unregister_name(const frame_header* h) noexcept;
+  /// The name of a root with named_bit; empty if none.
+  std::string name_of(const frame_header* h) const;
+  /// True while a dump wants the workers paused (read at the top of every turn).
+  [[nodiscard]] bool pause_requested() const noexcept {
+    return pause_requested_.load(std::memory_order_relaxed);
+  }
+  /// Called by a worker that saw pause_requested(): waits until the dump is done.
+  void pause_here();
+  std::vector<task_record> dump_tasks();
+  /// The stall detector's view of a root whose frame a worker resumed; false if none matches.
+  bool describe_running(void* frame, stall_report& out) const;
+  void report_stall(const stall_report& r) const;
+
   const runtime_options options;
   time_source clock;
   std::vector<std::unique_ptr<worker>> workers;
@@ -166,6 +252,32 @@ class runtime_core {
  private:
   void abort_root(frame_header* h) noexcept;
   void wait_for_foreign_calls() noexcept;
+  void start_threads();
+  void stop_threads() noexcept;
+  void watchdog_loop();
+  void signal_loop();
+  bool pause_workers();
+  void resume_workers() noexcept;
+
+  std::atomic<std::uint64_t> next_id_block_{1};
+  mutable spin_lock names_lock_;
+  std::unordered_map<const frame_header*, std::string> names_;  // guarded by names_lock_
+
+  std::atomic<bool> pause_requested_{false};
+  std::mutex pause_mutex_;
+  std::condition_variable pause_cv_;
+  std::size_t paused_workers_ = 0;  // guarded by pause_mutex_
+  std::mutex dump_mutex_;           // one dump at a time; shutdown takes it before freeing
+  std::atomic<std::uint64_t> dumps_{0};
+  std::atomic<std::uint64_t> last_dump_pause_ns_{0};
+
+  // The stall watchdog and the SIGUSR1 dump thread.
+  std::mutex threads_mutex_;
+  std::condition_variable threads_cv_;
+  bool threads_stop_ = false;  // guarded by threads_mutex_
+  std::thread watchdog_;
+  std::thread signal_thread_;
+  int signal_pipe_[2] = {-1, -1};
 
   registry_shard external_registry_;
   std::atomic<std::size_t> blocking_in_flight_{0};

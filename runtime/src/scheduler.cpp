@@ -19,6 +19,7 @@
 #include <weft/detail/scheduler.hpp>
 
 #include <algorithm>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -62,22 +63,38 @@ inline void prefetch_frame(void* frame) noexcept {
   __builtin_prefetch(static_cast<char*>(frame) + 32);
 }
 
+/// The duration_histogram bucket of `ns`: i such that the value is in (2^(i-1), 2^i] µs.
+inline std::size_t bucket_of(std::uint64_t ns) noexcept {
+  if (ns <= 1000) return 0;
+  const std::size_t b = static_cast<std::size_t>(64 - __builtin_clzll((ns - 1) / 1000));
+  return b < duration_histogram::buckets - 1 ? b : duration_histogram::buckets - 1;
+}
+
 // 2^17 ns = 131 us: a timer is at most that late on an idle worker, and a 100 ms spread of
 // sleeps spans about 760 level-0 slots. Paused time needs exact deadlines: 1 ns.
 constexpr unsigned real_tick_shift = 17;
 }  // namespace
 
+std::int64_t mono_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
 worker::worker(runtime_core& rt, std::size_t index)
-    : rt_(rt),
+    : timing_(rt.options.timing_metrics),
+      rt_(rt),
       index_(index),
       rng_(static_cast<std::uint32_t>(index * 2 + 1)),
       reactor_(*this),
       parker_(reactor_),
-      timers_(rt.clock.paused() ? 0 : real_tick_shift, rt.clock.start_ns()) {}
+      timers_(rt.clock.paused() ? 0 : real_tick_shift, rt.clock.start_ns()),
+      seed_state_(rt.options.schedule_seed) {}
 
 void worker::schedule_lifo(std::coroutine_handle<> h) {
   void* previous = lifo_;
   lifo_ = h.address();
+  if (WEFT_UNLIKELY(timing_)) lifo_stamp_ = mono_ns();
   if (previous != nullptr) push_back(std::coroutine_handle<>::from_address(previous));
 }
 
@@ -100,6 +117,7 @@ void worker::run() {
   tls_runtime = &rt_;
   reactor_.open(rt_.options);
   rt_.worker_started();
+  busy_since_ns_ = mono_ns();
   while (!rt_.is_stopping()) turn();
   reactor_.drain_for_shutdown();
   current_worker = nullptr;
@@ -107,6 +125,8 @@ void worker::run() {
 }
 
 void worker::turn() {
+  // A dump pauses every worker here, between two tasks, while it reads the frames.
+  if (WEFT_UNLIKELY(rt_.pause_requested())) rt_.pause_here();
   ++tick_;
   if (tick_ % rt_.options.global_queue_interval == 0) poll_events();
   if (auto h = next_task()) {
@@ -158,7 +178,8 @@ void worker::poll_events() {
 }
 
 bool worker::has_local_work() const noexcept {
-  return io_ready_next_ < io_ready_.size() || lifo_ != nullptr || queue_.size() > 0;
+  return io_ready_next_ < io_ready_.size() || lifo_ != nullptr || queue_.size() > 0 ||
+         !seeded_.empty();
 }
 
 void worker::add_timer(timer_entry* e, std::int64_t deadline_ns, std::uint8_t order) {
@@ -225,11 +246,14 @@ std::int64_t worker::park_timeout() const noexcept {
 }
 
 std::coroutine_handle<> worker::next_task() {
+  if (WEFT_UNLIKELY(seed_state_ != 0)) return next_seeded();
   if (io_ready_next_ < io_ready_.size()) {
+    if (WEFT_UNLIKELY(timing_)) count_delay(io_ready_stamps_[io_ready_next_]);
     void* h = io_ready_[io_ready_next_++];
     if (io_ready_next_ + 2 < io_ready_.size()) prefetch_frame(io_ready_[io_ready_next_ + 2]);
     if (io_ready_next_ == io_ready_.size()) {
       io_ready_.clear();
+      io_ready_stamps_.clear();
       io_ready_next_ = 0;
     }
     return std::coroutine_handle<>::from_address(h);
@@ -237,7 +261,10 @@ std::coroutine_handle<> worker::next_task() {
   // A task woken outside any task (by a timer callback or a mailbox request) waits in the LIFO
   // slot with no task to run it after: take it here, or it would wait behind the whole queue
   // (and, in paused time, the clock would jump past it).
-  if (lifo_ != nullptr) return std::coroutine_handle<>::from_address(std::exchange(lifo_, nullptr));
+  if (lifo_ != nullptr) {
+    if (WEFT_UNLIKELY(timing_)) count_delay(lifo_stamp_);
+    return std::coroutine_handle<>::from_address(std::exchange(lifo_, nullptr));
+  }
   if (tick_ % rt_.options.global_queue_interval == 0) {
     if (auto h = pull_injection()) return h;
   }
@@ -290,9 +317,9 @@ void worker::run_task(std::coroutine_handle<> h) {
     // The last searcher found work: there may be more, so let another worker look.
     if (rt_.idle_set.transition_from_searching()) rt_.notify_parked();
   }
-  tasks_run_.add();
-  if (WEFT_UNLIKELY(static_cast<bool>(rt_.options.before_resume))) rt_.options.before_resume();
-  h.resume();
+  resume(h);
+  // Seeded schedules choose among all ready tasks, the LIFO slot included.
+  if (WEFT_UNLIKELY(seed_state_ != 0)) return;
   const std::uint32_t max_lifo = rt_.options.max_lifo_polls;
   for (std::uint32_t polls = 0; lifo_ != nullptr && !rt_.is_stopping();) {
     auto next = std::coroutine_handle<>::from_address(lifo_);
@@ -305,10 +332,65 @@ void worker::run_task(std::coroutine_handle<> h) {
       break;
     }
     lifo_hits_.add();
-    tasks_run_.add();
-    if (WEFT_UNLIKELY(static_cast<bool>(rt_.options.before_resume))) rt_.options.before_resume();
-    next.resume();
+    if (WEFT_UNLIKELY(timing_)) count_delay(lifo_stamp_);
+    resume(next);
   }
+}
+
+void worker::resume(std::coroutine_handle<> h) {
+  tasks_run_.add();
+  if (WEFT_UNLIKELY(static_cast<bool>(rt_.options.before_resume))) rt_.options.before_resume();
+  // Odd while the resumption runs; plain stores (only this thread writes), read by the stall
+  // detector and stats.
+  const std::uint64_t seq = resume_seq_.load(std::memory_order_relaxed);
+  running_.store(h.address(), std::memory_order_relaxed);
+  resume_seq_.store(seq + 1, std::memory_order_release);
+  if (WEFT_UNLIKELY(timing_)) {
+    const std::int64_t start = mono_ns();
+    h.resume();
+    const auto took = static_cast<std::uint64_t>(mono_ns() - start);
+    resume_hist_[bucket_of(took)].add();
+    resume_sum_ns_.add(took);
+  } else {
+    h.resume();
+  }
+  resume_seq_.store(seq + 2, std::memory_order_release);
+  if (WEFT_UNLIKELY(stalled_seq_.load(std::memory_order_acquire) == seq + 1)) end_stall();
+}
+
+void worker::count_delay(std::int64_t queued_ns) noexcept {
+  const auto waited = static_cast<std::uint64_t>(std::max<std::int64_t>(mono_ns() - queued_ns, 0));
+  delay_hist_[bucket_of(waited)].add();
+  delay_sum_ns_.add(waited);
+}
+
+std::coroutine_handle<> worker::next_seeded() {
+  // Everything ready goes into one pool, from which a seeded generator picks: the order of
+  // wake-ups (who gets a lock, a value, a timer first) stays the primitives' own, only the
+  // order in which woken tasks run varies with the seed.
+  for (; io_ready_next_ < io_ready_.size(); ++io_ready_next_) {
+    seeded_.push_back(io_ready_[io_ready_next_]);
+  }
+  io_ready_.clear();
+  io_ready_stamps_.clear();
+  io_ready_next_ = 0;
+  if (lifo_ != nullptr) seeded_.push_back(std::exchange(lifo_, nullptr));
+  while (auto h = queue_.pop()) seeded_.push_back(h.address());
+  void* batch[64];
+  while (std::size_t n = rt_.injection.pop_batch(batch, 64)) {
+    seeded_.insert(seeded_.end(), batch, batch + n);
+  }
+  if (seeded_.empty()) return {};
+  // splitmix64: a full-period generator whose output depends on the seed alone.
+  seed_state_ += 0x9E3779B97F4A7C15ULL;
+  std::uint64_t z = seed_state_;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  const std::size_t pick = static_cast<std::size_t>(z % seeded_.size());
+  void* h = seeded_[pick];
+  seeded_.erase(seeded_.begin() + static_cast<std::ptrdiff_t>(pick));
+  return std::coroutine_handle<>::from_address(h);
 }
 
 void worker::park() {
@@ -323,6 +405,12 @@ void worker::park() {
   // ATaskSpawnedFromOutsideAlwaysWakesAnIdleWorker).
   if (rt_.has_pending_work()) rt_.notify_parked();
   parks_.add();
+  const std::int64_t parked_at = mono_ns();
+  busy_ns_.add(static_cast<std::uint64_t>(std::max<std::int64_t>(parked_at - busy_since_ns_, 0)));
+  struct busy_again {
+    std::int64_t& since;
+    ~busy_again() { since = mono_ns(); }
+  } busy_guard{busy_since_ns_};
   for (;;) {
     const std::int64_t timeout = park_timeout();
     if (timeout != 0) parker_.park(timeout);  // the ring's wait also dispatches completions
@@ -333,7 +421,7 @@ void worker::park() {
       searching_ = true;  // notify_parked counted us as searching
       return;
     }
-    if (has_local_work() || rt_.clock.paused() || helping_ > 0) {
+    if (has_local_work() || rt_.clock.paused() || helping_ > 0 || rt_.pause_requested()) {
       // Woken by our own completion or timer (or, paused, by anything: paused_step decides):
       // leave the sleepers list, unless a notifier took us off it meanwhile.
       if (!rt_.idle_set.remove_sleeper(index_)) searching_ = true;
@@ -352,8 +440,19 @@ worker_stats worker::stats() const noexcept {
   s.lifo_hits = lifo_hits_.get();
   s.overflows = overflows_.get();
   s.timers_fired = timers_fired_.get();
+  s.stalls = stalls_.get();
+  s.busy_ns = busy_ns_.get();
+  s.local_queue = queue_.size();
+  s.in_task = (resume_seq_.load(std::memory_order_acquire) & 1) != 0;
+  for (std::size_t i = 0; i < duration_histogram::buckets; ++i) {
+    s.resume_duration.counts[i] = resume_hist_[i].get();
+    s.schedule_delay.counts[i] = delay_hist_[i].get();
+  }
+  s.resume_duration.sum_ns = resume_sum_ns_.get();
+  s.schedule_delay.sum_ns = delay_sum_ns_.get();
   s.io_submitted = reactor_.sqes_submitted.get();
   s.io_completed = reactor_.completions.get();
+  s.io_in_flight = s.io_submitted > s.io_completed ? s.io_submitted - s.io_completed : 0;
   s.io_enters = reactor_.enters.get();
   s.cq_overflows = reactor_.cq_overflows.get();
   s.sq_full = reactor_.sq_full.get();
@@ -369,9 +468,38 @@ worker_stats worker::stats() const noexcept {
 void worker::drop_queued() noexcept {
   lifo_ = nullptr;
   io_ready_.clear();
+  io_ready_stamps_.clear();
   io_ready_next_ = 0;
+  seeded_.clear();
   while (queue_.pop()) {
   }
+}
+
+void worker::collect_queued(std::vector<std::pair<void*, int>>& out) const {
+  const int me = static_cast<int>(index_);
+  if (lifo_ != nullptr) out.emplace_back(lifo_, me);
+  for (std::size_t i = io_ready_next_; i < io_ready_.size(); ++i)
+    out.emplace_back(io_ready_[i], me);
+  for (void* h : seeded_) out.emplace_back(h, me);
+  std::vector<void*> queued;
+  queue_.snapshot(queued);
+  for (void* h : queued) out.emplace_back(h, me);
+}
+
+std::uint64_t worker::next_task_id() noexcept {
+  if (next_id_ == id_end_) {
+    constexpr std::uint64_t block = 256;
+    next_id_ = rt_.take_ids(block);
+    id_end_ = next_id_ + block;
+  }
+  return next_id_++;
+}
+
+void worker::end_stall() noexcept {
+  stall_report r = std::move(stall_);
+  r.ended = true;
+  r.elapsed = std::chrono::nanoseconds{std::max<std::int64_t>(mono_ns() - stall_since_ns_, 0)};
+  rt_.report_stall(r);
 }
 
 void runtime_core::schedule_remote(std::coroutine_handle<> h) {

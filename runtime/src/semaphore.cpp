@@ -5,7 +5,10 @@
 // a request whose task was destroyed before it took them go back to the semaphore.
 #include <weft/sync/semaphore.hpp>
 
+#include <string>
+
 #include <cassert>
+#include <string>
 
 namespace weft {
 
@@ -24,6 +27,19 @@ std::optional<semaphore::permit> semaphore::try_acquire(std::size_t units) {
 std::size_t semaphore::available() const noexcept {
   std::lock_guard lock{lock_};
   return available_;
+}
+
+std::string semaphore::describe(const acquire_awaiter& a) const {
+  std::size_t ahead = 0;
+  std::size_t free = 0;
+  {
+    std::lock_guard lock{lock_};
+    for (const detail::waiter* w = a.linked ? a.prev : nullptr; w != nullptr; w = w->prev) ++ahead;
+    free = available_;
+  }
+  if (a.mutex_) return "mutex lock (" + std::to_string(ahead) + " ahead)";
+  return "semaphore acquire " + std::to_string(a.units_) + " (" + std::to_string(ahead) +
+         " ahead, " + std::to_string(free) + " free)";
 }
 
 bool semaphore::suspend(acquire_awaiter& a, std::coroutine_handle<> h,

@@ -66,7 +66,8 @@ task_group::~task_group() {
   collect();
 }
 
-void task_group::add(std::coroutine_handle<> h, detail::promise_base& p, error_fn error) {
+void task_group::add(std::coroutine_handle<> h, detail::promise_base& p, error_fn error,
+                     const detail::spawn_site& site) {
   detail::runtime_core& rt = detail::require_runtime("weft::task_group::spawn");
   child* c = nullptr;
   bool cancel_now = false;
@@ -90,7 +91,7 @@ void task_group::add(std::coroutine_handle<> h, detail::promise_base& p, error_f
   }
   if (cancel_now) detail::header_of(h.address())->cancel.request_cancel();
   running_.fetch_add(1, std::memory_order_acq_rel);
-  detail::spawn_root(&rt, h, p);
+  detail::spawn_root(&rt, h, p, site);
   detail::set_joiner(p, c);
   const auto old = detail::header_of(h.address())
                        ->state.fetch_or(detail::join_waiting_bit, std::memory_order_acq_rel);

@@ -40,6 +40,7 @@ class [[nodiscard("submit_io does nothing until it is co_awaited")]] io_awaiter 
   io_result await_resume() {
     return resume();
   }
+  void describe_await(await_description& d) const { d.what = describe(); }
 
  private:
   static void call_prep(void* self, io_uring_sqe* sqe) {

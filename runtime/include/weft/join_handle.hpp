@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <coroutine>
+#include <cstdint>
+#include <string>
 #include <utility>
 
 #include <weft/detail/cancel_hook.hpp>
@@ -84,6 +86,14 @@ class join_awaiter final : public join_waiter {
     }
     if (old & complete_bit) return false;  // finished meanwhile; completion will not wake us
     return true;
+  }
+
+  void describe_await(await_description& d) const {
+#if WEFT_INTROSPECTION
+    d.what = "join task " + std::to_string(header_of(h_.address())->id);
+#else
+    d.what = "join task";
+#endif
   }
 
   T await_resume() {
@@ -194,6 +204,16 @@ class [[nodiscard(
   /// False for an empty handle.
   [[nodiscard]] bool valid() const noexcept {
     return static_cast<bool>(h_);
+  }
+
+  /// The task's id, as dump_tasks shows it (0 for an empty handle, or when introspection is
+  /// compiled out).
+  [[nodiscard]] std::uint64_t id() const noexcept {
+#if WEFT_INTROSPECTION
+    return h_ ? detail::header_of(h_.address())->id : 0;
+#else
+    return 0;
+#endif
   }
 
   detail::join_awaiter<T> operator co_await()& noexcept {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <source_location>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -17,7 +18,10 @@
 #include <weft/detail/task_frame.hpp>
 #include <weft/fault_plan.hpp>
 #include <weft/join_handle.hpp>
+#include <weft/spawn_options.hpp>
+#include <weft/stall_report.hpp>
 #include <weft/task.hpp>
+#include <weft/task_dump.hpp>
 
 namespace weft {
 
@@ -54,6 +58,40 @@ struct runtime_options {
   /// applies, so a whole test run can be put under faults without changing its code. A plan
   /// that does not parse makes the runtime's constructor throw std::invalid_argument.
   fault_plan faults{};
+  /// Stall detector: a watchdog thread reports a task resumption that has kept its worker
+  /// longer than this (a blocking call, a long loop without a co_await), once when it notices
+  /// and once when the resumption ends. Zero turns it off (no thread). See docs/introspection.md.
+  std::chrono::milliseconds stall_threshold{100};
+  /// Where stall reports go, on the watchdog's thread (the start) and on the worker's (the end);
+  /// it must not block. Empty (the default): one line to stderr.
+  std::function<void(const stall_report&)> on_stall{};
+  /// Writes dump_tasks() to stderr when the process receives SIGUSR1. The signal handler only
+  /// writes a byte to a pipe; a thread of the runtime takes the dump. The handler is installed
+  /// while a runtime asking for it lives (the previous disposition comes back after the last).
+  bool dump_on_sigusr1 = false;
+  /// Paused time only (one worker): when non-zero, the worker picks the next task to run among
+  /// the ready ones with a generator seeded by this, instead of in queue order. The same seed
+  /// gives the same schedule. Zero: queue order, unless the environment variable
+  /// WEFT_SCHEDULE_SEED holds a seed (for putting a whole paused-time suite under one).
+  std::uint64_t schedule_seed = 0;
+  /// Times every resumption (two clock reads) for the resumption-duration and scheduling-delay
+  /// histograms of stats() and prometheus_text. Off: those histograms stay empty.
+  bool timing_metrics = false;
+};
+
+/// Counts of durations in power-of-two buckets: bucket i holds the samples in
+/// (2^(i-1), 2^i] microseconds (bucket 0: up to 1 µs); the last bucket holds everything longer.
+struct duration_histogram {
+  static constexpr std::size_t buckets = 22;  // up to 2^20 µs (about 1 s), then the rest
+  std::uint64_t counts[buckets] = {};
+  std::uint64_t sum_ns = 0;
+  [[nodiscard]] std::uint64_t count() const noexcept {
+    std::uint64_t n = 0;
+    for (auto c : counts) n += c;
+    return n;
+  }
+  /// The upper bound of bucket i in seconds (infinity for the last).
+  [[nodiscard]] static double upper_bound_seconds(std::size_t i) noexcept;
 };
 
 /// What one worker did since the runtime started. Counters only grow.
@@ -76,19 +114,39 @@ struct worker_stats {
   std::uint64_t injected_short_transfers = 0;  // transfers submitted with a shorter length
   std::uint64_t injected_delays = 0;           // completions held back for a few polls
   std::uint64_t injected_enter_failures = 0;   // io_uring_enter calls refused
+  std::uint64_t busy_ns = 0;       // time not parked (running tasks, polling, stealing)
+  std::uint64_t local_queue = 0;   // tasks in the local queue now
+  std::uint64_t io_in_flight = 0;  // io_uring operations submitted and not yet completed
+  std::uint64_t stalls = 0;        // resumptions the stall detector reported
+  bool in_task = false;            // resuming a task right now
+  /// With runtime_options::timing_metrics: how long each resumption kept the worker, and how
+  /// long a woken task waited before it ran (from its wake-up to its resumption).
+  duration_histogram resume_duration;
+  duration_histogram schedule_delay;
 };
 
 struct runtime_stats {
   std::vector<worker_stats> workers;
   std::size_t blocking_threads = 0;  // blocking threads alive now
+  std::size_t blocking_queue = 0;    // spawn_blocking jobs waiting for a thread
+  std::size_t blocking_in_flight = 0;  // spawn_blocking jobs submitted and not finished
+  std::size_t injection_queue = 0;   // tasks in the shared injection queue
   std::size_t live_tasks = 0;        // spawned tasks not yet destroyed
+  /// live_tasks by state, without pausing anyone: running = workers inside a resumption, ready =
+  /// tasks in queues, suspended = the rest (an estimate while tasks move; exact when idle).
+  std::size_t running_tasks = 0;
+  std::size_t ready_tasks = 0;
+  std::size_t suspended_tasks = 0;
+  std::uint64_t dumps = 0;              // dump_tasks calls
+  std::uint64_t last_dump_pause_ns = 0;  // how long the last dump held the workers
 };
 
 namespace detail {
 [[noreturn]] void throw_empty_task(const char* api);
 /// Spawns `h` as a root of `rt` whose completion `waiter` hears about, then blocks this thread
 /// until it finished or the runtime destroyed it.
-void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p);
+void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
+                   const spawn_site& site);
 
 template <class T>
 std::coroutine_handle<task_promise<T>> prepare_root(task<T>&& t, const char* api) {
@@ -126,9 +184,9 @@ class runtime {
   /// or rethrows its exception. Throws std::logic_error if called on a worker thread or with an
   /// empty task, operation_cancelled if the runtime shut down before the task finished.
   template <class T>
-  T block_on(task<T> t) {
+  T block_on(task<T> t, std::source_location at = std::source_location::current()) {
     auto h = detail::prepare_root(std::move(t), "weft::runtime::block_on");
-    detail::block_on_root(core_.get(), h, h.promise());
+    detail::block_on_root(core_.get(), h, h.promise(), detail::spawn_site{at, "block_on"});
     detail::consume_root<T> guard{h, core_.get()};
     if (detail::header_of(h.address())->state.load(std::memory_order_acquire) &
         detail::aborted_bit) {
@@ -139,23 +197,35 @@ class runtime {
 
   /// block_on(co_invoke(f)): runs a task-returning callable, keeping it alive meanwhile.
   template <detail::task_factory F>
-  auto block_on(F f) {
-    return block_on(co_invoke(std::move(f)));
+  auto block_on(F f, std::source_location at = std::source_location::current()) {
+    return block_on(co_invoke(std::move(f)), at);
   }
 
-  /// Starts `t` on the workers and returns its handle; callable from any thread.
+  /// Starts `t` on the workers and returns its handle; callable from any thread. `options`
+  /// names it for dumps (see spawn_options); the spawn location is recorded.
   template <class T>
-  join_handle<T> spawn(task<T> t) {
+  join_handle<T> spawn(task<T> t, spawn_options options = {},
+                       std::source_location at = std::source_location::current()) {
     auto h = detail::prepare_root(std::move(t), "weft::runtime::spawn");
-    detail::spawn_root(core_.get(), h, h.promise());
+    detail::spawn_root(core_.get(), h, h.promise(), detail::spawn_site{at, options.name});
     return join_handle<T>{h, core_.get()};
   }
 
   /// spawn(co_invoke(f)).
   template <detail::task_factory F>
-  auto spawn(F f) {
-    return spawn(co_invoke(std::move(f)));
+  auto spawn(F f, spawn_options options = {},
+             std::source_location at = std::source_location::current()) {
+    return spawn(co_invoke(std::move(f)), options, at);
   }
+
+  /// Every live spawned task: id, name, spawn location, state and, for a suspended task, the
+  /// co_await sites of its await chain and what it waits on (see task_record; to_string renders
+  /// it). Each worker is paused at its next turn boundary while the tasks are read, then goes
+  /// on; a worker blocked inside a task delays the dump until it comes back. From a plain
+  /// thread; inside a task, co_await weft::dump_tasks() instead (this throws std::logic_error on
+  /// the runtime's own workers, which the dump must pause). With introspection compiled out,
+  /// the records have ids 0 and no locations.
+  [[nodiscard]] std::vector<task_record> dump_tasks() const;
 
   /// Stops the runtime as the destructor does; later calls do nothing. Throws std::logic_error
   /// when called on one of this runtime's workers.

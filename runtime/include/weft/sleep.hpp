@@ -54,6 +54,10 @@ class [[nodiscard("a sleep does nothing until it is co_awaited")]] sleep_awaiter
     caller_ = std::noop_coroutine();
   }
 
+  void describe_await(await_description& d) const {
+    d.what = describe_deadline(entry_.order == 0 ? "sleep until" : "advance to", entry_.deadline,
+                               d.now_ns);
+  }
   bool await_ready() const noexcept {
     return false;
   }

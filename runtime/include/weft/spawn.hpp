@@ -1,12 +1,15 @@
 // weft::spawn: start a task on the current runtime from inside a task.
 #pragma once
 
+#include <source_location>
 #include <utility>
+#include <vector>
 
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/runtime.hpp>
+#include <weft/spawn_options.hpp>
 #include <weft/task.hpp>
 
 namespace weft {
@@ -22,18 +25,33 @@ namespace weft {
 ///
 /// Throws std::logic_error outside a runtime's worker (use runtime::spawn there) or for an empty
 /// task.
+///
+/// Name a long-lived task for task dumps and stall reports (the spawn location is always kept):
+///
+///     weft::spawn(serve(std::move(conn)), {.name = "conn 10.0.0.7:5511"});
 template <class T>
-join_handle<T> spawn(task<T> t) {
+join_handle<T> spawn(task<T> t, spawn_options options = {},
+                     std::source_location at = std::source_location::current()) {
   detail::runtime_core& rt = detail::require_runtime("weft::spawn");
   auto h = detail::prepare_root(std::move(t), "weft::spawn");
-  detail::spawn_root(&rt, h, h.promise());
+  detail::spawn_root(&rt, h, h.promise(), detail::spawn_site{at, options.name});
   return join_handle<T>{h, &rt};
 }
 
 /// spawn(co_invoke(f)): the callable (and its captures) lives as long as the task.
 template <detail::task_factory F>
-auto spawn(F f) {
-  return weft::spawn(co_invoke(std::move(f)));
+auto spawn(F f, spawn_options options = {},
+           std::source_location at = std::source_location::current()) {
+  return weft::spawn(co_invoke(std::move(f)), options, at);
 }
+
+/// The current runtime's dump_tasks(), from inside a task: the dump is taken on a blocking-pool
+/// thread while this task waits (suspended, so it shows up too, waiting on "dump_tasks").
+///
+///     auto tasks = co_await weft::dump_tasks();
+///     std::cerr << weft::to_string(tasks);
+///
+/// Throws std::logic_error outside a runtime's worker.
+task<std::vector<task_record>> dump_tasks();
 
 }  // namespace weft

@@ -92,6 +92,11 @@ class [[nodiscard("spawn_blocking does nothing until it is co_awaited")]] blocki
   blocking_awaiter(const blocking_awaiter&) = delete;
   blocking_awaiter& operator=(const blocking_awaiter&) = delete;
 
+  void describe_await(await_description& d) const {
+    d.what = job_->status.load(std::memory_order_relaxed) == blocking_job::queued
+                 ? "spawn_blocking (waiting for a thread)"
+                 : "spawn_blocking (running on a blocking thread)";
+  }
   bool await_ready() const noexcept {
     mark_awaited();
     return false;

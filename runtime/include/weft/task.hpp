@@ -155,6 +155,9 @@ class task_awaiter {
   }
 #endif
 
+  /// A dump follows the awaited task's frame.
+  void describe_await(await_description& d) const noexcept { d.child_frame = h_.address(); }
+
   T await_resume() {
     struct destroy_frame {
       handle& h;

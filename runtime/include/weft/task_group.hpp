@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <coroutine>
+#include <source_location>
 #include <cstddef>
 #include <deque>
 #include <exception>
@@ -15,6 +16,7 @@
 #include <weft/detail/spin_lock.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/runtime.hpp>
+#include <weft/spawn_options.hpp>
 #include <weft/task.hpp>
 
 namespace weft {
@@ -43,17 +45,20 @@ class task_group {
   ~task_group();
 
   /// Starts `t` in the group. Throws std::logic_error off a worker or for an empty task.
+  /// `options` names it for task dumps, as for weft::spawn.
   template <class T>
-  void spawn(task<T> t) {
+  void spawn(task<T> t, spawn_options options = {},
+             std::source_location at = std::source_location::current()) {
     detail::require_runtime("weft::task_group::spawn");  // before the task is taken apart
     auto h = t.release();
     if (!h) detail::throw_empty_task("weft::task_group::spawn");
-    add(h, h.promise(), &exception_of<T>);
+    add(h, h.promise(), &exception_of<T>, detail::spawn_site{at, options.name});
   }
   /// spawn(co_invoke(f)): the callable lives as long as its task.
   template <detail::task_factory F>
-  void spawn(F f) {
-    spawn(co_invoke(std::move(f)));
+  void spawn(F f, spawn_options options = {},
+             std::source_location at = std::source_location::current()) {
+    spawn(co_invoke(std::move(f)), options, at);
   }
 
   /// Requests cancellation of every task still running in the group, and of every task spawned
@@ -73,6 +78,9 @@ class task_group {
     join_awaiter(join_awaiter&& other) noexcept : await_check(std::move(other)), g_(other.g_) {}
     join_awaiter(const join_awaiter&) = delete;
     join_awaiter& operator=(const join_awaiter&) = delete;
+    void describe_await(await_description& d) const {
+      d.what = "task_group join (" + std::to_string(g_.running()) + " running)";
+    }
     bool await_ready() noexcept {
       mark_awaited();
       return g_.running() == 0;
@@ -116,7 +124,8 @@ class task_group {
         .promise()
         .exception();
   }
-  void add(std::coroutine_handle<> h, detail::promise_base& p, error_fn error);
+  void add(std::coroutine_handle<> h, detail::promise_base& p, error_fn error,
+           const detail::spawn_site& site);
   static void on_complete(detail::join_waiter* self) noexcept;
   void finished(child& c) noexcept;
   /// Releases finished children and returns the first failure (joiner only).

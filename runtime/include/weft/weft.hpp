@@ -10,6 +10,7 @@
 #include <weft/io_unavailable.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/map_concurrent.hpp>
+#include <weft/metrics.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/outcome.hpp>
 #include <weft/quorum.hpp>
@@ -18,6 +19,8 @@
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
+#include <weft/spawn_options.hpp>
+#include <weft/stall_report.hpp>
 #include <weft/stream/async_generator.hpp>
 #include <weft/stream/operators.hpp>
 #include <weft/stream/timed_operators.hpp>
@@ -31,6 +34,7 @@
 #include <weft/sync/semaphore.hpp>
 #include <weft/sync/watch.hpp>
 #include <weft/task.hpp>
+#include <weft/task_dump.hpp>
 #include <weft/task_group.hpp>
 #include <weft/this_task.hpp>
 #include <weft/timed_out.hpp>

@@ -33,6 +33,8 @@ class with_cancellation_awaiter {
     if (h_) h_.destroy();
   }
 
+  /// A dump follows the awaited task's frame.
+  void describe_await(await_description& d) const noexcept { d.child_frame = h_.address(); }
   bool await_ready() const {
     if (!h_) throw_empty_task("weft::with_cancellation");
     return false;

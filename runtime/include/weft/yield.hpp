@@ -18,6 +18,7 @@ class [[nodiscard("yield() does nothing until it is co_awaited")]] yield_awaiter
       : await_check("weft::yield() was never co_awaited: the task does not yield") {}
   yield_awaiter(yield_awaiter&&) noexcept = default;
 
+  void describe_await(await_description& d) const { d.what = "yield"; }
   bool await_ready() const noexcept {
     mark_awaited();
     return false;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <coroutine>
 #include <cstddef>
+#include <string>
 
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/scheduler.hpp>
@@ -31,6 +32,9 @@ struct child_slot final : join_waiter {
 /// waits in next(), hands it the wake-up (resume_gate: never resumed inside await_suspend).
 /// Children stay linked until the combinator took their results and released them; cancel_all()
 /// may therefore run on any thread at any time, and only touches children not yet finished.
+/// "when_all: " for a frame in when_all's function, and so on; empty when none matches.
+std::string combinator_name(const char* function);
+
 class child_watch {
  public:
   child_watch(child_slot* slots, std::size_t* order, std::size_t n) noexcept
@@ -41,6 +45,8 @@ class child_watch {
   /// gets here with any.
   ~child_watch();
 
+  /// "2 of 3 children pending (tasks 12, 13)", for the combinator's await in a task dump.
+  [[nodiscard]] std::string describe() const;
   /// Spawns `h` (a prepared root) as child `i` on the current runtime and registers for its
   /// completion. Throws std::logic_error off a worker.
   void start(std::size_t i, std::coroutine_handle<> h, promise_base& p);
@@ -55,6 +61,10 @@ class child_watch {
   class next_awaiter {
    public:
     explicit next_awaiter(child_watch& w) noexcept : w_(w) {}
+    /// "when_all: 2 of 3 pending (tasks 12, 13)".
+    void describe_await(await_description& d) const {
+      d.what = combinator_name(d.where.function_name()) + w_.describe();
+    }
     bool await_ready() noexcept;
     bool await_suspend(std::coroutine_handle<> caller);
     std::size_t await_resume() noexcept;
@@ -78,7 +88,7 @@ class child_watch {
   child_slot* slots_;
   std::size_t* order_;
   const std::size_t n_;
-  spin_lock lock_;
+  mutable spin_lock lock_;
   std::size_t produced_ = 0;         // guarded by lock_
   std::size_t consumed_ = 0;         // the combinator's thread only (under lock_ with produced_)
   next_awaiter* waiting_ = nullptr;  // guarded by lock_

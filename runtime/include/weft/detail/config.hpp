@@ -13,6 +13,14 @@
 #endif
 #endif
 
+// Task introspection (ids, names and spawn locations of tasks, the co_await site of every
+// suspended frame, dump_tasks): on by default; -DWEFT_INTROSPECTION=0 (meson -Dintrospection=false)
+// compiles it out, for the overhead figures in docs/introspection.md. Every translation unit of a
+// program must agree, so meson puts it on the dependency's compile arguments.
+#ifndef WEFT_INTROSPECTION
+#define WEFT_INTROSPECTION 1
+#endif
+
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define WEFT_ASAN 1

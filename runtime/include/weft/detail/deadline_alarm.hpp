@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include <weft/clock.hpp>
+#include <weft/detail/await_trace.hpp>
 #include <weft/detail/cancel_state.hpp>
 #include <weft/detail/io_op.hpp>
 #include <weft/detail/timer_entry.hpp>
@@ -66,6 +67,7 @@ class deadline_alarm {
   class disarm_awaiter {
    public:
     explicit disarm_awaiter(deadline_alarm& a) noexcept : alarm_(&a) {}
+    void describe_await(await_description& d) const { d.what = "timeout disarm"; }
     bool await_ready() noexcept { return alarm_->disarm_here(); }
     bool await_suspend(std::coroutine_handle<> caller) noexcept {
       return alarm_->disarm_elsewhere(caller);

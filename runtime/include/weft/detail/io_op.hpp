@@ -6,6 +6,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include <weft/detail/cancel_hook.hpp>
 
@@ -65,6 +66,10 @@ class io_op_base {
   /// without io_uring.
   io_result resume();
 
+ public:
+  /// "read fd 12": the operation as a task dump shows it.
+  [[nodiscard]] std::string describe() const;
+
  private:
   friend class reactor;
   static constexpr std::uint8_t idle = 0, in_flight = 1, cancel_queued = 2, done_while_queued = 3,
@@ -91,6 +96,8 @@ class io_op_base {
   bool unavailable_ = false;
   bool delivered_ = false;
   bool returns_fd_ = false;
+  std::uint8_t opcode_ = 0xFF;  // the submitted SQE's, for describe()
+  int fd_ = -1;
 };
 
 }  // namespace detail

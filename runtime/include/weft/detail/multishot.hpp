@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <weft/detail/cancel_hook.hpp>
@@ -73,6 +74,9 @@ class multishot {
     read_awaiter(const read_awaiter&) = delete;
     read_awaiter& operator=(const read_awaiter&) = delete;
     ~read_awaiter();
+    void describe_await(await_description& d) const {
+      d.what = (m_.mode_ == mode::accept ? "accept fd " : "recv fd ") + std::to_string(m_.fd_);
+    }
 
     bool await_ready() const noexcept { return false; }
     template <class Promise>

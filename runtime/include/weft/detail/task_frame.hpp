@@ -6,8 +6,11 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <source_location>
+#include <string_view>
 #include <type_traits>
 
+#include <weft/detail/await_trace.hpp>
 #include <weft/detail/cancel_state.hpp>
 #include <weft/detail/config.hpp>
 
@@ -16,8 +19,9 @@ namespace weft::detail {
 class runtime_core;
 
 /// Lives in the same allocation as the coroutine frame, just before it. Only spawned tasks
-/// ("roots") use its fields; for a task that is only awaited it is inert. 32 bytes: it is paid by
-/// every frame, and a million queued tasks (spawn_many) should stay within Tokio's footprint.
+/// ("roots") use its fields; for a task that is only awaited it is inert. 32 bytes (48 with
+/// introspection): it is paid by every frame, and a million queued tasks (spawn_many) should stay
+/// within Tokio's footprint.
 struct alignas(16) frame_header {
   // Links in the owning runtime's registry of live roots, guarded by the shard's lock; null when
   // not linked. The shard is named by the index in the high bits of state.
@@ -29,8 +33,15 @@ struct alignas(16) frame_header {
   // exactly once, by whoever clears the last of {handle_bit, !complete_bit} (see complete_root
   // and release_handle), or by shutdown.
   std::atomic<std::uint32_t> state{0};
+#if WEFT_INTROSPECTION
+  // The task's id (from 1, in spawn order per worker block) and where it was spawned; a name,
+  // when it has one, is in the runtime's name table (named_bit).
+  std::uint64_t id = 0;
+  std::source_location spawned_at{};
+#endif
 };
-static_assert(sizeof(frame_header) == 32, "keep the per-frame overhead small (RSS of spawn_many)");
+static_assert(sizeof(frame_header) == (WEFT_INTROSPECTION ? 48 : 32),
+              "keep the per-frame overhead small (RSS of spawn_many)");
 
 inline constexpr std::uint32_t spawned_bit = 1;  // a root: scheduled directly, no awaiter
 inline constexpr std::uint32_t handle_bit = 2;   // a join_handle (or block_on) still refers to it
@@ -40,6 +51,7 @@ inline constexpr std::uint32_t aborted_bit = 16;      // destroyed by runtime sh
 inline constexpr std::uint32_t frame_gone_bit = 32;   // an aborted frame was destroyed; memory kept
 inline constexpr std::uint32_t join_cancel_bit = 64;  // the joiner was cancelled before it waited
 inline constexpr std::uint32_t unlinked_bit = 128;    // shutdown took it off the registry
+inline constexpr std::uint32_t named_bit = 256;       // has an entry in the runtime's name table
 inline constexpr std::uint32_t shard_shift = 16;      // registry shard index lives above this
 inline constexpr std::uint32_t external_shard = 0xFFFF;
 
@@ -72,6 +84,18 @@ class promise_base {
   /// For an awaited task: the awaiting coroutine's address. For a root: its join_waiter* (or
   /// null) tagged with root_tag, which is how final_suspend tells the two apart.
   void* link_ = nullptr;
+#if WEFT_INTROSPECTION
+  /// Where this frame is suspended and on what (dump_tasks).
+  await_slot await_;
+
+  /// Every co_await in a weft coroutine passes through here: the awaiter is recorded in await_
+  /// with the co_await's location (the default argument is evaluated at the co_await).
+  template <class A>
+  traced_for<A> await_transform(A&& a,
+                                const std::source_location& at = std::source_location::current()) {
+    return traced_for<A>{await_, std::forward<A>(a), at};
+  }
+#endif
 };
 
 inline constexpr std::uintptr_t root_tag = 1;
@@ -110,8 +134,15 @@ void complete_root(std::coroutine_handle<> h, promise_base& p) noexcept;
 /// Drops a join_handle's reference to a root of `rt`: detaches it if running, frees it if done.
 void release_handle(runtime_core* rt, std::coroutine_handle<> h) noexcept;
 
+/// Where a root was spawned and what it is called (dump_tasks, stall reports).
+struct spawn_site {
+  std::source_location at{};
+  std::string_view name{};
+};
+
 /// Marks a task as a root of `rt`, links it into rt's registry and schedules its first run.
-void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p);
+void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
+                const spawn_site& site = {});
 
 #if !WEFT_SYMMETRIC_TRANSFER
 /// The frame being started inline on this thread by start_inline(); its final_suspend sets it to

@@ -135,6 +135,11 @@ class [[nodiscard]] async_generator {
     using not_a_combinator_child = void;
     next_awaiter(const next_awaiter&) = delete;
     next_awaiter& operator=(const next_awaiter&) = delete;
+    /// A dump follows the generator's frame while it produces the next value.
+    void describe_await(await_description& d) const noexcept {
+      d.what = "async_generator next";
+      if (h_) d.child_frame = h_.address();
+    }
     bool await_ready() const {
       mark_awaited();
       if (!h_) throw std::logic_error("weft::async_generator::next: the generator is empty");

@@ -52,6 +52,11 @@ class barrier {
         --b_.arrived_;
       }
     }
+    void describe_await(await_description& d) const {
+      std::lock_guard lock{b_.lock_};
+      d.what = "barrier arrive_and_wait (" + std::to_string(b_.arrived_) + " of " +
+               std::to_string(b_.n_) + " arrived)";
+    }
     bool await_ready() const noexcept {
       mark_awaited();
       return false;

@@ -55,6 +55,7 @@ class broadcast_receiver {
     ~awaiter() {
       r_.b_->withdraw(this);
     }
+    void describe_await(await_description& d) const { d.what = "broadcast recv"; }
     bool await_ready() const noexcept {
       mark_awaited();
       return false;

@@ -72,6 +72,7 @@ class channel {
       ch_.withdraw(this, ch_.senders_);
     }
 
+    void describe_await(await_description& d) const { d.what = "channel send"; }
     bool await_ready() const noexcept {
       mark_awaited();
       return false;
@@ -110,6 +111,7 @@ class channel {
       ch_.withdraw(this, ch_.receivers_);
     }
 
+    void describe_await(await_description& d) const { d.what = "channel recv"; }
     bool await_ready() const noexcept {
       mark_awaited();
       return false;

@@ -31,6 +31,7 @@ class [[nodiscard("wait does nothing until it is co_awaited")]] event_awaiter : 
   /// Unlinks the waiter if its task is destroyed while waiting (runtime shutdown).
   ~event_awaiter();
 
+  void describe_await(await_description& d) const { d.what = "event wait"; }
   bool await_ready() const noexcept;
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> caller) {

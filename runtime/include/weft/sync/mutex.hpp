@@ -27,7 +27,7 @@ class mutex {
   mutex() noexcept : s_(1) {}
   [[nodiscard("lock does nothing until it is co_awaited")]] semaphore::acquire_awaiter lock() {
     return semaphore::acquire_awaiter{
-        s_, 1, "weft::mutex::lock() was never co_awaited: nothing is locked"};
+        s_, 1, "weft::mutex::lock() was never co_awaited: nothing is locked", true};
   }
   /// The guard if the mutex is free and nobody waits; empty otherwise.
   std::optional<guard> try_lock() { return s_.try_acquire(1); }

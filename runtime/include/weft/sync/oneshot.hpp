@@ -140,6 +140,7 @@ class oneshot_receiver {
       std::lock_guard lock{s_->lock};
       if (s_->receiver == this) s_->receiver = nullptr;
     }
+    void describe_await(await_description& d) const { d.what = "oneshot recv"; }
     bool await_ready() const noexcept { return false; }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <stdexcept>
 #include <utility>
 
@@ -75,8 +76,9 @@ class semaphore {
     acquire_awaiter(semaphore & s, std::size_t units,
                     const char* what =
                         "weft::semaphore::acquire() was never co_awaited: "
-                        "nothing is acquired")
-        : await_check(what), s_(s), units_(units) {
+                        "nothing is acquired",
+                    bool is_mutex = false)
+        : await_check(what), s_(s), units_(units), mutex_(is_mutex) {
       if (units == 0) {
         waive_await_check();
         throw std::invalid_argument("weft::semaphore::acquire: 0 units");
@@ -97,6 +99,10 @@ class semaphore {
     bool await_suspend(std::coroutine_handle<Promise> h) {
       return s_.suspend(*this, h, detail::token_of(h));
     }
+    /// "mutex lock (3 ahead)", "semaphore acquire 2 (0 ahead, 1 free)".
+    void describe_await(await_description& d) const {
+      d.what = s_.describe(*this);
+    }
     permit await_resume() {
       hook.disarm();
       if (state == cancelled) throw operation_cancelled{};
@@ -113,6 +119,7 @@ class semaphore {
     semaphore& s_;
     std::size_t units_;
     bool taken_ = false;  // the permit was handed out: the destructor gives nothing back
+    bool mutex_ = false;  // a mutex's lock(), for dumps
   };
 
   /// Waits for `units` free units and takes them.
@@ -127,6 +134,7 @@ class semaphore {
 
  private:
   void release(std::size_t units) noexcept;
+  std::string describe(const acquire_awaiter& a) const;
   bool suspend(acquire_awaiter& a, std::coroutine_handle<> h, detail::cancel_state* token);
   void cancel_waiter(acquire_awaiter* a) noexcept;
   void withdraw(acquire_awaiter* a) noexcept;

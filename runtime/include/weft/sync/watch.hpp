@@ -39,6 +39,7 @@ class watch_receiver {
     ~awaiter() {
       r_.w_->withdraw(this);
     }
+    void describe_await(await_description& d) const { d.what = "watch changed"; }
     bool await_ready() const noexcept {
       mark_awaited();
       return false;
