@@ -36,7 +36,7 @@ struct workload {
 };
 
 /// spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work, timers, timer_lateness,
-/// idle_timers, ping_pong.
+/// idle_timers, ping_pong, suspended_tasks, dump_tasks, dump_pause.
 const std::vector<workload>& runtime_workloads();
 
 /// The workload called `name`, or null.

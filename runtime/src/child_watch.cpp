@@ -57,13 +57,13 @@ std::string child_watch::describe() const {
   std::string ids;
   std::size_t listed = 0;
   for (std::size_t i = 0; i < n_; ++i) {
-    const frame_header* h = std::atomic_ref{slots_[i].header}.load(std::memory_order_acquire);
+    frame_header* h = std::atomic_ref{slots_[i].header}.load(std::memory_order_acquire);
     if (h == nullptr || (h->state.load(std::memory_order_acquire) & complete_bit)) continue;
     if (++listed > 8) {
       ids += ", ...";
       break;
     }
-    ids += (ids.empty() ? "" : ", ") + std::to_string(h->id);
+    ids += (ids.empty() ? "" : ", ") + std::to_string(task_id(h));
   }
   if (!ids.empty()) s += " (tasks " + ids + ")";
 #endif

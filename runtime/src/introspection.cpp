@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -139,9 +140,9 @@ code_location location_of(const std::source_location& at) {
 
 /// What a dump reads while the workers are paused.
 struct raw_task {
-  const frame_header* header = nullptr;
+  frame_header* header = nullptr;
   std::uint64_t id = 0;
-  std::source_location spawned_at{};
+  std::uint32_t site = 0;
   bool named = false;
   task_state state = task_state::suspended;
   int worker = -2;  // -2: none, -1: the injection queue
@@ -149,7 +150,105 @@ struct raw_task {
   std::string what;
 };
 
+// The process's spawn sites and task ids. Both are off the hot paths: a spawn finds its site in
+// a small per-thread cache, and ids are only made when someone asks.
+struct site_table {
+  std::mutex mutex;
+  std::vector<std::source_location> sites{std::source_location{}};  // 0: unknown
+  std::unordered_map<const void*, std::uint32_t> index;
+};
+site_table& sites() {
+  static site_table* t = new site_table;  // never destroyed: spawns may run during exit
+  return *t;
+}
+
+struct id_table {
+  std::mutex mutex;
+  std::unordered_map<const frame_header*, std::uint64_t> ids;
+  std::uint64_t next = 1;
+};
+id_table& ids() {
+  static id_table* t = new id_table;
+  return *t;
+}
+
+const void* site_key(std::source_location at) noexcept {
+  static_assert(sizeof(std::source_location) == sizeof(void*),
+                "std::source_location is one pointer to static data in libstdc++ and libc++");
+  return std::bit_cast<const void*>(at);
+}
+
 }  // namespace
+
+std::uint32_t spawn_site_index(std::source_location at) noexcept {
+  const void* key = site_key(at);
+  if (key == nullptr) return 0;
+  // A direct-mapped cache per thread: a spawn call site hits it after its first spawn.
+  struct cache_entry {
+    const void* key = nullptr;
+    std::uint32_t index = 0;
+  };
+  thread_local cache_entry cache[64];
+  cache_entry& e = cache[(reinterpret_cast<std::uintptr_t>(key) >> 4) & 63];
+  if (e.key == key) return e.index;
+  site_table& t = sites();
+  try {
+    std::lock_guard lock{t.mutex};
+    auto [it, added] = t.index.try_emplace(key, static_cast<std::uint32_t>(t.sites.size()));
+    if (added) t.sites.push_back(at);
+    e = cache_entry{key, it->second};
+    return it->second;
+  } catch (...) {
+    return 0;  // out of memory: the task is shown without its spawn location
+  }
+}
+
+std::source_location spawn_site_at(std::uint32_t index) noexcept {
+  site_table& t = sites();
+  std::lock_guard lock{t.mutex};
+  return index < t.sites.size() ? t.sites[index] : std::source_location{};
+}
+
+std::uint64_t task_id(frame_header* h) noexcept {
+  id_table& t = ids();
+  try {
+    std::lock_guard lock{t.mutex};
+    auto [it, added] = t.ids.try_emplace(h, t.next);
+    if (added) {
+      ++t.next;
+      h->state.fetch_or(id_bit, std::memory_order_relaxed);
+    }
+    return it->second;
+  } catch (...) {
+    return 0;
+  }
+}
+
+namespace {
+void assign_ids(std::vector<raw_task>& raw) {
+#if WEFT_INTROSPECTION
+  id_table& t = ids();
+  std::lock_guard lock{t.mutex};
+  t.ids.reserve(t.ids.size() + raw.size());
+  for (raw_task& r : raw) {
+    auto [it, added] = t.ids.try_emplace(r.header, t.next);
+    if (added) {
+      ++t.next;
+      r.header->state.fetch_or(id_bit, std::memory_order_relaxed);
+    }
+    r.id = it->second;
+  }
+#else
+  (void)raw;
+#endif
+}
+}  // namespace
+
+void forget_task_id(frame_header* h) noexcept {
+  id_table& t = ids();
+  std::lock_guard lock{t.mutex};
+  t.ids.erase(h);
+}
 
 void runtime_core::set_name(const frame_header* h, std::string_view name) {
   std::string copy{name};
@@ -246,11 +345,10 @@ std::vector<task_record> runtime_core::dump_tasks() {
         const auto state = h->state.load(std::memory_order_acquire);
         if (state & complete_bit) continue;  // finished: its result waits for its handle
         raw_task& t = raw.emplace_back();
-        t.header = h;
+        t.header = const_cast<frame_header*>(h);
         t.named = (state & named_bit) != 0;
 #if WEFT_INTROSPECTION
-        t.id = h->id;
-        t.spawned_at = h->spawned_at;
+        t.site = h->site;
         void* frame = const_cast<frame_header*>(h) + 1;
         std::string outer;  // what the frame that led here waits on, if it said
         for (int depth = 0; depth < 256; ++depth) {
@@ -280,7 +378,7 @@ std::vector<task_record> runtime_core::dump_tasks() {
           if (describe_fn fn = describer(p.await_.type())) {
             fn(p.await_.address(), description);
           } else {
-            description.what = "an awaiter with an address beyond 48 bits";
+            description.what = "an awaiter weft cannot describe";
           }
           if (description.child_frame != nullptr) {
             frame = description.child_frame;
@@ -297,6 +395,8 @@ std::vector<task_record> runtime_core::dump_tasks() {
     };
     for (const auto& w : workers) read_shard(w->registry());
     read_shard(external_registry_);
+    // Ids while the tasks cannot finish (one lock for all; describers above took it per call).
+    assign_ids(raw);
     last_dump_pause_ns_.store(static_cast<std::uint64_t>(mono_ns() - started),
                               std::memory_order_relaxed);
     dumps_.fetch_add(1, std::memory_order_relaxed);
@@ -308,7 +408,7 @@ std::vector<task_record> runtime_core::dump_tasks() {
     task_record& r = out.emplace_back();
     r.id = t.id;
     if (t.named) r.name = name_of(t.header);
-    r.spawned_at = location_of(t.spawned_at);
+    r.spawned_at = location_of(spawn_site_at(t.site));
     r.state = t.state;
     if (t.worker >= 0) r.worker = static_cast<std::size_t>(t.worker);
     r.await_chain.reserve(t.chain.size());
@@ -330,9 +430,9 @@ bool runtime_core::describe_running(void* frame, stall_report& out) const {
     std::lock_guard lock{shard.lock};
     for (const frame_header* h = shard.sentinel.next; h != &shard.sentinel; h = h->next) {
       if (h != wanted) continue;
-      out.task_id = h->id;
-      out.spawned_at =
-          std::string{h->spawned_at.file_name()} + ":" + std::to_string(h->spawned_at.line());
+      out.task_id = task_id(const_cast<frame_header*>(h));
+      const std::source_location at = spawn_site_at(h->site);
+      out.spawned_at = std::string{at.file_name()} + ":" + std::to_string(at.line());
       if (h->state.load(std::memory_order_relaxed) & named_bit) out.task_name = name_of(h);
       return true;
     }
@@ -363,7 +463,10 @@ void runtime_core::report_stall(const stall_report& r) const {
 }
 
 void runtime_core::start_threads() {
-  if (options.stall_threshold.count() > 0) watchdog_ = std::thread([this] { watchdog_loop(); });
+  if (options.stall_threshold.count() > 0) {
+    watch_.resize(workers.size());
+    watchdog_ = std::thread([this] { watchdog_loop(); });
+  }
   if (options.dump_on_sigusr1) {
     if (::pipe2(signal_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
       const int err = errno;
@@ -403,12 +506,9 @@ void runtime_core::watchdog_loop() {
   const std::int64_t threshold = std::chrono::nanoseconds{options.stall_threshold}.count();
   // Sampled: a resumption is noticed between one and 1.25 thresholds after it began.
   const auto period = std::max(options.stall_threshold / 4, std::chrono::milliseconds{1});
-  struct seen {
-    std::uint64_t seq = 0;
-    std::int64_t since = 0;
-    bool reported = false;
-  };
-  std::vector<seen> last(workers.size());
+  // Sized before the thread starts: the watchdog allocates nothing while all is well (a first
+  // malloc on a thread gives it an arena, hundreds of KiB of RSS for nothing).
+  std::vector<watch_state>& last = watch_;
   std::unique_lock lock{threads_mutex_};
   while (!threads_stop_) {
     threads_cv_.wait_for(lock, period, [this] { return threads_stop_; });
@@ -417,9 +517,9 @@ void runtime_core::watchdog_loop() {
     const std::int64_t now = mono_ns();
     for (std::size_t i = 0; i < workers.size(); ++i) {
       const std::uint64_t seq = workers[i]->resume_seq();
-      seen& s = last[i];
+      watch_state& s = last[i];
       if (seq != s.seq) {
-        s = seen{seq, now, false};  // a new resumption (or none) since the last look
+        s = watch_state{seq, now, false};  // a new resumption (or none) since the last look
         continue;
       }
       if ((seq & 1) == 0 || s.reported || now - s.since < threshold) continue;

@@ -156,7 +156,9 @@ void free_task_frame(void* frame, std::size_t size) noexcept {
   frame_header* header = header_of(frame);
   const std::size_t total = size + sizeof(frame_header);
   // relaxed: aborted_bit was set by shutdown on this thread, before it destroyed the frame.
-  if (WEFT_UNLIKELY(header->state.load(std::memory_order_relaxed) & aborted_bit)) {
+  const auto state = header->state.load(std::memory_order_relaxed);
+  if (WEFT_UNLIKELY(state & id_bit)) forget_task_id(header);
+  if (WEFT_UNLIKELY(state & aborted_bit)) {
     // The frame is dead: its first bytes now tell a handle released later how much to free.
     *static_cast<std::uint32_t*>(frame) = static_cast<std::uint32_t>(total);
     const auto old = header->state.fetch_or(frame_gone_bit, std::memory_order_acq_rel);
@@ -174,8 +176,7 @@ void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
   const bool local = w != nullptr && &w->rt() == rt;
   std::uint32_t flags = spawned_bit | handle_bit;
 #if WEFT_INTROSPECTION
-  header->id = local ? w->next_task_id() : rt->take_ids(1);
-  header->spawned_at = site.at;
+  header->site = spawn_site_index(site.at);
   if (WEFT_UNLIKELY(!site.name.empty())) {
     rt->set_name(header, site.name);  // before the task can run, finish and be freed
     flags |= named_bit;

@@ -60,6 +60,7 @@ class worker {
   /// Queues a coroutine whose I/O completed or whose mailbox request finished: it resumes on
   /// this worker (such tasks are not stealable), before the local queue's next task.
   void resume_here(std::coroutine_handle<> h) {
+    if (WEFT_UNLIKELY(seeded_mode_)) return seed_ready(h);
     io_ready_.push_back(h.address());
     if (WEFT_UNLIKELY(timing_)) io_ready_stamps_.push_back(mono_ns());
   }
@@ -71,8 +72,6 @@ class worker {
   /// Appends every coroutine queued here (LIFO slot, I/O completions, local queue) with this
   /// worker's index to `out`. Only while the worker is paused.
   void collect_queued(std::vector<std::pair<void*, int>>& out) const;
-  /// The next task id from this worker's block of ids (on its thread).
-  std::uint64_t next_task_id() noexcept;
 
   /// Odd while a resumption runs here: bumped before and after each one (the stall detector and
   /// stats read it from other threads).
@@ -98,6 +97,8 @@ class worker {
   std::thread thread;
   /// runtime_options::timing_metrics, copied here for the hot paths.
   const bool timing_;
+  /// runtime_options::schedule_seed is set: ready tasks go to seeded_ (next_seeded picks).
+  const bool seeded_mode_;
   /// Nesting depth of help_while on this worker: park() then returns after any wake-up, so the
   /// helper re-checks what it waits for.
   int helping_ = 0;
@@ -106,6 +107,8 @@ class worker {
   std::coroutine_handle<> next_task();
   /// Seeded schedules: gathers every ready coroutine into seeded_ and takes a random one.
   std::coroutine_handle<> next_seeded();
+  /// Seeded schedules: `h` became ready (instead of the LIFO slot, queue or completion list).
+  void seed_ready(std::coroutine_handle<> h);
   void resume(std::coroutine_handle<> h);
   void end_stall() noexcept;
   void count_delay(std::int64_t queued_ns) noexcept;
@@ -153,7 +156,6 @@ class worker {
   // Written by the watchdog before it sets stalled_seq_ (release), read by this worker after.
   stall_report stall_;
   std::int64_t stall_since_ns_ = 0;
-  std::uint64_t next_id_ = 0, id_end_ = 0;
   std::int64_t busy_since_ns_ = 0;
 
   // Timing metrics (runtime_options::timing_metrics): histograms and the wake-up stamps of the
@@ -163,8 +165,14 @@ class worker {
   std::int64_t lifo_stamp_ = 0;
   std::vector<std::int64_t> io_ready_stamps_;
 
-  // Seeded schedules.
-  std::vector<void*> seeded_;
+  // Seeded schedules: what is ready, tagged with the batch it became ready in.
+  struct seeded_entry {
+    void* frame;
+    std::uint32_t batch;
+  };
+  std::vector<seeded_entry> seeded_;
+  std::vector<std::size_t> seeded_front_index_;
+  std::uint32_t seeded_batch_ = 0;
   std::uint64_t seed_state_ = 0;
 };
 
@@ -223,10 +231,6 @@ class runtime_core {
   }
 
   // --- Introspection (introspection.cpp) ---
-  /// A block of task ids for a worker (or one id for a spawn from outside).
-  std::uint64_t take_ids(std::uint64_t n) noexcept {
-    return next_id_block_.fetch_add(n, std::memory_order_relaxed);
-  }
   void set_name(const frame_header* h, std::string_view name);
   void unregister_name(const frame_header* h) noexcept;
   /// The name of a root with named_bit; empty if none.
@@ -259,7 +263,6 @@ class runtime_core {
   bool pause_workers();
   void resume_workers() noexcept;
 
-  std::atomic<std::uint64_t> next_id_block_{1};
   mutable spin_lock names_lock_;
   std::unordered_map<const frame_header*, std::string> names_;  // guarded by names_lock_
 
@@ -275,6 +278,12 @@ class runtime_core {
   std::mutex threads_mutex_;
   std::condition_variable threads_cv_;
   bool threads_stop_ = false;  // guarded by threads_mutex_
+  struct watch_state {
+    std::uint64_t seq = 0;
+    std::int64_t since = 0;
+    bool reported = false;
+  };
+  std::vector<watch_state> watch_;  // the watchdog's, one per worker
   std::thread watchdog_;
   std::thread signal_thread_;
   int signal_pipe_[2] = {-1, -1};

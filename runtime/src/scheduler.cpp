@@ -83,6 +83,7 @@ std::int64_t mono_ns() noexcept {
 
 worker::worker(runtime_core& rt, std::size_t index)
     : timing_(rt.options.timing_metrics),
+      seeded_mode_(rt.options.schedule_seed != 0),
       rt_(rt),
       index_(index),
       rng_(static_cast<std::uint32_t>(index * 2 + 1)),
@@ -92,6 +93,7 @@ worker::worker(runtime_core& rt, std::size_t index)
       seed_state_(rt.options.schedule_seed) {}
 
 void worker::schedule_lifo(std::coroutine_handle<> h) {
+  if (WEFT_UNLIKELY(seeded_mode_)) return seed_ready(h);
   void* previous = lifo_;
   lifo_ = h.address();
   if (WEFT_UNLIKELY(timing_)) lifo_stamp_ = mono_ns();
@@ -99,6 +101,7 @@ void worker::schedule_lifo(std::coroutine_handle<> h) {
 }
 
 void worker::push_back(std::coroutine_handle<> h) {
+  if (WEFT_UNLIKELY(seeded_mode_)) return seed_ready(h);
   if (queue_.push_back(h, rt_.injection)) overflows_.add();
   // With one worker there is nobody to hand this to: this worker runs it itself.
   if (rt_.workers.size() > 1) rt_.notify_parked();
@@ -246,7 +249,7 @@ std::int64_t worker::park_timeout() const noexcept {
 }
 
 std::coroutine_handle<> worker::next_task() {
-  if (WEFT_UNLIKELY(seed_state_ != 0)) return next_seeded();
+  if (WEFT_UNLIKELY(seeded_mode_)) return next_seeded();
   if (io_ready_next_ < io_ready_.size()) {
     if (WEFT_UNLIKELY(timing_)) count_delay(io_ready_stamps_[io_ready_next_]);
     void* h = io_ready_[io_ready_next_++];
@@ -319,7 +322,7 @@ void worker::run_task(std::coroutine_handle<> h) {
   }
   resume(h);
   // Seeded schedules choose among all ready tasks, the LIFO slot included.
-  if (WEFT_UNLIKELY(seed_state_ != 0)) return;
+  if (WEFT_UNLIKELY(seeded_mode_)) return;
   const std::uint32_t max_lifo = rt_.options.max_lifo_polls;
   for (std::uint32_t polls = 0; lifo_ != nullptr && !rt_.is_stopping();) {
     auto next = std::coroutine_handle<>::from_address(lifo_);
@@ -364,31 +367,38 @@ void worker::count_delay(std::int64_t queued_ns) noexcept {
   delay_sum_ns_.add(waited);
 }
 
+void worker::seed_ready(std::coroutine_handle<> h) {
+  seeded_.push_back({h.address(), seeded_batch_});
+}
+
 std::coroutine_handle<> worker::next_seeded() {
-  // Everything ready goes into one pool, from which a seeded generator picks: the order of
-  // wake-ups (who gets a lock, a value, a timer first) stays the primitives' own, only the
-  // order in which woken tasks run varies with the seed.
-  for (; io_ready_next_ < io_ready_.size(); ++io_ready_next_) {
-    seeded_.push_back(io_ready_[io_ready_next_]);
+  // Everything made ready between two picks (by one resumption: its wake-ups, spawns and yields;
+  // or by one poll or batch of timers) is one batch, kept in the order it became ready. A pick
+  // takes the front of a batch chosen by the seeded generator. So what one step makes ready keeps
+  // its order (timers of one instant run in deadline order, waiters woken together run in their
+  // list's order, tasks spawned together start in spawn order, a task that spawns and then
+  // yields lets the spawned one run first), and the seed decides how the batches interleave:
+  // which task runs next among those that became ready independently.
+  void* from_outside[64];
+  while (std::size_t n = rt_.injection.pop_batch(from_outside, 64)) {
+    for (std::size_t i = 0; i < n; ++i) seeded_.push_back({from_outside[i], seeded_batch_});
   }
-  io_ready_.clear();
-  io_ready_stamps_.clear();
-  io_ready_next_ = 0;
-  if (lifo_ != nullptr) seeded_.push_back(std::exchange(lifo_, nullptr));
-  while (auto h = queue_.pop()) seeded_.push_back(h.address());
-  void* batch[64];
-  while (std::size_t n = rt_.injection.pop_batch(batch, 64)) {
-    seeded_.insert(seeded_.end(), batch, batch + n);
-  }
+  ++seeded_batch_;  // what the next resumption makes ready is a batch of its own
   if (seeded_.empty()) return {};
+  // The front of each batch is its first entry: a batch's entries are contiguous, in order.
+  seeded_front_index_.clear();
+  for (std::size_t i = 0; i < seeded_.size(); ++i) {
+    if (i == 0 || seeded_[i].batch != seeded_[i - 1].batch) seeded_front_index_.push_back(i);
+  }
   // splitmix64: a full-period generator whose output depends on the seed alone.
   seed_state_ += 0x9E3779B97F4A7C15ULL;
   std::uint64_t z = seed_state_;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   z ^= z >> 31;
-  const std::size_t pick = static_cast<std::size_t>(z % seeded_.size());
-  void* h = seeded_[pick];
+  const std::size_t pick =
+      seeded_front_index_[static_cast<std::size_t>(z % seeded_front_index_.size())];
+  void* h = seeded_[pick].frame;
   seeded_.erase(seeded_.begin() + static_cast<std::ptrdiff_t>(pick));
   return std::coroutine_handle<>::from_address(h);
 }
@@ -480,19 +490,10 @@ void worker::collect_queued(std::vector<std::pair<void*, int>>& out) const {
   if (lifo_ != nullptr) out.emplace_back(lifo_, me);
   for (std::size_t i = io_ready_next_; i < io_ready_.size(); ++i)
     out.emplace_back(io_ready_[i], me);
-  for (void* h : seeded_) out.emplace_back(h, me);
+  for (const auto& e : seeded_) out.emplace_back(e.frame, me);
   std::vector<void*> queued;
   queue_.snapshot(queued);
   for (void* h : queued) out.emplace_back(h, me);
-}
-
-std::uint64_t worker::next_task_id() noexcept {
-  if (next_id_ == id_end_) {
-    constexpr std::uint64_t block = 256;
-    next_id_ = rt_.take_ids(block);
-    id_end_ = next_id_ + block;
-  }
-  return next_id_++;
 }
 
 void worker::end_stall() noexcept {

@@ -10,7 +10,11 @@
 #include <thread>
 #include <vector>
 
+#include <csignal>
+
+#include <fcntl.h>
 #include <liburing.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,9 +68,9 @@ weft::task<void> fan_out(lines& l, weft::event& e) {
 
 weft::task<void> reader(lines& l, int fd) {
   char buf[16];
+  auto prep = [&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, buf, sizeof buf, 0); };
   l.read = __LINE__ + 1;
-  auto r = co_await weft::submit_io(
-      [&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, buf, sizeof buf, 0); });
+  auto r = co_await weft::submit_io(prep);
   (void)r;
 }
 
@@ -195,6 +199,7 @@ TEST(TaskDump, ListsNamesSpawnLocationsAwaitChainsAndWhatEachTaskWaitsOn) {
   EXPECT_EQ(f->await_chain.front().line, static_cast<std::uint32_t>(l.when_all));
   EXPECT_EQ(f->waiting_on.rfind("when_all: 2 of 3 pending (tasks ", 0), 0u) << f->waiting_on;
 
+  ASSERT_TRUE(suspended_at(find(d, reading.id()), l.read)) << weft::to_string(d);
   EXPECT_EQ(find(d, reading.id())->waiting_on, "read fd " + std::to_string(fds[0]));
 
   const auto* c = find(d, chained.id());
@@ -309,6 +314,101 @@ TEST(TaskDump, JoinHandleIdsAreUniqueAndNonZero) {
   EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end());
   EXPECT_NE(ids.front(), 0u);
   EXPECT_EQ(weft::join_handle<void>{}.id(), 0u);
+}
+
+TEST(TaskDump, SigusrOneWritesTheDumpToStderrAndRestoresTheHandler) {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  struct sigaction before {};
+  ASSERT_EQ(::sigaction(SIGUSR1, &ignore, &before), 0);
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  const int saved_stderr = ::dup(STDERR_FILENO);
+  ASSERT_GE(saved_stderr, 0);
+  std::string out;
+  {
+    weft::runtime_options o;
+    o.workers = 1;
+    o.dump_on_sigusr1 = true;
+    weft::runtime rt{o};
+    weft::event never;
+    auto h = rt.spawn(forever(never), {.name = "waits forever"});
+    (void)dump_when(rt, [](const auto& d) {
+      return d.size() == 1 && d[0].state == weft::task_state::suspended;
+    });
+    ASSERT_EQ(::dup2(pipe_fds[1], STDERR_FILENO), STDERR_FILENO);
+    ::raise(SIGUSR1);
+    // Read until the dump's task line arrived (the dump is written by the runtime's thread).
+    for (int i = 0; i < 500 && out.find("waiting on: event wait") == std::string::npos; ++i) {
+      pollfd p{pipe_fds[0], POLLIN, 0};
+      if (::poll(&p, 1, 10) == 1) {
+        char buf[4096];
+        const auto n = ::read(pipe_fds[0], buf, sizeof buf);
+        if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+    ::dup2(saved_stderr, STDERR_FILENO);
+    never.set();
+    rt.block_on([&]() -> weft::task<void> { co_await h; });
+  }
+  ::close(saved_stderr);
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+  EXPECT_NE(out.find("weft: 1 tasks (0 ready, 0 running, 1 suspended)"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"waits forever\" suspended"), std::string::npos) << out;
+  struct sigaction after {};
+  ASSERT_EQ(::sigaction(SIGUSR1, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, SIG_IGN) << "the disposition before the runtime came back";
+  ::sigaction(SIGUSR1, &before, nullptr);
+}
+
+weft::task<void> hold_permit(weft::semaphore& s, weft::event& release) {
+  auto p = co_await s.acquire(2);
+  co_await release.wait();
+}
+
+TEST(TaskDump, DescribesSemaphoresBarriersGroupsAndBlockingJobs) {
+  weft::runtime rt{weft::runtime_options{.workers = 2}};
+  weft::semaphore sem{2};
+  weft::barrier bar{3};
+  weft::event release, block_release;
+  auto holding = rt.spawn(hold_permit(sem, release));
+  while (sem.available() != 0) std::this_thread::sleep_for(1ms);
+  auto acquiring = rt.spawn([&sem]() -> weft::task<void> { auto p = co_await sem.acquire(1); });
+  auto arriving = rt.spawn([&bar]() -> weft::task<void> { co_await bar.arrive_and_wait(); });
+  auto grouping = rt.spawn([&release]() -> weft::task<void> {
+    weft::task_group g;
+    g.spawn(forever(release));
+    co_await g.join();
+  });
+  std::atomic<bool> unblock{false};
+  auto blocking = rt.spawn([&unblock]() -> weft::task<void> {
+    co_await weft::spawn_blocking([&unblock] {
+      while (!unblock.load()) std::this_thread::sleep_for(1ms);
+    });
+  });
+  auto d = dump_when(rt, [&](const auto& d) {
+    const auto* a = find(d, acquiring.id());
+    const auto* b = find(d, arriving.id());
+    const auto* g = find(d, grouping.id());
+    const auto* j = find(d, blocking.id());
+    return a && b && g && j && !a->waiting_on.empty() && !b->waiting_on.empty() &&
+           !g->waiting_on.empty() && j->waiting_on.find("running") != std::string::npos;
+  });
+  EXPECT_EQ(find(d, acquiring.id())->waiting_on, "semaphore acquire 1 (0 ahead, 0 free)");
+  EXPECT_EQ(find(d, arriving.id())->waiting_on, "barrier arrive_and_wait (1 of 3 arrived)");
+  EXPECT_EQ(find(d, grouping.id())->waiting_on, "task_group join (1 running)");
+  EXPECT_EQ(find(d, blocking.id())->waiting_on, "spawn_blocking (running on a blocking thread)");
+  unblock = true;
+  release.set();
+  rt.block_on([&]() -> weft::task<void> {
+    co_await holding;
+    co_await acquiring;
+    co_await grouping;
+    co_await blocking;
+    co_await weft::when_all(bar.arrive_and_wait(), bar.arrive_and_wait());
+    co_await arriving;
+  });
 }
 
 }  // namespace

@@ -90,7 +90,7 @@ class join_awaiter final : public join_waiter {
 
   void describe_await(await_description& d) const {
 #if WEFT_INTROSPECTION
-    d.what = "join task " + std::to_string(header_of(h_.address())->id);
+    d.what = "join task " + std::to_string(task_id(header_of(h_.address())));
 #else
     d.what = "join task";
 #endif
@@ -210,7 +210,7 @@ class [[nodiscard(
   /// compiled out).
   [[nodiscard]] std::uint64_t id() const noexcept {
 #if WEFT_INTROSPECTION
-    return h_ ? detail::header_of(h_.address())->id : 0;
+    return h_ ? detail::task_id(detail::header_of(h_.address())) : 0;
 #else
     return 0;
 #endif

@@ -156,6 +156,18 @@ class bulkhead_impl {
   class park_awaiter {
    public:
     park_awaiter(bulkhead_impl& b, detail::bulkhead_waiter& w) noexcept : b_(b), w_(w) {}
+    /// "bulkhead queue (2 ahead)".
+    void describe_await(weft::await_description& d) const {
+      std::size_t ahead = 0;
+      {
+        std::lock_guard guard{b_.lock_};
+        for (const weft::detail::waiter* w = w_.linked ? w_.prev : nullptr; w != nullptr;
+             w = w->prev) {
+          ++ahead;
+        }
+      }
+      d.what = "bulkhead queue (" + std::to_string(ahead) + " ahead)";
+    }
     bool await_ready() const noexcept { return false; }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {

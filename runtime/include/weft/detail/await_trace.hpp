@@ -78,10 +78,15 @@ void describe_inner(const A& inner, await_description& out) {
   describe_thunk<A>(&inner, out);
 }
 
+// Registered during static initialisation (a plain load at each co_await; a function-local
+// static cost a guard check and a call, 3 % of ping_pong). A co_await that runs before this
+// initialiser (in another static initialiser) reads 0: its awaiter is shown as unknown.
+template <class A>
+inline const std::uint16_t describer_id_v = register_describer(&describe_thunk<A>);
+
 template <class A>
 std::uint16_t describer_id() noexcept {
-  static const std::uint16_t id = register_describer(&describe_thunk<A>);
-  return id;
+  return describer_id_v<A>;
 }
 
 /// The await slot of a frame's promise: 16 bytes. `awaiter` packs the address of the awaiter the
@@ -94,11 +99,11 @@ struct await_slot {
   std::source_location where{};
 
   template <class A>
-  void enter(const A* a, const std::source_location& at) noexcept {
-    const auto address = reinterpret_cast<std::uintptr_t>(a);
-    // User-space addresses fit 48 bits on x86-64 and arm64 (4- and 5-level paging alike unless
-    // a mapping asked for more); one that does not is recorded as "unknown" rather than wrong.
-    awaiter = (address >> 48) == 0 ? address | (std::uintptr_t{describer_id<A>()} << 48) : 0;
+  void enter(const A* a, std::source_location at) noexcept {
+    // User-space addresses fit 48 bits on x86-64 and arm64 (with 5-level paging too, unless a
+    // mapping asked for an address above 2^47: malloc and the stack never do); the dump masks
+    // the id off.
+    awaiter = reinterpret_cast<std::uintptr_t>(a) | (std::uintptr_t{describer_id<A>()} << 48);
     where = at;
   }
   void leave() noexcept {
@@ -124,21 +129,27 @@ decltype(auto) awaiter_of(A&& a) {
   }
 }
 
-/// What await_transform returns: forwards to the real awaiter (held by reference when the
-/// co_await operand is itself the awaiter, by value when operator co_await made it), records the
-/// suspension in the slot on the way in and clears it on the way out.
+#if WEFT_INTROSPECTION
+/// What await_transform returns: forwards to the real awaiter, records the suspension in the
+/// slot on the way in and clears it on the way out. When the co_await operand is itself the
+/// awaiter, the wrapper holds only the slot (the awaiter's address is in it); when operator
+/// co_await made the awaiter, the wrapper holds that by value.
 template <class Awaiter>
-class traced_awaiter {
-  static constexpr bool by_reference = std::is_reference_v<Awaiter>;
-  using stored = std::conditional_t<by_reference, std::remove_reference_t<Awaiter>*, Awaiter>;
+class traced_awaiter;
+
+template <class Awaiter>
+requires std::is_reference_v<Awaiter>
+class traced_awaiter<Awaiter> {
+  using A = std::remove_reference_t<Awaiter>;
 
  public:
-  template <class A>
-  traced_awaiter(await_slot& slot, A&& a, const std::source_location& at)
-      : slot_(slot), inner_(make(std::forward<A>(a))) {
+  template <class X>
+  traced_awaiter(await_slot& slot, X&& x, std::source_location at) : slot_(slot) {
+    auto&& a = awaiter_of(std::forward<X>(x));
 #if WEFT_INTROSPECTION
-    slot.enter(&inner(), at);
+    slot.enter(std::addressof(a), at);
 #else
+    (void)a;
     (void)at;
 #endif
   }
@@ -153,36 +164,53 @@ class traced_awaiter {
     return inner().await_suspend(h);
   }
   decltype(auto) await_resume() {
-#if WEFT_INTROSPECTION
+    A& a = inner();
     slot_.leave();
-#endif
-    return inner().await_resume();
+    return a.await_resume();
   }
 
  private:
-  template <class A>
-  static stored make(A&& a) {
-    if constexpr (by_reference) {
-      auto&& awaiter = awaiter_of(std::forward<A>(a));
-      return std::addressof(awaiter);
-    } else {
-      return awaiter_of(std::forward<A>(a));
-    }
+  A& inner() const noexcept {
+    return *const_cast<A*>(static_cast<const A*>(slot_.address()));
   }
-  auto& inner() noexcept {
-    if constexpr (by_reference) {
-      return *inner_;
-    } else {
-      return inner_;
-    }
+  await_slot& slot_;
+};
+
+template <class Awaiter>
+requires(!std::is_reference_v<Awaiter>) class traced_awaiter<Awaiter> {
+ public:
+  template <class X>
+  traced_awaiter(await_slot& slot, X&& x, std::source_location at)
+      : slot_(slot), inner_(awaiter_of(std::forward<X>(x))) {
+#if WEFT_INTROSPECTION
+    slot.enter(&inner_, at);
+#else
+    (void)at;
+#endif
+  }
+  traced_awaiter(const traced_awaiter&) = delete;
+  traced_awaiter& operator=(const traced_awaiter&) = delete;
+
+  decltype(auto) await_ready() {
+    return inner_.await_ready();
+  }
+  template <class Promise>
+  decltype(auto) await_suspend(std::coroutine_handle<Promise> h) {
+    return inner_.await_suspend(h);
+  }
+  decltype(auto) await_resume() {
+    slot_.leave();
+    return inner_.await_resume();
   }
 
-  [[maybe_unused]] await_slot& slot_;
-  stored inner_;
+ private:
+  await_slot& slot_;
+  Awaiter inner_;
 };
 
 template <class A>
 using traced_for = traced_awaiter<decltype(awaiter_of(std::declval<A>()))>;
+#endif
 
 }  // namespace detail
 }  // namespace weft

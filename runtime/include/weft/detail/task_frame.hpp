@@ -19,9 +19,8 @@ namespace weft::detail {
 class runtime_core;
 
 /// Lives in the same allocation as the coroutine frame, just before it. Only spawned tasks
-/// ("roots") use its fields; for a task that is only awaited it is inert. 32 bytes (48 with
-/// introspection): it is paid by every frame, and a million queued tasks (spawn_many) should stay
-/// within Tokio's footprint.
+/// ("roots") use its fields; for a task that is only awaited it is inert. 32 bytes: it is paid by
+/// every frame, and a million queued tasks (spawn_many) should stay within Tokio's footprint.
 struct alignas(16) frame_header {
   // Links in the owning runtime's registry of live roots, guarded by the shard's lock; null when
   // not linked. The shard is named by the index in the high bits of state.
@@ -34,14 +33,13 @@ struct alignas(16) frame_header {
   // and release_handle), or by shutdown.
   std::atomic<std::uint32_t> state{0};
 #if WEFT_INTROSPECTION
-  // The task's id (from 1, in spawn order per worker block) and where it was spawned; a name,
-  // when it has one, is in the runtime's name table (named_bit).
-  std::uint64_t id = 0;
-  std::source_location spawned_at{};
+  // Where it was spawned, as an index into the process's table of spawn sites (it fits the
+  // padding: the header stays 32 bytes). The task's id is assigned when first asked for and
+  // kept in a side table (id_bit); a name, in the runtime's name table (named_bit).
+  std::uint32_t site = 0;
 #endif
 };
-static_assert(sizeof(frame_header) == (WEFT_INTROSPECTION ? 48 : 32),
-              "keep the per-frame overhead small (RSS of spawn_many)");
+static_assert(sizeof(frame_header) == 32, "keep the per-frame overhead small (RSS of spawn_many)");
 
 inline constexpr std::uint32_t spawned_bit = 1;  // a root: scheduled directly, no awaiter
 inline constexpr std::uint32_t handle_bit = 2;   // a join_handle (or block_on) still refers to it
@@ -52,6 +50,7 @@ inline constexpr std::uint32_t frame_gone_bit = 32;   // an aborted frame was de
 inline constexpr std::uint32_t join_cancel_bit = 64;  // the joiner was cancelled before it waited
 inline constexpr std::uint32_t unlinked_bit = 128;    // shutdown took it off the registry
 inline constexpr std::uint32_t named_bit = 256;       // has an entry in the runtime's name table
+inline constexpr std::uint32_t id_bit = 512;          // has an entry in the task id table
 inline constexpr std::uint32_t shard_shift = 16;      // registry shard index lives above this
 inline constexpr std::uint32_t external_shard = 0xFFFF;
 
@@ -61,6 +60,16 @@ inline frame_header* header_of(void* frame) noexcept {
   // and such a frame has no header.
   return reinterpret_cast<frame_header*>(static_cast<char*>(frame) - sizeof(frame_header));
 }
+
+/// The index of spawn site `at` in the process's table (registered on first use; 0: unknown).
+std::uint32_t spawn_site_index(std::source_location at) noexcept;
+/// The spawn site registered as `index` (an empty location for 0).
+std::source_location spawn_site_at(std::uint32_t index) noexcept;
+/// The id of the root `h` (unique in the process, from 1), assigned the first time it is asked
+/// for (a dump, join_handle::id(), a stall report); 0 if it could not be recorded.
+std::uint64_t task_id(frame_header* h) noexcept;
+/// Drops `h`'s id (its frame is being freed).
+void forget_task_id(frame_header* h) noexcept;
 
 /// Allocates a frame of `size` bytes with a header in front, from the frame pool.
 void* allocate_task_frame(std::size_t size);
@@ -91,8 +100,7 @@ class promise_base {
   /// Every co_await in a weft coroutine passes through here: the awaiter is recorded in await_
   /// with the co_await's location (the default argument is evaluated at the co_await).
   template <class A>
-  traced_for<A> await_transform(A&& a,
-                                const std::source_location& at = std::source_location::current()) {
+  traced_for<A> await_transform(A&& a, std::source_location at = std::source_location::current()) {
     return traced_for<A>{await_, std::forward<A>(a), at};
   }
 #endif

@@ -68,6 +68,9 @@ class deadline_scope {
     run_awaiter& operator=(const run_awaiter&) = delete;
     ~run_awaiter() { restore(); }  // await_suspend threw, or the frame is being destroyed
 
+    void describe_await(weft::await_description& d) const {
+      weft::detail::describe_inner(inner_, d);
+    }
     bool await_ready() { return inner_.await_ready(); }
     template <class Promise>
     decltype(auto) await_suspend(std::coroutine_handle<Promise> caller) {
@@ -182,6 +185,8 @@ class shielded_awaiter {
   ~shielded_awaiter() {
     if (h_) h_.destroy();
   }
+  /// A dump follows the shielded task's frame.
+  void describe_await(weft::await_description& d) const noexcept { d.child_frame = h_.address(); }
   bool await_ready() const noexcept { return false; }
   template <class Promise>
 #if WEFT_SYMMETRIC_TRANSFER
