@@ -339,9 +339,11 @@ std::vector<task_record> runtime_core::dump_tasks() {
 
     await_description description;
     description.now_ns = clock.now_ns();
+    // First the live roots, oldest first (roots are linked at the front), with their ids: a
+    // task first seen by this dump gets its id in spawn order.
     auto read_shard = [&](const registry_shard& shard) {
       std::lock_guard lock{shard.lock};
-      for (const frame_header* h = shard.sentinel.next; h != &shard.sentinel; h = h->next) {
+      for (const frame_header* h = shard.sentinel.prev; h != &shard.sentinel; h = h->prev) {
         const auto state = h->state.load(std::memory_order_acquire);
         if (state & complete_bit) continue;  // finished: its result waits for its handle
         raw_task& t = raw.emplace_back();
@@ -349,54 +351,58 @@ std::vector<task_record> runtime_core::dump_tasks() {
         t.named = (state & named_bit) != 0;
 #if WEFT_INTROSPECTION
         t.site = h->site;
-        void* frame = const_cast<frame_header*>(h) + 1;
-        std::string outer;  // what the frame that led here waits on, if it said
-        for (int depth = 0; depth < 256; ++depth) {
-          const promise_base& p =
-              std::coroutine_handle<promise_base>::from_address(frame).promise();
-          const bool suspended = p.await_.awaiter != 0;
-          if (suspended) t.chain.push_back(p.await_.where);
-          if (auto it = ready.find(frame); it != ready.end()) {
-            t.state = task_state::ready;  // woken (or not started), waiting for its turn
-            t.worker = it->second;
-            break;
-          }
-          if (!suspended) {
-            // A frame another awaiter led to (a generator at its start) waits as that said; any
-            // other frame without an await is running (in a task_group's destructor).
-            if (depth > 0 && !outer.empty()) {
-              t.what = std::move(outer);
-            } else {
-              t.state = task_state::running;
-              t.worker = helper;
-            }
-            break;
-          }
-          description.what.clear();
-          description.child_frame = nullptr;
-          description.where = p.await_.where;
-          if (describe_fn fn = describer(p.await_.type())) {
-            fn(p.await_.address(), description);
-          } else {
-            description.what = "an awaiter weft cannot describe";
-          }
-          if (description.child_frame != nullptr) {
-            frame = description.child_frame;
-            outer = std::move(description.what);
-            continue;
-          }
-          t.what = std::move(description.what);
-          break;
-        }
-#else
-        (void)helper;
 #endif
       }
     };
-    for (const auto& w : workers) read_shard(w->registry());
     read_shard(external_registry_);
-    // Ids while the tasks cannot finish (one lock for all; describers above took it per call).
+    for (const auto& w : workers) read_shard(w->registry());
     assign_ids(raw);
+    // Then each one's await chain. No root listed can finish or be freed while the workers are
+    // paused (only a worker completes a task), so this needs no shard lock.
+#if WEFT_INTROSPECTION
+    for (raw_task& t : raw) {
+      void* frame = t.header + 1;
+      std::string outer;  // what the frame that led here waits on, if it said
+      for (int depth = 0; depth < 256; ++depth) {
+        const promise_base& p = std::coroutine_handle<promise_base>::from_address(frame).promise();
+        const bool suspended = p.await_.awaiter != 0;
+        if (suspended) t.chain.push_back(p.await_.where);
+        if (auto it = ready.find(frame); it != ready.end()) {
+          t.state = task_state::ready;  // woken (or not started), waiting for its turn
+          t.worker = it->second;
+          break;
+        }
+        if (!suspended) {
+          // A frame another awaiter led to (a generator at its start) waits as that said; any
+          // other frame without an await is running (in a task_group's destructor).
+          if (depth > 0 && !outer.empty()) {
+            t.what = std::move(outer);
+          } else {
+            t.state = task_state::running;
+            t.worker = helper;
+          }
+          break;
+        }
+        description.what.clear();
+        description.child_frame = nullptr;
+        description.where = p.await_.where;
+        if (describe_fn fn = describer(p.await_.type())) {
+          fn(p.await_.address(), description);
+        } else {
+          description.what = "an awaiter weft cannot describe";
+        }
+        if (description.child_frame != nullptr) {
+          frame = description.child_frame;
+          outer = std::move(description.what);
+          continue;
+        }
+        t.what = std::move(description.what);
+        break;
+      }
+    }
+#else
+    (void)helper;
+#endif
     last_dump_pause_ns_.store(static_cast<std::uint64_t>(mono_ns() - started),
                               std::memory_order_relaxed);
     dumps_.fetch_add(1, std::memory_order_relaxed);

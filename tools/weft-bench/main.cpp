@@ -53,6 +53,7 @@ bool is_known(const std::string& name) {
                "usage: weft-bench [--workload NAME[,NAME...]] [--workers N[,N...]] [--repeat R] "
                "[--json]\n"
                "       [--max-lifo-polls N] [--global-queue-interval N]  (scheduler tuning)\n"
+               "       [--stall-threshold-ms N]  (0: stall detector off)\n"
                "       --workload echo_server|http_server --port P   (serve on 127.0.0.1:P "
                "until SIGTERM)\n"
                "       [--server-cmd CMD] [--warmup S] [--duration S]  (echo_* workloads)\n"
@@ -107,6 +108,9 @@ options parse(int argc, char** argv) {
       if (o.repeat < 1) usage("--repeat must be at least 1");
     } else if (arg == "--max-lifo-polls") {
       o.runtime.max_lifo_polls = static_cast<std::uint32_t>(parse_count(value(), arg.data()));
+    } else if (arg == "--stall-threshold-ms") {
+      // 0 turns the stall detector off: its cost is measured against that.
+      o.runtime.stall_threshold = std::chrono::milliseconds{parse_count(value(), arg.data())};
     } else if (arg == "--global-queue-interval") {
       o.runtime.global_queue_interval =
           static_cast<std::uint32_t>(parse_count(value(), arg.data()));
