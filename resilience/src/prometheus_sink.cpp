@@ -2,6 +2,8 @@
 // (weft::resilience::prometheus_sink), written as runtime/src/metrics.cpp writes the runtime's.
 #include <weft/resilience/prometheus_sink.hpp>
 
+#include <weft/detail/prometheus_format.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -15,6 +17,11 @@
 namespace weft::resilience {
 
 namespace {
+
+using weft::detail::prometheus::append_escaped;
+using weft::detail::prometheus::append_number;
+using weft::detail::prometheus::family;
+using weft::detail::prometheus::sample;
 
 constexpr std::size_t bucket_count = prometheus_sink::bucket_bounds.size() + 1;  // with +Inf
 
@@ -83,47 +90,6 @@ struct histogram {
   }
 };
 
-// The shortest text that reads back as the same double, in %g style (0.0005, not 5e-04, as other
-// exporters write bucket bounds); Prometheus spells the special values +Inf, -Inf and NaN.
-void append_number(std::string& out, double v) {
-  if (std::isnan(v)) {
-    out += "NaN";
-    return;
-  }
-  if (std::isinf(v)) {
-    out += v > 0 ? "+Inf" : "-Inf";
-    return;
-  }
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
-  out.append(buf, r.ptr);
-}
-
-void append_number(std::string& out, std::uint64_t v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
-// A label value escaped as the format requires: backslash, double quote and newline.
-void append_escaped(std::string& out, std::string_view value) {
-  for (const char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
-
 template <std::size_t N>
 void append_labels(std::string& out, const std::array<const char*, N>& names,
                    const labels<N>& values) {
@@ -134,34 +100,6 @@ void append_labels(std::string& out, const std::array<const char*, N>& names,
     append_escaped(out, values[i]);
     out += '"';
   }
-}
-
-void family(std::string& out, const char* name, const char* type, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-// `name{labels} value`, the labels given as text already escaped (empty for none).
-template <class V>
-void sample(std::string& out, std::string_view name, std::string_view suffix,
-            std::string_view label_text, V value) {
-  out += name;
-  out += suffix;
-  if (!label_text.empty()) {
-    out += '{';
-    out += label_text;
-    out += '}';
-  }
-  out += ' ';
-  append_number(out, value);
-  out += '\n';
 }
 
 template <std::size_t N>

@@ -2,8 +2,9 @@
 #include <weft/metrics.hpp>
 
 #include <cmath>
-#include <cstdio>
 #include <limits>
+
+#include <weft/detail/prometheus_format.hpp>
 
 namespace weft {
 
@@ -14,59 +15,31 @@ double duration_histogram::upper_bound_seconds(std::size_t i) noexcept {
 
 namespace {
 
-std::string number(double v) {
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
+namespace fmt = detail::prometheus;
 
 struct writer {
   std::string& out;
 
   void family(const char* name, const char* type, const char* help) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
+    fmt::family(out, name, type, help);
   }
-  void sample(const char* name, const std::string& labels, double value) {
-    out += name;
-    if (!labels.empty()) {
-      out += '{';
-      out += labels;
-      out += '}';
-    }
-    out += ' ';
-    out += number(value);
-    out += '\n';
-  }
-  void sample(const char* name, const std::string& labels, std::uint64_t value) {
-    out += name;
-    if (!labels.empty()) {
-      out += '{';
-      out += labels;
-      out += '}';
-    }
-    out += ' ';
-    out += std::to_string(value);
-    out += '\n';
+  template <class V>
+  void sample(const char* name, const std::string& labels, V value) {
+    fmt::sample(out, name, "", labels, value);
   }
   void histogram(const std::string& name, const std::string& labels, const duration_histogram& h) {
     std::uint64_t cumulative = 0;
-    const std::string sep = labels.empty() ? "" : labels + ",";
+    std::string bucket_labels;
     for (std::size_t i = 0; i < duration_histogram::buckets; ++i) {
       cumulative += h.counts[i];
-      sample((name + "_bucket").c_str(),
-             sep + "le=\"" + number(duration_histogram::upper_bound_seconds(i)) + "\"", cumulative);
+      bucket_labels = labels.empty() ? "" : labels + ",";
+      bucket_labels += "le=\"";
+      fmt::append_number(bucket_labels, duration_histogram::upper_bound_seconds(i));
+      bucket_labels += '"';
+      fmt::sample(out, name, "_bucket", bucket_labels, cumulative);
     }
-    sample((name + "_sum").c_str(), labels, static_cast<double>(h.sum_ns) / 1e9);
-    sample((name + "_count").c_str(), labels, cumulative);
+    fmt::sample(out, name, "_sum", labels, static_cast<double>(h.sum_ns) / 1e9);
+    fmt::sample(out, name, "_count", labels, cumulative);
   }
 };
 

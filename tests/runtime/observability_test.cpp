@@ -44,6 +44,14 @@ struct stall_log {
     std::lock_guard lock{m};
     return reports;
   }
+  /// A runtime whose stall reports go to this log.
+  weft::runtime_options options(std::size_t workers, std::chrono::milliseconds threshold) {
+    weft::runtime_options o;
+    o.workers = workers;
+    o.stall_threshold = threshold;
+    o.on_stall = hook();
+    return o;
+  }
 };
 
 weft::task<void> block_for(std::chrono::milliseconds d) {
@@ -53,11 +61,7 @@ weft::task<void> block_for(std::chrono::milliseconds d) {
 
 TEST(StallDetector, ReportsATaskThatBlocksWithinTwiceTheThresholdOnceAndItsEnd) {
   stall_log log;
-  weft::runtime_options o;
-  o.workers = 2;
-  o.stall_threshold = 100ms;
-  o.on_stall = log.hook();
-  weft::runtime rt{o};
+  weft::runtime rt{log.options(2, 100ms)};
   const int spawn_line = __LINE__ + 1;
   auto h = rt.spawn(block_for(300ms), {.name = "blocker"});
   const std::uint64_t id = h.id();
@@ -85,11 +89,7 @@ TEST(StallDetector, ReportsATaskThatBlocksWithinTwiceTheThresholdOnceAndItsEnd) 
 
 TEST(StallDetector, ReportsNothingForABusyRuntimeWhoseTasksYield) {
   stall_log log;
-  weft::runtime_options o;
-  o.workers = 2;
-  o.stall_threshold = 100ms;
-  o.on_stall = log.hook();
-  weft::runtime rt{o};
+  weft::runtime rt{log.options(2, 100ms)};
   const auto until = std::chrono::steady_clock::now() + 400ms;
   auto busy = [until]() -> weft::task<void> {
     while (std::chrono::steady_clock::now() < until) co_await weft::yield();
@@ -105,11 +105,7 @@ TEST(StallDetector, ReportsNothingForABusyRuntimeWhoseTasksYield) {
 
 TEST(StallDetector, OffWithAZeroThreshold) {
   stall_log log;
-  weft::runtime_options o;
-  o.workers = 1;
-  o.stall_threshold = 0ms;
-  o.on_stall = log.hook();
-  weft::runtime rt{o};
+  weft::runtime rt{log.options(1, 0ms)};
   rt.block_on(block_for(150ms));
   std::this_thread::sleep_for(50ms);
   EXPECT_TRUE(log.get().empty());
