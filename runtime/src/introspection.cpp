@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 #include <unordered_map>
 
 #include <fcntl.h>
@@ -42,8 +43,13 @@ std::mutex sigusr1_mutex;
 std::size_t sigusr1_users = 0;  // guarded by sigusr1_mutex
 struct sigaction sigusr1_previous {};
 
+// Handlers running now: a runtime that stops waits for none to be left before it closes the
+// pipe, so a handler never writes to a descriptor number that was reused.
+std::atomic<int> sigusr1_in_flight{0};
+
 extern "C" void on_sigusr1(int) {
   const int saved = errno;
+  sigusr1_in_flight.fetch_add(1, std::memory_order_seq_cst);
   for (auto& slot : sigusr1_fds) {
     const int fd = slot.load(std::memory_order_acquire) - 1;
     if (fd >= 0) {
@@ -51,6 +57,7 @@ extern "C" void on_sigusr1(int) {
       [[maybe_unused]] const auto n = ::write(fd, &byte, 1);  // async-signal-safe
     }
   }
+  sigusr1_in_flight.fetch_sub(1, std::memory_order_seq_cst);
   errno = saved;
 }
 
@@ -76,8 +83,10 @@ void remove_sigusr1_fd(int fd) {
   std::lock_guard lock{sigusr1_mutex};
   for (auto& slot : sigusr1_fds) {
     int expected = fd + 1;
-    if (slot.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
+    if (slot.compare_exchange_strong(expected, 0, std::memory_order_seq_cst)) {
       if (--sigusr1_users == 0) ::sigaction(SIGUSR1, &sigusr1_previous, nullptr);
+      // A handler that read the slot before it was cleared may still be writing to `fd`.
+      while (sigusr1_in_flight.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
       return;
     }
   }
@@ -143,7 +152,7 @@ struct raw_task {
   frame_header* header = nullptr;
   std::uint64_t id = 0;
   std::uint32_t site = 0;
-  bool named = false;
+  std::string name;
   task_state state = task_state::suspended;
   int worker = -2;  // -2: none, -1: the injection queue
   std::vector<std::source_location> chain;
@@ -210,6 +219,9 @@ std::source_location spawn_site_at(std::uint32_t index) noexcept {
 }
 
 std::uint64_t task_id(frame_header* h) noexcept {
+  // A frame that shutdown destroyed is not a task any more (its memory may outlive it only until
+  // its handle goes, and that path frees it without asking for ids).
+  if (h->state.load(std::memory_order_acquire) & aborted_bit) return 0;
   id_table& t = ids();
   try {
     std::lock_guard lock{t.mutex};
@@ -250,10 +262,15 @@ void forget_task_id(frame_header* h) noexcept {
   t.ids.erase(h);
 }
 
-void runtime_core::set_name(const frame_header* h, std::string_view name) {
-  std::string copy{name};
-  std::lock_guard lock{names_lock_};
-  names_[h] = std::move(copy);
+bool runtime_core::set_name(const frame_header* h, std::string_view name) noexcept {
+  try {
+    std::string copy{name};
+    std::lock_guard lock{names_lock_};
+    names_[h] = std::move(copy);
+    return true;
+  } catch (...) {
+    return false;  // out of memory: the task goes unnamed rather than failing its spawn
+  }
 }
 
 void runtime_core::unregister_name(const frame_header* h) noexcept {
@@ -276,8 +293,9 @@ void runtime_core::pause_here() {
   if (!pause_requested_.load(std::memory_order_relaxed)) return;
   ++paused_workers_;
   pause_cv_.notify_all();
-  pause_cv_.wait(
-      lock, [this] { return !pause_requested_.load(std::memory_order_relaxed) || is_stopping(); });
+  // Not for shutdown: a dump that holds the workers reads their frames until it lets them go
+  // (pause_workers gives up and clears the flag if shutdown comes before everyone paused).
+  pause_cv_.wait(lock, [this] { return !pause_requested_.load(std::memory_order_relaxed); });
   --paused_workers_;
 }
 
@@ -333,9 +351,11 @@ std::vector<task_record> runtime_core::dump_tasks() {
     for (void* frame : injected) ready.emplace(frame, -1);
     // A worker inside help_while (a task_group's destructor waiting) runs a task meanwhile.
     int helper = -2;
+    int helpers = 0;
     for (const auto& w : workers) {
-      if (w->helping_ > 0) helper = helper == -2 ? static_cast<int>(w->index()) : -2;
+      if (w->helping_ > 0 && ++helpers == 1) helper = static_cast<int>(w->index());
     }
+    if (helpers > 1) helper = -2;  // which one runs which task is not known
 
     await_description description;
     description.now_ns = clock.now_ns();
@@ -348,7 +368,8 @@ std::vector<task_record> runtime_core::dump_tasks() {
         if (state & complete_bit) continue;  // finished: its result waits for its handle
         raw_task& t = raw.emplace_back();
         t.header = const_cast<frame_header*>(h);
-        t.named = (state & named_bit) != 0;
+        // Copied now: once the workers go on, the task may end and its address be reused.
+        if (state & named_bit) t.name = name_of(h);
 #if WEFT_INTROSPECTION
         t.site = h->site;
 #endif
@@ -413,7 +434,7 @@ std::vector<task_record> runtime_core::dump_tasks() {
   for (auto& t : raw) {
     task_record& r = out.emplace_back();
     r.id = t.id;
-    if (t.named) r.name = name_of(t.header);
+    r.name = std::move(t.name);
     r.spawned_at = location_of(spawn_site_at(t.site));
     r.state = t.state;
     if (t.worker >= 0) r.worker = static_cast<std::size_t>(t.worker);
@@ -530,12 +551,16 @@ void runtime_core::watchdog_loop() {
       }
       if ((seq & 1) == 0 || s.reported || now - s.since < threshold) continue;
       s.reported = true;
-      stall_report r;
-      r.worker = i;
-      r.elapsed = std::chrono::nanoseconds{now - s.since};
-      describe_running(workers[i]->running_frame(), r);
-      workers[i]->mark_stalled(r, s.since, seq);
-      report_stall(r);
+      try {
+        stall_report r;
+        r.worker = i;
+        r.elapsed = std::chrono::nanoseconds{now - s.since};
+        describe_running(workers[i]->running_frame(), r);
+        workers[i]->mark_stalled(r, s.since, seq);
+        report_stall(r);
+      } catch (...) {
+        // Out of memory: this stall goes unreported; the watchdog goes on.
+      }
     }
     lock.lock();
   }

@@ -177,10 +177,8 @@ void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
   std::uint32_t flags = spawned_bit | handle_bit;
 #if WEFT_INTROSPECTION
   header->site = spawn_site_index(site.at);
-  if (WEFT_UNLIKELY(!site.name.empty())) {
-    rt->set_name(header, site.name);  // before the task can run, finish and be freed
-    flags |= named_bit;
-  }
+  // Named before the task can run, finish and be freed.
+  if (WEFT_UNLIKELY(!site.name.empty()) && rt->set_name(header, site.name)) flags |= named_bit;
 #else
   (void)site;
 #endif
@@ -271,7 +269,12 @@ runtime_core::runtime_core(const runtime_options& o)
     if (n == workers.size()) break;
     workers_started_.wait(n, std::memory_order_acquire);
   }
-  start_threads();
+  try {
+    start_threads();
+  } catch (...) {
+    shutdown();  // the workers run already: stop them before the members go
+    throw;
+  }
 }
 
 void runtime_core::worker_started() noexcept {

@@ -107,6 +107,8 @@ class worker {
   std::coroutine_handle<> next_task();
   /// Seeded schedules: gathers every ready coroutine into seeded_ and takes a random one.
   std::coroutine_handle<> next_seeded();
+  /// Nesting of resume() (help_while runs tasks inside a task's resumption).
+  int resume_depth_ = 0;
   /// Seeded schedules: `h` became ready (instead of the LIFO slot, queue or completion list).
   void seed_ready(std::coroutine_handle<> h);
   void resume(std::coroutine_handle<> h);
@@ -231,7 +233,8 @@ class runtime_core {
   }
 
   // --- Introspection (introspection.cpp) ---
-  void set_name(const frame_header* h, std::string_view name);
+  /// Records `name` for `h`; false if it could not (out of memory).
+  bool set_name(const frame_header* h, std::string_view name) noexcept;
   void unregister_name(const frame_header* h) noexcept;
   /// The name of a root with named_bit; empty if none.
   std::string name_of(const frame_header* h) const;

@@ -128,8 +128,12 @@ void worker::run() {
 }
 
 void worker::turn() {
-  // A dump pauses every worker here, between two tasks, while it reads the frames.
-  if (WEFT_UNLIKELY(rt_.pause_requested())) rt_.pause_here();
+  // A dump pauses every worker here, between two tasks, while it reads the frames; the turn
+  // ends there, so a shutdown that came meanwhile is seen before anything else runs.
+  if (WEFT_UNLIKELY(rt_.pause_requested())) {
+    rt_.pause_here();
+    return;
+  }
   ++tick_;
   if (tick_ % rt_.options.global_queue_interval == 0) poll_events();
   if (auto h = next_task()) {
@@ -343,11 +347,15 @@ void worker::run_task(std::coroutine_handle<> h) {
 void worker::resume(std::coroutine_handle<> h) {
   tasks_run_.add();
   if (WEFT_UNLIKELY(static_cast<bool>(rt_.options.before_resume))) rt_.options.before_resume();
-  // Odd while the resumption runs; plain stores (only this thread writes), read by the stall
-  // detector and stats.
+  // Odd while the outermost resumption runs; plain stores (only this thread writes), read by
+  // the stall detector and stats. A resumption nested in it (help_while, in a task_group's
+  // destructor) is part of it for the detector: the worker is inside the outer one throughout.
+  const bool outermost = resume_depth_++ == 0;
   const std::uint64_t seq = resume_seq_.load(std::memory_order_relaxed);
-  running_.store(h.address(), std::memory_order_relaxed);
-  resume_seq_.store(seq + 1, std::memory_order_release);
+  if (outermost) {
+    running_.store(h.address(), std::memory_order_relaxed);
+    resume_seq_.store(seq + 1, std::memory_order_release);
+  }
   if (WEFT_UNLIKELY(timing_)) {
     const std::int64_t start = mono_ns();
     h.resume();
@@ -357,8 +365,11 @@ void worker::resume(std::coroutine_handle<> h) {
   } else {
     h.resume();
   }
-  resume_seq_.store(seq + 2, std::memory_order_release);
-  if (WEFT_UNLIKELY(stalled_seq_.load(std::memory_order_acquire) == seq + 1)) end_stall();
+  --resume_depth_;
+  if (outermost) {
+    resume_seq_.store(seq + 2, std::memory_order_release);
+    if (WEFT_UNLIKELY(stalled_seq_.load(std::memory_order_acquire) == seq + 1)) end_stall();
+  }
 }
 
 void worker::count_delay(std::int64_t queued_ns) noexcept {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -360,6 +361,20 @@ TEST(TaskDump, SigusrOneWritesTheDumpToStderrAndRestoresTheHandler) {
   ASSERT_EQ(::sigaction(SIGUSR1, nullptr, &after), 0);
   EXPECT_EQ(after.sa_handler, SIG_IGN) << "the disposition before the runtime came back";
   ::sigaction(SIGUSR1, &before, nullptr);
+}
+
+TEST(TaskDump, ARuntimeThatCannotInstallItsDumpHandlerThrowsInsteadOfTerminating) {
+  // 64 runtimes may ask for SIGUSR1 dumps at once; the 65th is refused with an exception, after
+  // its workers started, and must stop them cleanly.
+  std::vector<std::unique_ptr<weft::runtime>> many;
+  weft::runtime_options o;
+  o.workers = 1;
+  o.stall_threshold = std::chrono::milliseconds{0};
+  o.dump_on_sigusr1 = true;
+  for (int i = 0; i < 64; ++i) many.push_back(std::make_unique<weft::runtime>(o));
+  EXPECT_THROW(weft::runtime{o}, std::invalid_argument);
+  many.pop_back();
+  EXPECT_NO_THROW(weft::runtime{o});  // a slot is free again
 }
 
 weft::task<void> hold_permit(weft::semaphore& s, weft::event& release) {

@@ -238,7 +238,9 @@ TEST(Metrics, PrometheusTextParsesWithHelpTypeAndCumulativeHistograms) {
   EXPECT_GE(resumptions, 50.0 * 20);
   const double timed = e.value("weft_worker_resume_duration_seconds_count{worker=\"0\"}") +
                        e.value("weft_worker_resume_duration_seconds_count{worker=\"1\"}");
-  EXPECT_EQ(timed, resumptions) << "with timing_metrics every resumption is timed";
+  // The last resumption (the one that finished block_on's task) may still be being timed.
+  EXPECT_GE(timed, resumptions - 1) << "with timing_metrics every resumption is timed";
+  EXPECT_LE(timed, resumptions);
   const double delays = e.value("weft_worker_schedule_delay_seconds_count{worker=\"0\"}") +
                         e.value("weft_worker_schedule_delay_seconds_count{worker=\"1\"}");
   EXPECT_GT(delays, 0.0);

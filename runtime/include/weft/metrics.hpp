@@ -16,9 +16,9 @@ namespace weft {
 /// weft_worker_schedule_delay_seconds (histogram), weft_injection_queue_depth,
 /// weft_blocking_threads, weft_blocking_queue_depth, weft_tasks{state=...}.
 ///
-///     router.get("/metrics", [&rt](const weft::http::request&) -> weft::task<weft::http::response>
-///     {
-///       co_return weft::http::response::text(weft::prometheus_text(rt));
+///     using weft::http::response;
+///     routes.get("/metrics", [&rt](weft::http::request&) -> weft::task<response> {
+///       co_return response::text(weft::prometheus_text(rt));
 ///     });
 ///
 /// The histograms fill only with runtime_options::timing_metrics. To add the resilience layers'

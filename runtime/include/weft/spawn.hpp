@@ -51,7 +51,7 @@ auto spawn(F f, spawn_options options = {},
 ///     auto tasks = co_await weft::dump_tasks();
 ///     std::cerr << weft::to_string(tasks);
 ///
-/// Throws std::logic_error outside a runtime's worker.
+/// Awaiting it outside a runtime's worker throws std::logic_error.
 task<std::vector<task_record>> dump_tasks();
 
 }  // namespace weft

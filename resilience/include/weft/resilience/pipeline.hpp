@@ -16,10 +16,10 @@
 #include <utility>
 
 #include <weft/clock.hpp>
-#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
 
@@ -38,8 +38,8 @@ struct hedged_pipeline_options;
 // inner layers, then the operation) once per co_await, and never throws for the operation's
 // failures: they come back as outcomes. A layer may call next any number of times (retry), run
 // several at once on copies of ctx (hedge; wrap them with as_task), or not at all (an open
-// breaker returns call_outcome<R>::failure(errc::circuit_open, retry_after)). `next` is two
-// pointers: copy it freely; it stays valid until run's task completes.
+// breaker returns call_outcome<R>::failure(errc::circuit_open, retry_after)). `next` is two pointers:
+// copy it freely; it stays valid until run's task completes.
 
 /// An operation marked idempotent: safe to run more than once, even at the same time. Layers
 /// that start concurrent copies of a call (hedge) accept only operations wrapped this way, so the
@@ -50,11 +50,16 @@ template <class F>
 struct idempotent_t {
   F fn;
 
-  decltype(auto) operator()(
-      resilience_context& ctx) requires std::is_invocable_v<F&, resilience_context&> {
+  decltype(auto) operator()(resilience_context& ctx)
+  requires std::is_invocable_v<F&, resilience_context&>
+  {
     return fn(ctx);
   }
-  decltype(auto) operator()() requires std::is_invocable_v<F&> { return fn(); }
+  decltype(auto) operator()()
+  requires std::is_invocable_v<F&>
+  {
+    return fn();
+  }
 };
 
 template <class F>
@@ -115,9 +120,8 @@ struct unwrap_outcome<call_outcome<R>> {
 /// The task's value type X: the operation's result type R is X, or R for X = call_outcome<R>.
 template <class F>
 struct op_traits {
-  static_assert(
-      requires { typename task_value<op_task_t<F>>::type; },
-      "weft::resilience: the operation must return weft::task<T>");
+  static_assert(requires { typename task_value<op_task_t<F>>::type; },
+                "weft::resilience: the operation must return weft::task<T>");
   using task_type = op_task_t<F>;
   using value = typename task_value<task_type>::type;
   using result = typename unwrap_outcome<value>::type;
@@ -131,9 +135,7 @@ struct op_traits {
 /// Whether a layer needs idempotent operations: it says so with
 /// `static constexpr bool requires_idempotent = true;`.
 template <class L>
-inline constexpr bool layer_requires_idempotent = requires {
-  requires L::requires_idempotent;
-};
+inline constexpr bool layer_requires_idempotent = requires { requires L::requires_idempotent; };
 
 /// The layer a pipeline slot type holds (L, L& or std::shared_ptr<L>).
 template <class S>
@@ -294,9 +296,7 @@ task<typename op_traits<F>::caller_type> execute_chain(Layers* layers, F op,
 /// True when `next`, a layer's continuation, ends in an operation marked idempotent(). A layer
 /// that runs copies of a call at the same time constrains its run() with it.
 template <class Next>
-concept idempotent_continuation = requires {
-  requires Next::idempotent;
-};
+concept idempotent_continuation = requires { requires Next::idempotent; };
 
 /// Adapts `next` (a layer's continuation) to a task, for layers that start attempts as child
 /// tasks (hedge) or need a task to wrap (timeout).
@@ -308,9 +308,8 @@ task<call_outcome<R>> as_task(Next next, resilience_context ctx) {
 /// Layers composed around an operation, l1 outermost (as in Polly and Tower).
 ///
 ///     weft::resilience::circuit_breaker breaker{{.window = window::count(20)}};
-///     weft::resilience::pipeline pipe{time_limiter{2s}, retry{}, breaker,
-///     bulkhead{{.max_concurrent = 8}}}; int v = co_await pipe.execute([&] { return
-///     backend.get(key); });
+///     weft::resilience::pipeline pipe{time_limiter{2s}, retry{}, breaker, bulkhead{{.max_concurrent = 8}}};
+///     int v = co_await pipe.execute([&] { return backend.get(key); });
 ///
 /// An lvalue layer is held by reference (share one breaker between pipelines), a shared_ptr by
 /// sharing, anything else by value (moved in; docs/resilience.md lists the movable layers). The
@@ -325,8 +324,8 @@ template <class... Slots>
 class pipeline {
  public:
   template <class... L>
-  requires(sizeof...(L) == sizeof...(Slots)) explicit pipeline(L&&... layers)
-      : layers_(detail::slot<Slots>{std::forward<L>(layers)}...) {}
+  requires(sizeof...(L) == sizeof...(Slots))
+  explicit pipeline(L&&... layers) : layers_(detail::slot<Slots>{std::forward<L>(layers)}...) {}
 
   /// True when a layer (a hedge) runs copies of a call at the same time: then execute() accepts
   /// only operations wrapped with idempotent(), and any other does not compile.
@@ -336,14 +335,15 @@ class pipeline {
   /// Runs `op` (callable as op() or op(resilience_context&), returning a weft::task) through the
   /// layers with a fresh context carrying the caller's cancellation.
   template <class F>
-  requires(!requires_idempotent || idempotent_operation<F>) auto execute(F op) {
+  requires(!requires_idempotent || idempotent_operation<F>)
+  auto execute(F op) {
     return detail::execute_chain(&layers_, std::move(op), nullptr, &telemetry_);
   }
   /// Runs `op` with the caller's context (its deadline, key and properties are honoured and its
   /// token is the cancellation the layers observe). `ctx` must outlive the call.
   template <class F>
-  requires(!requires_idempotent || idempotent_operation<F>) auto execute(resilience_context& ctx,
-                                                                         F op) {
+  requires(!requires_idempotent || idempotent_operation<F>)
+  auto execute(resilience_context& ctx, F op) {
     return detail::execute_chain(&layers_, std::move(op), &ctx, &telemetry_);
   }
 
@@ -365,12 +365,14 @@ class pipeline {
   /// docs/resilience.md's standard pipeline (include <weft/resilience/standard_pipeline.hpp>):
   /// `auto p = pipeline<>::standard();`
   template <class Options = standard_pipeline_options>
-  requires(sizeof...(Slots) == 0) static auto standard(Options options = {}) {
+  requires(sizeof...(Slots) == 0)
+  static auto standard(Options options = {}) {
     return make_standard_pipeline(std::move(options));
   }
   /// docs/resilience.md's hedged pipeline: `auto p = pipeline<>::hedged();`
   template <class Options = hedged_pipeline_options>
-  requires(sizeof...(Slots) == 0) static auto hedged(Options options = {}) {
+  requires(sizeof...(Slots) == 0)
+  static auto hedged(Options options = {}) {
     return make_hedged_pipeline(std::move(options));
   }
 
@@ -406,8 +408,8 @@ pipeline(L&&...) -> pipeline<typename detail::slot_type<L>::type...>;
 /// `layer` must outlive the call. A layer that requires idempotent operations accepts only ops
 /// wrapped with idempotent().
 template <class L, class F>
-requires(!detail::layer_requires_idempotent<L> || idempotent_operation<F>) auto execute(L& layer,
-                                                                                        F op) {
+requires(!detail::layer_requires_idempotent<L> || idempotent_operation<F>)
+auto execute(L& layer, F op) {
   using layers = std::tuple<detail::slot<L&>>;
   // The tuple lives in the call's frame; execute_chain keeps a pointer to it.
   return [](L& l, F f) -> task<typename detail::op_traits<F>::caller_type> {

@@ -156,12 +156,24 @@ class traced_awaiter<Awaiter> {
   traced_awaiter(const traced_awaiter&) = delete;
   traced_awaiter& operator=(const traced_awaiter&) = delete;
 
+  // An exception from await_ready or await_suspend leaves the frame running: the slot must not
+  // go on pointing at the awaiter (a dump would read it after it is gone).
   decltype(auto) await_ready() {
-    return inner().await_ready();
+    try {
+      return inner().await_ready();
+    } catch (...) {
+      slot_.leave();
+      throw;
+    }
   }
   template <class Promise>
   decltype(auto) await_suspend(std::coroutine_handle<Promise> h) {
-    return inner().await_suspend(h);
+    try {
+      return inner().await_suspend(h);
+    } catch (...) {
+      slot_.leave();
+      throw;
+    }
   }
   decltype(auto) await_resume() {
     A& a = inner();
@@ -191,12 +203,24 @@ requires(!std::is_reference_v<Awaiter>) class traced_awaiter<Awaiter> {
   traced_awaiter(const traced_awaiter&) = delete;
   traced_awaiter& operator=(const traced_awaiter&) = delete;
 
+  // An exception from await_ready or await_suspend leaves the frame running: the slot must not
+  // go on pointing at the awaiter (a dump would read it after it is gone).
   decltype(auto) await_ready() {
-    return inner_.await_ready();
+    try {
+      return inner_.await_ready();
+    } catch (...) {
+      slot_.leave();
+      throw;
+    }
   }
   template <class Promise>
   decltype(auto) await_suspend(std::coroutine_handle<Promise> h) {
-    return inner_.await_suspend(h);
+    try {
+      return inner_.await_suspend(h);
+    } catch (...) {
+      slot_.leave();
+      throw;
+    }
   }
   decltype(auto) await_resume() {
     slot_.leave();
