@@ -48,7 +48,8 @@ bool io_op_base::suspend(std::coroutine_handle<> caller, cancel_state* token, pr
   }
   sqe->user_data = reinterpret_cast<std::uint64_t>(this);
   sqe->flags &= static_cast<std::uint8_t>(~IOSQE_CQE_SKIP_SUCCESS);  // we need the CQE
-  opcode_ = sqe->opcode;                                             // for task dumps: "read fd 12"
+  // For task dumps: "read fd 12".
+  opcode_ = sqe->opcode;
   fd_ = sqe->fd;
   if (WEFT_UNLIKELY(r.faults() != nullptr)) r.faults()->on_submit(sqe);
   owner_ = w;
