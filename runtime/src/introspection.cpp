@@ -333,7 +333,7 @@ std::vector<task_record> runtime_core::dump_tasks() {
   {
     std::lock_guard dump_guard{dump_mutex_};
     if (is_stopping()) return {};
-    const std::int64_t started = mono_ns();
+    const std::int64_t started = steady_now_ns();
     if (!pause_workers()) return {};
     struct resume_guard {
       runtime_core& rt;
@@ -424,7 +424,7 @@ std::vector<task_record> runtime_core::dump_tasks() {
 #else
     (void)helper;
 #endif
-    last_dump_pause_ns_.store(static_cast<std::uint64_t>(mono_ns() - started),
+    last_dump_pause_ns_.store(static_cast<std::uint64_t>(steady_now_ns() - started),
                               std::memory_order_relaxed);
     dumps_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -541,7 +541,7 @@ void runtime_core::watchdog_loop() {
     threads_cv_.wait_for(lock, period, [this] { return threads_stop_; });
     if (threads_stop_) break;
     lock.unlock();
-    const std::int64_t now = mono_ns();
+    const std::int64_t now = steady_now_ns();
     for (std::size_t i = 0; i < workers.size(); ++i) {
       const std::uint64_t seq = workers[i]->resume_seq();
       watch_state& s = last[i];

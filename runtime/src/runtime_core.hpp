@@ -30,10 +30,6 @@
 
 namespace weft::detail {
 
-/// CLOCK_MONOTONIC in nanoseconds: the stall detector's and the timing metrics' clock (real time
-/// even under paused time: a stall is real).
-std::int64_t mono_ns() noexcept;
-
 class worker {
  public:
   worker(runtime_core& rt, std::size_t index);
@@ -62,7 +58,7 @@ class worker {
   void resume_here(std::coroutine_handle<> h) {
     if (WEFT_UNLIKELY(seeded_mode_)) return seed_ready(h);
     io_ready_.push_back(h.address());
-    if (WEFT_UNLIKELY(timing_)) io_ready_stamps_.push_back(mono_ns());
+    if (WEFT_UNLIKELY(timing_)) io_ready_stamps_.push_back(steady_now_ns());
   }
   /// Links a timer into this worker's wheel; on its thread.
   void add_timer(timer_entry* e, std::int64_t deadline_ns, std::uint8_t order);
@@ -84,7 +80,7 @@ class worker {
     return running_.load(std::memory_order_relaxed);
   }
   /// The stall detector reported the running resumption `r`, which it saw start at `since_ns`
-  /// (CLOCK_MONOTONIC): the worker reports its end, with the same task.
+  /// (steady_now_ns): the worker reports its end, with the same task.
   /// `seq` is the odd resume_seq() of that resumption: if it ended meanwhile, nothing is
   /// reported at its end (the worker compares).
   void mark_stalled(const stall_report& r, std::int64_t since_ns, std::uint64_t seq) {

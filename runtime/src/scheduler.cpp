@@ -19,7 +19,6 @@
 #include <weft/detail/scheduler.hpp>
 
 #include <algorithm>
-#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -75,12 +74,6 @@ inline std::size_t bucket_of(std::uint64_t ns) noexcept {
 constexpr unsigned real_tick_shift = 17;
 }  // namespace
 
-std::int64_t mono_ns() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
 worker::worker(runtime_core& rt, std::size_t index)
     : timing_(rt.options.timing_metrics),
       seeded_mode_(rt.options.schedule_seed != 0),
@@ -96,7 +89,7 @@ void worker::schedule_lifo(std::coroutine_handle<> h) {
   if (WEFT_UNLIKELY(seeded_mode_)) return seed_ready(h);
   void* previous = lifo_;
   lifo_ = h.address();
-  if (WEFT_UNLIKELY(timing_)) lifo_stamp_ = mono_ns();
+  if (WEFT_UNLIKELY(timing_)) lifo_stamp_ = steady_now_ns();
   if (previous != nullptr) push_back(std::coroutine_handle<>::from_address(previous));
 }
 
@@ -120,7 +113,7 @@ void worker::run() {
   tls_runtime = &rt_;
   reactor_.open(rt_.options);
   rt_.worker_started();
-  busy_since_ns_ = mono_ns();
+  busy_since_ns_ = steady_now_ns();
   while (!rt_.is_stopping()) turn();
   reactor_.drain_for_shutdown();
   current_worker = nullptr;
@@ -357,9 +350,9 @@ void worker::resume(std::coroutine_handle<> h) {
     resume_seq_.store(seq + 1, std::memory_order_release);
   }
   if (WEFT_UNLIKELY(timing_)) {
-    const std::int64_t start = mono_ns();
+    const std::int64_t start = steady_now_ns();
     h.resume();
-    const auto took = static_cast<std::uint64_t>(mono_ns() - start);
+    const auto took = static_cast<std::uint64_t>(steady_now_ns() - start);
     resume_hist_[bucket_of(took)].add();
     resume_sum_ns_.add(took);
   } else {
@@ -373,7 +366,8 @@ void worker::resume(std::coroutine_handle<> h) {
 }
 
 void worker::count_delay(std::int64_t queued_ns) noexcept {
-  const auto waited = static_cast<std::uint64_t>(std::max<std::int64_t>(mono_ns() - queued_ns, 0));
+  const auto waited =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(steady_now_ns() - queued_ns, 0));
   delay_hist_[bucket_of(waited)].add();
   delay_sum_ns_.add(waited);
 }
@@ -426,11 +420,11 @@ void worker::park() {
   // ATaskSpawnedFromOutsideAlwaysWakesAnIdleWorker).
   if (rt_.has_pending_work()) rt_.notify_parked();
   parks_.add();
-  const std::int64_t parked_at = mono_ns();
+  const std::int64_t parked_at = steady_now_ns();
   busy_ns_.add(static_cast<std::uint64_t>(std::max<std::int64_t>(parked_at - busy_since_ns_, 0)));
   struct busy_again {
     std::int64_t& since;
-    ~busy_again() { since = mono_ns(); }
+    ~busy_again() { since = steady_now_ns(); }
   } busy_guard{busy_since_ns_};
   for (;;) {
     const std::int64_t timeout = park_timeout();
@@ -510,7 +504,8 @@ void worker::collect_queued(std::vector<std::pair<void*, int>>& out) const {
 void worker::end_stall() noexcept {
   stall_report r = std::move(stall_);
   r.ended = true;
-  r.elapsed = std::chrono::nanoseconds{std::max<std::int64_t>(mono_ns() - stall_since_ns_, 0)};
+  r.elapsed =
+      std::chrono::nanoseconds{std::max<std::int64_t>(steady_now_ns() - stall_since_ns_, 0)};
   rt_.report_stall(r);
 }
 

@@ -34,7 +34,7 @@ std::string semaphore::describe(const acquire_awaiter& a) const {
   std::size_t free = 0;
   {
     std::lock_guard lock{lock_};
-    for (const detail::waiter* w = a.linked ? a.prev : nullptr; w != nullptr; w = w->prev) ++ahead;
+    ahead = detail::waiters_ahead(a);
     free = available_;
   }
   if (a.mutex_) return "mutex lock (" + std::to_string(ahead) + " ahead)";

@@ -377,6 +377,36 @@ TEST(TaskDump, ARuntimeThatCannotInstallItsDumpHandlerThrowsInsteadOfTerminating
   EXPECT_NO_THROW(weft::runtime{o});  // a slot is free again
 }
 
+// A user's awaiter that says what it waits on, and one that does not (never resumed: the
+// runtime's shutdown destroys the suspended tasks).
+struct described_awaiter {
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  void await_resume() const noexcept {}
+  void describe_await(weft::await_description& d) const { d.what = "my queue pop"; }
+};
+struct plain_awaiter {
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  void await_resume() const noexcept {}
+};
+
+TEST(TaskDump, UsesAnAwaitersOwnDescriptionOrElseItsTypeName) {
+  weft::runtime rt{weft::runtime_options{.workers = 1}};
+  auto described = rt.spawn([]() -> weft::task<void> { co_await described_awaiter{}; });
+  auto plain = rt.spawn([]() -> weft::task<void> { co_await plain_awaiter{}; });
+  auto d = dump_when(rt, [&](const auto& d) {
+    const auto* a = find(d, described.id());
+    const auto* b = find(d, plain.id());
+    return a && b && !a->waiting_on.empty() && !b->waiting_on.empty();
+  });
+  EXPECT_EQ(find(d, described.id())->waiting_on, "my queue pop");
+  EXPECT_NE(find(d, plain.id())->waiting_on.find("plain_awaiter"), std::string::npos)
+      << find(d, plain.id())->waiting_on;
+  described.detach();
+  plain.detach();
+}
+
 weft::task<void> hold_permit(weft::semaphore& s, weft::event& release) {
   auto p = co_await s.acquire(2);
   co_await release.wait();

@@ -352,6 +352,12 @@ TEST(SeededSchedule, KeepsTimersAtTheSameInstantInDeadlineOrder) {
   }
 }
 
+TEST(SeededSchedule, ASeedInTheEnvironmentThatIsNotANumberIsRefused) {
+  ::setenv("WEFT_SCHEDULE_SEED", "12x", 1);
+  EXPECT_THROW(weft::runtime{seeded(0)}, std::invalid_argument);
+  ::unsetenv("WEFT_SCHEDULE_SEED");
+}
+
 TEST(SeededSchedule, NeedsPausedTime) {
   weft::runtime_options o;
   o.schedule_seed = 7;
@@ -373,6 +379,13 @@ weft::task<void> overdraw_scenario() {
   int balance = 100;
   co_await weft::when_all(spend(balance, 0), spend(balance, 3));
   if (balance < 0) throw std::logic_error("overdrawn: " + std::to_string(balance));
+}
+
+TEST(Explore, AReplaySeedThatIsNotASeedIsRefused) {
+  ::setenv("WEFT_EXPLORE_SEED", "0", 1);
+  EXPECT_THROW((void)weft::testing::explore(3, [] { return overdraw_scenario(); }),
+               std::invalid_argument);
+  ::unsetenv("WEFT_EXPLORE_SEED");
 }
 
 TEST(Explore, QueueOrderHidesThePlantedRace) {

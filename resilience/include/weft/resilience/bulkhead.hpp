@@ -161,10 +161,7 @@ class bulkhead_impl {
       std::size_t ahead = 0;
       {
         std::lock_guard guard{b_.lock_};
-        for (const weft::detail::waiter* w = w_.linked ? w_.prev : nullptr; w != nullptr;
-             w = w->prev) {
-          ++ahead;
-        }
+        ahead = weft::detail::waiters_ahead(w_);
       }
       d.what = "bulkhead queue (" + std::to_string(ahead) + " ahead)";
     }

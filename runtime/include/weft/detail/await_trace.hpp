@@ -134,24 +134,36 @@ decltype(auto) awaiter_of(A&& a) {
 /// slot on the way in and clears it on the way out. When the co_await operand is itself the
 /// awaiter, the wrapper holds only the slot (the awaiter's address is in it); when operator
 /// co_await made the awaiter, the wrapper holds that by value.
+/// traced_awaiter's copy of an awaiter that operator co_await made (nothing for one it refers
+/// to). A struct of its own: a [[no_unique_address]] member may not be initialised in place from
+/// a prvalue, and weft's awaiters cannot be moved once made.
+template <class Awaiter, bool = std::is_reference_v<Awaiter>>
+struct traced_storage {
+  template <class X>
+  explicit traced_storage(X&& x) : value(awaiter_of(std::forward<X>(x))) {}
+  Awaiter value;
+};
 template <class Awaiter>
-class traced_awaiter;
+struct traced_storage<Awaiter, true> {
+  template <class X>
+  explicit traced_storage(X&&) noexcept {}
+};
 
 template <class Awaiter>
-requires std::is_reference_v<Awaiter>
-class traced_awaiter<Awaiter> {
+class traced_awaiter {
+  static constexpr bool by_reference = std::is_reference_v<Awaiter>;
   using A = std::remove_reference_t<Awaiter>;
 
  public:
   template <class X>
-  traced_awaiter(await_slot& slot, X&& x, std::source_location at) : slot_(slot) {
-    auto&& a = awaiter_of(std::forward<X>(x));
-#if WEFT_INTROSPECTION
-    slot.enter(std::addressof(a), at);
-#else
-    (void)a;
-    (void)at;
-#endif
+  traced_awaiter(await_slot& slot, X&& x, std::source_location at)
+      : slot_(slot), storage_(std::forward<X>(x)) {
+    if constexpr (by_reference) {
+      auto&& a = awaiter_of(std::forward<X>(x));  // the empty storage left x alone
+      slot.enter(std::addressof(a), at);
+    } else {
+      slot.enter(&storage_.value, at);
+    }
   }
   traced_awaiter(const traced_awaiter&) = delete;
   traced_awaiter& operator=(const traced_awaiter&) = delete;
@@ -182,55 +194,21 @@ class traced_awaiter<Awaiter> {
   }
 
  private:
-  A& inner() const noexcept {
-    return *const_cast<A*>(static_cast<const A*>(slot_.address()));
-  }
-  await_slot& slot_;
-};
-
-template <class Awaiter>
-requires(!std::is_reference_v<Awaiter>) class traced_awaiter<Awaiter> {
- public:
-  template <class X>
-  traced_awaiter(await_slot& slot, X&& x, std::source_location at)
-      : slot_(slot), inner_(awaiter_of(std::forward<X>(x))) {
-#if WEFT_INTROSPECTION
-    slot.enter(&inner_, at);
-#else
-    (void)at;
-#endif
-  }
-  traced_awaiter(const traced_awaiter&) = delete;
-  traced_awaiter& operator=(const traced_awaiter&) = delete;
-
-  // An exception from await_ready or await_suspend leaves the frame running: the slot must not
-  // go on pointing at the awaiter (a dump would read it after it is gone).
-  decltype(auto) await_ready() {
-    try {
-      return inner_.await_ready();
-    } catch (...) {
-      slot_.leave();
-      throw;
+  A& inner() noexcept {
+    if constexpr (by_reference) {
+      return *const_cast<A*>(static_cast<const A*>(slot_.address()));
+    } else {
+      return storage_.value;
     }
   }
-  template <class Promise>
-  decltype(auto) await_suspend(std::coroutine_handle<Promise> h) {
-    try {
-      return inner_.await_suspend(h);
-    } catch (...) {
-      slot_.leave();
-      throw;
-    }
-  }
-  decltype(auto) await_resume() {
-    slot_.leave();
-    return inner_.await_resume();
-  }
 
- private:
   await_slot& slot_;
-  Awaiter inner_;
+  [[no_unique_address]] traced_storage<Awaiter> storage_;
 };
+
+// What the wrapper adds to a frame when the operand is the awaiter itself: one reference.
+struct traced_probe {};
+static_assert(sizeof(traced_awaiter<traced_probe&>) == sizeof(void*));
 
 template <class A>
 using traced_for = traced_awaiter<decltype(awaiter_of(std::declval<A>()))>;

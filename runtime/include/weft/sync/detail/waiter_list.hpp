@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cassert>
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 
@@ -109,6 +110,14 @@ struct waiter {
 };
 
 /// A FIFO of waiters (intrusive, doubly linked for O(1) removal on cancellation).
+/// How many waiters are ahead of `w` in its list (0 if it is not linked). Under the list's lock,
+/// or while nothing can change it (a task dump).
+inline std::size_t waiters_ahead(const waiter& w) noexcept {
+  std::size_t n = 0;
+  for (const waiter* p = w.linked ? w.prev : nullptr; p != nullptr; p = p->prev) ++n;
+  return n;
+}
+
 struct waiter_list {
   waiter* head = nullptr;
   waiter* tail = nullptr;
