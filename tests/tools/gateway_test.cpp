@@ -1,0 +1,314 @@
+// weft-gateway's resilience behaviour under paused time with in-process upstreams: answers,
+// majority, hedging, fallback to stale or empty reviews, the breaker opening and closing at exact
+// instants, deadlines, and /metrics.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <weft/http/error.hpp>
+#include <weft/runtime.hpp>
+#include <weft/sleep.hpp>
+#include <weft/spawn.hpp>
+#include <weft/task.hpp>
+#include <weft/when_all.hpp>
+
+#include "gateway.hpp"
+#include "upstream.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using weft::gateway::gateway;
+using weft::gateway::upstream_behaviour;
+using weft::gateway::upstream_kind;
+using weft::gateway::upstream_sim;
+namespace wr = weft::resilience;
+
+upstream_behaviour exact(double ms) {
+  upstream_behaviour b;
+  b.median_ms = ms;
+  b.p99_ms = ms;
+  return b;
+}
+
+// Five in-process upstreams with exact latencies (inventory 4 ms, pricing 5 ms, reviews 3 ms) and
+// a gateway over them, on a paused runtime. The gateway is declared before the runtime so that
+// the runtime (and the cache refreshes it runs) ends first.
+struct fixture {
+  upstream_sim inventory{"inventory", upstream_kind::inventory, exact(4)};
+  upstream_sim pricing1{"pricing-1", upstream_kind::pricing, exact(5)};
+  upstream_sim pricing2{"pricing-2", upstream_kind::pricing, exact(5)};
+  upstream_sim pricing3{"pricing-3", upstream_kind::pricing, exact(5)};
+  upstream_sim reviews{"reviews", upstream_kind::reviews, exact(3)};
+  std::optional<gateway> gw;
+  weft::runtime rt{weft::runtime_options{.time = weft::time_mode::paused}};
+
+  explicit fixture(weft::gateway::gateway_policy policy = {}) {
+    weft::gateway::upstream_urls urls;
+    urls.inventory = "http://inventory";
+    urls.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
+    urls.reviews = "http://reviews";
+    gw.emplace(urls,
+               weft::gateway::in_process_fetch(
+                   {&inventory, &pricing1, &pricing2, &pricing3, &reviews}),
+               policy);
+  }
+};
+
+// What one request came back with, and when (ms after it was sent).
+struct answer {
+  int status = 0;
+  std::string outcome;
+  std::string degraded;
+  std::string body;
+  long ms = -1;
+};
+
+weft::task<answer> ask(gateway& gw, std::string id) {
+  const auto start = weft::clock::now();
+  answer a;
+  auto r = co_await gw.product(std::move(id));
+  a.status = r.status();
+  a.outcome = std::string{r.header("X-Weft-Outcome").value_or("")};
+  a.degraded = std::string{r.header("X-Weft-Degraded").value_or("")};
+  a.body = std::string{r.body()};
+  a.ms = std::chrono::duration_cast<std::chrono::milliseconds>(weft::clock::now() - start).count();
+  co_return a;
+}
+
+std::string body_of(upstream_kind k, const std::string& id) {
+  return weft::gateway::upstream_body(k, id);
+}
+
+TEST(Gateway, HealthyAnswerCombinesAllThreeAtTheSlowestMajority) {
+  fixture f;
+  const answer a = f.rt.block_on(ask(*f.gw, "42"));
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.outcome, "ok");
+  EXPECT_EQ(a.degraded, "");
+  EXPECT_EQ(a.ms, 5);  // inventory 4 ms, pricing 5 ms (two of three), reviews 3 ms, in parallel
+  EXPECT_NE(a.body.find(body_of(upstream_kind::inventory, "42")), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find(body_of(upstream_kind::pricing, "42")), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find(body_of(upstream_kind::reviews, "42")), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find(R"("degraded":null)"), std::string::npos) << a.body;
+  EXPECT_EQ(f.gw->answered_ok(), 1u);
+}
+
+TEST(Gateway, MajorityAnswersWithoutAHungReplicaAndCancelsIt) {
+  fixture f;
+  upstream_behaviour hung = exact(5);
+  hung.hang_rate = 1;
+  f.pricing3.set_behaviour(hung);
+  const answer a = f.rt.block_on(ask(*f.gw, "7"));
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.outcome, "ok");
+  EXPECT_EQ(a.ms, 5);
+  EXPECT_EQ(f.pricing3.stats().hangs.load(), 1u);
+  // The hung call was cancelled when the majority was reached: nothing of it is left running.
+  EXPECT_EQ(f.pricing3.stats().in_flight.load(), 0u);
+}
+
+TEST(Gateway, TwoFailingReplicasFailTheRequestWith503) {
+  fixture f;
+  upstream_behaviour broken = exact(5);
+  broken.error_rate = 1;
+  f.pricing1.set_behaviour(broken);
+  f.pricing2.set_behaviour(broken);
+  const answer a = f.rt.block_on(ask(*f.gw, "7"));
+  EXPECT_EQ(a.status, 503);
+  EXPECT_EQ(a.outcome, "failed");
+  EXPECT_NE(a.body.find("quorum"), std::string::npos) << a.body;
+  EXPECT_EQ(f.gw->answered_failed(), 1u);
+  // Each failing replica was tried max_attempts (3) times (a 500 is retried), and each attempt
+  // launched its hedge at once on the failure: 6 requests.
+  EXPECT_EQ(f.pricing1.stats().requests.load(), 6u);
+  EXPECT_EQ(f.gw->counters("pricing-1").retries.load(), 2u);
+  EXPECT_EQ(f.gw->counters("pricing-1").hedges.load(), 3u);
+}
+
+TEST(Gateway, SlowReplicasAreHedgedAfterTheColdStartDelay) {
+  fixture f;
+  for (auto* p : {&f.pricing1, &f.pricing2, &f.pricing3}) p->set_behaviour(exact(100));
+  const answer a = f.rt.block_on(ask(*f.gw, "9"));
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.ms, 100);  // the primaries answer first: hedges started at 30 ms end at 130 ms
+  for (const char* name : {"pricing-1", "pricing-2"}) {
+    EXPECT_EQ(f.gw->counters(name).hedges.load(), 1u) << name;
+  }
+  // pricing-3 also hedged at 30 ms (launched before the majority came at 100 ms).
+  EXPECT_EQ(f.pricing3.stats().requests.load(), 2u);
+}
+
+TEST(Gateway, ReviewsOutageServesTheStaleEntryThenAnEmptyListForUncachedIds) {
+  fixture f;
+  f.rt.block_on([](fixture& f) -> weft::task<void> {
+    const answer fresh = co_await ask(*f.gw, "1");
+    EXPECT_EQ(fresh.outcome, "ok");
+    upstream_behaviour down = exact(3);
+    down.outage = true;
+    f.reviews.set_behaviour(down);
+    co_await weft::sleep_for(2s);  // past the 1 s ttl, within the stale window
+    const answer stale = co_await ask(*f.gw, "1");
+    EXPECT_EQ(stale.status, 200);
+    EXPECT_EQ(stale.outcome, "degraded");
+    EXPECT_EQ(stale.degraded, "reviews-stale");
+    EXPECT_NE(stale.body.find(body_of(upstream_kind::reviews, "1")), std::string::npos);
+    EXPECT_EQ(stale.ms, 5);  // served at once; the refresh fails in the background
+
+    const answer empty = co_await ask(*f.gw, "2");
+    EXPECT_EQ(empty.status, 200);
+    EXPECT_EQ(empty.degraded, "reviews-empty");
+    EXPECT_NE(empty.body.find(R"("reviews":{"reviews":[]})"), std::string::npos) << empty.body;
+    // The 503 came after 1 ms with Retry-After: 1 s, past the 250 ms reviews budget, so the
+    // retry gave up at once and the fallback answered: the answer waits only for pricing.
+    EXPECT_EQ(empty.ms, 5);
+  }(f));
+  EXPECT_EQ(f.gw->answered_degraded(), 2u);
+}
+
+TEST(Gateway, ReviewsBreakerOpensOnItsTwentiethFailureAndClosesAfterRecovery) {
+  fixture f;
+  f.rt.block_on([](fixture& f) -> weft::task<void> {
+    upstream_behaviour down = exact(3);
+    down.outage = true;
+    f.reviews.set_behaviour(down);
+    // Distinct ids: every request misses the cache and calls reviews once (no retries: the
+    // Retry-After of 1 s is past the call's budget).
+    for (int i = 0; i < 19; ++i) co_await ask(*f.gw, "a" + std::to_string(i));
+    EXPECT_EQ(f.gw->breaker("reviews"), wr::breaker_state::closed);
+    const auto opened_at = weft::clock::now();
+    co_await ask(*f.gw, "a19");
+    EXPECT_EQ(f.gw->breaker("reviews"), wr::breaker_state::open);
+    EXPECT_EQ(f.reviews.stats().requests.load(), 20u);
+    // Open: the next call is refused without reaching reviews, and the fallback answers.
+    const answer refused = co_await ask(*f.gw, "b0");
+    EXPECT_EQ(refused.degraded, "reviews-empty");
+    EXPECT_EQ(f.reviews.stats().requests.load(), 20u);
+    EXPECT_EQ(f.gw->counters("reviews").rejections.load(), 1u);
+    // The reviews call failed 1 ms after the request started, so the breaker opened at +1 ms;
+    // half-open exactly 2 s later.
+    co_await weft::sleep_until(opened_at + 1ms + 2s - 1ns);
+    EXPECT_EQ(f.gw->breaker("reviews"), wr::breaker_state::open);
+    co_await weft::sleep_for(1ns);
+    EXPECT_EQ(f.gw->breaker("reviews"), wr::breaker_state::half_open);
+    f.reviews.set_behaviour(exact(3));
+    for (int i = 0; i < 3; ++i) {
+      const answer a = co_await ask(*f.gw, "c" + std::to_string(i));
+      EXPECT_EQ(a.outcome, "ok");
+    }
+    EXPECT_EQ(f.gw->breaker("reviews"), wr::breaker_state::closed);
+  }(f));
+}
+
+TEST(Gateway, HungInventoryFailsAtTheCallTimeout) {
+  fixture f;
+  upstream_behaviour hung = exact(4);
+  hung.hang_rate = 1;
+  f.inventory.set_behaviour(hung);
+  const answer a = f.rt.block_on(ask(*f.gw, "5"));
+  EXPECT_EQ(a.status, 503);
+  EXPECT_EQ(a.ms, 600);  // the 600 ms budget of the call, its retries included
+  EXPECT_NE(a.body.find("inventory"), std::string::npos) << a.body;
+  EXPECT_GE(f.gw->counters("inventory").timeouts.load(), 1u);
+}
+
+TEST(Gateway, RequestDeadlineAnswers504) {
+  weft::gateway::gateway_policy policy;
+  policy.request_deadline = 300ms;
+  policy.call_timeout = 2s;
+  policy.attempt_timeout = 1s;
+  fixture f{policy};
+  upstream_behaviour slow = exact(800);
+  f.inventory.set_behaviour(slow);
+  const answer a = f.rt.block_on(ask(*f.gw, "5"));
+  EXPECT_EQ(a.status, 504);
+  EXPECT_EQ(a.ms, 300);
+  EXPECT_EQ(f.inventory.stats().in_flight.load(), 0u);
+}
+
+TEST(Gateway, MalformedIdIs400) {
+  fixture f;
+  for (const char* id : {"", "a/b", "x y", "\"quote"}) {
+    try {
+      f.rt.block_on(ask(*f.gw, id));
+      ADD_FAILURE() << "no error for '" << id << "'";
+    } catch (const weft::http::error& e) {
+      EXPECT_EQ(e.status(), 400);
+    }
+  }
+  EXPECT_THROW(f.rt.block_on(ask(*f.gw, std::string(65, 'a'))), weft::http::error);
+}
+
+TEST(Gateway, UnknownUpstreamIsRefusedAndCountsAsAFailure) {
+  fixture f;
+  weft::gateway::upstream_urls urls;
+  urls.inventory = "http://nowhere";
+  urls.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
+  urls.reviews = "http://reviews";
+  gateway g{urls, weft::gateway::in_process_fetch({&f.pricing1, &f.pricing2, &f.pricing3,
+                                                   &f.reviews})};
+  const answer a = f.rt.block_on(ask(g, "3"));
+  EXPECT_EQ(a.status, 503);
+  EXPECT_NE(a.body.find("inventory"), std::string::npos) << a.body;
+}
+
+TEST(Gateway, MetricsNameEveryUpstreamAndCountOutcomes) {
+  fixture f;
+  f.rt.block_on(ask(*f.gw, "42"));
+  const std::string page = f.gw->metrics_text(f.rt);
+  EXPECT_NE(page.find("weft_gateway_requests_total{outcome=\"ok\"} 1\n"), std::string::npos);
+  for (auto name : weft::gateway::upstream_names) {
+    EXPECT_NE(page.find("weft_gateway_breaker_state{upstream=\"" + std::string{name} + "\"} 0"),
+              std::string::npos)
+        << name;
+  }
+  EXPECT_NE(page.find("weft_worker_resumptions_total"), std::string::npos);
+  EXPECT_NE(page.find("weft_resilience_events_total"), std::string::npos);
+  EXPECT_NE(page.find("process_open_fds "), std::string::npos);
+}
+
+TEST(Upstream, FormChangesOnlyTheKeysGivenAndRefusesBadInput) {
+  upstream_behaviour b = weft::gateway::apply_form({}, "median_ms=250&p99_ms=1200&outage=1");
+  EXPECT_EQ(b.median_ms, 250);
+  EXPECT_EQ(b.p99_ms, 1200);
+  EXPECT_TRUE(b.outage);
+  EXPECT_EQ(b.error_rate, 0);
+  b = weft::gateway::apply_form(b, "outage=0");
+  EXPECT_FALSE(b.outage);
+  EXPECT_EQ(b.median_ms, 250);
+  EXPECT_THROW(weft::gateway::apply_form(b, "colour=3"), std::invalid_argument);
+  EXPECT_THROW(weft::gateway::apply_form(b, "error_rate=2"), std::invalid_argument);
+  EXPECT_THROW(weft::gateway::apply_form(b, "median_ms=-1"), std::invalid_argument);
+  EXPECT_THROW(weft::gateway::apply_form(b, "median_ms=abc"), std::invalid_argument);
+  EXPECT_THROW(weft::gateway::apply_form(b, "median_ms=2000"), std::invalid_argument);  // > p99
+  EXPECT_THROW(weft::gateway::apply_form(b, "novalue"), std::invalid_argument);
+}
+
+TEST(Upstream, LatencyIsLogNormalWithTheGivenMedianAndP99) {
+  upstream_behaviour b;
+  b.median_ms = 10;
+  b.p99_ms = 100;
+  upstream_sim sim{"inventory", upstream_kind::inventory, b, 3};
+  weft::runtime rt{weft::runtime_options{.time = weft::time_mode::paused}};
+  std::vector<long> us;
+  rt.block_on([](upstream_sim& sim, std::vector<long>& us) -> weft::task<void> {
+    for (int i = 0; i < 4000; ++i) {
+      const auto start = weft::clock::now();
+      co_await sim.serve("1");
+      us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(weft::clock::now() -
+                                                                         start)
+                       .count());
+    }
+  }(sim, us));
+  std::sort(us.begin(), us.end());
+  const double median = static_cast<double>(us[us.size() / 2]) / 1000;
+  const double p99 = static_cast<double>(us[us.size() * 99 / 100]) / 1000;
+  EXPECT_NEAR(median, 10, 1.0);
+  EXPECT_NEAR(p99, 100, 20.0);
+}
+
+}  // namespace
