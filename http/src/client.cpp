@@ -400,6 +400,26 @@ void client::close_idle() noexcept {
   }
 }
 
+std::size_t client::close_expired() noexcept {
+  std::vector<std::unique_ptr<detail::client_connection>> closing;
+  const auto now = clock::now();
+  {
+    std::lock_guard g{state_->lock};
+    for (auto& [origin, pool] : state_->pools) {
+      auto& idle = pool->idle;
+      // Most recently used last: the expired ones are a prefix.
+      auto live = idle.begin();
+      while (live != idle.end() && now - (*live)->idle_since >= state_->options.idle_timeout) {
+        ++live;
+      }
+      for (auto it = idle.begin(); it != live; ++it) closing.push_back(std::move(*it));
+      idle.erase(idle.begin(), live);
+    }
+  }
+  state_->stats.discarded.fetch_add(closing.size(), std::memory_order_relaxed);
+  return closing.size();  // closed outside the lock as `closing` goes
+}
+
 const client_stats& client::stats() const noexcept {
   return state_->stats;
 }

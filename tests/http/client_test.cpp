@@ -472,6 +472,35 @@ TEST_F(HttpClientPaused, IdleConnectionsExpireAreCappedAndCanBeClosed) {
   });
 }
 
+TEST_F(HttpClientPaused, CloseExpiredClosesOnlyConnectionsIdleForTheTimeout) {
+  http::handler h = [](http::request&) -> task<http::response> {
+    co_return http::response::text("x");
+  };
+  run(std::move(h), {}, [](socket_address at, http::server& srv) -> task<void> {
+    http::client_options o;
+    o.idle_timeout = 30s;
+    http::client c{o};
+    std::vector<task<http::client_response>> two;
+    two.push_back(c.get(base(at) + "/"));
+    two.push_back(c.get(base(at) + "/"));
+    (void)co_await weft::when_all(std::move(two));  // two connections, idle from now
+    co_await weft::sleep_for(10s);
+    (void)co_await c.get(base(at) + "/");  // one of them is used again: idle from 10 s
+    co_await weft::sleep_for(30s - 1ns - 10s);
+    EXPECT_EQ(c.close_expired(), 0u) << "1 ns before the first expires";
+    co_await weft::sleep_for(1ns);
+    EXPECT_EQ(c.close_expired(), 1u) << "the one idle since 0 s";
+    EXPECT_EQ(c.close_expired(), 0u);
+    co_await weft::sleep_for(10s);
+    EXPECT_EQ(c.close_expired(), 1u) << "the one idle since 10 s";
+    EXPECT_EQ(c.stats().discarded.load(), 2u);
+    for (int i = 0; i < 100 && srv.stats().connections.active.load() > 0; ++i) {
+      co_await weft::sleep_for(10ms);
+    }
+    EXPECT_EQ(srv.stats().connections.active.load(), 0u) << "the server saw both close";
+  });
+}
+
 TEST(HttpRetryable, StatusesRetryAfterAndIdempotence) {
   EXPECT_TRUE(http::is_retryable_status(502));
   EXPECT_TRUE(http::is_retryable_status(503));

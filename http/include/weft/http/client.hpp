@@ -156,6 +156,13 @@ class client {
 
   /// Closes every idle connection now.
   void close_idle() noexcept;
+  /// Closes the idle connections that have been idle for idle_timeout or longer, and returns how
+  /// many. Expired connections are otherwise closed only when a request to their origin finds
+  /// them; a service whose traffic to an origin stops calls this periodically, so that the
+  /// connections (and the upstream's resources for them) do not stay open until the next one:
+  ///
+  ///     for (;;) { co_await weft::sleep_for(1s); upstreams.close_expired(); }
+  std::size_t close_expired() noexcept;
   [[nodiscard]] const client_stats& stats() const noexcept;
 
  private:
