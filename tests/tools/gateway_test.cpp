@@ -170,6 +170,22 @@ TEST(Gateway, ReviewsOutageServesTheStaleEntryThenAnEmptyListForUncachedIds) {
   EXPECT_EQ(f.gw->answered_degraded(), 2u);
 }
 
+TEST(Gateway, HealthyReviewsPastTheirTtlAreRefreshedNotServedStale) {
+  fixture f;
+  f.rt.block_on([](fixture& f) -> weft::task<void> {
+    (void)co_await ask(*f.gw, "1");
+    const auto calls = f.reviews.stats().requests.load();
+    const answer cached = co_await ask(*f.gw, "1");  // within the 1 s ttl: from the cache
+    EXPECT_EQ(cached.outcome, "ok");
+    EXPECT_EQ(f.reviews.stats().requests.load(), calls);
+    co_await weft::sleep_for(2s);
+    const answer refreshed = co_await ask(*f.gw, "1");  // past it: refreshed, and fresh
+    EXPECT_EQ(refreshed.outcome, "ok");
+    EXPECT_EQ(refreshed.degraded, "");
+    EXPECT_EQ(f.reviews.stats().requests.load(), calls + 1);
+  }(f));
+}
+
 TEST(Gateway, ReviewsBreakerOpensOnItsTwentiethFailureAndClosesAfterRecovery) {
   fixture f;
   f.rt.block_on([](fixture& f) -> weft::task<void> {

@@ -48,26 +48,21 @@ bool is_utf8(std::string_view s) {
       ++i;
       continue;
     }
-    std::size_t extra = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min = 0;
-    if ((c & 0xe0) == 0xc0) {
-      extra = 1, cp = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-      extra = 2, cp = c & 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-      extra = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= extra) return false;
+    // The lead byte gives the length; each length has a least code point it may encode.
+    const std::size_t extra = (c & 0xe0) == 0xc0   ? 1
+                              : (c & 0xf0) == 0xe0 ? 2
+                              : (c & 0xf8) == 0xf0 ? 3
+                                                   : 0;
+    if (extra == 0 || s.size() - i <= extra) return false;
+    constexpr std::uint32_t least[] = {0, 0x80, 0x800, 0x10000};
+    std::uint32_t cp = c & (0x3fu >> extra);
     for (std::size_t k = 1; k <= extra; ++k) {
       const auto cc = static_cast<unsigned char>(s[i + k]);
       if ((cc & 0xc0) != 0x80) return false;
       cp = (cp << 6) | (cc & 0x3f);
     }
     // Overlong forms, UTF-16 surrogates and code points past Unicode are not UTF-8.
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    if (cp < least[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
     i += extra + 1;
   }
   return true;
@@ -84,10 +79,16 @@ std::optional<double> parse_float(std::string_view s) {
   if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
   const std::size_t mantissa = i;
   std::size_t digits = 0;
-  while (i < s.size() && is_digit(s[i])) ++i, ++digits;
+  const auto skip_digits = [&] {
+    while (i < s.size() && is_digit(s[i])) {
+      ++i;
+      ++digits;
+    }
+  };
+  skip_digits();
   if (i < s.size() && s[i] == '.') {
     ++i;
-    while (i < s.size() && is_digit(s[i])) ++i, ++digits;
+    skip_digits();
   }
   if (digits == 0) return std::nullopt;
   const std::size_t mantissa_end = i;
@@ -104,8 +105,8 @@ std::optional<double> parse_float(std::string_view s) {
     if (exp_negative) exponent = -exponent;
   }
   if (i != s.size()) return std::nullopt;
-  // from_chars rather than strtod: strtod follows the C locale's decimal point.
-  const std::string_view unsigned_text = s.substr(s[0] == '+' || s[0] == '-' ? 1 : 0);
+  // from_chars rather than strtod, which follows the C locale's decimal point; it takes no sign.
+  const std::string_view unsigned_text = s.substr(mantissa);
   double v = 0;
   const auto [end, ec] =
       std::from_chars(unsigned_text.data(), unsigned_text.data() + unsigned_text.size(), v);

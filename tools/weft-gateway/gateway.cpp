@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <any>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -30,6 +31,7 @@
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/resilience/ttl_cache.hpp>
 #include <weft/timed_out.hpp>
+#include <weft/this_task.hpp>
 #include <weft/timeout.hpp>
 #include <weft/when_all.hpp>
 
@@ -147,13 +149,13 @@ struct reviews_entry {
   bool fallback = false;
 };
 
-namespace {
+// Not in an anonymous namespace: the pipeline's coroutine frames hold it, and g++ warns about
+// frames whose types have internal linkage (-Wsubobject-linkage).
 struct empty_reviews {
   reviews_entry operator()(const wr::call_outcome<reviews_entry>&) const {
     return reviews_entry{{}, {}, true};
   }
 };
-}  // namespace
 
 // One upstream (a pricing replica is one): its layers, in place (the pipeline refers to the
 // breaker and the bulkhead, and the retry to the budget).
@@ -214,7 +216,7 @@ struct upstream_layers {
   wr::retry_budget budget;
   wr::circuit_breaker breaker;
   wr::bulkhead bulk;
-  std::optional<wr::any_pipeline<reply>> pipe;              // inventory, reviews
+  std::optional<wr::any_pipeline<reply>> pipe;              // inventory
   std::optional<wr::any_idempotent_pipeline<reply>> hedged;  // pricing replicas
 };
 
@@ -227,6 +229,13 @@ struct gateway::state {
             .ttl = p.reviews_ttl,
             .capacity = p.reviews_cache_capacity,
             .stale_while_revalidate = p.reviews_stale,
+            // The product id travels as a property, not as the context's key: the metrics
+            // sink makes a series per key, and ids are unbounded.
+            .key_of = [](const wr::resilience_context& ctx) {
+              const std::any* id = ctx.find_property("id");
+              if (id == nullptr) throw std::logic_error("weft-gateway: reviews call without an id");
+              return std::any_cast<std::string>(*id);
+            },
             .name = "reviews cache"}),
         reviews_fallback(empty_reviews{}, wr::fallback_options{.name = "fallback"}) {
     if (!fetch) throw std::invalid_argument("weft::gateway::gateway: no fetch function");
@@ -270,7 +279,20 @@ struct gateway::state {
       p.observers().set_sink(&sink);
       u.hedged.emplace(std::move(p));
     }
-    plain(add("reviews", urls.reviews), policy.reviews_timeout);
+    // Reviews: the fallback outermost (an empty list when everything inside failed), then the
+    // cache (a fresh entry answers at once; the first caller to find an entry past its ttl
+    // refreshes it through the layers below and gets the stale entry back if that fails).
+    upstream_layers& r = add("reviews", urls.reviews);
+    wr::pipeline rp{reviews_fallback,
+                    reviews_cache,
+                   r.limiter(policy.reviews_timeout, "timeout", &sink),
+                   r.retry_layer(policy, &sink),
+                   r.breaker,
+                   r.bulk,
+                   r.limiter(policy.attempt_timeout, "attempt timeout", &sink)};
+    rp.observers().set_name(r.name);
+    rp.observers().set_sink(&sink);
+    reviews_pipe.emplace(std::move(rp));
   }
 
   upstream_layers& at(std::string_view name) const {
@@ -328,16 +350,11 @@ struct gateway::state {
     co_return std::move(votes[0].value);
   }
 
-  struct reviews_loader {
-    state* st;
-    std::string id;
-    task<wr::call_outcome<reviews_entry>> operator()() const { return st->load_reviews(id); }
-  };
-
-  task<wr::call_outcome<reviews_entry>> load_reviews(std::string id) {
+  // One attempt at reviews.
+  task<wr::call_outcome<reviews_entry>> fetch_reviews(std::string id) {
     upstream_layers& u = *upstreams.back();
     std::string url = u.base_url + "/reviews/" + id;
-    auto o = co_await u.pipe->execute([this, &u, &url] { return call(u, url); });
+    auto o = co_await call(u, std::move(url));
     co_return to_entry(std::move(o));
   }
 
@@ -355,12 +372,12 @@ struct gateway::state {
   }
 
   task<reviews_entry> reviews(std::string id) {
-    // The lambdas hold only pointers: g++ 12 destroys a by-value std::string capture twice
-    // when such a lambda is passed by value into a coroutine. id outlives the call here, and
-    // the loader, which the cache's background refresh owns, keeps its own copy.
-    auto o = co_await reviews_fallback.execute([this, &id] {
-      return reviews_cache.get_outcome(id, reviews_loader{this, id});
-    });
+    wr::resilience_context ctx;
+    ctx.token = co_await weft::this_task::cancel_token();
+    ctx.property("id") = id;
+    // The lambda holds only pointers: g++ 12 destroys a by-value std::string capture twice when
+    // such a lambda is passed by value into a coroutine. id outlives the call.
+    auto o = co_await reviews_pipe->execute(ctx, [this, &id] { return fetch_reviews(id); });
     co_return std::move(o).get();
   }
 
@@ -371,6 +388,7 @@ struct gateway::state {
   std::vector<std::unique_ptr<upstream_layers>> upstreams;
   wr::ttl_cache<std::string, reviews_entry> reviews_cache;
   wr::fallback<empty_reviews> reviews_fallback;
+  std::optional<wr::any_pipeline<reviews_entry>> reviews_pipe;  // refers to the two above
 
   std::atomic<std::uint64_t> ok{0}, degraded{0}, failed{0};
   std::atomic<std::uint64_t> stale_reviews{0}, empty_reviews_count{0};

@@ -131,7 +131,7 @@ std::string json_string(std::string_view s) {
 }
 
 std::string json_number(double v) {
-  return std::isfinite(v) ? format_string("%.6g", v) : "null";
+  return std::isfinite(v) ? format_string("%.15g", v) : "null";
 }
 
 double answers_of(const second_sample& s) {
@@ -172,7 +172,6 @@ struct value_axis {
   double top = 0;
   double height = 1;
   double step = 1;  // between ticks, when linear
-  double bottom() const { return top + height; }
   double y(double v) const {
     double f = 0;
     if (log) {
@@ -401,14 +400,13 @@ void draw_value_ticks(std::string& svg, const value_axis& ya, const std::string&
   svg += "</g>";
 }
 
-std::string svg_open(const std::string& id, const time_axis& tx, double height, double cursor_top,
-                     double cursor_bottom, const std::string& label) {
+std::string svg_open(const std::string& id, const time_axis& tx, double height,
+                     const std::string& label) {
   return "<svg class=\"chart\" id=\"" + id + "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
          px(chart_width) + "\" height=\"" + px(height) + "\" viewBox=\"0 0 " + px(chart_width) +
          " " + px(height) + "\" role=\"img\" aria-label=\"" + html_escape(label) + "\" data-t0=\"" +
          seconds_attr(tx.t0) + "\" data-t1=\"" + seconds_attr(tx.t1) + "\" data-left=\"" +
-         px(plot_left) + "\" data-right=\"" + px(plot_right) + "\" data-cursor-top=\"" +
-         px(cursor_top) + "\" data-cursor-bottom=\"" + px(cursor_bottom) + "\">";
+         px(plot_left) + "\" data-right=\"" + px(plot_right) + "\">";
 }
 
 std::string svg_close(double top, double bottom) {
@@ -422,7 +420,7 @@ std::string svg_close(double top, double bottom) {
 template <typename Value>
 void draw_line(std::string& svg, const run_record& r, const std::vector<span>& spans,
                const time_axis& tx, const value_axis& ya, const std::string& color,
-               const std::string& series, Value value, bool dashed = false) {
+               const std::string& series, Value value) {
   std::string d;
   std::size_t run = 0;
   const auto end_run = [&] {
@@ -441,7 +439,7 @@ void draw_line(std::string& svg, const run_record& r, const std::vector<span>& s
   end_run();
   if (d.empty()) return;
   svg += "<path class=\"plot line\" data-series=\"" + series + "\" d=\"" + d + "\" stroke=\"" +
-         color + "\"" + (dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>";
+         color + "\"/>";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -479,10 +477,10 @@ std::string latency_chart(const chart_context& c) {
       "Percentiles of the answers that arrived in each second, timed from the instant each "
       "request was due (open loop), so time spent queued behind a slow upstream counts. Log "
       "scale: a fault moves latency by orders of magnitude.");
-  svg += svg_open("latency", c.tx, total, top, top + height, "latency percentiles over time");
+  svg += svg_open("latency", c.tx, total, "latency percentiles over time");
   draw_phase_bands(svg, c.r, c.tx, top, height, true);
   draw_time_ticks(svg, c.tx, top, height, true);
-  draw_value_ticks(svg, ya, "latency", [](double v) { return format_ms(v); });
+  draw_value_ticks(svg, ya, "latency", format_ms);
   const auto percentile = [](double second_sample::*field) {
     return [field](const second_sample& s) -> std::optional<double> {
       const double v = s.*field;
@@ -513,7 +511,7 @@ std::string throughput_chart(const chart_context& c) {
       "Answers that arrived in each second, whatever their outcome, against the rate the load "
       "sent. The load does not wait for answers, so a dip here is the gateway falling behind, "
       "not the load backing off.");
-  svg += svg_open("throughput", c.tx, total, top, top + height, "answers per second over time");
+  svg += svg_open("throughput", c.tx, total, "answers per second over time");
   draw_phase_bands(svg, c.r, c.tx, top, height, true);
   draw_time_ticks(svg, c.tx, top, height, true);
   draw_value_ticks(svg, ya, "answers/s", format_tick);
@@ -551,7 +549,7 @@ std::string outcome_chart(const chart_context& c) {
           with_commas(r.ok) + " ok, " + with_commas(r.degraded) + " degraded, " +
           with_commas(r.failed) + " failed, " + with_commas(r.lost) + " lost of " +
           with_commas(r.sent) + " sent.");
-  svg += svg_open("outcomes", c.tx, total, top, top + height, "outcome mix over time");
+  svg += svg_open("outcomes", c.tx, total, "outcome mix over time");
   draw_phase_bands(svg, r, c.tx, top, height, true);
   draw_time_ticks(svg, c.tx, top, height, true);
   draw_value_ticks(svg, ya, "answers/s", format_tick);
@@ -632,7 +630,7 @@ std::string breaker_chart(const chart_context& c) {
       "Each upstream's breaker as the gateway's /metrics showed it every second. An open "
       "breaker sheds calls to a sick upstream at once instead of letting them queue; half-open "
       "is the breaker letting a few probes through to see whether it has recovered.");
-  svg += svg_open("breakers", c.tx, total, top, top + height, "breaker states over time");
+  svg += svg_open("breakers", c.tx, total, "breaker states over time");
   draw_phase_bands(svg, r, c.tx, top, height, true);
   draw_time_ticks(svg, c.tx, top, height, true);
   for (std::size_t u = 0; u < r.upstreams.size(); ++u) {
@@ -706,7 +704,7 @@ std::string resilience_chart(const chart_context& c) {
       "second call sent when the first is slow) and rejections (calls refused by a breaker, a "
       "bulkhead or the retry budget without trying). Below, the calls waiting in the bulkheads "
       "at each scrape.");
-  svg += svg_open("resilience", c.tx, total, top, queue_top + queue_height,
+  svg += svg_open("resilience", c.tx, total,
                   "retries, hedges, rejections and bulkhead queue over time");
   draw_phase_bands(svg, r, c.tx, top, height, true);
   draw_phase_bands(svg, r, c.tx, queue_top, queue_height, false);
@@ -762,8 +760,8 @@ std::string resilience_chart(const chart_context& c) {
 // Tables and the page
 
 std::string card(const std::string& key, const std::string& value, const char* extra = "") {
-  return std::string("<div class=\"card") + extra + "\"><div class=\"v\">" + value +
-         "</div><div class=\"k\">" + key + "</div></div>";
+  return std::string("<div class=\"card") + extra + "\"><div class=\"v\">" + html_escape(value) +
+         "</div><div class=\"k\">" + html_escape(key) + "</div></div>";
 }
 
 std::string phase_table(const run_record& r) {
@@ -870,7 +868,8 @@ p.caption { margin: 0 0 6px; color: #4a5568; max-width: 1100px; }
 p.empty { color: #744210; background: #fffbeb; border: 1px solid #f6e05e; border-radius: 6px;
   padding: 10px 14px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #edf2f7; vertical-align: top; }
+th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #edf2f7;
+  vertical-align: top; }
 th { color: #4a5568; font-weight: 600; font-size: 12px; }
 .n { text-align: right; white-space: nowrap; }
 .swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px;
@@ -904,7 +903,8 @@ footer { color: #718096; font-size: 12px; }
 const char* const error_script = R"js(
 window.onerror = function (message, source, line) {
   var d = document.documentElement.dataset;
-  d.scriptErrors = (d.scriptErrors ? d.scriptErrors + ' | ' : '') + message + ' (line ' + line + ')';
+  d.scriptErrors = (d.scriptErrors ? d.scriptErrors + ' | ' : '') + message +
+    ' (line ' + line + ')';
 };
 )js";
 
@@ -913,10 +913,12 @@ window.onerror = function (message, source, line) {
 const char* const page_script = R"js(
 (function () {
   var root = document.documentElement;
-  var geometry = ['x', 'y', 'x1', 'x2', 'y1', 'y2', 'width', 'height', 'd', 'points', 'cx', 'cy', 'r'];
+  var geometry = ['x', 'y', 'x1', 'x2', 'y1', 'y2', 'width', 'height', 'd', 'points', 'cx', 'cy',
+    'r'];
   function record(e) {
     var d = root.dataset;
-    d.scriptErrors = (d.scriptErrors ? d.scriptErrors + ' | ' : '') + (e && e.message ? e.message : e);
+    d.scriptErrors = (d.scriptErrors ? d.scriptErrors + ' | ' : '') +
+      (e && e.message ? e.message : e);
   }
   function verify(svg) {
     var drawn = 0;
@@ -956,7 +958,9 @@ const char* const page_script = R"js(
     }
     function hide() {
       box.hidden = true;
-      charts.forEach(function (svg) { svg.querySelector('.cursor').setAttribute('visibility', 'hidden'); });
+      charts.forEach(function (svg) {
+        svg.querySelector('.cursor').setAttribute('visibility', 'hidden');
+      });
     }
     function text(i) {
       var phase = data.phase[i] === null ? '' : ' \u00b7 ' + data.phases[data.phase[i]];
@@ -965,7 +969,8 @@ const char* const page_script = R"js(
         data.a[i] + '\u2013' + data.b[i] + ' s' + phase,
         count(answers) + ' answers: ' + count(data.ok[i]) + ' ok, ' + count(data.degraded[i]) +
           ' degraded, ' + count(data.failed[i]) + ' failed',
-        'p50 ' + ms(data.p50[i]) + ' \u00b7 p99 ' + ms(data.p99[i]) + ' \u00b7 p99.9 ' + ms(data.p999[i]),
+        'p50 ' + ms(data.p50[i]) + ' \u00b7 p99 ' + ms(data.p99[i]) + ' \u00b7 p99.9 ' +
+          ms(data.p999[i]),
         count(data.retries[i]) + ' retries \u00b7 ' + count(data.hedges[i]) + ' hedges \u00b7 ' +
           count(data.rejections[i]) + ' rejections \u00b7 ' + count(data.queued[i]) + ' queued'
       ];
@@ -985,7 +990,8 @@ const char* const page_script = R"js(
         p.x = ev.clientX;
         p.y = ev.clientY;
         var q = p.matrixTransform(svg.getScreenCTM().inverse());
-        var i = q.x < left || q.x > right ? -1 : second_at(t0 + (q.x - left) / (right - left) * (t1 - t0));
+        var t = t0 + (q.x - left) / (right - left) * (t1 - t0);
+        var i = q.x < left || q.x > right ? -1 : second_at(t);
         if (i < 0) { hide(); return; }
         var x = left + ((data.a[i] + data.b[i]) / 2 - t0) / (t1 - t0) * (right - left);
         charts.forEach(function (other) {
