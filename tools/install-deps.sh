@@ -3,8 +3,10 @@
 # Idempotent: installs only what is missing. Needs root (or sudo) when something is missing.
 set -euo pipefail
 
+# chromium: the weft-gateway report is checked in a real (headless) browser; without it that one
+# test skips and says so.
 packages=(g++ meson ninja-build pkg-config liburing-dev libgtest-dev libgmock-dev
-          libbenchmark-dev clang-19 libclang-rt-19-dev)
+          libbenchmark-dev clang-19 libclang-rt-19-dev chromium)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -425,9 +425,12 @@ weft::task<void> drive(const showcase_options& opt, const std::vector<phase_plan
   wg::load_options load_opts;
   load_opts.rate = rec.rate;
   load_opts.ids = opt.ids;
-  wg::open_loop_load load{load_opts, [&load_client, &base](std::string id) {
-                            return send_product(load_client, base + "/product/" + id);
-                          }};
+  // Named, and parentheses rather than braces: g++ 12 mishandles nested braced initializers
+  // inside a coroutine body.
+  wg::send_fn send = [&load_client, &base](std::string id) {
+    return send_product(load_client, base + "/product/" + id);
+  };
+  wg::open_loop_load load(load_opts, std::move(send));
   obs.fds_idle = wg::read_process_usage(gateway_pid).open_fds;
   double total_s = 0;
   for (const auto& p : plan) total_s += p.seconds;
@@ -506,7 +509,22 @@ weft::task<void> drive(const showcase_options& opt, const std::vector<phase_plan
     for (std::size_t i = 0; i < rec.phases.size(); ++i) {
       if (rec.phases[i].end_s > 0 && t > rec.phases[i].start_s) s.phase = i;
     }
-    rec.seconds.push_back(std::move(s));
+    if (t > std::ceil(total_s) && !rec.seconds.empty()) {
+      // After the load stopped sending: the stragglers' answers belong to the last second,
+      // not to a second of their own that would read as a collapse of throughput.
+      wg::second_sample& last = rec.seconds.back();
+      last.ok += s.ok;
+      last.degraded += s.degraded;
+      last.failed += s.failed;
+      last.max_ms = std::max(last.max_ms, s.max_ms);
+      last.retries += s.retries;
+      last.hedges += s.hedges;
+      last.rejections += s.rejections;
+      last.gateway_cpu_s += s.gateway_cpu_s;
+      last.breakers = s.breakers;
+    } else {
+      rec.seconds.push_back(std::move(s));
+    }
     const wg::load_interval total = load.total();
     rec.ok = total.ok;
     rec.degraded = total.degraded;
@@ -534,11 +552,14 @@ weft::task<void> drive(const showcase_options& opt, const std::vector<phase_plan
     ph.p50_ms = ms_of(p.latency.value_at_percentile(50));
     ph.p99_ms = ms_of(p.latency.value_at_percentile(99));
     ph.p999_ms = ms_of(p.latency.value_at_percentile(99.9));
+    // A second's CPU goes to the phase its middle falls in (phases need not start on a second).
     double cpu = 0;
     for (const auto& s : rec.seconds) {
-      if (s.t_s > ph.start_s && s.t_s <= ph.end_s + 0.999) cpu += s.gateway_cpu_s * 1.0;
+      const double mid = s.t_s - 0.5;
+      if (mid >= ph.start_s && (mid < ph.end_s || i + 1 == rec.phases.size())) {
+        cpu += s.gateway_cpu_s;
+      }
     }
-    // Seconds straddle phase boundaries: CPU is attributed to the phase a second ends in.
     ph.gateway_cpu_us_per_request =
         p.answered() > 0 ? cpu / static_cast<double>(p.answered()) * 1e6 : 0;
   }
