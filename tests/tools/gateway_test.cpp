@@ -16,6 +16,12 @@
 #include <weft/task.hpp>
 #include <weft/when_all.hpp>
 
+#include <weft/cancel_token.hpp>
+#include <weft/http/client.hpp>
+#include <weft/http/server.hpp>
+#include <weft/net/tcp_listener.hpp>
+
+#include "exposition_check.hpp"
 #include "gateway.hpp"
 #include "upstream.hpp"
 
@@ -285,6 +291,79 @@ TEST(Gateway, MetricsNameEveryUpstreamAndCountOutcomes) {
   EXPECT_NE(page.find("weft_worker_resumptions_total"), std::string::npos);
   EXPECT_NE(page.find("weft_resilience_events_total"), std::string::npos);
   EXPECT_NE(page.find("process_open_fds "), std::string::npos);
+}
+
+// The router over real sockets: products, /metrics as valid Prometheus text, /healthz turning
+// 503 once draining, a malformed id, and the upstream admin endpoint.
+TEST(GatewayRouter, ServesProductsMetricsAndHealthzOverHttp) {
+  upstream_sim inventory{"inventory", upstream_kind::inventory, exact(1)};
+  upstream_sim p1{"pricing-1", upstream_kind::pricing, exact(1)};
+  upstream_sim p2{"pricing-2", upstream_kind::pricing, exact(1)};
+  upstream_sim p3{"pricing-3", upstream_kind::pricing, exact(1)};
+  upstream_sim reviews{"reviews", upstream_kind::reviews, exact(1)};
+  weft::gateway::upstream_urls urls;
+  urls.inventory = "http://inventory";
+  urls.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
+  urls.reviews = "http://reviews";
+  gateway gw{urls, weft::gateway::in_process_fetch({&inventory, &p1, &p2, &p3, &reviews})};
+  weft::runtime rt{weft::runtime_options{.workers = 2}};
+  ASSERT_TRUE(rt.io_available()) << rt.io_error();
+  weft::http::server srv{gw.make_router(rt)};
+  weft::http::server admin{reviews.make_router()};
+  auto listener =
+      weft::net::tcp_listener::bind(weft::net::socket_address::parse("127.0.0.1:0"));
+  auto admin_listener =
+      weft::net::tcp_listener::bind(weft::net::socket_address::parse("127.0.0.1:0"));
+  const std::string base = "http://" + listener.local_address().to_string();
+  const std::string admin_base = "http://" + admin_listener.local_address().to_string();
+  rt.block_on([](weft::http::server& srv, weft::http::server& admin,
+                 weft::net::tcp_listener& listener, weft::net::tcp_listener& admin_listener,
+                 gateway& gw, const std::string& base,
+                 const std::string& admin_base) -> weft::task<void> {
+    weft::cancel_source stop;
+    auto serving = weft::spawn(srv.serve(listener, stop.token()));
+    auto admin_serving = weft::spawn(admin.serve(admin_listener, stop.token()));
+    {
+      weft::http::client c;
+      const auto product = co_await c.get(base + "/product/42");
+      EXPECT_EQ(product.status, 200);
+      EXPECT_EQ(product.header("X-Weft-Outcome").value_or(""), "ok");
+      const auto bad = co_await c.get(base + "/product/a%20b");
+      EXPECT_EQ(bad.status, 400);
+      const auto metrics = co_await c.get(base + "/metrics");
+      EXPECT_EQ(metrics.status, 200);
+      EXPECT_EQ(metrics.header("Content-Type").value_or(""),
+                "text/plain; version=0.0.4; charset=utf-8");
+      const auto problems = weft::gateway::check_exposition(metrics.body);
+      EXPECT_TRUE(problems.empty()) << problems.front();
+      const auto samples = weft::gateway::parse_exposition(metrics.body);
+      EXPECT_EQ(weft::gateway::sum_of(samples, "weft_gateway_requests_total", {{"outcome", "ok"}}),
+                1.0);
+      EXPECT_EQ((co_await c.get(base + "/healthz")).status, 200);
+      gw.start_draining();
+      EXPECT_EQ((co_await c.get(base + "/healthz")).status, 503);
+
+      weft::http::client_request change;
+      change.method = "POST";
+      change.url = admin_base + "/admin/behaviour";
+      change.body = "outage=1";
+      const auto changed = co_await c.request(std::move(change));
+      EXPECT_EQ(changed.status, 200);
+      EXPECT_NE(changed.body.find(R"("outage":true)"), std::string::npos) << changed.body;
+      weft::http::client_request wrong;
+      wrong.method = "POST";
+      wrong.url = admin_base + "/admin/behaviour";
+      wrong.body = "colour=blue";
+      const auto refused = co_await c.request(std::move(wrong));
+      EXPECT_EQ(refused.status, 400);
+      const auto now = co_await c.get(admin_base + "/admin/behaviour");
+      EXPECT_NE(now.body.find(R"("outage":true)"), std::string::npos) << "the bad form changed nothing";
+    }
+    stop.request_cancellation();
+    co_await serving;
+    co_await admin_serving;
+  }(srv, admin, listener, admin_listener, gw, base, admin_base));
+  EXPECT_TRUE(reviews.behaviour().outage);
 }
 
 TEST(Upstream, FormChangesOnlyTheKeysGivenAndRefusesBadInput) {
