@@ -58,10 +58,10 @@ struct fixture {
     urls.inventory = "http://inventory";
     urls.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
     urls.reviews = "http://reviews";
-    gw.emplace(urls,
-               weft::gateway::in_process_fetch(
-                   {&inventory, &pricing1, &pricing2, &pricing3, &reviews}),
-               policy);
+    gw.emplace(
+        urls,
+        weft::gateway::in_process_fetch({&inventory, &pricing1, &pricing2, &pricing3, &reviews}),
+        policy);
   }
 };
 
@@ -271,8 +271,8 @@ TEST(Gateway, UnknownUpstreamIsRefusedAndCountsAsAFailure) {
   urls.inventory = "http://nowhere";
   urls.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
   urls.reviews = "http://reviews";
-  gateway g{urls, weft::gateway::in_process_fetch({&f.pricing1, &f.pricing2, &f.pricing3,
-                                                   &f.reviews})};
+  gateway g{urls,
+            weft::gateway::in_process_fetch({&f.pricing1, &f.pricing2, &f.pricing3, &f.reviews})};
   const answer a = f.rt.block_on(ask(g, "3"));
   EXPECT_EQ(a.status, 503);
   EXPECT_NE(a.body.find("inventory"), std::string::npos) << a.body;
@@ -310,8 +310,7 @@ TEST(GatewayRouter, ServesProductsMetricsAndHealthzOverHttp) {
   ASSERT_TRUE(rt.io_available()) << rt.io_error();
   weft::http::server srv{gw.make_router(rt)};
   weft::http::server admin{reviews.make_router()};
-  auto listener =
-      weft::net::tcp_listener::bind(weft::net::socket_address::parse("127.0.0.1:0"));
+  auto listener = weft::net::tcp_listener::bind(weft::net::socket_address::parse("127.0.0.1:0"));
   auto admin_listener =
       weft::net::tcp_listener::bind(weft::net::socket_address::parse("127.0.0.1:0"));
   const std::string base = "http://" + listener.local_address().to_string();
@@ -357,7 +356,8 @@ TEST(GatewayRouter, ServesProductsMetricsAndHealthzOverHttp) {
       const auto refused = co_await c.request(std::move(wrong));
       EXPECT_EQ(refused.status, 400);
       const auto now = co_await c.get(admin_base + "/admin/behaviour");
-      EXPECT_NE(now.body.find(R"("outage":true)"), std::string::npos) << "the bad form changed nothing";
+      EXPECT_NE(now.body.find(R"("outage":true)"), std::string::npos)
+          << "the bad form changed nothing";
     }
     stop.request_cancellation();
     co_await serving;
@@ -394,8 +394,7 @@ TEST(Upstream, LatencyIsLogNormalWithTheGivenMedianAndP99) {
     for (int i = 0; i < 4000; ++i) {
       const auto start = weft::clock::now();
       co_await sim.serve("1");
-      us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(weft::clock::now() -
-                                                                         start)
+      us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(weft::clock::now() - start)
                        .count());
     }
   }(sim, us));

@@ -10,20 +10,28 @@ namespace {
 
 const char* breaker_name(breaker_view b) {
   switch (b) {
-    case breaker_view::closed: return "closed";
-    case breaker_view::open: return "OPEN";
-    case breaker_view::half_open: return "half-open";
-    case breaker_view::other: return "other";
+    case breaker_view::closed:
+      return "closed";
+    case breaker_view::open:
+      return "OPEN";
+    case breaker_view::half_open:
+      return "half-open";
+    case breaker_view::other:
+      return "other";
   }
   return "?";
 }
 
 const char* breaker_colour(breaker_view b) {
   switch (b) {
-    case breaker_view::closed: return "\x1b[32m";
-    case breaker_view::open: return "\x1b[1;31m";
-    case breaker_view::half_open: return "\x1b[33m";
-    case breaker_view::other: return "\x1b[35m";
+    case breaker_view::closed:
+      return "\x1b[32m";
+    case breaker_view::open:
+      return "\x1b[1;31m";
+    case breaker_view::half_open:
+      return "\x1b[33m";
+    case breaker_view::other:
+      return "\x1b[35m";
   }
   return "";
 }
@@ -61,8 +69,9 @@ std::string render_dashboard(const run_record& r, double run_length_s) {
   const std::string what = s.phase < r.phases.size() ? r.phases[s.phase].description : "";
   const std::uint64_t answered = s.ok + s.degraded + s.failed;
   std::string out = "\x1b[H\x1b[2J";
-  out += format("\x1b[1mweft-gateway\x1b[0m  %.0f req/s offered, %zu gateway workers   t = %4.0f / %.0f s\n",
-                r.rate, r.gateway_workers, s.t_s, run_length_s);
+  out += format(
+      "\x1b[1mweft-gateway\x1b[0m  %.0f req/s offered, %zu gateway workers   t = %4.0f / %.0f s\n",
+      r.rate, r.gateway_workers, s.t_s, run_length_s);
   out += format("phase \x1b[1;36m%-22s\x1b[0m %s\n\n", phase.c_str(), what.c_str());
   out += format("  answers/s  %6llu    p50 %-9s p99 %-9s p99.9 %-9s max %s\n",
                 static_cast<unsigned long long>(answered), ms(s.p50_ms).c_str(),
@@ -81,10 +90,11 @@ std::string render_dashboard(const run_record& r, double run_length_s) {
     if (i == 1) out += "\n              ";
   }
   out += "\n";
-  out += format("  per second  retries %-5llu hedges %-5llu rejections %-5llu bulkhead queue %llu\n",
-                static_cast<unsigned long long>(s.retries), static_cast<unsigned long long>(s.hedges),
-                static_cast<unsigned long long>(s.rejections),
-                static_cast<unsigned long long>(s.bulkhead_queued));
+  out +=
+      format("  per second  retries %-5llu hedges %-5llu rejections %-5llu bulkhead queue %llu\n",
+             static_cast<unsigned long long>(s.retries), static_cast<unsigned long long>(s.hedges),
+             static_cast<unsigned long long>(s.rejections),
+             static_cast<unsigned long long>(s.bulkhead_queued));
   out += format("  gateway CPU %.0f %% of a core\n", s.gateway_cpu_s * 100);
   return out;
 }

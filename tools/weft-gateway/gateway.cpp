@@ -30,8 +30,8 @@
 #include <weft/resilience/retry_budget.hpp>
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/resilience/ttl_cache.hpp>
-#include <weft/timed_out.hpp>
 #include <weft/this_task.hpp>
+#include <weft/timed_out.hpp>
 #include <weft/timeout.hpp>
 #include <weft/when_all.hpp>
 
@@ -85,8 +85,7 @@ class seconds_histogram {
   std::atomic<std::uint64_t> sum_ns_{0};
 };
 
-void family(std::string& out, std::string_view name, std::string_view type,
-            std::string_view help) {
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
   out.append("# HELP ").append(name).append(" ").append(help).append("\n");
   out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
 }
@@ -116,8 +115,8 @@ class in_flight_count {
 bool valid_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   });
 }
 
@@ -126,15 +125,22 @@ bool valid_id(std::string_view id) {
 auto counting(upstream_counters* c) {
   return [c](const wr::layer_event& e) noexcept {
     switch (e.kind) {
-      case wr::event_kind::retry: c->retries.fetch_add(1, std::memory_order_relaxed); break;
-      case wr::event_kind::hedge_launched: c->hedges.fetch_add(1, std::memory_order_relaxed); break;
+      case wr::event_kind::retry:
+        c->retries.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case wr::event_kind::hedge_launched:
+        c->hedges.fetch_add(1, std::memory_order_relaxed);
+        break;
       case wr::event_kind::breaker_rejected:
       case wr::event_kind::bulkhead_rejected:
       case wr::event_kind::retry_budget_exhausted:
         c->rejections.fetch_add(1, std::memory_order_relaxed);
         break;
-      case wr::event_kind::timeout: c->timeouts.fetch_add(1, std::memory_order_relaxed); break;
-      default: break;
+      case wr::event_kind::timeout:
+        c->timeouts.fetch_add(1, std::memory_order_relaxed);
+        break;
+      default:
+        break;
     }
   };
 }
@@ -216,7 +222,7 @@ struct upstream_layers {
   wr::retry_budget budget;
   wr::circuit_breaker breaker;
   wr::bulkhead bulk;
-  std::optional<wr::any_pipeline<reply>> pipe;              // inventory
+  std::optional<wr::any_pipeline<reply>> pipe;               // inventory
   std::optional<wr::any_idempotent_pipeline<reply>> hedged;  // pricing replicas
 };
 
@@ -231,11 +237,13 @@ struct gateway::state {
             .stale_while_revalidate = p.reviews_stale,
             // The product id travels as a property, not as the context's key: the metrics
             // sink makes a series per key, and ids are unbounded.
-            .key_of = [](const wr::resilience_context& ctx) {
-              const std::any* id = ctx.find_property("id");
-              if (id == nullptr) throw std::logic_error("weft-gateway: reviews call without an id");
-              return std::any_cast<std::string>(*id);
-            },
+            .key_of =
+                [](const wr::resilience_context& ctx) {
+                  const std::any* id = ctx.find_property("id");
+                  if (id == nullptr)
+                    throw std::logic_error("weft-gateway: reviews call without an id");
+                  return std::any_cast<std::string>(*id);
+                },
             .name = "reviews cache"}),
         reviews_fallback(empty_reviews{}, wr::fallback_options{.name = "fallback"}) {
     if (!fetch) throw std::invalid_argument("weft::gateway::gateway: no fetch function");
@@ -243,8 +251,8 @@ struct gateway::state {
     reviews_fallback.observers().set_sink(&sink);
 
     auto add = [&](std::string name, std::string url) -> upstream_layers& {
-      upstreams.push_back(std::make_unique<upstream_layers>(std::move(name), std::move(url),
-                                                            policy, &sink));
+      upstreams.push_back(
+          std::make_unique<upstream_layers>(std::move(name), std::move(url), policy, &sink));
       return *upstreams.back();
     };
     auto plain = [&](upstream_layers& u, clock::duration total) {
@@ -285,11 +293,11 @@ struct gateway::state {
     upstream_layers& r = add("reviews", urls.reviews);
     wr::pipeline rp{reviews_fallback,
                     reviews_cache,
-                   r.limiter(policy.reviews_timeout, "timeout", &sink),
-                   r.retry_layer(policy, &sink),
-                   r.breaker,
-                   r.bulk,
-                   r.limiter(policy.attempt_timeout, "attempt timeout", &sink)};
+                    r.limiter(policy.reviews_timeout, "timeout", &sink),
+                    r.retry_layer(policy, &sink),
+                    r.breaker,
+                    r.bulk,
+                    r.limiter(policy.attempt_timeout, "attempt timeout", &sink)};
     rp.observers().set_name(r.name);
     rp.observers().set_sink(&sink);
     reviews_pipe.emplace(std::move(rp));
@@ -413,11 +421,12 @@ task<http::response> gateway::product(std::string id) {
   std::string failure;
   std::uint16_t failure_status = 503;
   try {
-    auto [inventory, price, reviews] = co_await weft::timeout(
-        st.policy.request_deadline, weft::when_all(st.inventory(id), st.pricing(id), st.reviews(id)));
+    auto [inventory, price, reviews] =
+        co_await weft::timeout(st.policy.request_deadline,
+                               weft::when_all(st.inventory(id), st.pricing(id), st.reviews(id)));
     std::string degraded_reason;
-    std::string body = R"({"id":")" + id + R"(","inventory":)" + inventory + R"(,"price":)" + price +
-                       R"(,"reviews":)";
+    std::string body = R"({"id":")" + id + R"(","inventory":)" + inventory + R"(,"price":)" +
+                       price + R"(,"reviews":)";
     if (reviews.fallback) {
       degraded_reason = "reviews-empty";
       body += R"({"reviews":[]})";
@@ -543,7 +552,8 @@ std::string gateway::metrics_text(const runtime& rt) const {
     sample(out, "weft_gateway_breaker_state", "upstream=\"" + u->name + "\"",
            static_cast<double>(static_cast<int>(u->breaker.state())));
   }
-  family(out, "weft_gateway_bulkhead_queued", "gauge", "Calls waiting in each upstream's bulkhead.");
+  family(out, "weft_gateway_bulkhead_queued", "gauge",
+         "Calls waiting in each upstream's bulkhead.");
   for (const auto& u : st.upstreams) {
     sample(out, "weft_gateway_bulkhead_queued", "upstream=\"" + u->name + "\"",
            static_cast<double>(u->bulk.metrics().queued));
@@ -574,9 +584,15 @@ std::size_t gateway::bulkhead_queued(std::string_view upstream) const {
 const upstream_counters& gateway::counters(std::string_view upstream) const {
   return st_->at(upstream).counters;
 }
-std::uint64_t gateway::answered_ok() const noexcept { return st_->ok.load(); }
-std::uint64_t gateway::answered_degraded() const noexcept { return st_->degraded.load(); }
-std::uint64_t gateway::answered_failed() const noexcept { return st_->failed.load(); }
+std::uint64_t gateway::answered_ok() const noexcept {
+  return st_->ok.load();
+}
+std::uint64_t gateway::answered_degraded() const noexcept {
+  return st_->degraded.load();
+}
+std::uint64_t gateway::answered_failed() const noexcept {
+  return st_->failed.load();
+}
 
 // --- fetching ---
 
@@ -600,8 +616,8 @@ task<reply> refuse(std::string url) {
 
 // The upstream `url` (http://<name>/<kind>/<id>) names, and the id; null if none does.
 // Not inlined: g++ 12 warns falsely (maybe-uninitialized) when it is inlined into the lambda.
-[[gnu::noinline]] static upstream_sim* route(const std::vector<upstream_sim*>& upstreams, const std::string& url,
-                    std::string& id) {
+[[gnu::noinline]] static upstream_sim* route(const std::vector<upstream_sim*>& upstreams,
+                                             const std::string& url, std::string& id) {
   std::size_t host_at = url.compare(0, 7, "http://") == 0 ? 7 : 0;
   const std::size_t slash = url.find('/', host_at);
   const std::size_t last = url.rfind('/');
@@ -660,8 +676,8 @@ process_usage read_process_usage(int pid) {
           if (i == 14) utime = std::stoull(field);
           if (i == 15) stime = std::stoull(field);
         }
-        u.cpu_seconds = static_cast<double>(utime + stime) /
-                        static_cast<double>(::sysconf(_SC_CLK_TCK));
+        u.cpu_seconds =
+            static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
       }
     }
   }

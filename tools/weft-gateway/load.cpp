@@ -74,13 +74,19 @@ void open_loop_load::record(answer_kind k, clock::duration latency, std::size_t 
   --in_flight_;
   for (load_interval* in : {&second_, &total_, phases_[phase].get()}) {
     switch (k) {
-      case answer_kind::ok: ++in->ok; break;
+      case answer_kind::ok:
+        ++in->ok;
+        break;
       case answer_kind::degraded:
         ++in->degraded;
         in->max_degraded_ns = std::max(in->max_degraded_ns, ns);
         break;
-      case answer_kind::failed: ++in->failed; break;
-      case answer_kind::lost: ++in->lost; break;
+      case answer_kind::failed:
+        ++in->failed;
+        break;
+      case answer_kind::lost:
+        ++in->lost;
+        break;
     }
     if (k != answer_kind::lost) in->latency.record(ns);
   }

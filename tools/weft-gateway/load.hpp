@@ -30,16 +30,16 @@ enum class answer_kind : std::uint8_t {
 using send_fn = std::function<task<answer_kind>(std::string id)>;
 
 struct load_options {
-  double rate = 300;          // requests per second
-  std::size_t ids = 500;      // product ids 1..ids, drawn uniformly
-  std::uint64_t seed = 1;     // of the id draw
+  double rate = 300;                                  // requests per second
+  std::size_t ids = 500;                              // product ids 1..ids, drawn uniformly
+  std::uint64_t seed = 1;                             // of the id draw
   clock::duration give_up = std::chrono::seconds{5};  // a request without an answer by then is lost
 };
 
 /// Counts and latencies of one interval (a second, or a phase).
 struct load_interval {
   std::uint64_t ok = 0, degraded = 0, failed = 0, lost = 0;
-  std::uint64_t sent = 0;  // requests due in the interval (phases only)
+  std::uint64_t sent = 0;                   // requests due in the interval (phases only)
   echo_load::log_linear_histogram latency;  // ns, of the answered (ok, degraded, failed)
   std::uint64_t max_degraded_ns = 0;
   [[nodiscard]] std::uint64_t answered() const noexcept { return ok + degraded + failed; }

@@ -215,8 +215,8 @@ int upstreams_main(weft::net::socket_address first, int ready_fd) {
   std::vector<std::unique_ptr<wg::upstream_sim>> sims;
   std::uint64_t seed = 11;
   for (const auto& s : upstream_specs) {
-    sims.push_back(std::make_unique<wg::upstream_sim>(s.name, s.kind, wg::upstream_behaviour{},
-                                                      seed++));
+    sims.push_back(
+        std::make_unique<wg::upstream_sim>(s.name, s.kind, wg::upstream_behaviour{}, seed++));
   }
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   if (!rt.io_available()) throw std::runtime_error(rt.io_error());
@@ -249,13 +249,14 @@ weft::task<void> serve_gateway(weft::http::server& srv, weft::net::tcp_listener&
   weft::task_group group;
   group.spawn(srv.serve(listener, stop.token()));
   // Idle upstream connections past their timeout are closed, so a quiet gateway holds none.
-  group.spawn([](weft::cancel_token stop, weft::http::client& c, wg::gateway& gw) -> weft::task<void> {
-    while (!stop.is_cancellation_requested()) {
-      co_await weft::sleep_for(250ms);
-      c.close_expired();
-    }
-    gw.start_draining();
-  }(stop.token(), upstream_client, gw));
+  group.spawn(
+      [](weft::cancel_token stop, weft::http::client& c, wg::gateway& gw) -> weft::task<void> {
+        while (!stop.is_cancellation_requested()) {
+          co_await weft::sleep_for(250ms);
+          c.close_expired();
+        }
+        gw.start_draining();
+      }(stop.token(), upstream_client, gw));
   co_await group.join();
 }
 
@@ -305,17 +306,21 @@ std::vector<phase_plan> scenario(const std::string& which) {
   const bool full = which == "full";
   const double k = full ? 1.0 : 0.25;
   std::vector<phase_plan> plan;
-  plan.push_back({"warm-up", "every upstream healthy (4 ms median, 20 ms p99)", full ? 12.0 : 3.0, {}});
+  plan.push_back(
+      {"warm-up", "every upstream healthy (4 ms median, 20 ms p99)", full ? 12.0 : 3.0, {}});
   plan.push_back({"pricing-2 slow",
                   "pricing-2 turns slow: 150 ms median, 1.5 s p99; the majority goes on without it",
                   15 * k + (full ? 0 : 0.25),
                   {{"pricing-2", "median_ms=150&p99_ms=1500"}}});
-  plan.push_back({"reviews down",
-                  "reviews answers 503 with Retry-After: 2; stale cache or an empty list",
-                  15 * k + (full ? 0 : 0.75),
-                  {{"pricing-2", "median_ms=4&p99_ms=20"}, {"reviews", "outage=1&retry_after_s=2"}}});
-  plan.push_back({"recovery", "reviews is back; its breaker half-opens and closes",
-                  15 * k + (full ? 0 : 1.25), {{"reviews", "outage=0"}}});
+  plan.push_back(
+      {"reviews down",
+       "reviews answers 503 with Retry-After: 2; stale cache or an empty list",
+       15 * k + (full ? 0 : 0.75),
+       {{"pricing-2", "median_ms=4&p99_ms=20"}, {"reviews", "outage=1&retry_after_s=2"}}});
+  plan.push_back({"recovery",
+                  "reviews is back; its breaker half-opens and closes",
+                  15 * k + (full ? 0 : 1.25),
+                  {{"reviews", "outage=0"}}});
   return plan;
 }
 
@@ -332,7 +337,7 @@ weft::task<wg::answer_kind> send_product(weft::http::client& c, std::string url)
   weft::http::client_response r = co_await c.get(std::move(url));
   if (r.status != 200) co_return wg::answer_kind::failed;
   const auto outcome = r.header("X-Weft-Outcome");
-  co_return outcome && *outcome == "degraded" ? wg::answer_kind::degraded : wg::answer_kind::ok;
+  co_return outcome&&* outcome == "degraded" ? wg::answer_kind::degraded : wg::answer_kind::ok;
 }
 
 weft::task<void> post_form(weft::http::client& c, std::string url, std::string form) {
@@ -396,7 +401,9 @@ std::string utc_now() {
   return buf;
 }
 
-double ms_of(std::uint64_t ns) { return static_cast<double>(ns) / 1e6; }
+double ms_of(std::uint64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
 
 // The parent's side of a run: drives the phases, samples every second, draws, and finally
 // checks. Fills `rec`; returns the gateway's fds/RSS observations for the checks.
@@ -440,11 +447,11 @@ weft::task<void> drive(const showcase_options& opt, const std::vector<phase_plan
                                std::chrono::duration<double>{total_s});
   weft::task_group group;
   bool load_done = false;
-  group.spawn([](wg::open_loop_load& load, weft::clock::time_point end,
-                 bool& done) -> weft::task<void> {
-    co_await load.run(end);
-    done = true;
-  }(load, end, load_done));
+  group.spawn(
+      [](wg::open_loop_load& load, weft::clock::time_point end, bool& done) -> weft::task<void> {
+        co_await load.run(end);
+        done = true;
+      }(load, end, load_done));
 
   // The phases: set the load's phase, then change the upstreams.
   group.spawn([](const std::vector<phase_plan>& plan, wg::open_loop_load& load,
@@ -458,10 +465,9 @@ weft::task<void> drive(const showcase_options& opt, const std::vector<phase_plan
       if (i == 1) obs.rss_after_warmup = wg::read_process_usage(gateway_pid).rss_bytes;
       load.set_phase(i);
       for (const auto& [upstream, form] : plan[i].actions) {
-        co_await post_form(admin,
-                           "http://127.0.0.1:" + std::to_string(ports.at(upstream)) +
-                               "/admin/behaviour",
-                           form);
+        co_await post_form(
+            admin, "http://127.0.0.1:" + std::to_string(ports.at(upstream)) + "/admin/behaviour",
+            form);
       }
       rec.phases[i].start_s = at;
       at += plan[i].seconds;
@@ -531,8 +537,7 @@ weft::task<void> drive(const showcase_options& opt, const std::vector<phase_plan
     rec.failed = total.failed;
     rec.lost = total.lost;
     rec.sent = total.sent;
-    const std::string frame =
-        tty ? wg::render_dashboard(rec, total_s) : wg::render_line(rec);
+    const std::string frame = tty ? wg::render_dashboard(rec, total_s) : wg::render_line(rec);
     std::fwrite(frame.data(), 1, frame.size(), stdout);
     std::fflush(stdout);
   }
@@ -676,7 +681,8 @@ int showcase_main(const showcase_options& opt) {
   check("reviews breaker opened during the outage and closed after recovery",
         opened && closed_after, detail);
 
-  std::snprintf(buf, sizeof buf, "slowest degraded answer %.1f ms; bound %.0f ms (the request "
+  std::snprintf(buf, sizeof buf,
+                "slowest degraded answer %.1f ms; bound %.0f ms (the request "
                 "deadline and 250 ms for the load's own scheduling)",
                 obs.max_degraded_ms, obs.degraded_bound_ms);
   check("degraded answers within their latency bound", obs.max_degraded_ms <= obs.degraded_bound_ms,
@@ -704,16 +710,16 @@ int showcase_main(const showcase_options& opt) {
         obs.metric_pages > 0 && obs.metric_problems.empty(), problems);
 
   check("gateway drained and exited on SIGTERM", gateway_exit == 0,
-        gateway_exit == 0 ? "exit status 0"
-                          : gateway_exit < 0 ? "still running 5 s after SIGTERM: killed"
-                                             : "exit status " + std::to_string(gateway_exit));
+        gateway_exit == 0  ? "exit status 0"
+        : gateway_exit < 0 ? "still running 5 s after SIGTERM: killed"
+                           : "exit status " + std::to_string(gateway_exit));
 
   wg::write_report(rec, opt.report);
   bool all = true;
   std::printf("\nweft-gateway: %s scenario, %.0f req/s offered, %llu sent\n", opt.scenario.c_str(),
               rec.rate, static_cast<unsigned long long>(rec.sent));
-  std::printf("  %-16s %8s %9s %9s %9s %7s %8s %7s %11s\n", "phase", "ans/s", "p50", "p99",
-              "p99.9", "ok", "degraded", "failed", "CPU us/req");
+  std::printf("  %-16s %8s %9s %9s %9s %7s %8s %7s %11s\n", "phase", "ans/s", "p50", "p99", "p99.9",
+              "ok", "degraded", "failed", "CPU us/req");
   for (const auto& p : rec.phases) {
     std::printf("  %-16s %8.0f %9s %9s %9s %7llu %8llu %7llu %11.0f\n", p.name.c_str(),
                 p.requests_per_s, wg::format_ms(p.p50_ms).c_str(), wg::format_ms(p.p99_ms).c_str(),

@@ -30,7 +30,7 @@ struct second_sample {
   // Counted by the gateway during this second.
   std::uint64_t retries = 0;
   std::uint64_t hedges = 0;
-  std::uint64_t rejections = 0;  // breaker, bulkhead and budget refusals
+  std::uint64_t rejections = 0;       // breaker, bulkhead and budget refusals
   std::uint64_t bulkhead_queued = 0;  // calls waiting in the bulkheads at the scrape
   // Each upstream's breaker at the scrape, in the order of run_record::upstreams.
   std::vector<breaker_view> breakers;
@@ -58,7 +58,7 @@ struct phase_record {
 
 /// A promise the run checks about itself.
 struct check_record {
-  std::string name;    // "every request answered"
+  std::string name;  // "every request answered"
   bool passed = false;
   std::string detail;  // the figures behind the verdict
 };

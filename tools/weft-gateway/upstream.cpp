@@ -17,9 +17,12 @@ namespace weft::gateway {
 
 std::string_view to_string(upstream_kind k) noexcept {
   switch (k) {
-    case upstream_kind::inventory: return "inventory";
-    case upstream_kind::pricing: return "pricing";
-    case upstream_kind::reviews: return "reviews";
+    case upstream_kind::inventory:
+      return "inventory";
+    case upstream_kind::pricing:
+      return "pricing";
+    case upstream_kind::reviews:
+      return "reviews";
   }
   return "unknown";
 }
@@ -45,7 +48,8 @@ void check_rate(std::string_view key, double v) {
 
 // The same product always has the same facts: replicas agree and tests can predict bodies.
 std::uint64_t fact(std::string_view id, std::uint64_t salt) {
-  return std::hash<std::string_view>{}(id) * 0x9E3779B97F4A7C15ULL ^ salt;
+  const std::uint64_t h = std::hash<std::string_view>{}(id);
+  return (h * 0x9E3779B97F4A7C15ULL) ^ salt;
 }
 
 std::string json_escape(std::string_view s) {
@@ -112,8 +116,8 @@ std::string to_json(const upstream_behaviour& b) {
   std::snprintf(buf, sizeof buf,
                 R"({"median_ms":%g,"p99_ms":%g,"error_rate":%g,"outage":%s,"retry_after_s":%u,)"
                 R"("hang_rate":%g,"hang_ms":%g})",
-                b.median_ms, b.p99_ms, b.error_rate, b.outage ? "true" : "false",
-                b.retry_after_s, b.hang_rate, b.hang_ms);
+                b.median_ms, b.p99_ms, b.error_rate, b.outage ? "true" : "false", b.retry_after_s,
+                b.hang_rate, b.hang_ms);
   return buf;
 }
 
@@ -195,9 +199,11 @@ upstream_sim::draw upstream_sim::sample(const upstream_behaviour& b) {
 task<http::response> upstream_sim::serve(std::string id) {
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
-  const auto leave = [](std::atomic<std::uint64_t>* n) { n->fetch_sub(1, std::memory_order_relaxed); };
+  const auto leave = [](std::atomic<std::uint64_t>* n) {
+    n->fetch_sub(1, std::memory_order_relaxed);
+  };
   const std::unique_ptr<std::atomic<std::uint64_t>, decltype(leave)> in_flight(&stats_.in_flight,
-                                                                              leave);
+                                                                               leave);
   const upstream_behaviour b = behaviour();
   if (b.outage) {
     stats_.outages.fetch_add(1, std::memory_order_relaxed);
@@ -224,8 +230,7 @@ http::router upstream_sim::make_router() {
   http::router r;
   std::string pattern{"/"};
   pattern.append(to_string(kind_)).append("/{id}");
-  r.get(pattern,
-        [this](http::request& req) { return serve(std::string{req.param("id")}); });
+  r.get(pattern, [this](http::request& req) { return serve(std::string{req.param("id")}); });
   r.get("/admin/behaviour", [this](http::request&) -> task<http::response> {
     co_return http::response::json(to_json(behaviour()));
   });

@@ -48,9 +48,9 @@ upstream_behaviour apply_form(upstream_behaviour b, std::string_view form);
 /// Counters of one upstream.
 struct upstream_stats {
   std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> errors{0};    // answered 500
-  std::atomic<std::uint64_t> outages{0};   // answered 503
-  std::atomic<std::uint64_t> hangs{0};     // held for hang_ms
+  std::atomic<std::uint64_t> errors{0};   // answered 500
+  std::atomic<std::uint64_t> outages{0};  // answered 503
+  std::atomic<std::uint64_t> hangs{0};    // held for hang_ms
   std::atomic<std::uint64_t> in_flight{0};
 };
 
