@@ -401,6 +401,14 @@ std::string utc_now() {
   return buf;
 }
 
+void copy_totals(const wg::load_interval& total, wg::run_record& rec) {
+  rec.sent = total.sent;
+  rec.ok = total.ok;
+  rec.degraded = total.degraded;
+  rec.failed = total.failed;
+  rec.lost = total.lost;
+}
+
 double ms_of(std::uint64_t ns) {
   return static_cast<double>(ns) / 1e6;
 }
@@ -531,12 +539,7 @@ weft::task<void> drive(const showcase_options& opt, const std::vector<phase_plan
     } else {
       rec.seconds.push_back(std::move(s));
     }
-    const wg::load_interval total = load.total();
-    rec.ok = total.ok;
-    rec.degraded = total.degraded;
-    rec.failed = total.failed;
-    rec.lost = total.lost;
-    rec.sent = total.sent;
+    copy_totals(load.total(), rec);
     const std::string frame = tty ? wg::render_dashboard(rec, total_s) : wg::render_line(rec);
     std::fwrite(frame.data(), 1, frame.size(), stdout);
     std::fflush(stdout);
@@ -569,11 +572,7 @@ weft::task<void> drive(const showcase_options& opt, const std::vector<phase_plan
         p.answered() > 0 ? cpu / static_cast<double>(p.answered()) * 1e6 : 0;
   }
   const wg::load_interval total = load.total();
-  rec.sent = total.sent;
-  rec.ok = total.ok;
-  rec.degraded = total.degraded;
-  rec.failed = total.failed;
-  rec.lost = total.lost;
+  copy_totals(total, rec);
   obs.max_degraded_ms = ms_of(total.max_degraded_ns);
   rec.gateway_cpu_us_per_request =
       total.answered() > 0 ? cpu_total / static_cast<double>(total.answered()) * 1e6 : 0;
