@@ -366,6 +366,52 @@ TEST(GatewayRouter, ServesProductsMetricsAndHealthzOverHttp) {
   EXPECT_TRUE(reviews.behaviour().outage);
 }
 
+// Many requests at once on two workers while faults come and go: every one is answered, the
+// counters add up, and (under ThreadSanitizer) nothing races.
+TEST(GatewayStress, ConcurrentRequestsOnTwoWorkersWhileFaultsChange) {
+  upstream_sim inventory{"inventory", upstream_kind::inventory, exact(0.2)};
+  upstream_sim p1{"pricing-1", upstream_kind::pricing, exact(0.2)};
+  upstream_sim p2{"pricing-2", upstream_kind::pricing, exact(0.2)};
+  upstream_sim p3{"pricing-3", upstream_kind::pricing, exact(0.2)};
+  upstream_sim reviews{"reviews", upstream_kind::reviews, exact(0.2)};
+  weft::gateway::upstream_urls urls;
+  urls.inventory = "http://inventory";
+  urls.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
+  urls.reviews = "http://reviews";
+  std::optional<gateway> gw;
+  weft::runtime rt{weft::runtime_options{.workers = 2}};
+  weft::gateway::gateway_policy policy;
+  policy.reviews_ttl = 1ms;  // every round refreshes: the outage rounds are seen
+  gw.emplace(urls, weft::gateway::in_process_fetch({&inventory, &p1, &p2, &p3, &reviews}), policy);
+  constexpr int rounds = 8, per_round = 250;
+  int statuses[2] = {0, 0};  // 200, other
+  rt.block_on([](gateway& gw, upstream_sim& p3, upstream_sim& reviews,
+                 int(&statuses)[2]) -> weft::task<void> {
+    for (int round = 0; round < rounds; ++round) {
+      // Faults change between rounds: reviews down on odd rounds, pricing-3 hanging on every
+      // third.
+      upstream_behaviour r = exact(0.2);
+      r.outage = round % 2 == 1;
+      reviews.set_behaviour(r);
+      upstream_behaviour h = exact(0.2);
+      h.hang_rate = round % 3 == 2 ? 1 : 0;
+      h.hang_ms = 50;
+      p3.set_behaviour(h);
+      std::vector<weft::task<weft::http::response>> batch;
+      for (int i = 0; i < per_round; ++i) {
+        batch.push_back(gw.product(std::to_string((round * per_round + i) % 97)));
+      }
+      auto answers = co_await weft::when_all(std::move(batch));
+      for (const auto& a : answers) ++statuses[a.status() == 200 ? 0 : 1];
+    }
+  }(*gw, p3, reviews, statuses));
+  EXPECT_EQ(statuses[0], rounds * per_round) << statuses[1] << " answers were not 200";
+  EXPECT_EQ(gw->answered_ok() + gw->answered_degraded() + gw->answered_failed(),
+            static_cast<std::uint64_t>(rounds * per_round));
+  EXPECT_GT(gw->answered_degraded(), 0u);
+  EXPECT_EQ(inventory.stats().in_flight.load() + p3.stats().in_flight.load(), 0u);
+}
+
 TEST(Upstream, FormChangesOnlyTheKeysGivenAndRefusesBadInput) {
   upstream_behaviour b = weft::gateway::apply_form({}, "median_ms=250&p99_ms=1200&outage=1");
   EXPECT_EQ(b.median_ms, 250);
