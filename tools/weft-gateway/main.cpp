@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -731,7 +732,7 @@ int showcase_main(const showcase_options& opt) {
     std::printf("  %s  %s: %s\n", c.passed ? "PASS" : "FAIL", c.name.c_str(), c.detail.c_str());
     all = all && c.passed;
   }
-  std::printf("report: %s\n", opt.report.c_str());
+  std::printf("report: %s\n", std::filesystem::absolute(opt.report).string().c_str());
   return all ? 0 : 1;
 }
 
