@@ -260,7 +260,7 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
 
   breaker_core(circuit_breaker_options o, std::shared_ptr<telemetry> t)
       : opt(std::move(o)),
-        classify{opt.failure_when},
+        classify{opt.failure_when, opt.ignore_when},
         tel(std::move(t)),
         timed_start_(opt.slow_call_duration != duration::max()),
         time_window_(opt.window.type == window::kind::time) {

@@ -429,6 +429,45 @@ TEST(CircuitBreaker, FailureWhenPredicateReplacesTheDefaultClassification) {
   });
 }
 
+TEST(CircuitBreaker, IgnoreWhenOutcomesAreNeitherCountedNorHeldAgainstTheDependency) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    auto o = small();
+    o.failure_rate_threshold = 0.5;
+    o.ignore_when = wr::on_exception<std::invalid_argument>();
+    o.failure_when = wr::on_exception<std::exception>();  // would match: ignore_when wins
+    wr::circuit_breaker b{o};
+    for (int i = 0; i < 10; ++i) {
+      EXPECT_THROW(co_await b.execute([]() -> weft::task<int> {
+        throw std::invalid_argument("the caller's mistake");
+      }),
+                   std::invalid_argument);
+    }
+    auto m = b.metrics();
+    EXPECT_EQ(m.totals.ignored, 10u);
+    EXPECT_EQ(m.totals.failed, 0u);
+    EXPECT_EQ(m.buffered_calls, 0u) << "ignored calls stay out of the window";
+    EXPECT_EQ(b.state(), state::closed);
+    EXPECT_THROW(co_await b.execute([]() -> weft::task<int> { throw std::runtime_error("down"); }),
+                 std::runtime_error);
+    EXPECT_EQ(b.metrics().totals.failed, 1u) << "other exceptions still count";
+  });
+}
+
+TEST(Classifier, IgnoreWhenTakesPrecedenceAndEmptyKeepsTheDefault) {
+  wr::classifier c;
+  wr::outcome_view error;
+  error.kind = wr::outcome_kind::error;
+  error.error = std::make_error_code(std::errc::io_error);
+  EXPECT_EQ(c(error), wr::verdict::failure);
+  c.ignore_when = wr::on_error(std::errc::io_error);
+  EXPECT_EQ(c(error), wr::verdict::ignore);
+  c.failure_when = wr::on_error(std::errc::io_error);
+  EXPECT_EQ(c(error), wr::verdict::ignore) << "ignore_when is checked first";
+  wr::outcome_view value;
+  EXPECT_EQ(c(value), wr::verdict::success);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Time and consecutive windows
 

@@ -109,6 +109,9 @@ struct circuit_breaker_options {
   bool automatic_transition = false;
   /// Outcomes counted as failures (see `classifier`); empty: default_classify.
   predicate failure_when;
+  /// Outcomes neither counted nor held against the dependency, whatever failure_when says
+  /// (resilience4j's ignoreExceptions): the call's permit is given back as for a cancellation.
+  predicate ignore_when;
   /// The layer name events and metrics carry.
   std::string name = "circuit_breaker";
 };

@@ -154,11 +154,18 @@ predicate on_result(F pred) {
 
 /// How a layer judges outcomes: by default_classify, or — when `failure_when` is set — a match is
 /// a failure, cancellation is ignored, the local-overload rejections are ignored, and anything
-/// else is a success (as Polly's ShouldHandle and resilience4j's recordExceptions do).
+/// else is a success (as Polly's ShouldHandle and resilience4j's recordExceptions do). An outcome
+/// that `ignore_when` matches is ignored whatever else would apply: neither a success nor a
+/// failure (resilience4j's ignoreExceptions), so a breaker neither counts it nor keeps its
+/// permit, and a fallback lets it through.
+///
+///     breaker_options.ignore_when = wr::on_exception<not_found>();  // the caller's mistake
 struct classifier {
   predicate failure_when;
+  predicate ignore_when = {};
 
   [[nodiscard]] verdict operator()(const outcome_view& o) const {
+    if (!ignore_when.empty() && ignore_when(o)) return verdict::ignore;
     if (failure_when.empty()) return default_classify(o);
     if (o.kind == outcome_kind::cancelled) return verdict::ignore;
     if (failure_when(o)) return verdict::failure;
