@@ -72,6 +72,7 @@ int main() {
   bo.minimum_calls = 4;
   bo.failure_rate_threshold = 0.75;
   bo.open_duration = 5s;
+  bo.name = "service";  // events and rejections name it
   wr::circuit_breaker breaker{bo};
   wr::bulkhead_options ko;
   ko.max_concurrent = 2;

@@ -2,6 +2,7 @@
 #include <weft/resilience/error.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 
 namespace weft::resilience {
@@ -58,5 +59,62 @@ bool is_rejection(const std::error_code& code) noexcept {
 
 rejected::rejected(std::error_code code, std::optional<clock::duration> retry_after)
     : std::system_error(code, describe(code, retry_after)), retry_after_(retry_after) {}
+
+namespace {
+// "circuit breaker 'pricing' is open", from the code and the layer's name.
+std::string refusal(const std::error_code& code, std::string_view layer) {
+  // Appended piecewise: g++ 12 warns falsely (-Wrestrict) on "'" + s + "'".
+  std::string quoted;
+  quoted.append(1, '\'').append(layer).append(1, '\'');
+  if (code.category() == resilience_category()) {
+    switch (static_cast<errc>(code.value())) {
+      case errc::circuit_open: return "circuit breaker " + quoted + " is open";
+      case errc::circuit_isolated: return "circuit breaker " + quoted + " is forced open";
+      case errc::bulkhead_full: return "bulkhead " + quoted + " is full";
+      case errc::rate_limited: return "rate limiter " + quoted + " refused the call";
+      case errc::limit_exceeded: return "concurrency limit " + quoted + " is reached";
+      case errc::budget_exhausted: return "retry budget " + quoted + " is exhausted";
+      default: break;
+    }
+  }
+  return "layer " + quoted + ": " + code.message();
+}
+
+// 250 ms, 1.5 s: how long until the layer takes calls again, as people read it.
+std::string human(clock::duration d) {
+  const double ms = std::chrono::duration<double, std::milli>(d).count();
+  char buf[32];
+  if (ms < 1000) {
+    std::snprintf(buf, sizeof buf, "%.3g ms", ms);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3g s", ms / 1000);
+  }
+  return buf;
+}
+}  // namespace
+
+rejected::rejected(std::error_code code, std::optional<clock::duration> retry_after,
+                   std::string_view layer, std::string_view key)
+    : std::system_error(code, describe(code, retry_after)), retry_after_(retry_after) {
+  std::string message = refusal(code, layer);
+  if (!key.empty()) message.append(" for key '").append(key).append(1, '\'');
+  if (retry_after) message += "; retry after " + human(*retry_after);
+  named_ = std::make_shared<const named>(named{std::string{layer}, std::string{key},
+                                               std::move(message)});
+}
+
+const std::string& rejected::layer() const noexcept {
+  static const std::string none;
+  return named_ ? named_->layer : none;
+}
+
+const std::string& rejected::key() const noexcept {
+  static const std::string none;
+  return named_ ? named_->key : none;
+}
+
+const char* rejected::what() const noexcept {
+  return named_ ? named_->message.c_str() : std::system_error::what();
+}
 
 }  // namespace weft::resilience

@@ -12,7 +12,10 @@
 
 #include <weft/cancel_token.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/resilience/bulkhead.hpp>
+#include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/classify.hpp>
+#include <weft/resilience/rate_limiter.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
@@ -21,6 +24,9 @@
 #include <weft/resilience/rng.hpp>
 #include <weft/runtime.hpp>
 #include <weft/sleep.hpp>
+#include <weft/spawn.hpp>
+#include <weft/sync/event.hpp>
+#include <weft/yield.hpp>
 #include <weft/task.hpp>
 #include <weft/with_cancellation.hpp>
 
@@ -86,6 +92,68 @@ TEST(ResilienceError, RejectedCarriesCodeAndRetryAfter) {
   EXPECT_NE(std::string(r.what()).find("retry after 1.500 ms"), std::string::npos) << r.what();
   EXPECT_NE(std::string(r.what()).find("circuit breaker is open"), std::string::npos) << r.what();
   EXPECT_FALSE(wr::rejected(wr::errc::rate_limited).retry_after());
+}
+
+// A rejection thrown to a plain-T caller names the layer (its configured name) and the call's
+// key, and says when to come back.
+TEST(ResilienceError, RejectionsNameTheLayerAndTheKey) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    wr::circuit_breaker_options bo;
+    bo.name = "pricing";
+    bo.open_duration = 1500ms;
+    wr::circuit_breaker breaker{bo};
+    breaker.transition_to_closed();
+    wr::pipeline through_breaker{breaker};
+    breaker.transition_to_forced_open();
+    wr::resilience_context ctx;
+    ctx.key = "eu-west";
+    try {
+      co_await through_breaker.execute(ctx, []() -> weft::task<int> { co_return 1; });
+      ADD_FAILURE() << "not rejected";
+    } catch (const wr::rejected& r) {
+      EXPECT_STREQ(r.what(), "circuit breaker 'pricing' is forced open for key 'eu-west'");
+      EXPECT_EQ(r.layer(), "pricing");
+      EXPECT_EQ(r.key(), "eu-west");
+      EXPECT_EQ(r.code(), wr::errc::circuit_isolated);
+    }
+
+    wr::rate_limiter limiter{1, 1, 2s, wr::rate_limiter_options{.name = "api"}};
+    co_await limiter.execute([]() -> weft::task<int> { co_return 1; });
+    try {
+      co_await limiter.execute([]() -> weft::task<int> { co_return 2; });
+      ADD_FAILURE() << "not rejected";
+    } catch (const wr::rejected& r) {
+      EXPECT_STREQ(r.what(), "rate limiter 'api' refused the call; retry after 2 s");
+      EXPECT_EQ(r.key(), "");
+    }
+
+    wr::bulkhead bulk{wr::bulkhead_options{.max_concurrent = 1, .name = "db"}};
+    weft::event release;
+    auto holder = weft::spawn(bulk.execute([&release]() -> weft::task<int> {
+      co_await release.wait();
+      co_return 1;
+    }));
+    co_await weft::yield();
+    try {
+      co_await bulk.execute([]() -> weft::task<int> { co_return 2; });
+      ADD_FAILURE() << "not rejected";
+    } catch (const wr::rejected& r) {
+      EXPECT_STREQ(r.what(), "bulkhead 'db' is full");
+      EXPECT_EQ(r.layer(), "db");
+    }
+    release.set();
+    EXPECT_EQ(co_await holder, 1);
+  });
+}
+
+TEST(ResilienceError, NamedRejectionsCopyWithoutThrowingAndKeepTheirText) {
+  const wr::rejected r(wr::errc::bulkhead_full, std::nullopt, "db", "");
+  const wr::rejected copy = r;
+  EXPECT_STREQ(copy.what(), "bulkhead 'db' is full");
+  EXPECT_TRUE(std::is_nothrow_copy_constructible_v<wr::rejected>);
+  const wr::rejected later(wr::errc::circuit_open, 250ms, "pricing", "k");
+  EXPECT_STREQ(later.what(), "circuit breaker 'pricing' is open for key 'k'; retry after 250 ms");
 }
 
 TEST(Outcome, KindsAndHandBack) {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -144,12 +146,21 @@ class call_outcome {
   }
   [[nodiscard]] std::optional<clock::duration> retry_after() const noexcept { return retry_after_; }
   void set_retry_after(std::optional<clock::duration> d) noexcept { retry_after_ = d; }
+  /// The configured name of the layer that refused the call, for a rejection whose layer said
+  /// (null otherwise). It points into the layer: valid while the layer lives, as calls are.
+  [[nodiscard]] const std::string* rejected_by() const noexcept { return rejected_by_; }
+  /// Names the refusing layer (what a layer does to its own rejections).
+  call_outcome&& from_layer(const std::string& name) && noexcept {
+    rejected_by_ = &name;
+    return std::move(*this);
+  }
 
   /// Hands the outcome to a caller of result type R: the result itself; an error code injected
-  /// through make_resilience_error (expected-like R) or thrown as `rejected` (resilience codes)
-  /// or std::system_error (others); the exception rethrown; cancellation thrown as
+  /// through make_resilience_error (expected-like R) or thrown as `rejected` (resilience codes,
+  /// naming the refusing layer and `key`, the call's operation key, when known) or
+  /// std::system_error (others); the exception rethrown; cancellation thrown as
   /// weft::operation_cancelled.
-  R get() && {
+  R get(std::string_view key = {}) && {
     switch (state_.index()) {
       case value_index:
         if constexpr (std::is_void_v<R>) {
@@ -163,7 +174,10 @@ class call_outcome {
         if constexpr (expected_like<R>) {
           return make_resilience_error(std::type_identity<R>{}, code, retry_after_);
         } else {
-          if (code.category() == resilience_category()) throw rejected(code, retry_after_);
+          if (code.category() == resilience_category()) {
+            if (rejected_by_ != nullptr) throw rejected(code, retry_after_, *rejected_by_, key);
+            throw rejected(code, retry_after_);
+          }
           throw std::system_error(code);
         }
       }
@@ -178,6 +192,7 @@ class call_outcome {
   static constexpr std::size_t error_index = 0, value_index = 1, exception_index = 2;
   std::variant<std::error_code, value_type, std::exception_ptr> state_;
   std::optional<clock::duration> retry_after_;
+  const std::string* rejected_by_ = nullptr;
   bool cancelled_ = false;
 };
 

@@ -356,7 +356,10 @@ class breaker_call {
     return inner().await_suspend(caller);
   }
   call_outcome<R> await_resume() {
-    if (!admission_) return call_outcome<R>::failure(admission_.error, admission_.retry_after);
+    if (!admission_) {
+      return call_outcome<R>::failure(admission_.error, admission_.retry_after)
+          .from_layer(source_.get(*ctx_).observers().name());
+    }
     call_outcome<R> o = inner().await_resume();
     admission_.granted->record(view_of(o), *ctx_);
     return o;

@@ -3,8 +3,10 @@
 // expected-like result type.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 
@@ -43,15 +45,31 @@ enum class errc {
 ///     catch (const weft::resilience::rejected& r) {
 ///       if (r.code() == weft::resilience::errc::circuit_open) back_off(r.retry_after());
 ///     }
+///
+/// A rejection that a layer refused through a pipeline or its own execute() names the layer (its
+/// configured name) and the call's operation key: "circuit breaker 'pricing' is open for key
+/// 'eu-west'; retry after 1.5 s".
 class rejected : public std::system_error {
  public:
   explicit rejected(std::error_code code, std::optional<clock::duration> retry_after = {});
+  /// A rejection by the layer named `layer` of a call with operation key `key` (may be empty).
+  rejected(std::error_code code, std::optional<clock::duration> retry_after, std::string_view layer,
+           std::string_view key);
   /// When the layer expects to accept calls again (an open breaker's remaining open time, a rate
   /// limiter's time to the next token), if it knows.
   [[nodiscard]] std::optional<clock::duration> retry_after() const noexcept { return retry_after_; }
+  /// The refusing layer's name and the call's key; empty when not known.
+  [[nodiscard]] const std::string& layer() const noexcept;
+  [[nodiscard]] const std::string& key() const noexcept;
+  [[nodiscard]] const char* what() const noexcept override;
 
  private:
+  struct named {
+    std::string layer, key, message;
+  };
   std::optional<clock::duration> retry_after_;
+  // Shared, so that copying the exception cannot throw.
+  std::shared_ptr<const named> named_;
 };
 
 /// The customization point through which a layer returns an error as the caller's own

@@ -256,11 +256,11 @@ verdict verdict_of(const call_outcome<R>& o) {
 
 /// The outcome in the caller's type.
 template <class Traits, class R>
-typename Traits::caller_type handed_back(call_outcome<R>&& o) {
+typename Traits::caller_type handed_back(call_outcome<R>&& o, std::string_view key = {}) {
   if constexpr (Traits::returns_outcome) {
     return std::move(o);
   } else {
-    return std::move(o).get();
+    return std::move(o).get(key);
   }
 }
 
@@ -288,7 +288,7 @@ task<typename op_traits<F>::caller_type> execute_chain(Layers* layers, F op,
   if (sink != nullptr) [[unlikely]] {
     sink->record_pipeline(ctx, clock::now() - started, verdict_of(o));
   }
-  co_return handed_back<traits>(std::move(o));
+  co_return handed_back<traits>(std::move(o), ctx.key);
 }
 
 }  // namespace detail

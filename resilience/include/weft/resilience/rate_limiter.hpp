@@ -446,7 +446,7 @@ task<call_outcome<R>> rate_limiter_impl::run(resilience_context& ctx, Next next)
   report_tokens(ctx, d.left);
   if (d.verdict == detail::rate_verdict::rejected) {
     emit(event_kind::rate_limited, ctx, d.wait);
-    co_return call_outcome<R>::failure(errc::rate_limited, d.wait);
+    co_return call_outcome<R>::failure(errc::rate_limited, d.wait).from_layer(telemetry_->name());
   }
   if (d.verdict == detail::rate_verdict::reserved) {
     const bool slept = co_await sleep_until_reserved(ctx, d.at);
