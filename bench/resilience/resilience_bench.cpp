@@ -115,7 +115,7 @@ WEFT_LAYER_BENCH(circuit_breaker_untimed, weft::bench::make_breaker_untimed())
 WEFT_LAYER_BENCH(fallback, weft::bench::make_fallback())
 WEFT_RESILIENCE_MORE_LAYER_BENCHES
 
-// docs/resilience.md's standard pipeline: five layers, the retry with its budget.
+// the standard pipeline of docs/resilience-rules.md: five layers, the retry with its budget.
 void BM_standard_pipeline(benchmark::State& state) {
   wr::standard_pipeline_options o;
   // The default 1,000 calls a second would refuse most of a benchmark's calls.

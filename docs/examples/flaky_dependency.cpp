@@ -50,9 +50,12 @@ void print(const wr::layer_event& e) noexcept {
                     std::chrono::duration_cast<std::chrono::milliseconds>(e.delay).count()));
   }
   if (e.kind == wr::event_kind::breaker_state_changed) {
-    std::printf(" %.*s -> %.*s", static_cast<int>(wr::to_string(e.from).size()),
+    std::printf(" %.*s -> %.*s (%.*s)", static_cast<int>(wr::to_string(e.from).size()),
                 wr::to_string(e.from).data(), static_cast<int>(wr::to_string(e.to).size()),
-                wr::to_string(e.to).data());
+                wr::to_string(e.to).data(), static_cast<int>(e.reason.size()), e.reason.data());
+  }
+  if (e.kind == wr::event_kind::breaker_failure_rate_exceeded) {
+    std::printf(" %.0f %%", e.value * 100);
   }
   std::printf("\n");
 }

@@ -142,13 +142,30 @@ class breaker_window {
     return kind_ == window::kind::count ? std::min(minimum_calls, n_) : minimum_calls;
   }
 
-  [[nodiscard]] bool should_open(const circuit_breaker_options& o) const noexcept {
-    if (kind_ == window::kind::consecutive) return failures >= n_ || slow >= n_;
-    if (buffered == 0 || buffered < minimum(o.minimum_calls)) return false;
+  // Which thresholds the window is at or over, with the rates.
+  struct exceeded {
+    bool failure = false, slow = false;
+    double failure_rate = 0, slow_rate = 0;
+    explicit operator bool() const noexcept { return failure || slow; }
+  };
+  [[nodiscard]] exceeded thresholds(const circuit_breaker_options& o) const noexcept {
+    exceeded x;
+    if (kind_ == window::kind::consecutive) {
+      x.failure = failures >= n_;
+      x.slow = slow >= n_;
+      x.failure_rate = static_cast<double>(failures) / static_cast<double>(n_);
+      x.slow_rate = static_cast<double>(slow) / static_cast<double>(n_);
+      return x;
+    }
+    if (buffered == 0 || buffered < minimum(o.minimum_calls)) return x;
     const double n = static_cast<double>(buffered);
-    return static_cast<double>(failures) / n >= o.failure_rate_threshold ||
-           static_cast<double>(slow) / n >= o.slow_call_rate_threshold;
+    x.failure_rate = static_cast<double>(failures) / n;
+    x.slow_rate = static_cast<double>(slow) / n;
+    x.failure = x.failure_rate >= o.failure_rate_threshold;
+    x.slow = x.slow_rate >= o.slow_call_rate_threshold;
+    return x;
   }
+  [[nodiscard]] bool consecutive() const noexcept { return kind_ == window::kind::consecutive; }
 
   void report(const circuit_breaker_options& o, circuit_breaker_metrics& m) const noexcept {
     m.buffered_calls = buffered;
@@ -203,6 +220,8 @@ struct note {
   std::int64_t delay_ns;  // the call's duration, or a rejection's retry_after
   int error_value;
   const std::error_category* error_category;  // null: no error
+  const char* reason;                         // a transition's or a give-up's; null: none
+  double value;                               // a rate that crossed its threshold
 };
 static_assert(std::is_trivially_default_constructible_v<note>);
 
@@ -215,7 +234,9 @@ note make_note(event_kind kind, breaker_state from, breaker_state to, time_point
               at.time_since_epoch().count(),
               delay.count(),
               error.value(),
-              error ? &error.category() : nullptr};
+              error ? &error.category() : nullptr,
+              nullptr,
+              0.0};
 }
 
 struct notes {
@@ -399,9 +420,9 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
       std::lock_guard<spin_lock> g(lock_);
       if (full_reset) {
         totals_ = {};
-        enter(breaker_state::closed, now, ns);
+        enter(breaker_state::closed, now, ns, "reset");
       } else if (state_ != to) {
-        enter(to, now, ns);
+        enter(to, now, ns, "forced");
       }
     }
     flush(ns, nullptr);
@@ -449,7 +470,7 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
       std::lock_guard<spin_lock> g(lock_);
       settle(now, ns);
       if (state_ == breaker_state::open && now >= open_until_) {
-        enter(breaker_state::half_open, now, ns);
+        enter(breaker_state::half_open, now, ns, "open time elapsed");
       }
       switch (state_) {
         case breaker_state::closed:
@@ -489,15 +510,26 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
   // A current-epoch outcome that counts (success or failure), or an ignored one.
   void judge(verdict v, bool slow, lazy_now& now, notes& ns) {
     switch (state_) {
-      case breaker_state::closed:
+      case breaker_state::closed: {
         if (v == verdict::ignore) return;
         win_.add(time_window_ ? now.get() : time_point{}, v == verdict::failure, slow);
-        if (win_.should_open(opt)) enter(breaker_state::open, now.get(), ns);
+        const auto x = win_.thresholds(opt);
+        if (x) {
+          note_exceeded(x, now.get(), ns);
+          enter(breaker_state::open, now.get(), ns, opening_reason(x));
+        }
         return;
-      case breaker_state::metrics_only:
-        if (v != verdict::ignore)
-          win_.add(time_window_ ? now.get() : time_point{}, v == verdict::failure, slow);
+      }
+      case breaker_state::metrics_only: {
+        if (v == verdict::ignore) return;
+        win_.add(time_window_ ? now.get() : time_point{}, v == verdict::failure, slow);
+        // Reported when a rate crosses its threshold, not on every call above it: a breaker
+        // that would have opened says so once, and again only after it fell back below.
+        const auto x = win_.thresholds(opt);
+        if (x && !over_threshold_) note_exceeded(x, now.get(), ns);
+        over_threshold_ = static_cast<bool>(x);
         return;
+      }
       case breaker_state::half_open:
         judge_trial(v, slow, now, ns);
         return;
@@ -521,18 +553,24 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
     if (slow) ++trial_slow_;
     if (opt.half_open_policy.type == half_open_policy::kind::successes) {
       if (v == verdict::failure || slow) {
-        enter(breaker_state::open, now.get(), ns);
+        enter(breaker_state::open, now.get(), ns,
+              v == verdict::failure ? "trial call failed" : "trial call slow");
       } else if (trial_successes_ >= opt.half_open_policy.required_successes) {
-        enter(breaker_state::closed, now.get(), ns);
+        enter(breaker_state::closed, now.get(), ns, "trial calls succeeded");
       }
       return;
     }
     const std::size_t reported = trial_successes_ + trial_failures_;
     if (reported < opt.half_open_permits) return;
     const double n = static_cast<double>(reported);
-    const bool bad = static_cast<double>(trial_failures_) / n >= opt.failure_rate_threshold ||
-                     static_cast<double>(trial_slow_) / n >= opt.slow_call_rate_threshold;
-    enter(bad ? breaker_state::open : breaker_state::closed, now.get(), ns);
+    const bool failing = static_cast<double>(trial_failures_) / n >= opt.failure_rate_threshold;
+    const bool slowing = static_cast<double>(trial_slow_) / n >= opt.slow_call_rate_threshold;
+    if (failing || slowing) {
+      enter(breaker_state::open, now.get(), ns,
+            failing ? "trial failure rate exceeded" : "trial slow call rate exceeded");
+    } else {
+      enter(breaker_state::closed, now.get(), ns, "trial calls succeeded");
+    }
   }
 
   // States with a deadline that settle() may have to apply.
@@ -548,9 +586,9 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
   void settle(time_point now, notes& ns) {
     while (!ns.full()) {
       if (state_ == breaker_state::half_open && now >= half_open_until_) {
-        enter(breaker_state::open, half_open_until_, ns);
+        enter(breaker_state::open, half_open_until_, ns, "half-open episode expired");
       } else if (state_ == breaker_state::open && opt.automatic_transition && now >= open_until_) {
-        enter(breaker_state::half_open, open_until_, ns);
+        enter(breaker_state::half_open, open_until_, ns, "open time elapsed");
       } else {
         return;
       }
@@ -562,11 +600,36 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
     return std::max(opt.open_duration_fn(k), duration{1});
   }
 
-  // Every transition, forced or not: a new epoch, the new state's bookkeeping, a note.
-  void enter(breaker_state to, time_point at, notes& ns) {
+  // Why a closed breaker opens, from what its window exceeded.
+  const char* opening_reason(const breaker_window::exceeded& x) const noexcept {
+    if (win_.consecutive()) return x.failure ? "consecutive failures" : "consecutive slow calls";
+    if (x.failure && x.slow) return "failure and slow call rates exceeded";
+    return x.failure ? "failure rate exceeded" : "slow call rate exceeded";
+  }
+
+  // breaker_failure_rate_exceeded and/or breaker_slow_call_rate_exceeded, with the rate.
+  void note_exceeded(const breaker_window::exceeded& x, time_point at, notes& ns) noexcept {
+    if (x.failure) {
+      note n = make_note(event_kind::breaker_failure_rate_exceeded, state_, state_, at,
+                         outcome_kind::value, {}, duration::zero());
+      n.value = x.failure_rate;
+      ns.add(n);
+    }
+    if (x.slow) {
+      note n = make_note(event_kind::breaker_slow_call_rate_exceeded, state_, state_, at,
+                         outcome_kind::value, {}, duration::zero());
+      n.value = x.slow_rate;
+      ns.add(n);
+    }
+  }
+
+  // Every transition, forced or not: a new epoch, the new state's bookkeeping, a note with the
+  // reason.
+  void enter(breaker_state to, time_point at, notes& ns, const char* reason) {
     const breaker_state from = state_;
     state_ = to;
     ++epoch_;
+    over_threshold_ = false;  // every state starts below the thresholds (a cleared window)
     switch (to) {
       case breaker_state::closed:
         consecutive_opens_ = 0;
@@ -593,8 +656,10 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
     // release: pairs with the acquire load in acquire().
     word_.store(pack(epoch_, to), std::memory_order_release);
     if (from != to) {
-      ns.add(make_note(event_kind::breaker_state_changed, from, to, at, outcome_kind::value, {},
-                       duration::zero()));
+      note n = make_note(event_kind::breaker_state_changed, from, to, at, outcome_kind::value, {},
+                         duration::zero());
+      n.reason = reason;
+      ns.add(n);
     }
   }
 
@@ -622,6 +687,8 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
         if (n.error_category != nullptr)
           e.error = std::error_code(n.error_value, *n.error_category);
         e.delay = duration{n.delay_ns};
+        if (n.reason != nullptr) e.reason = n.reason;
+        e.value = n.value;
         const bool transition = n.kind == event_kind::breaker_state_changed;
         if (transition) e.at = time_point{duration{n.at_ns}};
         tel->emit(e);
@@ -647,6 +714,7 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
   breaker_state state_ = breaker_state::closed;
   std::uint64_t epoch_ = 0;
   breaker_window win_;
+  bool over_threshold_ = false;  // metrics_only: a rate was at or over its threshold
   std::size_t consecutive_opens_ = 0;
   duration open_for_{};
   time_point open_until_{};       // open: opened_at + open_for_

@@ -1,4 +1,5 @@
-// The default classification and retryability of docs/resilience.md.
+// The default classification and retryability of docs/resilience-rules.md "Outcomes and
+// classification".
 #include <weft/resilience/classify.hpp>
 
 #include <weft/detail/children.hpp>
@@ -12,7 +13,8 @@ namespace detail {
 bool is_cancellation_exception(const std::exception_ptr& e) noexcept {
   if (!e) return false;
   if (weft::detail::is_cancellation(e)) return true;
-  // docs/resilience.md also counts errc::operation_canceled as cancellation.
+  // docs/resilience-rules.md "Outcomes and classification" also counts errc::operation_canceled as
+  // cancellation.
   try {
     std::rethrow_exception(e);
   } catch (const std::system_error& s) {
@@ -43,6 +45,19 @@ verdict default_classify(const outcome_view& o) noexcept {
       }
       return verdict::failure;
     case outcome_kind::exception:
+      // A rejection thrown by a pipeline nested inside the operation is judged as the same
+      // rejection returned as a value: local overload says nothing about the dependency.
+      if (o.exception != nullptr && *o.exception) {
+        try {
+          std::rethrow_exception(*o.exception);
+        } catch (const rejected& r) {
+          outcome_view as_error;
+          as_error.kind = outcome_kind::error;
+          as_error.error = r.code();
+          return default_classify(as_error);
+        } catch (...) {
+        }
+      }
       return verdict::failure;
   }
   return verdict::failure;

@@ -26,6 +26,10 @@ std::string_view to_string(event_kind k) noexcept {
     case event_kind::breaker_failure: return "breaker_failure";
     case event_kind::breaker_ignored: return "breaker_ignored";
     case event_kind::breaker_slow_call: return "breaker_slow_call";
+    case event_kind::breaker_failure_rate_exceeded:
+      return "breaker_failure_rate_exceeded";
+    case event_kind::breaker_slow_call_rate_exceeded:
+      return "breaker_slow_call_rate_exceeded";
     case event_kind::bulkhead_queued: return "bulkhead_queued";
     case event_kind::bulkhead_rejected: return "bulkhead_rejected";
     case event_kind::rate_limited: return "rate_limited";

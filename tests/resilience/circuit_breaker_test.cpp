@@ -1,6 +1,6 @@
-// weft::resilience::circuit_breaker and breaker_family: every rule of docs/resilience.md's "Circuit
-// breaker" section under paused time, with exact instants, counts and event sequences, plus
-// two-worker stress tests of one breaker and one family (run under TSan).
+// weft::resilience::circuit_breaker and breaker_family: every rule of docs/resilience-rules.md's
+// "Circuit breaker" section under paused time, with exact instants, counts and event sequences,
+// plus two-worker stress tests of one breaker and one family (run under TSan).
 #include <weft/resilience/breaker_family.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
 
@@ -78,8 +78,16 @@ struct event_log {
   weft::clock::time_point start;
   std::vector<std::string> lines;
 
+  // The threshold events (which precede an opening) have tests of their own; the sequences here
+  // are about calls and transitions.
   void attach(wr::telemetry& t) {
-    t.on_event([this](const wr::layer_event& e) noexcept { lines.push_back(describe(e)); });
+    t.on_event([this](const wr::layer_event& e) noexcept {
+      if (e.kind == wr::event_kind::breaker_failure_rate_exceeded ||
+          e.kind == wr::event_kind::breaker_slow_call_rate_exceeded) {
+        return;
+      }
+      lines.push_back(describe(e));
+    });
   }
   std::string describe(const wr::layer_event& e) const {
     switch (e.kind) {
@@ -332,6 +340,87 @@ TEST(CircuitBreaker, SlowCallsAreThoseLongerThanTheSlowDurationAndCanOpenIt) {
     EXPECT_EQ(m.slow_call_rate, 0.5);
     EXPECT_EQ(m.failure_rate, 0.25);
     EXPECT_EQ(m.totals.slow, 2u);
+  });
+}
+
+// Transitions say why, and an opening is preceded by the threshold event with the rate
+// (resilience4j's FAILURE_RATE_EXCEEDED and SLOW_CALL_RATE_EXCEEDED).
+struct reason_log {
+  std::vector<std::string> lines;
+  void attach(wr::telemetry& t) {
+    t.on_event([this](const wr::layer_event& e) noexcept {
+      switch (e.kind) {
+        case wr::event_kind::breaker_state_changed:
+          lines.push_back(std::string(wr::to_string(e.from)) + ">" +
+                          std::string(wr::to_string(e.to)) + ": " + std::string(e.reason));
+          break;
+        case wr::event_kind::breaker_failure_rate_exceeded:
+        case wr::event_kind::breaker_slow_call_rate_exceeded:
+          lines.push_back(std::string(wr::to_string(e.kind)) + " " +
+                          std::to_string(static_cast<int>(e.value * 100)) + "%");
+          break;
+        default:
+          break;
+      }
+    });
+  }
+};
+
+TEST(CircuitBreaker, TransitionsSayWhyAndOpeningsReportTheRateThatCrossed) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    wr::circuit_breaker_options o;
+    o.window = wr::window::count(4);
+    o.minimum_calls = 4;
+    o.failure_rate_threshold = 0.5;
+    o.slow_call_duration = 100ms;
+    o.slow_call_rate_threshold = 0.75;
+    o.open_duration = 1s;
+    o.half_open_permits = 1;
+    o.half_open_policy = wr::half_open_policy::successes(1);
+    o.automatic_transition = true;
+    wr::circuit_breaker b{o};
+    reason_log log;
+    log.attach(b.observers());
+    co_await call(b, res::ok);
+    co_await call(b, res::fail);
+    co_await call(b, res::ok);
+    co_await call(b, res::fail);   // 2 of 4 failed: 50 %
+    co_await weft::sleep_for(1s);  // open time elapsed: half-open by the timer
+    co_await call(b, res::fail);   // the trial fails
+    co_await weft::sleep_for(1s);
+    co_await call(b, res::ok);                                     // the trial succeeds
+    for (int i = 0; i < 4; ++i) co_await call(b, res::ok, 150ms);  // every call slow: 100 %
+    EXPECT_EQ(
+        log.lines,
+        (lines{"breaker_failure_rate_exceeded 50%", "closed>open: failure rate exceeded",
+               "open>half_open: open time elapsed", "half_open>open: trial call failed",
+               "open>half_open: open time elapsed", "half_open>closed: trial calls succeeded",
+               "breaker_slow_call_rate_exceeded 100%", "closed>open: slow call rate exceeded"}));
+    b.transition_to_forced_open();
+    b.reset();
+    EXPECT_EQ(log.lines.at(log.lines.size() - 2), "open>isolated: forced");
+    EXPECT_EQ(log.lines.back(), "isolated>closed: reset");
+  });
+}
+
+TEST(CircuitBreaker, MetricsOnlyReportsEachThresholdCrossingOnceAndNeverOpens) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    wr::circuit_breaker_options o;
+    o.window = wr::window::count(4);
+    o.minimum_calls = 4;
+    o.failure_rate_threshold = 0.5;
+    wr::circuit_breaker b{o};
+    b.transition_to_metrics_only();
+    reason_log log;
+    log.attach(b.observers());
+    for (int i = 0; i < 6; ++i) co_await call(b, res::fail);  // crosses once, stays over
+    for (int i = 0; i < 4; ++i) co_await call(b, res::ok);    // back below
+    for (int i = 0; i < 2; ++i) co_await call(b, res::fail);  // 2 of 4: crosses again
+    EXPECT_EQ(b.state(), state::metrics_only);
+    EXPECT_EQ(log.lines,
+              (lines{"breaker_failure_rate_exceeded 100%", "breaker_failure_rate_exceeded 50%"}));
   });
 }
 
@@ -1320,6 +1409,7 @@ TEST(CircuitBreaker, EventsAndTheStateGaugeCarryTheLayerNameAndKey) {
     }
     EXPECT_EQ(sink.seen,
               (lines{"breaker_failure{payments,card}", "breaker_failure{payments,card}",
+                     "breaker_failure_rate_exceeded{payments,card}",
                      "breaker_state_changed{payments,card}", "breaker.state{payments,card}=1"}));
     b.observers().set_sink(nullptr);
   });

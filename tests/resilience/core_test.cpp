@@ -210,6 +210,15 @@ TEST(Classify, Defaults) {
                 std::make_exception_ptr(std::runtime_error("x"))))),
             wr::verdict::failure);
 
+  // A rejection thrown by a nested pipeline is judged as the same rejection returned as a value
+  // (the outcome is named: a view points into it).
+  const auto thrown_full = wr::call_outcome<int>::from_exception(
+      std::make_exception_ptr(wr::rejected(wr::errc::bulkhead_full, std::nullopt, "inner", "")));
+  EXPECT_EQ(wr::default_classify(wr::view_of(thrown_full)), wr::verdict::ignore);
+  const auto thrown_open = wr::call_outcome<int>::from_exception(
+      std::make_exception_ptr(wr::rejected(wr::errc::circuit_open)));
+  EXPECT_EQ(wr::default_classify(wr::view_of(thrown_open)), wr::verdict::failure);
+
   EXPECT_TRUE(wr::default_retryable(view(wr::call_outcome<int>::failure(wr::errc::timeout))));
   EXPECT_FALSE(wr::default_retryable(view(wr::call_outcome<int>::failure(wr::errc::circuit_open))));
   EXPECT_FALSE(wr::default_retryable(view(wr::call_outcome<int>::cancelled())));

@@ -517,7 +517,9 @@ TEST(TaskGroup, LeavingTheScopeWithTasksRunningCancelsAndWaitsForThem) {
       weft::task_group group;
       group.spawn(value_after(&c, 1h, 1));
       group.spawn(value_after(&c, 2h, 2));
-      co_await weft::yield();  // both are asleep
+      // Both asleep before leaving: on two workers one yield is not enough for the other
+      // worker to have started its task, and a task cancelled before it ran never counts.
+      while (c.running.load() < 2) co_await weft::yield();
       throw std::runtime_error("left early");
     }),
                  std::runtime_error);

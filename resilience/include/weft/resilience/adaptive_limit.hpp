@@ -570,9 +570,9 @@ class adaptive_limit_impl {
 
 }  // namespace detail
 
-/// A concurrency limit that adapts to latency and drops (docs/resilience.md "Adaptive limiter"):
-/// rejects with errc::limit_exceeded when inflight >= ⌊limit⌋, or queues the call LIFO if a queue
-/// is configured.
+/// A concurrency limit that adapts to latency and drops (docs/resilience-rules.md "Adaptive
+/// limiter"): rejects with errc::limit_exceeded when inflight >= ⌊limit⌋, or queues the call LIFO
+/// if a queue is configured.
 ///
 ///     weft::resilience::adaptive_limit limiter{weft::resilience::gradient2{}};
 ///     weft::resilience::pipeline pipe{limiter, weft::resilience::time_limiter{1s}};

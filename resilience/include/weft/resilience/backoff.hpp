@@ -1,5 +1,5 @@
 // Retry delays: the backoff profile (fixed, linear or exponential growth, a jitter variant and a
-// hard cap) and the exact formulas of docs/resilience.md that turn "retry n" into a duration.
+// hard cap) and the exact formulas of docs/resilience-rules.md that turn "retry n" into a duration.
 #pragma once
 
 #include <algorithm>
@@ -62,8 +62,8 @@ struct backoff_state {
   void restart() noexcept { *this = backoff_state{}; }
 };
 
-/// A backoff profile: how long to wait before retry n. The default is docs/resilience.md's:
-/// exponential from 100 ms, multiplier 2, capped at 10 s, with full jitter.
+/// A backoff profile: how long to wait before retry n. The default (docs/resilience-rules.md
+/// "Backoff"): exponential from 100 ms, multiplier 2, capped at 10 s, with full jitter.
 ///
 ///     backoff b = backoff::exponential(200ms, 2.0, 5s);   // full jitter
 ///     backoff c = backoff::fixed(50ms);                   // no jitter
@@ -109,7 +109,7 @@ struct backoff {
     b.jitter_variant = j;
     return b;
   }
-  /// initial · multiplier^(n−1), capped; full jitter unless given (docs/resilience.md's default).
+  /// initial · multiplier^(n−1), capped; full jitter unless given (the default).
   [[nodiscard]] static backoff exponential(clock::duration initial = std::chrono::milliseconds{100},
                                            double multiplier = 2.0,
                                            clock::duration max_delay = std::chrono::seconds{10},

@@ -32,7 +32,8 @@
 
 namespace weft::resilience {
 
-/// How a bulkhead limits concurrency (docs/resilience.md, resilience4j's defaults).
+/// How a bulkhead limits concurrency (docs/resilience-rules.md "Bulkhead", resilience4j's
+/// defaults).
 struct bulkhead_options {
   /// A max_queue_wait that never runs out: a queued call waits until it gets a permit or is
   /// cancelled.

@@ -1,6 +1,7 @@
 // weft::resilience::circuit_breaker: stops calling a dependency that keeps failing or answering
 // slowly, and lets a few trial calls through after a while to see whether it recovered
-// (docs/resilience.md, "Circuit breaker"). The state machine lives in src/circuit_breaker.cpp.
+// (docs/resilience-rules.md, "Circuit breaker"). The state machine lives in
+// src/circuit_breaker.cpp.
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,6 @@
 // How layers judge an outcome: verdict (success, failure, ignore), the default classification and
-// retryability of docs/resilience.md, and the predicate builders on_exception<E>(), on_error(cond) and
-// on_result(pred) that replace them.
+// retryability of docs/resilience-rules.md, and the predicate builders on_exception<E>(),
+// on_error(cond) and on_result(pred) that replace them.
 #pragma once
 
 #include <cstdint>
@@ -52,13 +52,15 @@ outcome_view view_of(const call_outcome<R>& o) noexcept {
   return v;
 }
 
-/// docs/resilience.md's default: value → success; cancelled → ignore; the local-overload rejections
-/// bulkhead_full, rate_limited and limit_exceeded → ignore (they say nothing about the
-/// dependency); everything else (timeout, other errors, exceptions) → failure.
+/// The default (docs/resilience-rules.md "Verdicts"): value → success; cancelled → ignore; the
+/// local-overload rejections bulkhead_full, rate_limited and limit_exceeded → ignore (they say
+/// nothing about the dependency); everything else (timeout, other errors, exceptions) → failure.
+/// A `rejected` thrown by a pipeline nested inside the operation is judged by its code.
 [[nodiscard]] verdict default_classify(const outcome_view& o) noexcept;
 
-/// docs/resilience.md's default: failures are retryable except library rejections, std::logic_error
-/// and its subclasses, and std::bad_alloc; values, cancellation and ignored outcomes are not.
+/// The default (docs/resilience-rules.md "Retryability"): failures are retryable except library
+/// rejections, std::logic_error and its subclasses, and std::bad_alloc; values, cancellation and
+/// ignored outcomes are not.
 [[nodiscard]] bool default_retryable(const outcome_view& o) noexcept;
 
 /// A test on outcomes, built from on_exception, on_error and on_result and combined with `|`

@@ -170,7 +170,8 @@ class client_throttle_impl {
 
 }  // namespace detail
 
-/// Google SRE "Handling Overload", adaptive throttling (docs/resilience.md "Client throttle"):
+/// Google SRE "Handling Overload", adaptive throttling (docs/resilience-rules.md "Client
+/// throttle"):
 ///
 ///     p = max(0, (requests − K · accepts) / (requests + 1))
 ///

@@ -1,6 +1,6 @@
 // Resilience events (typed, delivered synchronously to noexcept listeners in registration order)
-// and the metrics sink interface with docs/resilience.md's OpenTelemetry-style names. A layer with no
-// listener and no sink pays one predictable branch per event site.
+// and the metrics sink interface with the OpenTelemetry-style names of docs/resilience-rules.md. A
+// layer with no listener and no sink pays one predictable branch per event site.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +45,8 @@ enum class event_kind : std::uint8_t {
   breaker_failure,
   breaker_ignored,
   breaker_slow_call,
+  breaker_failure_rate_exceeded,    // the window's failure rate reached its threshold; `value`
+  breaker_slow_call_rate_exceeded,  // the same for slow calls (also in metrics_only mode)
   // bulkhead
   bulkhead_queued,
   bulkhead_rejected,
@@ -82,10 +84,14 @@ struct layer_event {
   breaker_state from = breaker_state::closed;
   breaker_state to = breaker_state::closed;
   double value = 0;  // a new limit, a throttle probability
-  std::string_view reason;  // why a retry gave up: attempts, not_retryable, deadline, budget
+  // Why a retry gave up (attempts, not_retryable, deadline, budget), or why a breaker changed
+  // state: "failure rate exceeded", "slow call rate exceeded", "consecutive failures", "open time
+  // elapsed", "trial call failed", "trial calls succeeded", "half-open episode expired",
+  // "forced", "reset", …
+  std::string_view reason;
 };
 
-/// Gauges a layer reports (docs/resilience.md names).
+/// Gauges a layer reports (names in docs/resilience-rules.md).
 enum class gauge : std::uint8_t {
   breaker_state,
   inflight,
@@ -118,9 +124,11 @@ class metrics_sink {
 };
 
 /// A layer's observers: listeners (called in registration order) and an optional metrics sink.
-/// Listeners must be noexcept callables taking `const layer_event&`; anything else does not compile.
+/// Listeners must be noexcept callables taking `const layer_event&`; anything else does not
+/// compile.
 ///
-///     breaker.telemetry().on_event([&log](const layer_event& e) noexcept { log.push_back(e.kind); });
+///     breaker.observers().on_event([&log](const layer_event& e) noexcept { log.push_back(e.kind);
+///     });
 class telemetry {
  public:
   explicit telemetry(std::string name = {}) : name_(std::move(name)) {}

@@ -362,14 +362,14 @@ class pipeline {
     return std::get<I>(layers_).get();
   }
 
-  /// docs/resilience.md's standard pipeline (include <weft/resilience/standard_pipeline.hpp>):
-  /// `auto p = pipeline<>::standard();`
+  /// the standard pipeline (docs/resilience-rules.md "Pipelines and ordering") (include
+  /// <weft/resilience/standard_pipeline.hpp>): `auto p = pipeline<>::standard();`
   template <class Options = standard_pipeline_options>
   requires(sizeof...(Slots) == 0)
   static auto standard(Options options = {}) {
     return make_standard_pipeline(std::move(options));
   }
-  /// docs/resilience.md's hedged pipeline: `auto p = pipeline<>::hedged();`
+  /// the hedged pipeline (docs/resilience-rules.md): `auto p = pipeline<>::hedged();`
   template <class Options = hedged_pipeline_options>
   requires(sizeof...(Slots) == 0)
   static auto hedged(Options options = {}) {

@@ -89,7 +89,8 @@ struct rate_decision {
   return a <= 0 ? 0 : (a + b - 1) / b;
 }
 
-/// docs/resilience.md's token bucket. `tokens` goes below zero by one per queued reservation.
+/// The token bucket of docs/resilience-rules.md "Rate limiter". `tokens` goes below zero by one per
+/// queued reservation.
 class bucket_state {
  public:
   explicit bucket_state(const token_bucket& b) : cfg_(b), tokens_(b.capacity) {}
@@ -461,9 +462,9 @@ task<call_outcome<R>> rate_limiter_impl::run(resilience_context& ctx, Next next)
 
 }  // namespace detail
 
-/// Limits the rate of calls (docs/resilience.md): a token bucket by default, or fixed or sliding
-/// windows. Nothing runs in the background: each call reads the runtime clock and applies the
-/// refill due since the last one.
+/// Limits the rate of calls (docs/resilience-rules.md "Rate limiter"): a token bucket by default,
+/// or fixed or sliding windows. Nothing runs in the background: each call reads the runtime clock
+/// and applies the refill due since the last one.
 ///
 ///     weft::resilience::rate_limiter limiter{token_bucket{.capacity = 10, .tokens_per_period = 5,
 ///                                                         .period = 1s},

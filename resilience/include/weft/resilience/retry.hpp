@@ -54,8 +54,9 @@ enum class give_up_reason : std::uint8_t {
   return "unknown";
 }
 
-/// How a retry behaves. The defaults are docs/resilience.md's: 3 attempts including the first,
-/// exponential backoff from 100 ms (×2, capped at 10 s) with full jitter, Retry-After honoured.
+/// How a retry behaves. The defaults (docs/resilience-rules.md "Retry"): 3 attempts including the
+/// first, exponential backoff from 100 ms (×2, capped at 10 s) with full jitter, Retry-After
+/// honoured.
 struct retry_options {
   /// Attempts in all, the first included; at least 1 (1 never retries).
   int max_attempts = 3;

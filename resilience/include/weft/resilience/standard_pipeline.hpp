@@ -1,6 +1,6 @@
-// The two ready-made pipelines of docs/resilience.md: standard (rate limiter, total timeout, retry
-// with a budget, breaker, attempt timeout) and hedged (total timeout, hedge, bulkhead, breaker,
-// attempt timeout), with Microsoft.Extensions.Http.Resilience's timeouts.
+// The two ready-made pipelines of docs/resilience-rules.md: standard (rate limiter, total timeout,
+// retry with a budget, breaker, attempt timeout) and hedged (total timeout, hedge, bulkhead,
+// breaker, attempt timeout), with Microsoft.Extensions.Http.Resilience's timeouts.
 #pragma once
 
 #include <chrono>
@@ -54,7 +54,7 @@ class gated {
   Layer layer_;
 };
 
-/// pipeline<>::standard()'s settings; every default is docs/resilience.md's.
+/// pipeline<>::standard()'s settings; every default is in docs/resilience-rules.md.
 struct standard_pipeline_options {
   /// The outermost layer: 1,000 calls a second, bursts of 1,000, no waiting for a token.
   rate_limit rate =

@@ -1,7 +1,7 @@
 // weft::resilience::time_limiter: bounds the layers inside it and the operation by a deadline
-// (docs/resilience.md "Timeout and deadlines"): it propagates the deadline through the context,
-// cancels the operation at the deadline and waits for it to stop, or, in on_timeout::detach
-// mode, returns at the deadline and leaves the operation running on its own.
+// (docs/resilience-rules.md "Timeout and deadlines"): it propagates the deadline through the
+// context, cancels the operation at the deadline and waits for it to stop, or, in
+// on_timeout::detach mode, returns at the deadline and leaves the operation running on its own.
 #pragma once
 
 #include <atomic>
@@ -47,8 +47,8 @@ enum class on_timeout : std::uint8_t {
   detach,
 };
 
-/// A timeout layer's settings. There is no default duration (docs/resilience.md); the standard
-/// pipeline uses 30 s in total and 10 s per attempt.
+/// A timeout layer's settings. There is no default duration (docs/resilience-rules.md); the
+/// standard pipeline uses 30 s in total and 10 s per attempt.
 struct timeout_options {
   /// How long the layers inside and the operation may take; must be positive.
   clock::duration duration{};
@@ -209,7 +209,8 @@ class timeout_impl {
     return {now, inherited ? *ctx.deadline : own, inherited};
   }
 
-  /// The deadline, not the caller, ended the call (the inherited rule of docs/resilience.md).
+  /// The deadline, not the caller, ended the call (who owns the timeout: docs/resilience-rules.md
+  /// "Timeout and deadlines").
   static bool by_deadline(const detail::deadline_scope& scope, const window& w) noexcept {
     return scope.deadline_first() && !(w.inherited && scope.caller_cancelled());
   }
@@ -323,7 +324,7 @@ class timeout_impl {
 ///       return backend.call(request, ctx.remaining());  // sees min(30 s total, 10 s attempt)
 ///     });
 ///
-/// The rules (docs/resilience.md "Timeout and deadlines"):
+/// The rules (docs/resilience-rules.md "Timeout and deadlines"):
 /// - The inner layers and the operation see `ctx.deadline = min(outer deadline, now + duration)`
 ///   and `ctx.token`, a token cancelled by the caller or by the deadline; both are restored
 ///   afterwards.

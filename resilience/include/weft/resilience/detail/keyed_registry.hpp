@@ -23,7 +23,8 @@
 
 namespace weft::resilience::detail {
 
-/// Idle TTL and key bound shared by the families' options (docs/resilience.md: "as for the breaker").
+/// Idle TTL and key bound shared by the families' options (docs/resilience-rules.md "Keyed
+/// families").
 inline void validate_registry_options(const char* api, clock::duration idle_ttl,
                                       std::size_t max_keys) {
   if (idle_ttl <= clock::duration::zero()) {
