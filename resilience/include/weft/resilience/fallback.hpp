@@ -121,16 +121,18 @@ class fallback {
     if (ctx.token.can_be_cancelled() && !(ctx.token == own)) {
       substitute = with_cancellation(ctx.token, std::move(substitute));
     }
+    // Constructed in place, never assigned over `o`: R may be move-constructible only.
+    std::optional<call_outcome<R>> replaced;
     std::exception_ptr thrown;
     try {
       // take() catches the substitute's exceptions; this only sees the runtime refusing to start
       // it for a caller cancelled in between.
-      o = co_await std::move(substitute);
+      replaced.emplace(co_await std::move(substitute));
     } catch (...) {
       thrown = std::current_exception();
     }
     if (thrown) co_return call_outcome<R>::from_exception(std::move(thrown));
-    co_return std::move(o);
+    co_return std::move(*replaced);
   }
 
   /// Runs `op` through this fallback alone.

@@ -317,22 +317,30 @@ class single_flight {
   static task<void> fly(std::shared_ptr<table> t, std::shared_ptr<flight_type> f, F op,
                         resilience_context ctx) {
     ctx.token = f->stop.token();
+    call_outcome<T> o = co_await flight_outcome(op, ctx);
+    t->finish(*f, std::move(o));
+  }
+
+  // The operation's outcome, its exception included. Each path returns its own outcome: R may be
+  // move-constructible only, so one is never assigned over another.
+  template <class F>
+  static task<call_outcome<T>> flight_outcome(F& op, resilience_context& ctx) {
     using X = typename detail::op_traits<F>::value;
-    call_outcome<T> o = call_outcome<T>::cancelled();
+    std::exception_ptr thrown;
     try {
       auto work = detail::invoke_op(op, ctx);
       if constexpr (std::is_same_v<X, call_outcome<T>>) {
-        o = co_await with_cancellation(ctx.token, std::move(work));
+        co_return co_await with_cancellation(ctx.token, std::move(work));
       } else if constexpr (std::is_void_v<X>) {
         co_await with_cancellation(ctx.token, std::move(work));
-        o = call_outcome<T>::success();
+        co_return call_outcome<T>::success();
       } else {
-        o = call_outcome<T>::success(co_await with_cancellation(ctx.token, std::move(work)));
+        co_return call_outcome<T>::success(co_await with_cancellation(ctx.token, std::move(work)));
       }
     } catch (...) {
-      o = call_outcome<T>::from_exception(std::current_exception());
+      thrown = std::current_exception();
     }
-    t->finish(*f, std::move(o));
+    co_return call_outcome<T>::from_exception(std::move(thrown));
   }
 
   template <class F>

@@ -276,8 +276,8 @@ class timeout_impl {
       handle.cancel();  // cancellable code stops early; the rest runs on, detached or awaited
       if (!reserve_detach()) {
         auto rest = detail::join_quietly<R>(handle);
-        o = co_await detail::shielded_awaiter<call_outcome<R>>{std::move(rest)};
-        if (!detail::is_cancellation(o)) co_return o;  // finished anyway: as in await mode
+        call_outcome<R> late = co_await detail::shielded_awaiter<call_outcome<R>>{std::move(rest)};
+        if (!detail::is_cancellation(late)) co_return late;  // finished anyway: as in await mode
       } else {
         const auto before =
             flags->bits.fetch_or(detail::detach_guard::detached_bit, std::memory_order_acq_rel);
