@@ -756,6 +756,147 @@ TEST_F(Retry, AttemptDurationsGoToTheMetricsSink) {
 // ---------------------------------------------------------------------------------------------
 // retry_budget (Tower) and grpc_throttle (gRPC A6).
 
+// The race of a cancellation that comes at the instant the retry's sleep ends: the sleep has
+// already woken it, so the cancellation is seen only as the next attempt would start. The caller
+// gets a cancelled outcome, not an exception, and no attempt starts.
+TEST_F(Retry, ACancellationAtTheInstantTheSleepEndsIsACancelledOutcome) {
+  rt_.block_on([]() -> weft::task<void> {
+    const auto start = weft::clock::now();
+    int attempts = 0;
+    wr::retry_options o;
+    o.backoff = wr::backoff::fixed(10ms);
+    wr::retry r{o};
+    auto op = [&attempts]() -> weft::task<wr::call_outcome<int>> {
+      ++attempts;
+      co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
+    };
+    auto call = [&r, &op]() -> weft::task<wr::call_outcome<int>> {
+      co_return co_await r.execute(op);
+    };
+    // The canceller's timer is registered first, for the same instant as the retry's sleep: both
+    // fire in one batch, the retry's wake-up is already delivered when the canceller runs.
+    weft::join_handle<wr::call_outcome<int>>* target = nullptr;
+    auto canceller = weft::spawn([](weft::clock::time_point at,
+                                    weft::join_handle<wr::call_outcome<int>>** target)
+                                     -> weft::task<void> {
+      co_await weft::sleep_until(at);
+      (*target)->cancel();
+    }(start + 10ms, &target));
+    co_await weft::yield();  // the canceller sleeps first
+    auto caller = weft::spawn(call);
+    target = &caller;
+    wr::call_outcome<int> out = wr::call_outcome<int>::cancelled();
+    bool threw = false;
+    try {
+      out = co_await caller;
+    } catch (const weft::operation_cancelled&) {
+      threw = true;
+    }
+    co_await canceller;
+    EXPECT_FALSE(threw) << "the cancellation escaped as an exception";
+    EXPECT_TRUE(out.is_cancelled());
+    EXPECT_EQ(attempts, 1) << "no attempt starts once the caller is cancelled";
+    EXPECT_EQ(ms_since(start), 10);
+  });
+}
+
+// The same with a context that carries a token of its own (execute(ctx, op)): the sleep then
+// listens to both tokens, and the caller's cancellation, during the sleep or at its end, is a
+// cancelled outcome too.
+TEST_F(Retry, CancellingTheCallerWhileAContextWithItsOwnTokenSleepsIsACancelledOutcome) {
+  rt_.block_on([]() -> weft::task<void> {
+    const auto start = weft::clock::now();
+    for (auto at : {5ms, 10ms}) {
+      int attempts = 0;
+      wr::retry_options o;
+      o.backoff = wr::backoff::fixed(10ms);
+      wr::retry r{o};
+      wr::pipeline pipe{r};
+      weft::cancel_source context_source;  // never cancelled
+      auto op = [&attempts]() -> weft::task<wr::call_outcome<int>> {
+        ++attempts;
+        co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
+      };
+      auto call = [&pipe, &op, &context_source]() -> weft::task<wr::call_outcome<int>> {
+        wr::resilience_context ctx;
+        ctx.token = context_source.token();
+        co_return co_await pipe.execute(ctx, op);
+      };
+      const auto round = weft::clock::now();
+      weft::join_handle<wr::call_outcome<int>>* target = nullptr;
+      auto canceller = weft::spawn([](weft::clock::time_point at,
+                                      weft::join_handle<wr::call_outcome<int>>** target)
+                                       -> weft::task<void> {
+        co_await weft::sleep_until(at);
+        (*target)->cancel();
+      }(round + at, &target));
+      co_await weft::yield();
+      auto caller = weft::spawn(call);
+      target = &caller;
+      wr::call_outcome<int> out = wr::call_outcome<int>::failure(wr::errc::timeout);
+      bool threw = false;
+      try {
+        out = co_await caller;
+      } catch (const weft::operation_cancelled&) {
+        threw = true;
+      }
+      co_await canceller;
+      EXPECT_FALSE(threw) << "cancelled at +" << at.count() << " ms escaped as an exception";
+      EXPECT_TRUE(threw || out.is_cancelled()) << at.count();
+      EXPECT_EQ(attempts, 1) << at.count();
+    }
+    (void)start;
+  });
+}
+
+// A layer that cancels the caller as the second attempt is about to start: the cancellation
+// then lands exactly between the retry's sleep and its next attempt, where the runtime refuses to
+// start a task for a cancelled caller.
+struct cancel_before_second_attempt {
+  weft::join_handle<wr::call_outcome<int>>** target;
+  int* entered;
+  template <class R, class Next>
+  weft::task<wr::call_outcome<R>> run(wr::resilience_context& ctx, Next next) {
+    if (++*entered == 2) (*target)->cancel();
+    return pass<R>(ctx, next);
+  }
+  template <class R, class Next>
+  static weft::task<wr::call_outcome<R>> pass(wr::resilience_context& ctx, Next next) {
+    co_return co_await next(ctx);
+  }
+};
+
+TEST_F(Retry, ACallerCancelledBetweenTheSleepAndTheNextAttemptGetsACancelledOutcome) {
+  rt_.block_on([]() -> weft::task<void> {
+    int attempts = 0;
+    int entered = 0;
+    weft::join_handle<wr::call_outcome<int>>* target = nullptr;
+    wr::retry_options o;
+    o.backoff = wr::backoff::fixed(10ms);
+    wr::pipeline pipe{wr::retry{o}, cancel_before_second_attempt{&target, &entered}};
+    auto op = [&attempts]() -> weft::task<wr::call_outcome<int>> {
+      ++attempts;
+      co_return wr::call_outcome<int>::failure(std::make_error_code(std::errc::io_error));
+    };
+    auto call = [&pipe, &op]() -> weft::task<wr::call_outcome<int>> {
+      co_return co_await pipe.execute(op);
+    };
+    auto caller = weft::spawn(call);
+    target = &caller;
+    bool threw = false;
+    wr::call_outcome<int> out = wr::call_outcome<int>::failure(wr::errc::timeout);
+    try {
+      out = co_await caller;
+    } catch (const weft::operation_cancelled&) {
+      threw = true;
+    }
+    EXPECT_FALSE(threw) << "the cancellation escaped the retry as an exception";
+    EXPECT_TRUE(out.is_cancelled());
+    EXPECT_EQ(entered, 2);
+    EXPECT_EQ(attempts, 1) << "the second attempt never started";
+  });
+}
+
 TEST(RetryBudget, DefaultsAreTowers) {
   const wr::retry_budget b;
   EXPECT_EQ(b.options().ratio, 0.2);

@@ -15,6 +15,7 @@
 
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
+#include <weft/operation_cancelled.hpp>
 #include <weft/resilience/backoff.hpp>
 #include <weft/resilience/budget.hpp>
 #include <weft/resilience/call_outcome.hpp>
@@ -227,9 +228,19 @@ task<call_outcome<R>> retry::run(resilience_context& ctx, Next next) {
       ctx.attempt = attempt;
       metrics_sink* const sink = tel_.sink();
       const clock::time_point started = sink != nullptr ? clock::now() : clock::time_point{};
-      call_outcome<R> o = co_await next(ctx);
+      std::optional<call_outcome<R>> attempted;
+      try {
+        attempted.emplace(co_await next(ctx));
+      } catch (const operation_cancelled&) {
+        // Layers return their failures; what throws here is the runtime refusing to start the
+        // attempt's task for a caller cancelled since the sleep ended (on another thread, or by
+        // code that ran in between): the call ends cancelled, as it would have in the sleep.
+      }
+      if (!attempted) co_return call_outcome<R>::cancelled();
+      call_outcome<R>& o = *attempted;
 
-      if (o.kind() == outcome_kind::value && opts_.classify.failure_when.empty()) {
+      if (o.kind() == outcome_kind::value && opts_.classify.failure_when.empty() &&
+          opts_.classify.ignore_when.empty()) {
         // The success path: nothing to judge.
         if (gate != nullptr) gate->record_outcome(verdict::success);
         if (sink != nullptr) {
