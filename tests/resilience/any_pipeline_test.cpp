@@ -23,6 +23,7 @@
 #include <weft/resilience/standard_pipeline.hpp>
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/runtime.hpp>
+#include <weft/shielded.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
@@ -245,7 +246,7 @@ weft::task<wr::call_outcome<int>> plain_sleep(weft::clock::duration d, int v) {
 }
 weft::task<wr::call_outcome<int>> stubborn(weft::clock::duration d, int v) {
   auto t = plain_sleep(d, v);
-  co_return co_await wr::detail::shielded_awaiter<wr::call_outcome<int>>{std::move(t)};
+  co_return co_await weft::shielded(std::move(t));
 }
 
 TEST(AnyPipeline, DetachModeTimeoutsOwnACopyOfTheOperation) {

@@ -21,6 +21,7 @@
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/runtime.hpp>
+#include <weft/shielded.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
@@ -59,7 +60,7 @@ weft::task<result> plain_sleep(weft::clock::duration d, int v) {
 // Code that cannot be cancelled: its sleep runs with no cancellation token at all.
 weft::task<result> stubborn(weft::clock::duration d, int v) {
   auto t = plain_sleep(d, v);
-  co_return co_await wr::detail::shielded_awaiter<result>{std::move(t)};
+  co_return co_await weft::shielded(std::move(t));
 }
 
 auto sleep_op(weft::clock::duration d, int v = 7, bool* saw_cancel = nullptr) {
@@ -142,7 +143,7 @@ TEST(TimeoutLayer, WaitsForTheOperationToStopBeforeReturning) {
       } catch (const weft::operation_cancelled&) {
       }
       auto cleanup = plain_sleep(250ms, 0);
-      co_await wr::detail::shielded_awaiter<result>{std::move(cleanup)};
+      co_await weft::shielded(std::move(cleanup));
       throw weft::operation_cancelled{};
     }(0);
   };
@@ -479,7 +480,7 @@ TEST(TimeoutLayer, LateErrorOfAnOperationIsReturnedAsItIs) {
   wr::time_limiter layer{1s};
   const result o = rt.block_on(layer.execute([]() -> weft::task<result> {
     auto t = plain_sleep(2s, 0);
-    co_await wr::detail::shielded_awaiter<result>{std::move(t)};
+    co_await weft::shielded(std::move(t));
     co_return result::failure(std::make_error_code(std::errc::io_error));
   }));
   EXPECT_EQ(o.error(), std::errc::io_error);
@@ -623,7 +624,7 @@ TEST(TimeoutDetach, DetachedOperationOwnsACopyOfTheCallableAndTheContext) {
       auto op = [payload = std::string(64, 'x'),
                  finished](wr::resilience_context& c) -> weft::task<result> {
         auto t = plain_sleep(2s, 0);
-        co_await wr::detail::shielded_awaiter<result>{std::move(t)};
+        co_await weft::shielded(std::move(t));
         *finished = std::string(c.key) + "/" + std::to_string(payload.size());
         co_return result::success(1);
       };
@@ -658,7 +659,7 @@ TEST(TimeoutDetach, RuntimeShutdownDestroysADetachedOperationAndUncountsIt) {
     rt.block_on([&]() -> weft::task<void> {
       const result o = co_await layer.execute([&]() -> weft::task<result> {
         auto t = wait_for(never);
-        co_return co_await wr::detail::shielded_awaiter<result>{std::move(t)};
+        co_return co_await weft::shielded(std::move(t));
       });
       EXPECT_EQ(o.error(), wr::errc::timeout);
       EXPECT_EQ(layer.detached(), 1u);

@@ -122,9 +122,9 @@ class task_promise<void> final : public promise_base {
   std::exception_ptr error_;
 };
 
-/// Awaits a task: starts it with the awaiter as its continuation, hands it the awaiter's token,
-/// and destroys its frame once the result has been taken.
-template <class T>
+/// Awaits a task: starts it with the awaiter as its continuation, hands it the awaiter's token
+/// (none when Shielded: weft::shielded), and destroys its frame once the result has been taken.
+template <class T, bool Shielded = false>
 class task_awaiter {
  public:
   using handle = std::coroutine_handle<task_promise<T>>;
@@ -144,13 +144,13 @@ class task_awaiter {
 #if WEFT_SYMMETRIC_TRANSFER
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> caller) noexcept {
     h_.promise().link_ = caller.address();
-    h_.promise().token_ = token_of(caller);
+    h_.promise().token_ = Shielded ? nullptr : token_of(caller);
     return h_;
   }
 #else
   bool await_suspend(std::coroutine_handle<Promise> caller) {
     h_.promise().link_ = caller.address();
-    h_.promise().token_ = token_of(caller);
+    h_.promise().token_ = Shielded ? nullptr : token_of(caller);
     return start_inline(h_);
   }
 #endif

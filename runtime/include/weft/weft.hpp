@@ -41,5 +41,6 @@
 #include <weft/timeout.hpp>
 #include <weft/when_all.hpp>
 #include <weft/when_any.hpp>
+#include <weft/shielded.hpp>
 #include <weft/with_cancellation.hpp>
 #include <weft/yield.hpp>

@@ -30,6 +30,7 @@
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
+#include <weft/shielded.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
@@ -276,7 +277,7 @@ class timeout_impl {
       handle.cancel();  // cancellable code stops early; the rest runs on, detached or awaited
       if (!reserve_detach()) {
         auto rest = detail::join_quietly<R>(handle);
-        call_outcome<R> late = co_await detail::shielded_awaiter<call_outcome<R>>{std::move(rest)};
+        call_outcome<R> late = co_await weft::shielded(std::move(rest));
         if (!detail::is_cancellation(late)) co_return late;  // finished anyway: as in await mode
       } else {
         const auto before =

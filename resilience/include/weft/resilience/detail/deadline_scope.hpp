@@ -1,7 +1,6 @@
 // The cancellation scope a timeout-like wait runs under: a cancel state linked to the awaiting
-// task's token and to the context's token, and cancelled by a deadline alarm; plus an awaiter that
-// runs a task with no cancellation at all. Used by the timeout layer and the adaptive limiter's
-// queue.
+// task's token and to the context's token, and cancelled by a deadline alarm. Used by the timeout
+// layer and the adaptive limiter's queue.
 #pragma once
 
 #include <coroutine>
@@ -172,43 +171,6 @@ class deadline_scope {
   weft::detail::deadline_alarm alarm_;
   weft::detail::cancel_state* parent_ = nullptr;
   cancel_token extra_token_;
-};
-
-/// Awaits a task with no cancellation token, whatever the awaiting task's: on_timeout::detach
-/// over its cap waits for an operation after the caller's own token was cancelled.
-template <class T>
-class shielded_awaiter {
- public:
-  explicit shielded_awaiter(task<T>&& t) noexcept : h_(t.release()) {}
-  shielded_awaiter(const shielded_awaiter&) = delete;
-  shielded_awaiter& operator=(const shielded_awaiter&) = delete;
-  ~shielded_awaiter() {
-    if (h_) h_.destroy();
-  }
-  /// A dump follows the shielded task's frame.
-  void describe_await(weft::await_description& d) const noexcept { d.child_frame = h_.address(); }
-  bool await_ready() const noexcept { return false; }
-  template <class Promise>
-#if WEFT_SYMMETRIC_TRANSFER
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> caller) noexcept {
-    h_.promise().link_ = caller.address();
-    h_.promise().token_ = nullptr;
-    return h_;
-  }
-#else
-  bool await_suspend(std::coroutine_handle<Promise> caller) {
-    h_.promise().link_ = caller.address();
-    h_.promise().token_ = nullptr;
-    return weft::detail::start_inline(h_);
-  }
-#endif
-  T await_resume() {
-    weft::detail::task_awaiter<T> finish{std::exchange(h_, {})};
-    return finish.await_resume();
-  }
-
- private:
-  std::coroutine_handle<weft::detail::task_promise<T>> h_;
 };
 
 }  // namespace weft::resilience::detail
