@@ -83,13 +83,25 @@ std::string refusal(const std::error_code& code, std::string_view layer) {
 // 250 ms, 1.5 s: how long until the layer takes calls again, as people read it.
 std::string human(clock::duration d) {
   const double ms = std::chrono::duration<double, std::milli>(d).count();
-  char buf[32];
-  if (ms < 1000) {
-    std::snprintf(buf, sizeof buf, "%.3g ms", ms);
+  char buf[48];
+  if (ms < 10) {
+    std::snprintf(buf, sizeof buf, "%.2g ms", ms);
+  } else if (ms < 999.5) {
+    std::snprintf(buf, sizeof buf, "%.0f ms", ms);
+  } else if (ms < 9'995) {
+    std::snprintf(buf, sizeof buf, "%.2f s", ms / 1000);
   } else {
-    std::snprintf(buf, sizeof buf, "%.3g s", ms / 1000);
+    std::snprintf(buf, sizeof buf, "%.0f s", ms / 1000);
   }
-  return buf;
+  // "1.50 s" reads as "1.5 s"; "2.00 s" as "2 s".
+  std::string text = buf;
+  const auto dot = text.find('.');
+  if (dot != std::string::npos && text.find(" s") != std::string::npos) {
+    auto end = text.find(' ');
+    while (end > dot + 1 && text[end - 1] == '0') text.erase(--end, 1);
+    if (end == dot + 1) text.erase(dot, 1);
+  }
+  return text;
 }
 }  // namespace
 

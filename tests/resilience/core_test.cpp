@@ -147,6 +147,43 @@ TEST(ResilienceError, RejectionsNameTheLayerAndTheKey) {
   });
 }
 
+// An outcome is the caller's value: it may outlive the layer that refused the call, and still
+// names it.
+TEST(ResilienceError, ARejectedOutcomeStillNamesItsLayerAfterTheLayerIsGone) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    std::optional<wr::call_outcome<int>> kept;
+    {
+      wr::circuit_breaker_options bo;
+      bo.name = "short-lived";
+      wr::circuit_breaker breaker{bo};
+      breaker.transition_to_forced_open();
+      kept.emplace(co_await breaker.execute([]() -> weft::task<wr::call_outcome<int>> {
+        co_return wr::call_outcome<int>::success(1);
+      }));
+    }
+    EXPECT_TRUE(kept->rejected_by() != nullptr && *kept->rejected_by() == "short-lived");
+    try {
+      (void)std::move(*kept).get();
+      ADD_FAILURE() << "not rejected";
+    } catch (const wr::rejected& r) {
+      EXPECT_STREQ(r.what(), "circuit breaker 'short-lived' is forced open");
+    }
+  });
+}
+
+TEST(ResilienceError, RetryAfterReadsAsPeopleWriteIt) {
+  auto text = [](weft::clock::duration d) {
+    return std::string(wr::rejected(wr::errc::rate_limited, d, "l", "").what());
+  };
+  EXPECT_EQ(text(1500us), "rate limiter 'l' refused the call; retry after 1.5 ms");
+  EXPECT_EQ(text(250ms), "rate limiter 'l' refused the call; retry after 250 ms");
+  EXPECT_EQ(text(999'700us), "rate limiter 'l' refused the call; retry after 1 s");
+  EXPECT_EQ(text(1500ms), "rate limiter 'l' refused the call; retry after 1.5 s");
+  EXPECT_EQ(text(2s), "rate limiter 'l' refused the call; retry after 2 s");
+  EXPECT_EQ(text(3600s), "rate limiter 'l' refused the call; retry after 3600 s");
+}
+
 TEST(ResilienceError, NamedRejectionsCopyWithoutThrowingAndKeepTheirText) {
   const wr::rejected r(wr::errc::bulkhead_full, std::nullopt, "db", "");
   const wr::rejected copy = r;

@@ -152,13 +152,14 @@ struct reviews_entry {
   std::string body;
   clock::time_point fetched_at{};
   bool fallback = false;
+  bool stale = false;  // past its ttl when the cache answered (set by the caller)
 };
 
 // Not in an anonymous namespace: the pipeline's coroutine frames hold it, and g++ warns about
 // frames whose types have internal linkage (-Wsubobject-linkage).
 struct empty_reviews {
   reviews_entry operator()(const wr::call_outcome<reviews_entry>&) const {
-    return reviews_entry{{}, {}, true};
+    return reviews_entry{{}, {}, true, false};
   }
 };
 
@@ -383,7 +384,10 @@ struct gateway::state {
     // The lambda holds only pointers: g++ 12 destroys a by-value std::string capture twice when
     // such a lambda is passed by value into a coroutine. id outlives the call.
     auto o = co_await reviews_pipe->execute(ctx, [this, &id] { return fetch_reviews(id); });
-    co_return std::move(o).get();
+    reviews_entry entry = std::move(o).get();
+    // Judged now, when the cache answered, not once the other calls of the request are done.
+    entry.stale = !entry.fallback && clock::now() - entry.fetched_at >= policy.reviews_ttl;
+    co_return entry;
   }
 
   upstream_urls urls;
@@ -433,7 +437,7 @@ task<http::response> gateway::product(std::string id) {
       body += R"({"reviews":[]})";
       st.empty_reviews_count.fetch_add(1, std::memory_order_relaxed);
     } else {
-      if (clock::now() - reviews.fetched_at >= st.policy.reviews_ttl) {
+      if (reviews.stale) {
         degraded_reason = "reviews-stale";
         st.stale_reviews.fetch_add(1, std::memory_order_relaxed);
       }

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -199,9 +200,13 @@ constexpr upstream_spec upstream_specs[] = {
     {"reviews", wg::upstream_kind::reviews},
 };
 
+// `ready` is reported once the signal handler (and its descriptor) exists: from then on SIGTERM
+// drains, and the process holds every descriptor it keeps while idle.
 weft::task<void> serve_upstreams(std::vector<std::unique_ptr<weft::http::server>>& servers,
-                                 std::vector<weft::net::tcp_listener>& listeners) {
+                                 std::vector<weft::net::tcp_listener>& listeners,
+                                 const std::function<void()>& ready) {
   weft::signal_stop stop;  // SIGINT, SIGTERM
+  ready();
   std::vector<weft::task<void>> serving;
   for (std::size_t i = 0; i < servers.size(); ++i) {
     serving.push_back(servers[i]->serve(listeners[i], stop.token()));
@@ -239,14 +244,16 @@ int upstreams_main(weft::net::socket_address first, int ready_fd) {
     }
   }
   std::fflush(stdout);
-  report_ready(ready_fd, ports);
-  rt.block_on(serve_upstreams(servers, listeners));
+  const std::function<void()> ready = [&] { report_ready(ready_fd, ports); };
+  rt.block_on(serve_upstreams(servers, listeners, ready));
   return 0;
 }
 
 weft::task<void> serve_gateway(weft::http::server& srv, weft::net::tcp_listener& listener,
-                               wg::gateway& gw, weft::http::client& upstream_client) {
+                               wg::gateway& gw, weft::http::client& upstream_client,
+                               const std::function<void()>& ready) {
   weft::signal_stop stop;  // SIGINT, SIGTERM
+  ready();                 // as for the upstreams: with the handler in place
   weft::task_group group;
   group.spawn(srv.serve(listener, stop.token()));
   // Idle upstream connections past their timeout are closed, so a quiet gateway holds none.
@@ -289,8 +296,9 @@ int gateway_main(const gateway_config& config, int ready_fd) {
                 listener.local_address().to_string().c_str());
     std::fflush(stdout);
   }
-  report_ready(ready_fd, {{"gateway", listener.local_address().port()}});
-  rt.block_on(serve_gateway(srv, listener, *gw, upstream_client));
+  const std::uint16_t port = listener.local_address().port();
+  const std::function<void()> ready = [&] { report_ready(ready_fd, {{"gateway", port}}); };
+  rt.block_on(serve_gateway(srv, listener, *gw, upstream_client, ready));
   return 0;
 }
 

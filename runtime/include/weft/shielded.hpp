@@ -17,10 +17,10 @@ namespace weft {
 ///     if (cancelled) co_return;                    // and then the cancellation takes effect
 ///
 /// `t` starts even when the awaiting task was cancelled already (an awaited task normally never
-/// starts for a cancelled caller). It must end by itself: nothing can cancel it, runtime shutdown
-/// included, so keep it short or give it its own deadline (weft::timeout inside it). `t` cannot
-/// create cancellation for itself from outside either: pass it a cancel_token explicitly if part
-/// of it should stay cancellable.
+/// starts for a cancelled caller). It must end by itself: nothing cancels it, so keep it short or
+/// give it its own deadline (weft::timeout inside it), and pass it a cancel_token explicitly if
+/// part of it should stay cancellable. Runtime shutdown does not wait for it: a root task still
+/// suspended when the runtime goes is destroyed, its shielded task with it, unfinished.
 ///
 /// Misuse: an empty or moved-from task throws std::logic_error when awaited, as for co_await.
 /// Thread safety: as for co_await on a task (one awaiter).

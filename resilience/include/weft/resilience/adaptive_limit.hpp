@@ -423,7 +423,7 @@ class adaptive_limit_impl {
       e.value = limit();
       tel_.emit(e);
     }
-    return call_outcome<R>::failure(errc::limit_exceeded).from_layer(tel_.name());
+    return call_outcome<R>::failure(errc::limit_exceeded).from_layer(tel_.shared_name());
   }
 
   static task<bool> wait_signal(weft::event& e) {

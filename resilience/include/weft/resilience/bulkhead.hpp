@@ -390,7 +390,7 @@ task<call_outcome<R>> bulkhead_impl::run(resilience_context& ctx, Next next) {
     wait_result waited = co_await wait_for_permit(ctx);
     if (waited.end == wait_end::cancelled) co_return call_outcome<R>::cancelled();
     if (waited.end != wait_end::granted) {
-      co_return call_outcome<R>::failure(errc::bulkhead_full).from_layer(telemetry_->name());
+      co_return call_outcome<R>::failure(errc::bulkhead_full).from_layer(telemetry_->shared_name());
     }
     held = std::move(waited.held);
   }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -147,11 +148,11 @@ class call_outcome {
   [[nodiscard]] std::optional<clock::duration> retry_after() const noexcept { return retry_after_; }
   void set_retry_after(std::optional<clock::duration> d) noexcept { retry_after_ = d; }
   /// The configured name of the layer that refused the call, for a rejection whose layer said
-  /// (null otherwise). It points into the layer: valid while the layer lives, as calls are.
-  [[nodiscard]] const std::string* rejected_by() const noexcept { return rejected_by_; }
+  /// (null otherwise). Shared with the layer, so it stays valid after the layer is gone.
+  [[nodiscard]] const std::string* rejected_by() const noexcept { return rejected_by_.get(); }
   /// Names the refusing layer (what a layer does to its own rejections).
-  call_outcome&& from_layer(const std::string& name) && noexcept {
-    rejected_by_ = &name;
+  call_outcome&& from_layer(const std::shared_ptr<const std::string>& name) && noexcept {
+    rejected_by_ = name;
     return std::move(*this);
   }
 
@@ -192,7 +193,7 @@ class call_outcome {
   static constexpr std::size_t error_index = 0, value_index = 1, exception_index = 2;
   std::variant<std::error_code, value_type, std::exception_ptr> state_;
   std::optional<clock::duration> retry_after_;
-  const std::string* rejected_by_ = nullptr;
+  std::shared_ptr<const std::string> rejected_by_;  // only rejections: one copy on that path
   bool cancelled_ = false;
 };
 

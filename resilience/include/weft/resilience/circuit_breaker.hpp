@@ -344,8 +344,12 @@ class breaker_call {
       : source_(std::move(source)), ctx_(&ctx), next_(next) {}
 
   bool await_ready() {
-    admission_ = source_.get(*ctx_).acquire(*ctx_);
-    if (!admission_) return true;
+    circuit_breaker& breaker = source_.get(*ctx_);  // once: a family's lookup is not free
+    admission_ = breaker.acquire(*ctx_);
+    if (!admission_) {
+      refused_by_ = &breaker.observers().shared_name();
+      return true;
+    }
     awaitable_.emplace(built_by{[this] { return next_(*ctx_); }});
     if constexpr (separate_awaiter) {
       awaiter_.emplace(built_by{[this] { return std::move(*awaitable_).operator co_await(); }});
@@ -359,7 +363,7 @@ class breaker_call {
   call_outcome<R> await_resume() {
     if (!admission_) {
       return call_outcome<R>::failure(admission_.error, admission_.retry_after)
-          .from_layer(source_.get(*ctx_).observers().name());
+          .from_layer(*refused_by_);
     }
     call_outcome<R> o = inner().await_resume();
     admission_.granted->record(view_of(o), *ctx_);
@@ -380,6 +384,7 @@ class breaker_call {
   resilience_context* ctx_;
   Next next_;
   circuit_breaker::admission admission_;
+  const std::shared_ptr<const std::string>* refused_by_ = nullptr;  // the refusing breaker's name
   std::optional<awaitable> awaitable_;
   std::optional<std::conditional_t<separate_awaiter, awaiter, char>> awaiter_;
 };

@@ -73,7 +73,7 @@ class client_throttle_impl {
         e.value = p;
         tel_.emit(e);
       }
-      co_return call_outcome<R>::failure(errc::rate_limited).from_layer(tel_.name());
+      co_return call_outcome<R>::failure(errc::rate_limited).from_layer(tel_.shared_name());
     }
     call_outcome<R> o = co_await next(ctx);
     if (options_.accepts(view_of(o)) == verdict::success) record_accept();

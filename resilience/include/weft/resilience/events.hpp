@@ -131,7 +131,8 @@ class metrics_sink {
 ///     });
 class telemetry {
  public:
-  explicit telemetry(std::string name = {}) : name_(std::move(name)) {}
+  explicit telemetry(std::string name = {})
+      : name_(std::make_shared<const std::string>(std::move(name))) {}
 
   template <class F>
   void on_event(F listener) {
@@ -147,8 +148,15 @@ class telemetry {
     active_ = sink_ != nullptr || !listeners_.empty();
   }
   [[nodiscard]] metrics_sink* sink() const noexcept { return sink_; }
-  [[nodiscard]] const std::string& name() const noexcept { return name_; }
-  void set_name(std::string name) { name_ = std::move(name); }
+  [[nodiscard]] const std::string& name() const noexcept {
+    static const std::string none;
+    return name_ ? *name_ : none;  // a moved-from telemetry has none
+  }
+  void set_name(std::string name) { name_ = std::make_shared<const std::string>(std::move(name)); }
+  /// The name, shared: what a rejection carries, so that it outlives the layer (an outcome may).
+  [[nodiscard]] const std::shared_ptr<const std::string>& shared_name() const noexcept {
+    return name_;
+  }
 
   /// True when anyone listens; event sites test it before building an event.
   [[nodiscard]] bool active() const noexcept { return active_; }
@@ -157,7 +165,7 @@ class telemetry {
   [[nodiscard]] layer_event make(event_kind kind, const resilience_context& ctx) const {
     layer_event e{};
     e.kind = kind;
-    e.layer = name_;
+    e.layer = name();
     e.pipeline = ctx.pipeline;
     e.key = ctx.key;
     e.at = clock::now();
@@ -168,11 +176,11 @@ class telemetry {
     if (sink_ != nullptr) sink_->count_event(e);
   }
   void gauge_value(gauge g, std::string_view key, double value) const noexcept {
-    if (sink_ != nullptr) sink_->set_gauge(g, name_, key, value);
+    if (sink_ != nullptr) sink_->set_gauge(g, name(), key, value);
   }
 
  private:
-  std::string name_;
+  std::shared_ptr<const std::string> name_;
   // Not std::function<void(const layer_event&) noexcept> (C++20 has no such thing): on_event checks
   // noexcept at compile time, and a call through a noexcept path terminates if one throws anyway.
   std::vector<std::function<void(const layer_event&)>> listeners_;

@@ -100,10 +100,15 @@ class fallback {
   task<call_outcome<R>> run(resilience_context& ctx, Next next) {
     ctx.attempts_made = 0;  // what a retry or hedge inside reports, not an earlier call's count
     call_outcome<R> o = co_await next(ctx);
-    if (o.kind() == outcome_kind::value && opts_.classify.failure_when.empty())
+    if (o.kind() == outcome_kind::value && opts_.classify.failure_when.empty() &&
+        opts_.classify.ignore_when.empty())
       co_return std::move(o);
     if (o.kind() == outcome_kind::cancelled) co_return std::move(o);
     const outcome_view view = view_of(o);
+    // ignore_when first: an outcome it matches passes through, even a rejection.
+    if (!opts_.classify.ignore_when.empty() && opts_.classify.ignore_when(view)) {
+      co_return std::move(o);
+    }
     if (!o.is_rejection() && opts_.classify(view) != verdict::failure) co_return std::move(o);
     const cancel_token own = co_await this_task::cancel_token();
     if (own.is_cancellation_requested() || ctx.token.is_cancellation_requested())

@@ -447,7 +447,8 @@ task<call_outcome<R>> rate_limiter_impl::run(resilience_context& ctx, Next next)
   report_tokens(ctx, d.left);
   if (d.verdict == detail::rate_verdict::rejected) {
     emit(event_kind::rate_limited, ctx, d.wait);
-    co_return call_outcome<R>::failure(errc::rate_limited, d.wait).from_layer(telemetry_->name());
+    co_return call_outcome<R>::failure(errc::rate_limited, d.wait)
+        .from_layer(telemetry_->shared_name());
   }
   if (d.verdict == detail::rate_verdict::reserved) {
     const bool slept = co_await sleep_until_reserved(ctx, d.at);

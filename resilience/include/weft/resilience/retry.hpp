@@ -265,7 +265,7 @@ task<call_outcome<R>> retry::run(resilience_context& ctx, Next next) {
       }
       if (!retryable) {
         counters_.count(v, attempt);
-        if (v != verdict::success) {
+        if (v == verdict::failure) {  // an ignored outcome is not one the retry gave up on
           emit(event_kind::retry_gave_up, ctx, view, attempt, {},
                to_string(give_up_reason::not_retryable));
         }

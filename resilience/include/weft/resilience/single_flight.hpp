@@ -317,7 +317,15 @@ class single_flight {
   static task<void> fly(std::shared_ptr<table> t, std::shared_ptr<flight_type> f, F op,
                         resilience_context ctx) {
     ctx.token = f->stop.token();
-    call_outcome<T> o = co_await flight_outcome(op, ctx);
+    std::optional<task<call_outcome<T>>> flight;
+    try {
+      flight.emplace(flight_outcome(op, ctx));
+    } catch (...) {
+      // Not even a frame for it: every waiter gets the reason rather than waiting forever.
+      t->finish(*f, call_outcome<T>::from_exception(std::current_exception()));
+      co_return;
+    }
+    call_outcome<T> o = co_await std::move(*flight);
     t->finish(*f, std::move(o));
   }
 
