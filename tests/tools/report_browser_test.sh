@@ -3,8 +3,8 @@
 # errors and found every chart plotted (the unit test reads the HTML; only a browser shows that
 # the SVG and the script actually work), then a screenshot is taken for the README.
 # Usage: report_browser_test.sh REPORT.html|REPORT_MAKER SCREENSHOT.png
-#   REPORT_MAKER: a program that writes a report to the path given as its argument or in
-#   WEFT_GATEWAY_REPORT_OUT (gateway_report_test does the latter).
+#   REPORT_MAKER: a program that writes a report to the path given as its argument
+#   (gateway_report_sample).
 # Exits 77 (meson's "skipped") when Chromium is not installed.
 set -euo pipefail
 
@@ -40,7 +40,7 @@ if [[ $source == *.html ]]; then
 else
   [[ -x $source ]] || fail "$source is neither a .html report nor an executable that makes one"
   report=$tmp/report.html
-  WEFT_GATEWAY_REPORT_OUT=$report "$source" "$report" >"$tmp/maker.log" 2>&1 ||
+  "$source" "$report" >"$tmp/maker.log" 2>&1 ||
     { cat "$tmp/maker.log" >&2; fail "$source could not make a report"; }
   [[ -s $report ]] || { cat "$tmp/maker.log" >&2; fail "$source wrote no report to $report"; }
 fi
