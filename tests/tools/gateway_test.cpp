@@ -41,27 +41,39 @@ upstream_behaviour exact(double ms) {
   return b;
 }
 
-// Five in-process upstreams with exact latencies (inventory 4 ms, pricing 5 ms, reviews 3 ms) and
-// a gateway over them, on a paused runtime. The gateway is declared before the runtime so that
-// the runtime (and the cache refreshes it runs) ends first.
-struct fixture {
-  upstream_sim inventory{"inventory", upstream_kind::inventory, exact(4)};
-  upstream_sim pricing1{"pricing-1", upstream_kind::pricing, exact(5)};
-  upstream_sim pricing2{"pricing-2", upstream_kind::pricing, exact(5)};
-  upstream_sim pricing3{"pricing-3", upstream_kind::pricing, exact(5)};
-  upstream_sim reviews{"reviews", upstream_kind::reviews, exact(3)};
+// The five upstreams in process, with exact latencies, and the URLs and fetch function that reach
+// them without sockets.
+struct in_process_upstreams {
+  upstream_sim inventory, pricing1, pricing2, pricing3, reviews;
+
+  in_process_upstreams(double inventory_ms, double pricing_ms, double reviews_ms)
+      : inventory{"inventory", upstream_kind::inventory, exact(inventory_ms)},
+        pricing1{"pricing-1", upstream_kind::pricing, exact(pricing_ms)},
+        pricing2{"pricing-2", upstream_kind::pricing, exact(pricing_ms)},
+        pricing3{"pricing-3", upstream_kind::pricing, exact(pricing_ms)},
+        reviews{"reviews", upstream_kind::reviews, exact(reviews_ms)} {}
+
+  static weft::gateway::upstream_urls urls() {
+    weft::gateway::upstream_urls u;
+    u.inventory = "http://inventory";
+    u.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
+    u.reviews = "http://reviews";
+    return u;
+  }
+  weft::gateway::fetch_fn fetch() {
+    return weft::gateway::in_process_fetch({&inventory, &pricing1, &pricing2, &pricing3, &reviews});
+  }
+};
+
+// The upstreams (inventory 4 ms, pricing 5 ms, reviews 3 ms) and a gateway over them, on a paused
+// runtime. The upstreams come first and the gateway before the runtime, so that the runtime (and
+// the cache refreshes it runs) ends first.
+struct fixture : in_process_upstreams {
   std::optional<gateway> gw;
   weft::runtime rt{weft::runtime_options{.time = weft::time_mode::paused}};
 
-  explicit fixture(weft::gateway::gateway_policy policy = {}) {
-    weft::gateway::upstream_urls urls;
-    urls.inventory = "http://inventory";
-    urls.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
-    urls.reviews = "http://reviews";
-    gw.emplace(
-        urls,
-        weft::gateway::in_process_fetch({&inventory, &pricing1, &pricing2, &pricing3, &reviews}),
-        policy);
+  explicit fixture(weft::gateway::gateway_policy policy = {}) : in_process_upstreams(4, 5, 3) {
+    gw.emplace(urls(), fetch(), policy);
   }
 };
 
@@ -267,12 +279,9 @@ TEST(Gateway, MalformedIdIs400) {
 
 TEST(Gateway, UnknownUpstreamIsRefusedAndCountsAsAFailure) {
   fixture f;
-  weft::gateway::upstream_urls urls;
-  urls.inventory = "http://nowhere";
-  urls.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
-  urls.reviews = "http://reviews";
-  gateway g{urls,
-            weft::gateway::in_process_fetch({&f.pricing1, &f.pricing2, &f.pricing3, &f.reviews})};
+  weft::gateway::upstream_urls urls = in_process_upstreams::urls();
+  urls.inventory = "http://nowhere";  // no upstream of that name
+  gateway g{urls, f.fetch()};
   const answer a = f.rt.block_on(ask(g, "3"));
   EXPECT_EQ(a.status, 503);
   EXPECT_NE(a.body.find("inventory"), std::string::npos) << a.body;
@@ -296,20 +305,12 @@ TEST(Gateway, MetricsNameEveryUpstreamAndCountOutcomes) {
 // The router over real sockets: products, /metrics as valid Prometheus text, /healthz turning
 // 503 once draining, a malformed id, and the upstream admin endpoint.
 TEST(GatewayRouter, ServesProductsMetricsAndHealthzOverHttp) {
-  upstream_sim inventory{"inventory", upstream_kind::inventory, exact(1)};
-  upstream_sim p1{"pricing-1", upstream_kind::pricing, exact(1)};
-  upstream_sim p2{"pricing-2", upstream_kind::pricing, exact(1)};
-  upstream_sim p3{"pricing-3", upstream_kind::pricing, exact(1)};
-  upstream_sim reviews{"reviews", upstream_kind::reviews, exact(1)};
-  weft::gateway::upstream_urls urls;
-  urls.inventory = "http://inventory";
-  urls.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
-  urls.reviews = "http://reviews";
-  gateway gw{urls, weft::gateway::in_process_fetch({&inventory, &p1, &p2, &p3, &reviews})};
+  in_process_upstreams up{1, 1, 1};
+  gateway gw{in_process_upstreams::urls(), up.fetch()};
   weft::runtime rt{weft::runtime_options{.workers = 2}};
   ASSERT_TRUE(rt.io_available()) << rt.io_error();
   weft::http::server srv{gw.make_router(rt)};
-  weft::http::server admin{reviews.make_router()};
+  weft::http::server admin{up.reviews.make_router()};
   auto listener = weft::net::tcp_listener::bind(weft::net::socket_address::parse("127.0.0.1:0"));
   auto admin_listener =
       weft::net::tcp_listener::bind(weft::net::socket_address::parse("127.0.0.1:0"));
@@ -363,26 +364,18 @@ TEST(GatewayRouter, ServesProductsMetricsAndHealthzOverHttp) {
     co_await serving;
     co_await admin_serving;
   }(srv, admin, listener, admin_listener, gw, base, admin_base));
-  EXPECT_TRUE(reviews.behaviour().outage);
+  EXPECT_TRUE(up.reviews.behaviour().outage);
 }
 
 // Many requests at once on two workers while faults come and go: every one is answered, the
 // counters add up, and (under ThreadSanitizer) nothing races.
 TEST(GatewayStress, ConcurrentRequestsOnTwoWorkersWhileFaultsChange) {
-  upstream_sim inventory{"inventory", upstream_kind::inventory, exact(0.2)};
-  upstream_sim p1{"pricing-1", upstream_kind::pricing, exact(0.2)};
-  upstream_sim p2{"pricing-2", upstream_kind::pricing, exact(0.2)};
-  upstream_sim p3{"pricing-3", upstream_kind::pricing, exact(0.2)};
-  upstream_sim reviews{"reviews", upstream_kind::reviews, exact(0.2)};
-  weft::gateway::upstream_urls urls;
-  urls.inventory = "http://inventory";
-  urls.pricing = {"http://pricing-1", "http://pricing-2", "http://pricing-3"};
-  urls.reviews = "http://reviews";
+  in_process_upstreams up{0.2, 0.2, 0.2};
   std::optional<gateway> gw;
   weft::runtime rt{weft::runtime_options{.workers = 2}};
   weft::gateway::gateway_policy policy;
   policy.reviews_ttl = 1ms;  // every round refreshes: the outage rounds are seen
-  gw.emplace(urls, weft::gateway::in_process_fetch({&inventory, &p1, &p2, &p3, &reviews}), policy);
+  gw.emplace(in_process_upstreams::urls(), up.fetch(), policy);
   constexpr int rounds = 8, per_round = 250;
   int statuses[2] = {0, 0};  // 200, other
   rt.block_on([](gateway& gw, upstream_sim& p3, upstream_sim& reviews,
@@ -404,12 +397,12 @@ TEST(GatewayStress, ConcurrentRequestsOnTwoWorkersWhileFaultsChange) {
       auto answers = co_await weft::when_all(std::move(batch));
       for (const auto& a : answers) ++statuses[a.status() == 200 ? 0 : 1];
     }
-  }(*gw, p3, reviews, statuses));
+  }(*gw, up.pricing3, up.reviews, statuses));
   EXPECT_EQ(statuses[0], rounds * per_round) << statuses[1] << " answers were not 200";
   EXPECT_EQ(gw->answered_ok() + gw->answered_degraded() + gw->answered_failed(),
             static_cast<std::uint64_t>(rounds * per_round));
   EXPECT_GT(gw->answered_degraded(), 0u);
-  EXPECT_EQ(inventory.stats().in_flight.load() + p3.stats().in_flight.load(), 0u);
+  EXPECT_EQ(up.inventory.stats().in_flight.load() + up.pricing3.stats().in_flight.load(), 0u);
 }
 
 TEST(Upstream, FormChangesOnlyTheKeysGivenAndRefusesBadInput) {

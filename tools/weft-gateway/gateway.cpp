@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <any>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <system_error>
 #include <utility>
 
+#include <weft/detail/prometheus_format.hpp>
 #include <weft/http/error.hpp>
 #include <weft/http/retryable.hpp>
 #include <weft/metrics.hpp>
@@ -39,6 +41,7 @@
 namespace weft::gateway {
 
 namespace wr = weft::resilience;
+namespace prometheus = weft::detail::prometheus;
 using reply = http::client_response;
 
 namespace {
@@ -59,24 +62,17 @@ class seconds_histogram {
   // Appends the _bucket, _sum and _count lines of `name{labels}`.
   void render(std::string& out, std::string_view name, std::string_view labels) const {
     std::uint64_t cumulative = 0;
-    char buf[64];
+    std::string bucket_labels;
     for (std::size_t i = 0; i <= bounds.size(); ++i) {
       cumulative += counts_[i].load(std::memory_order_relaxed);
-      out.append(name).append("_bucket{").append(labels).append(",le=\"");
-      if (i < bounds.size()) {
-        std::snprintf(buf, sizeof buf, "%g", bounds[i]);
-        out.append(buf);
-      } else {
-        out.append("+Inf");
-      }
-      std::snprintf(buf, sizeof buf, "\"} %llu\n", static_cast<unsigned long long>(cumulative));
-      out.append(buf);
+      bucket_labels.assign(labels).append(",le=\"");
+      prometheus::append_number(bucket_labels, i < bounds.size() ? bounds[i] : HUGE_VAL);
+      bucket_labels += '"';
+      prometheus::sample(out, name, "_bucket", bucket_labels, cumulative);
     }
-    std::snprintf(buf, sizeof buf, "%.9f",
-                  static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
-    out.append(name).append("_sum{").append(labels).append("} ").append(buf).append("\n");
-    std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(cumulative));
-    out.append(name).append("_count{").append(labels).append("} ").append(buf).append("\n");
+    const double sum_s = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
+    prometheus::sample(out, name, "_sum", labels, sum_s);
+    prometheus::sample(out, name, "_count", labels, cumulative);
   }
 
  private:
@@ -84,17 +80,12 @@ class seconds_histogram {
   std::atomic<std::uint64_t> sum_ns_{0};
 };
 
-void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
-}
+// The exposition format's pieces are the runtime's, so the gateway's page spells numbers and
+// headers as weft::prometheus_text does.
+using prometheus::family;
 
 void sample(std::string& out, std::string_view name, std::string_view labels, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  out.append(name);
-  if (!labels.empty()) out.append("{").append(labels).append("}");
-  out.append(" ").append(buf).append("\n");
+  prometheus::sample(out, name, "", labels, v);
 }
 
 // Counts a request in flight for as long as it lives.
