@@ -23,8 +23,8 @@
 #include <type_traits>
 #include <vector>
 
-#include <weft/detail/scheduler.hpp>
-#include <weft/detail/spin_lock.hpp>
+#include <weft/runtime.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 
@@ -32,7 +32,7 @@ namespace weft::resilience {
 namespace detail {
 namespace {
 
-using weft::detail::spin_lock;
+using weft::spin_lock;
 using time_point = clock::time_point;
 using duration = clock::duration;
 
@@ -697,7 +697,7 @@ class breaker_core : public std::enable_shared_from_this<breaker_core> {
     }
     // Off a worker (a breaker driven from plain threads) there is no timer to start: the lazy
     // checks in acquire, record, state() and metrics() still apply the transition exactly.
-    if (ns.arm && weft::detail::current_runtime() != nullptr) {
+    if (ns.arm && weft::this_thread_is_worker()) {
       // Detached: the timer holds only a weak reference, so the breaker may go first.
       weft::spawn(timer(weak_from_this(), time_point{duration{ns.arm_at_ns}}, ns.arm_epoch))
           .detach();

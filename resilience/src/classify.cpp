@@ -2,7 +2,7 @@
 // classification".
 #include <weft/resilience/classify.hpp>
 
-#include <weft/detail/children.hpp>
+#include <weft/operation_cancelled.hpp>
 
 #include <new>
 #include <stdexcept>
@@ -12,7 +12,7 @@ namespace weft::resilience {
 namespace detail {
 bool is_cancellation_exception(const std::exception_ptr& e) noexcept {
   if (!e) return false;
-  if (weft::detail::is_cancellation(e)) return true;
+  if (weft::is_cancellation(e)) return true;
   // docs/resilience-rules.md "Outcomes and classification" also counts errc::operation_canceled as
   // cancellation.
   try {

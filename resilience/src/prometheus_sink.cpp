@@ -2,7 +2,7 @@
 // (weft::resilience::prometheus_sink), written as runtime/src/metrics.cpp writes the runtime's.
 #include <weft/resilience/prometheus_sink.hpp>
 
-#include <weft/detail/prometheus_format.hpp>
+#include <weft/prometheus_format.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -18,10 +18,10 @@ namespace weft::resilience {
 
 namespace {
 
-using weft::detail::prometheus::append_escaped;
-using weft::detail::prometheus::append_number;
-using weft::detail::prometheus::family;
-using weft::detail::prometheus::sample;
+using weft::prometheus::append_escaped;
+using weft::prometheus::append_number;
+using weft::prometheus::family;
+using weft::prometheus::sample;
 
 constexpr std::size_t bucket_count = prometheus_sink::bucket_bounds.size() + 1;  // with +Inf
 

@@ -131,6 +131,12 @@ void release_child(child_watch& watch, std::size_t i, std::coroutine_handle<> h,
   release_handle(rt, h);
 }
 
+bool is_cancellation(const std::exception_ptr& e) noexcept { return weft::is_cancellation(e); }
+
+}  // namespace weft::detail
+
+namespace weft {
+
 bool is_cancellation(const std::exception_ptr& e) noexcept {
   if (!e) return false;
   try {
@@ -142,4 +148,4 @@ bool is_cancellation(const std::exception_ptr& e) noexcept {
   }
 }
 
-}  // namespace weft::detail
+}  // namespace weft

@@ -27,6 +27,7 @@
 
 #include <weft/detail/await_check.hpp>
 #include <weft/detail/frame_pool.hpp>
+#include <weft/detail/scheduler.hpp>
 #include <weft/sync/detail/waiter_list.hpp>
 
 #include "runtime_core.hpp"
@@ -444,6 +445,8 @@ runtime_stats runtime::stats() const {
 std::size_t runtime::worker_count() const noexcept {
   return core_->workers.size();
 }
+
+bool this_thread_is_worker() noexcept { return detail::current_runtime() != nullptr; }
 
 bool runtime::on_worker_thread() const noexcept {
   auto* w = detail::this_worker();

@@ -29,6 +29,13 @@ std::size_t semaphore::available() const noexcept {
   return available_;
 }
 
+std::size_t semaphore::waiting() const noexcept {
+  std::lock_guard lock{lock_};
+  std::size_t n = 0;
+  for (const detail::waiter* w = waiters_.head; w != nullptr; w = w->next) ++n;
+  return n;
+}
+
 std::string semaphore::describe(const acquire_awaiter& a) const {
   std::size_t ahead = 0;
   std::size_t free = 0;

@@ -15,7 +15,7 @@
 #include <system_error>
 #include <utility>
 
-#include <weft/detail/prometheus_format.hpp>
+#include <weft/prometheus_format.hpp>
 #include <weft/http/error.hpp>
 #include <weft/http/retryable.hpp>
 #include <weft/metrics.hpp>
@@ -41,7 +41,7 @@
 namespace weft::gateway {
 
 namespace wr = weft::resilience;
-namespace prometheus = weft::detail::prometheus;
+
 using reply = http::client_response;
 
 namespace {

@@ -1,6 +1,7 @@
 // The exception a cancelled suspension point completes with.
 #pragma once
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -16,5 +17,11 @@ class operation_cancelled : public std::runtime_error {
   operation_cancelled() : std::runtime_error("weft: the operation was cancelled") {}
   explicit operation_cancelled(const std::string& what) : std::runtime_error(what) {}
 };
+
+/// True when `e` holds an operation_cancelled (or a class derived from it): a task or a wait that
+/// ended by cancellation. False for a null pointer and for every other exception.
+///
+///     if (weft::is_cancellation(outcome.error())) { /* stopped, not failed */ }
+[[nodiscard]] bool is_cancellation(const std::exception_ptr& e) noexcept;
 
 }  // namespace weft

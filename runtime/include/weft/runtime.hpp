@@ -267,4 +267,10 @@ auto block_on(F f) {
   return default_runtime().block_on(std::move(f));
 }
 
+/// True if the calling thread is a worker of any weft runtime: for code that is also driven from
+/// plain threads and does some things (start a timer, spawn) only where a worker runs it.
+///
+///     if (weft::this_thread_is_worker()) weft::spawn(expire_later()).detach();
+[[nodiscard]] bool this_thread_is_worker() noexcept;
+
 }  // namespace weft

@@ -66,6 +66,13 @@ class [[nodiscard("a sleep does nothing until it is co_awaited")]] sleep_awaiter
     return suspend(caller, token_of(caller));
   }
   void await_resume();
+  /// weft::or_cancelled's protocol: true if the deadline came, false if cancelled; never throws.
+  bool await_resume_quietly() noexcept {
+    const cancel_state* token = hook_.state();
+    hook_.disarm();
+    return state().load(std::memory_order_relaxed) != cancelled &&
+           (token == nullptr || !token->is_cancelled());
+  }
 
  protected:
   static constexpr std::uint8_t armed = 0, cancel_queued = 1, fired = 2, cancelled = 3;
@@ -96,12 +103,7 @@ class [[nodiscard("a sleep does nothing until it is co_awaited")]] sleep_awaiter
 class quiet_sleep_awaiter : public sleep_awaiter {
  public:
   using sleep_awaiter::sleep_awaiter;
-  bool await_resume() noexcept {
-    const cancel_state* token = hook_.state();
-    hook_.disarm();
-    return state().load(std::memory_order_relaxed) != cancelled &&
-           (token == nullptr || !token->is_cancelled());
-  }
+  bool await_resume() noexcept { return await_resume_quietly(); }
 };
 
 /// sleep_for's deadline: now + d, saturating instead of overflowing for huge durations.

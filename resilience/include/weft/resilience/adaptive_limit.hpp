@@ -18,13 +18,15 @@
 #include <utility>
 #include <variant>
 
+#include <weft/cancel_scope.hpp>
 #include <weft/clock.hpp>
-#include <weft/detail/spin_lock.hpp>
+#include <weft/or_cancelled.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
-#include <weft/resilience/detail/deadline_scope.hpp>
+#include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
@@ -426,15 +428,6 @@ class adaptive_limit_impl {
     return call_outcome<R>::failure(errc::limit_exceeded).from_layer(tel_.shared_name());
   }
 
-  static task<bool> wait_signal(weft::event& e) {
-    try {
-      co_await e.wait();
-      co_return true;
-    } catch (const operation_cancelled&) {
-      co_return false;
-    }
-  }
-
   /// Waits in the queue for a slot handed over by a releasing call.
   task<admission> queued(queue_wait& w, resilience_context& ctx) {
     lock_.lock();
@@ -461,9 +454,9 @@ class adaptive_limit_impl {
     } guard{this, &w};
 
     const auto deadline = detail::saturating_deadline(clock::now(), options_.queue->max_wait);
-    detail::deadline_scope scope;
-    auto wait = wait_signal(w.granted_signal);
-    co_await scope.run(deadline, ctx.token, std::move(wait));
+    cancel_scope scope(ctx.token);
+    scope.cancel_at(deadline);
+    (void)co_await scope.run(or_cancelled(w.granted_signal.wait()));
     co_await scope.close();
 
     lock_.lock();
@@ -474,11 +467,11 @@ class adaptive_limit_impl {
     if (granted) {
       // Handed a slot, even if the wait ended at the same moment for another reason: a caller
       // that cancelled gives it back, anyone else uses it.
-      if (!scope.caller_cancelled()) co_return admission::admitted;
+      if (!scope.linked_cancellation_requested()) co_return admission::admitted;
       release(sample_kind::ignore, {}, w.inflight, ctx);
       co_return admission::cancelled;
     }
-    co_return scope.caller_cancelled() && !scope.deadline_first() ? admission::cancelled
+    co_return scope.linked_cancellation_requested() && !scope.deadline_reached() ? admission::cancelled
                                                                   : admission::rejected;
   }
 
@@ -556,7 +549,7 @@ class adaptive_limit_impl {
 
   adaptive_limit_options options_;
   telemetry tel_;
-  mutable weft::detail::spin_lock lock_;
+  mutable weft::spin_lock lock_;
   // Invariant (under lock_): inflight_ counts admitted calls not yet released, including those
   // handed a slot from the queue; limit_ is ⌊the algorithm's estimate⌋. Both are atomics only so
   // that the accessors may read them without the lock.

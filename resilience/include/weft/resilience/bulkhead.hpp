@@ -9,15 +9,17 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include <weft/cancel_scope.hpp>
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
-#include <weft/detail/spin_lock.hpp>
-#include <weft/detail/task_frame.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/or_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/pinned.hpp>
@@ -25,10 +27,9 @@
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
-#include <weft/sync/detail/waiter_list.hpp>
+#include <weft/sync/semaphore.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
-#include <weft/timeout.hpp>
 
 namespace weft::resilience {
 
@@ -60,12 +61,6 @@ struct bulkhead_metrics {
 };
 
 namespace detail {
-/// A queued call, linked in the bulkhead's FIFO while it waits. Untimed waits park on it like a
-/// semaphore's waiter; a timed wait sleeps instead, and a permit handed to it cancels the sleep
-/// through `grant`.
-struct bulkhead_waiter : weft::detail::waiter {
-  cancel_source* grant = nullptr;
-};
 
 inline void validate(const bulkhead_options& o) {
   if (o.max_concurrent == 0) {
@@ -79,58 +74,45 @@ inline void validate(const bulkhead_options& o) {
 }
 
 /// A bulkhead's state and logic; the bulkhead handle below owns it (see pinned), and its permits
-/// and queued calls point here, so they survive the handle's moves.
+/// and queued calls point here, so they survive the handle's moves. The permits are a
+/// weft::semaphore's (FIFO: a released permit goes to the oldest waiter); the bulkhead adds the
+/// queue bound, the queue deadline (a cancel_scope) and the events.
 class bulkhead_impl {
  public:
   explicit bulkhead_impl(bulkhead_options options)
       : options_((detail::validate(options), std::move(options))),
         own_telemetry_(options_.name),
         telemetry_(&own_telemetry_),
-        available_(options_.max_concurrent) {}
+        permits_(options_.max_concurrent) {}
   bulkhead_impl(bulkhead_options options, telemetry& shared)
       : options_((detail::validate(options), std::move(options))),
         telemetry_(&shared),
-        available_(options_.max_concurrent) {}
+        permits_(options_.max_concurrent) {}
   bulkhead_impl(const bulkhead_impl&) = delete;
   bulkhead_impl& operator=(const bulkhead_impl&) = delete;
-  ~bulkhead_impl() {
-    assert(waiters_.empty() && "weft::resilience::bulkhead destroyed with queued calls");
-  }
+  ~bulkhead_impl() { assert(queued_ == 0 && "weft::resilience::bulkhead destroyed with queued calls"); }
 
   /// One of the bulkhead's permits, released when destroyed (or by release()); empty when
   /// try_acquire found none.
   class permit {
    public:
     permit() noexcept = default;
-    permit(permit&& o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
-    permit& operator=(permit&& o) noexcept {
-      if (this != &o) {
-        release();
-        b_ = std::exchange(o.b_, nullptr);
-      }
-      return *this;
-    }
-    permit(const permit&) = delete;
-    permit& operator=(const permit&) = delete;
-    ~permit() { release(); }
+    permit(permit&&) noexcept = default;
+    permit& operator=(permit&&) noexcept = default;
     /// Gives the permit back now: to the oldest waiter if any, else to the pool.
-    void release() noexcept {
-      if (b_ != nullptr) std::exchange(b_, nullptr)->release_one();
-    }
-    explicit operator bool() const noexcept { return b_ != nullptr; }
+    void release() noexcept { held_.release(); }
+    explicit operator bool() const noexcept { return static_cast<bool>(held_); }
 
    private:
     friend class bulkhead_impl;
-    explicit permit(bulkhead_impl* b) noexcept : b_(b) {}
-    bulkhead_impl* b_ = nullptr;
+    explicit permit(semaphore::permit p) noexcept : held_(std::move(p)) {}
+    semaphore::permit held_;
   };
 
   /// Takes a permit if one is free and nobody waits (never waits; an empty permit otherwise).
   [[nodiscard]] permit try_acquire() noexcept {
-    std::lock_guard guard{lock_};
-    if (!waiters_.empty() || available_ == 0) return permit{};
-    --available_;
-    return permit{this};
+    auto p = permits_.try_acquire();
+    return p ? permit{std::move(*p)} : permit{};
   }
 
   template <class R, class Next>
@@ -140,154 +122,30 @@ class bulkhead_impl {
   [[nodiscard]] const bulkhead_options& options() const noexcept { return options_; }
 
   [[nodiscard]] bulkhead_metrics metrics() const noexcept {
-    std::lock_guard guard{lock_};
-    return {options_.max_concurrent, available_, options_.max_concurrent - available_, queued_};
+    const std::size_t available = permits_.available();
+    return {options_.max_concurrent, available, options_.max_concurrent - available,
+            permits_.waiting()};
   }
 
  private:
-  enum class admission : std::uint8_t { granted, queued, rejected };
   enum class wait_end : std::uint8_t { granted, timed_out, cancelled, rejected };
   struct wait_result {
     permit held;
     wait_end end = wait_end::rejected;
   };
 
-  // Parks an untimed queued call (its waiter is linked already) until a permit or its task's
-  // cancellation unlinks it; settle() reads the verdict. Never throws.
-  class park_awaiter {
-   public:
-    park_awaiter(bulkhead_impl& b, detail::bulkhead_waiter& w) noexcept : b_(b), w_(w) {}
-    /// "bulkhead queue (2 ahead)".
-    void describe_await(weft::await_description& d) const {
-      std::size_t ahead = 0;
-      {
-        std::lock_guard guard{b_.lock_};
-        ahead = weft::detail::waiters_ahead(w_);
-      }
-      d.what = "bulkhead queue (" + std::to_string(ahead) + " ahead)";
-    }
-    bool await_ready() const noexcept { return false; }
-    template <class Promise>
-    bool await_suspend(std::coroutine_handle<Promise> h) {
-      w_.caller = h;
-      weft::detail::cancel_state* token = weft::detail::token_of(h);
-      // Not waiter::begin(): the waiter is linked already, so its state belongs to whoever
-      // unlinks it under the lock; a cancelled task just does not wait and settle() unlinks it.
-      if (token != nullptr && token->is_cancelled()) return false;
-      w_.rt = &weft::detail::require_runtime("weft::resilience::bulkhead");
-      return w_.park(token, &on_cancel, this);
-    }
-    void await_resume() noexcept { w_.hook.disarm(); }
-
-   private:
-    static void on_cancel(void* self) noexcept {
-      auto* a = static_cast<park_awaiter*>(self);
-      a->b_.cancel_waiter(a->w_);
-    }
-    bulkhead_impl& b_;
-    detail::bulkhead_waiter& w_;
-  };
-
-  /// Under the lock: a free permit (nobody waiting), a place in the queue, or a rejection.
-  admission admit_locked(detail::bulkhead_waiter& w) noexcept {
-    if (waiters_.empty() && available_ > 0) {
-      --available_;
-      return admission::granted;
-    }
-    if (options_.max_queue_wait == clock::duration::zero() || queued_ >= options_.max_queue) {
-      return admission::rejected;
-    }
-    waiters_.push_back(&w);
-    ++queued_;
-    return admission::queued;
-  }
-
-  /// Hands the permit to the oldest waiter, or returns it to the pool.
-  void release_one() noexcept {
-    detail::bulkhead_waiter* wake = nullptr;
-    {
-      std::lock_guard guard{lock_};
-      auto* w = static_cast<detail::bulkhead_waiter*>(waiters_.pop_front());
-      if (w == nullptr) {
-        ++available_;
-        return;
-      }
-      --queued_;
-      w->state = weft::detail::waiter::done;  // it owns the permit from now on
-      if (w->grant != nullptr) {
-        // A timed waiter sleeps in a child task: cancelling the sleep wakes it. Done under the
-        // lock because `grant` lives in the waiter's frame: the waiter settles under this lock
-        // before that frame can go away, so the source is alive for the whole call.
-        w->grant->request_cancellation();
-      } else {
-        // Marked under the lock: a release from a plain thread must not race a shutdown that
-        // destroys the waiter's task between this unlink and the wake (waiter_list.hpp).
-        w->mark_waking();
-        wake = w;
-      }
-    }
-    if (wake != nullptr) wake->wake();
-  }
-
-  /// A parked waiter's cancellation: unlinks it unless a permit reached it first.
-  void cancel_waiter(detail::bulkhead_waiter& w) noexcept {
-    {
-      std::lock_guard guard{lock_};
-      if (!w.linked) return;  // handed a permit first: settle() passes it on
-      waiters_.erase(&w);
-      --queued_;
-      w.state = weft::detail::waiter::cancelled;
-    }
-    w.wake();
-  }
-
-  /// After a queued wait, whatever ended it: the verdict, decided under the lock. A waiter still
-  /// linked leaves the queue (timed out if its deadline came, else cancelled); one handed a
-  /// permit keeps it unless its deadline came or its caller was cancelled meanwhile, in which
-  /// case the permit goes on to the next waiter.
-  wait_end settle(detail::bulkhead_waiter& w, bool deadline_came, bool caller_cancelled) noexcept {
-    const wait_end failed =
-        caller_cancelled || !deadline_came ? wait_end::cancelled : wait_end::timed_out;
-    {
-      std::lock_guard guard{lock_};
-      if (w.linked) {
-        waiters_.erase(&w);
-        --queued_;
-        return failed;
-      }
-      if (w.state != weft::detail::waiter::done) return wait_end::cancelled;
-      if (!deadline_came && !caller_cancelled) return wait_end::granted;
-    }
-    release_one();
-    return failed;
-  }
-
-  /// A queued call whose frame is destroyed before it settled (runtime shutdown destroying its
-  /// task) leaves the queue, or passes on a permit handed to it meanwhile.
-  void abandon(detail::bulkhead_waiter& w) noexcept {
-    {
-      std::lock_guard guard{lock_};
-      if (w.linked) {
-        waiters_.erase(&w);
-        --queued_;
-        return;
-      }
-      if (w.state != weft::detail::waiter::done) return;
-    }
-    release_one();
-  }
-
-  // Calls abandon() unless the wait settled normally.
-  struct queue_exit {
+  // A place in the queue, counted against max_queue from admission until the wait ends
+  // (however it ends, the frame's destruction at runtime shutdown included). A waiter handed a
+  // permit keeps its place until it resumes: a newcomer in that instant may be refused a place it
+  // would have had a moment later, never given one beyond max_queue.
+  struct queue_place {
     bulkhead_impl* b;
-    detail::bulkhead_waiter* w;
-    bool settled = false;
-    queue_exit(bulkhead_impl* owner, detail::bulkhead_waiter* waiter) noexcept
-        : b(owner), w(waiter) {}
-    queue_exit(const queue_exit&) = delete;
-    queue_exit& operator=(const queue_exit&) = delete;
-    ~queue_exit() {
-      if (!settled) b->abandon(*w);
+    explicit queue_place(bulkhead_impl* owner) noexcept : b(owner) {}
+    queue_place(const queue_place&) = delete;
+    queue_place& operator=(const queue_place&) = delete;
+    ~queue_place() {
+      std::lock_guard guard{b->lock_};
+      --b->queued_;
     }
   };
 
@@ -313,74 +171,51 @@ class bulkhead_impl {
   const bulkhead_options options_;
   telemetry own_telemetry_;
   telemetry* telemetry_;
-  mutable weft::detail::spin_lock lock_;
-  // Invariant: available_ > 0 only while waiters_ is empty (a released permit goes to the oldest
-  // waiter first); queued_ == the length of waiters_.
-  std::size_t available_;
-  std::size_t queued_ = 0;
-  weft::detail::waiter_list waiters_;
+  semaphore permits_;
+  mutable weft::spin_lock lock_;
+  std::size_t queued_ = 0;  // calls admitted to the queue and still waiting; guarded by lock_
 };
 
 inline task<bulkhead_impl::wait_result> bulkhead_impl::wait_for_permit(resilience_context& ctx) {
-  detail::bulkhead_waiter w;
-  cancel_source grant;
-  const bool timed = options_.max_queue_wait != bulkhead_options::unbounded_wait;
-  if (timed) w.grant = &grant;
-  const auto queued_at = clock::now();
-  admission a;
-  {
+  if (auto p = permits_.try_acquire()) co_return wait_result{permit{std::move(*p)}, wait_end::granted};
+  bool admitted = false;
+  if (options_.max_queue_wait != clock::duration::zero()) {
     std::lock_guard guard{lock_};
-    a = admit_locked(w);
+    if (queued_ < options_.max_queue) {
+      ++queued_;
+      admitted = true;
+    }
   }
-  if (a == admission::granted) co_return wait_result{permit{this}, wait_end::granted};
-  if (a == admission::rejected) {
+  if (!admitted) {
     emit(event_kind::bulkhead_rejected, ctx, clock::duration::zero());
     co_return wait_result{permit{}, wait_end::rejected};
   }
-  queue_exit exit{this, &w};
-  emit(event_kind::bulkhead_queued, ctx, clock::duration::zero());
-
-  const cancel_token own = co_await this_task::cancel_token();
-  const bool link_context = detail::needs_context_link(ctx, own);
+  const auto queued_at = clock::now();
+  std::optional<semaphore::permit> got;
   bool deadline_came = false;
-  std::exception_ptr failure;
-  try {
-    if (timed) {
-      auto sleep = detail::quietly(
-          weft::detail::deadline_task(detail::saturating_add(queued_at, options_.max_queue_wait)),
-          grant.token());
-      if (link_context) {
-        deadline_came = co_await detail::quietly(std::move(sleep), ctx.token);
-      } else {
-        deadline_came = co_await std::move(sleep);
-      }
-    } else if (link_context) {
-      auto park = [](bulkhead_impl& b, detail::bulkhead_waiter& waiter) -> task<bool> {
-        co_await park_awaiter{b, waiter};
-        co_return false;
-      };
-      auto parked = park(*this, w);
-      (void)co_await detail::quietly(std::move(parked), ctx.token);
-    } else {
-      co_await park_awaiter{*this, w};
+  bool caller_cancelled = false;
+  {
+    queue_place place{this};
+    emit(event_kind::bulkhead_queued, ctx, clock::duration::zero());
+    // The awaiting task's cancellation, the context's and the queue deadline all end the wait.
+    cancel_scope scope(ctx.token);
+    if (options_.max_queue_wait != bulkhead_options::unbounded_wait) {
+      scope.cancel_at(detail::saturating_add(queued_at, options_.max_queue_wait));
     }
-  } catch (const operation_cancelled&) {
-    // A wait cancelled before it started: settle() finds the waiter still linked.
-  } catch (...) {
-    failure = std::current_exception();
+    got = co_await scope.run(or_cancelled(permits_.acquire()));
+    co_await scope.close();
+    deadline_came = scope.deadline_reached();
+    caller_cancelled = scope.linked_cancellation_requested();
   }
-  const bool caller_cancelled =
-      own.is_cancellation_requested() || ctx.token.is_cancellation_requested();
-  // A failed wait settles as a cancelled one: it leaves the queue or passes on a permit handed
-  // to it meanwhile, so the exception leaks nothing.
-  const wait_end end = settle(w, deadline_came, failure != nullptr || caller_cancelled);
-  exit.settled = true;
-  if (failure != nullptr) std::rethrow_exception(failure);  // only an allocation failure
-  if (end == wait_end::granted) co_return wait_result{permit{this}, wait_end::granted};
-  if (end == wait_end::timed_out) {
-    emit(event_kind::bulkhead_rejected, ctx, clock::now() - queued_at);
+  // A permit handed over before the deadline or the caller's cancellation is used; one that
+  // reached a wait already ended that way goes on to the next waiter (or back to the pool).
+  if (got && !deadline_came && !caller_cancelled) {
+    co_return wait_result{permit{std::move(*got)}, wait_end::granted};
   }
-  co_return wait_result{permit{}, end};
+  got.reset();
+  if (caller_cancelled || !deadline_came) co_return wait_result{permit{}, wait_end::cancelled};
+  emit(event_kind::bulkhead_rejected, ctx, clock::now() - queued_at);
+  co_return wait_result{permit{}, wait_end::timed_out};
 }
 
 template <class R, class Next>
@@ -416,10 +251,11 @@ task<call_outcome<R>> bulkhead_impl::run(resilience_context& ctx, Next next) {
 /// queues if max_queue_wait > 0 and fewer than max_queue wait, else it is rejected at once. A
 /// queued call ends in one of three ways: it is handed a permit (and runs), its wait reaches
 /// queued_at + max_queue_wait (bulkhead_full), or it is cancelled (outcome cancelled); the last two
-/// never hold a permit afterwards. At equal instants the first event wins: a permit handed over
-/// before the wait's timer fired is used, even at the deadline instant; a waiter whose timer fired
-/// or whose caller was cancelled before it resumed with a permit handed to it fails all the same
-/// and passes the permit on to the next waiter (or back to the pool). Held permits are released on
+/// never hold a permit afterwards. At equal instants the result wins, as for the timeout layer:
+/// the deadline acts after everything its instant woke has run, so a permit handed over at the
+/// deadline instant is used; a waiter whose caller was cancelled, or whose deadline acted, before
+/// it resumed with a permit handed to it fails all the same and passes the permit on to the next
+/// waiter (or back to the pool). Held permits are released on
 /// every outcome, an exception or the frame's destruction included.
 ///
 /// Events: bulkhead_queued (a call starts waiting), bulkhead_rejected (rejected at once, `delay`

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include <weft/clock.hpp>
-#include <weft/detail/spin_lock.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
@@ -158,7 +158,7 @@ class client_throttle_impl {
 
   client_throttle_options options_;
   telemetry tel_;
-  mutable weft::detail::spin_lock lock_;
+  mutable weft::spin_lock lock_;
   // Invariant (under lock_): requests_ and accepts_ are the sums over buckets_ of the buckets in
   // the window as of the last roll().
   mutable std::vector<bucket> buckets_;

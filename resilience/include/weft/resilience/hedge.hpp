@@ -18,12 +18,14 @@
 
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
-#include <weft/detail/children.hpp>
-#include <weft/detail/spin_lock.hpp>
+#include <weft/child_set.hpp>
+#include <weft/or_cancelled.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/resilience/budget.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
+#include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/sleep.hpp>
@@ -172,7 +174,7 @@ class rotating_latency {
 
   const double quantile_;
   const clock::duration period_;
-  weft::detail::spin_lock lock_;
+  weft::spin_lock lock_;
   // Guarded by lock_. Invariant: write_[i] == 0 for every i >= used_.
   std::optional<clock::time_point> last_rotation_;
   std::vector<std::uint32_t> write_;
@@ -329,7 +331,7 @@ class hedge {
   template <class R>
   static task<detail::hedge_report<R>> delay_timer(const clock::time_point* due) {
     detail::hedge_report<R> r;
-    r.fired = co_await weft::detail::quiet_sleep_awaiter{*due, 0};
+    r.fired = co_await or_cancelled(sleep_until(*due));
     co_return r;
   }
 
@@ -355,7 +357,7 @@ class hedge {
     std::size_t made = 0;  // attempts launched, for ctx.attempts_made
     const auto own_token = co_await this_task::cancel_token();
     {
-      weft::detail::child_range<report> set{std::move(children)};
+      child_set<report> set{std::move(children)};
       std::size_t launched = 0;          // attempts started
       std::size_t attempts_running = 0;  // started and not reported
       std::size_t running = 0;           // children started and not reported
@@ -396,7 +398,7 @@ class hedge {
         ++attempts_running;
         ++running;
         if (k + 1 < attempts && delay != hedge_options::never) {
-          due[k] = delay == clock::duration::zero() ? now : weft::detail::deadline_after(delay);
+          due[k] = delay == clock::duration::zero() ? now : detail::saturating_deadline(now, delay);
           set.start(2 * k + 1);
           ++running;
         }
@@ -410,8 +412,9 @@ class hedge {
       };
 
       launch(nullptr);
-      cancel_callback stop_caller{ctx.token, weft::detail::cancel_children_on<decltype(set)>{&set}};
-      cancel_callback stop_task{own_token, weft::detail::cancel_children_on<decltype(set)>{&set}};
+      const auto stop_children = [&set]() noexcept { set.cancel_all(); };
+      cancel_callback stop_caller{ctx.token, stop_children};
+      cancel_callback stop_task{own_token, stop_children};
       while (running > 0) {
         const std::size_t i = co_await set.next();
         --running;

@@ -199,8 +199,40 @@ class op_awaiter {
 
  private:
   std::optional<call_outcome<R>> ready_;
-  std::optional<weft::detail::task_awaiter<X>> inner_;
+  std::optional<decltype(std::declval<task<X>>().operator co_await())> inner_;
 };
+
+/// Wraps an awaiter of call_outcome<R> so that an exception it throws (a task cancelled before
+/// its first step: the runtime's rule) comes back as an outcome too.
+template <class R, class A>
+class outcome_awaiter {
+ public:
+  explicit outcome_awaiter(A&& inner) : inner_(std::move(inner)) {}
+  void describe_await(weft::await_description& d) const {
+    if constexpr (requires { inner_.describe_await(d); }) inner_.describe_await(d);
+  }
+  bool await_ready() { return inner_.await_ready(); }
+  template <class Promise>
+  decltype(auto) await_suspend(std::coroutine_handle<Promise> caller) {
+    return inner_.await_suspend(caller);
+  }
+  call_outcome<R> await_resume() {
+    try {
+      return inner_.await_resume();
+    } catch (...) {
+      return call_outcome<R>::from_exception(std::current_exception());
+    }
+  }
+
+ private:
+  A inner_;
+};
+
+/// See outcome_awaiter.
+template <class R, class A>
+outcome_awaiter<R, A> as_outcome(A&& inner) {
+  return outcome_awaiter<R, A>{std::move(inner)};
+}
 
 /// Holds a layer in a pipeline: by reference (an lvalue was given: stateful layers such as a
 /// breaker are shared that way), through a shared_ptr, or by value.

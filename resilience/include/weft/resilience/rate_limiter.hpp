@@ -15,8 +15,9 @@
 
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
-#include <weft/detail/scheduler.hpp>
-#include <weft/detail/spin_lock.hpp>
+#include <weft/or_cancelled.hpp>
+#include <weft/runtime.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/pinned.hpp>
@@ -350,7 +351,7 @@ class rate_limiter_impl {
   [[nodiscard]] std::int64_t available() {
     const auto read = clock::now();
     std::lock_guard guard{lock_};
-    if (!started_ && weft::detail::current_runtime() == nullptr) {
+    if (!started_ && !weft::this_thread_is_worker()) {
       return std::visit([](const auto& s) { return s.initial(); }, state_);
     }
     const auto now = now_locked(read);
@@ -368,7 +369,7 @@ class rate_limiter_impl {
   }
 
   void start_if_on_worker() {
-    if (weft::detail::current_runtime() == nullptr) return;
+    if (!weft::this_thread_is_worker()) return;
     const auto read = clock::now();
     std::lock_guard guard{lock_};
     (void)now_locked(read);
@@ -421,7 +422,7 @@ class rate_limiter_impl {
   task<bool> sleep_until_reserved(resilience_context& ctx, clock::time_point at);
 
   const rate_limiter_options options_;
-  mutable weft::detail::spin_lock lock_;
+  mutable weft::spin_lock lock_;
   std::variant<detail::bucket_state, detail::window_state> state_;
   bool started_ = false;
   clock::time_point latest_{};
@@ -436,7 +437,7 @@ inline task<bool> rate_limiter_impl::sleep_until_reserved(resilience_context& ct
   if (detail::needs_context_link(ctx, own)) {
     slept = co_await detail::sleep_until_quietly(at, ctx.token);
   } else {
-    slept = co_await weft::detail::quiet_sleep_awaiter{at, 0};
+    slept = co_await or_cancelled(sleep_until(at));
   }
   co_return slept;
 }

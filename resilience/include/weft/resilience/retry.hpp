@@ -16,19 +16,19 @@
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/or_cancelled.hpp>
 #include <weft/resilience/backoff.hpp>
 #include <weft/resilience/budget.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
+#include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
 #include <weft/sleep.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
-#include <weft/timeout.hpp>
-#include <weft/with_cancellation.hpp>
 
 namespace weft::resilience {
 
@@ -308,13 +308,13 @@ task<call_outcome<R>> retry::run(resilience_context& ctx, Next next) {
     }
 
     if (delay > clock::duration::zero()) {
-      const clock::time_point until = weft::detail::deadline_after(delay);  // saturating
+      const clock::time_point until = detail::saturating_deadline(clock::now(), delay);
       bool woke = false;
-      if (!ctx.token.can_be_cancelled() || ctx.token == own) {
-        woke = co_await weft::detail::quiet_sleep_awaiter{until, 0};
+      if (!detail::needs_context_link(ctx, own)) {
+        woke = co_await or_cancelled(sleep_until(until));
       } else {
         // The context carries a token of its own: the sleep ends on either.
-        woke = co_await with_cancellation(ctx.token, weft::detail::deadline_task(until));
+        woke = co_await detail::sleep_until_quietly(until, ctx.token);
       }
       if (!woke) co_return call_outcome<R>::cancelled();
     } else if (ctx.token.is_cancellation_requested() || own.is_cancellation_requested()) {

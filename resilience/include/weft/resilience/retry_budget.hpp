@@ -13,7 +13,7 @@
 #include <vector>
 
 #include <weft/clock.hpp>
-#include <weft/detail/spin_lock.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/resilience/budget.hpp>
 #include <weft/resilience/classify.hpp>
 
@@ -174,7 +174,7 @@ class retry_budget final : public retry_gate {
   clock::rep width_ = 1;
   // Invariant: requests_ and retries_ are the sums over ring_, whose slot i % n holds bucket i
   // for the `n` buckets current_ − n < i <= current_; all are guarded by lock_.
-  mutable weft::detail::spin_lock lock_;
+  mutable weft::spin_lock lock_;
   mutable std::vector<bucket> ring_;
   mutable std::uint64_t requests_ = 0;
   mutable std::uint64_t retries_ = 0;

@@ -16,7 +16,6 @@
 #include <utility>
 
 #include <weft/cancel_token.hpp>
-#include <weft/detail/children.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
@@ -24,6 +23,7 @@
 #include <weft/resilience/pipeline.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/event.hpp>
+#include <weft/shielded.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
 #include <weft/with_cancellation.hpp>
@@ -187,8 +187,7 @@ class single_flight {
       auto done = co_await wait_for(std::move(f), ctx.token);
       co_return done;
     }
-    weft::detail::child_pack<void> host{fly(table_, f, std::move(op), ctx)};
-    host.start_all();
+    auto flight = fly(table_, f, std::move(op), ctx);
     const auto own = co_await this_task::cancel_token();
     std::atomic<bool> asked{false};  // one leave per caller, though two tokens may fire
     std::atomic<bool> left{false};
@@ -198,9 +197,10 @@ class single_flight {
       };
       cancel_callback on_ctx{ctx.token, leave};
       cancel_callback on_own{own, leave};
-      (void)co_await host.next();  // not cancellable: the operation may use this frame
+      // Not cancellable: the operation may use this frame. Its own cancellation is the
+      // flight's (fly links it), requested once every waiter left.
+      co_await weft::shielded(std::move(flight));
     }  // the callbacks' destructors wait for a running callback: `left` is final here
-    (void)host.template take<0>();
     if (left.load()) co_return cancelled_outcome();
     co_return std::shared_ptr<const call_outcome<T>>(f, &*f->result);
   }

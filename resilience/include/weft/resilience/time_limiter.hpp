@@ -18,14 +18,15 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/cancel_scope.hpp>
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
-#include <weft/detail/spin_lock.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
-#include <weft/resilience/detail/deadline_scope.hpp>
+#include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/detail/pinned.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
@@ -96,7 +97,7 @@ struct detach_traits<next_fn<R, I, Layers, Tail>> {
 /// runtime shutdown may outlive the layer).
 struct detach_registry {
   std::atomic<std::size_t> count{0};
-  weft::detail::spin_lock lock;
+  weft::spin_lock lock;
   const telemetry* tel = nullptr;  // guarded by lock; null once the layer is gone
 
   void report(std::size_t n) noexcept {
@@ -212,8 +213,8 @@ class timeout_impl {
 
   /// The deadline, not the caller, ended the call (who owns the timeout: docs/resilience-rules.md
   /// "Timeout and deadlines").
-  static bool by_deadline(const detail::deadline_scope& scope, const window& w) noexcept {
-    return scope.deadline_first() && !(w.inherited && scope.caller_cancelled());
+  static bool by_deadline(const cancel_scope& scope, const window& w) noexcept {
+    return scope.deadline_reached() && !(w.inherited && scope.linked_cancellation_requested());
   }
 
   template <class R>
@@ -234,11 +235,13 @@ class timeout_impl {
     const window w = open(ctx);
     const auto outer_deadline = ctx.deadline;
     const cancel_token outer_token = ctx.token;
-    detail::deadline_scope scope;
+    cancel_scope scope(outer_token);
+    scope.cancel_at(w.deadline);
     ctx.deadline = w.deadline;
     ctx.token = scope.token();
-    auto inner = next(ctx);  // an inner layer's task, or the operation's awaiter
-    call_outcome<R> o = co_await scope.run(w.deadline, outer_token, std::move(inner));
+    // next(ctx) is an inner layer's task, or the operation's awaiter: either runs under the
+    // scope's token without a task of its own.
+    call_outcome<R> o = co_await detail::as_outcome<R>(scope.run(next(ctx)));
     co_await scope.close();
     ctx.deadline = outer_deadline;
     ctx.token = outer_token;
@@ -267,10 +270,11 @@ class timeout_impl {
                                                   detail::detach_guard{registry_, flags});
       auto handle = weft::spawn(std::move(body));
 
-      detail::deadline_scope scope;
+      cancel_scope scope(ctx.token);
+      scope.cancel_at(w.deadline);
       bool joined = false;
-      auto wait = detail::join_or_stop<R>(handle, joined);
-      call_outcome<R> o = co_await scope.run(w.deadline, ctx.token, std::move(wait));
+      call_outcome<R> o = co_await detail::as_outcome<R>(
+          scope.run(detail::join_or_stop<R>(handle, joined)));
       co_await scope.close();
       if (joined) co_return o;  // finished in time (or at exactly the deadline)
 
@@ -363,7 +367,7 @@ class time_limiter {
  public:
   template <class Rep, class Period>
   explicit time_limiter(std::chrono::duration<Rep, Period> d)
-      : time_limiter(timeout_options{.duration = weft::detail::to_clock_duration(d)}) {}
+      : time_limiter(timeout_options{.duration = detail::to_clock_duration(d)}) {}
   explicit time_limiter(timeout_options options) : impl_(std::in_place, std::move(options)) {}
   /// Moves the layer; calls already running through it are not affected (see "Moving layers" in
   /// docs/resilience.md). The moved-from time_limiter may only be destroyed or assigned to.

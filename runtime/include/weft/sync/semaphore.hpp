@@ -109,6 +109,13 @@ class semaphore {
       taken_ = true;
       return permit{&s_, units_};
     }
+    /// weft::or_cancelled's protocol: the permit, or nothing when cancelled; never throws.
+    std::optional<permit> await_resume_quietly() noexcept {
+      hook.disarm();
+      if (state == cancelled) return std::nullopt;
+      taken_ = true;
+      return permit{&s_, units_};
+    }
 
    private:
     friend class semaphore;
@@ -131,6 +138,8 @@ class semaphore {
   std::optional<permit> try_acquire(std::size_t units = 1);
   /// Units free now (a snapshot).
   [[nodiscard]] std::size_t available() const noexcept;
+  /// Requests waiting now, not yet granted (a snapshot; counts the queue, for metrics).
+  [[nodiscard]] std::size_t waiting() const noexcept;
 
  private:
   void release(std::size_t units) noexcept;

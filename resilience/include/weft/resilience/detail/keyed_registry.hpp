@@ -15,7 +15,7 @@
 #include <utility>
 
 #include <weft/clock.hpp>
-#include <weft/detail/spin_lock.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
@@ -202,7 +202,7 @@ class keyed_registry {
   const clock::duration idle_ttl_;
   const std::size_t max_keys_;
   const factory make_;
-  mutable weft::detail::spin_lock lock_;
+  mutable weft::spin_lock lock_;
   std::unordered_map<Key, entry, Hash, KeyEqual> map_;
   entry* oldest_ = nullptr;
   entry* newest_ = nullptr;

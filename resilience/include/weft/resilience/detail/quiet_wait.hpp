@@ -1,19 +1,61 @@
-// Waits that report cancellation as `false` instead of throwing, for layers whose waits end in
-// cancellation as a matter of course (a queued bulkhead call handed a permit, a rate limiter's
-// reserved sleeper), and which must also honour a context token other than the task's own.
+// Deadlines and waits shared by the layers: saturating deadline arithmetic, the test for an
+// outcome that reports a cancellation, and sleeps that report cancellation as `false` instead of
+// throwing (a retry's backoff, a rate limiter's reserved sleep), honouring a context token other
+// than the task's own. Built on the runtime's public cancel_scope and or_cancelled.
 #pragma once
 
+#include <chrono>
+#include <system_error>
 #include <utility>
 
+#include <weft/cancel_scope.hpp>
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/or_cancelled.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
+#include <weft/sleep.hpp>
 #include <weft/task.hpp>
-#include <weft/timeout.hpp>
-#include <weft/with_cancellation.hpp>
 
 namespace weft::resilience::detail {
+
+/// `now + d`, saturating at time_point::max() instead of overflowing (a huge duration means no
+/// deadline in practice).
+[[nodiscard]] inline clock::time_point saturating_deadline(clock::time_point now,
+                                                           clock::duration d) noexcept {
+  if (d > clock::duration::zero() && now.time_since_epoch() > clock::duration::max() - d) {
+    return clock::time_point::max();
+  }
+  return now + d;
+}
+
+/// `a + d`, saturating at time_point::max() instead of overflowing (for "no limit" durations).
+[[nodiscard]] inline clock::time_point saturating_add(clock::time_point a,
+                                                      clock::duration d) noexcept {
+  if (d > clock::time_point::max() - a) return clock::time_point::max();
+  return a + d;
+}
+
+/// `d` in the clock's nanoseconds, saturating (hours::max() does not fit in int64 nanoseconds).
+template <class Rep, class Period>
+constexpr clock::duration to_clock_duration(std::chrono::duration<Rep, Period> d) noexcept {
+  using source = std::chrono::duration<Rep, Period>;
+  if (d >= std::chrono::duration_cast<source>(clock::duration::max())) {
+    return clock::duration::max();
+  }
+  if (d <= std::chrono::duration_cast<source>(clock::duration::min())) {
+    return clock::duration::min();
+  }
+  return std::chrono::duration_cast<clock::duration>(d);
+}
+
+/// True for an outcome that reports a cancellation: weft's cancellation exception, or the
+/// std::errc::operation_canceled error code (a result type that reports it as a value).
+template <class R>
+bool is_cancellation(const call_outcome<R>& o) {
+  return o.is_cancelled() ||
+         (o.kind() == outcome_kind::error && o.error() == std::errc::operation_canceled);
+}
 
 /// True when `ctx.token` can be cancelled and is not the awaiting task's own token (`own`), so a
 /// wait must watch it separately. Inside `execute()` without a caller's context the two are the
@@ -23,28 +65,12 @@ namespace weft::resilience::detail {
   return ctx.token.can_be_cancelled() && !(ctx.token == own);
 }
 
-/// Awaits `t` (a task that reports its own cancellation as `false`) so that `extra` cancels it
-/// too. A cancellation that comes before `t` has started (when weft never runs its body) also
-/// reads as `false`, never as an exception.
-inline task<bool> quietly(task<bool> t, cancel_token extra) {
-  try {
-    co_return co_await with_cancellation(std::move(extra), std::move(t));
-  } catch (const operation_cancelled&) {
-    co_return false;
-  }
-}
-
 /// Sleeps until `deadline` on the runtime clock, cancellable by the task's own token and by
-/// `extra`: true if the deadline came, false if cancelled first.
+/// `extra`: true if the deadline came, false if cancelled first. Never throws a cancellation.
 inline task<bool> sleep_until_quietly(clock::time_point deadline, cancel_token extra) {
-  co_return co_await quietly(weft::detail::deadline_task(deadline), std::move(extra));
-}
-
-/// `a + d`, saturating at time_point::max() instead of overflowing (for "no limit" durations).
-[[nodiscard]] inline clock::time_point saturating_add(clock::time_point a,
-                                                      clock::duration d) noexcept {
-  if (d > clock::time_point::max() - a) return clock::time_point::max();
-  return a + d;
+  cancel_scope scope(extra);
+  const bool woke = co_await scope.run(or_cancelled(sleep_until(deadline)));
+  co_return woke;
 }
 
 }  // namespace weft::resilience::detail
