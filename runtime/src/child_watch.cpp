@@ -131,7 +131,9 @@ void release_child(child_watch& watch, std::size_t i, std::coroutine_handle<> h,
   release_handle(rt, h);
 }
 
-bool is_cancellation(const std::exception_ptr& e) noexcept { return weft::is_cancellation(e); }
+bool is_cancellation(const std::exception_ptr& e) noexcept {
+  return weft::is_cancellation(e);
+}
 
 }  // namespace weft::detail
 

@@ -446,7 +446,9 @@ std::size_t runtime::worker_count() const noexcept {
   return core_->workers.size();
 }
 
-bool this_thread_is_worker() noexcept { return detail::current_runtime() != nullptr; }
+bool this_thread_is_worker() noexcept {
+  return detail::current_runtime() != nullptr;
+}
 
 bool runtime::on_worker_thread() const noexcept {
   auto* w = detail::this_worker();

@@ -8,9 +8,13 @@
 #include <string>
 #include <vector>
 
+#include <weft/operation_cancelled.hpp>
+#include <weft/or_cancelled.hpp>
+#include <weft/resilience/retry.hpp>
 #include <weft/resilience/standard_pipeline.hpp>
 #include <weft/runtime.hpp>
 #include <weft/sleep.hpp>
+#include <weft/spawn.hpp>
 #include <weft/task.hpp>
 
 #include "support/paused_time.hpp"
@@ -130,6 +134,67 @@ TEST(HedgedPipeline, ASlowPrimaryIsHedgedAndTheFirstSuccessWins) {
   });
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(pipe.observers().name(), "hedged");
+}
+
+}  // namespace
+
+namespace {
+
+weft::task<int> answer() {
+  co_return 42;
+}
+
+// execute() is an awaiter in the caller's frame; the forms users write with tasks keep working.
+TEST(Execute, IsAwaitedInPlaceSpawnedBlockedOnOrTurnedIntoATask) {
+  weft::runtime rt{paused()};
+  wr::retry retry{};
+  wr::pipeline pipe{retry};
+  EXPECT_EQ(rt.block_on(pipe.execute(answer)), 42);
+  rt.block_on([&]() -> weft::task<void> {
+    EXPECT_EQ(co_await pipe.execute(answer), 42);
+    auto h = weft::spawn(pipe.execute(answer));
+    EXPECT_EQ(co_await h, 42);
+    weft::task<int> t = pipe.execute(answer);
+    EXPECT_EQ(co_await std::move(t), 42);
+    auto lone = wr::execute(retry, answer);  // one layer: the awaiter holds it
+    EXPECT_EQ(co_await lone, 42);
+  });
+}
+
+TEST(Execute, AwaitingTheSameCallTwiceIsRefused) {
+  weft::runtime rt{paused()};
+  wr::pipeline pipe{wr::retry{}};
+  rt.block_on([&]() -> weft::task<void> {
+    auto call = pipe.execute(answer);
+    EXPECT_EQ(co_await call, 42);
+    EXPECT_THROW(co_await call, std::logic_error);
+  });
+}
+
+TEST(Execute, ACallerCancelledBeforeTheCallRunsNothing) {
+  weft::runtime rt{paused()};
+  wr::pipeline pipe{wr::retry{}};
+  int ran = 0;
+  rt.block_on([&]() -> weft::task<void> {
+    bool threw = false;
+    auto h =
+        weft::spawn([](wr::pipeline<wr::retry>& pipe, int& ran, bool& threw) -> weft::task<void> {
+          (void)co_await weft::or_cancelled(weft::sleep_for(1h));  // cancelled here, quietly
+          try {
+            (void)co_await pipe.execute([&ran]() -> weft::task<int> {
+              ++ran;
+              co_return 1;
+            });
+          } catch (const weft::operation_cancelled&) {
+            threw = true;
+          }
+        }(pipe, ran, threw));
+    co_await weft::sleep_for(10ms);
+    h.cancel();
+    co_await h;
+    EXPECT_TRUE(threw) << "the caller's type reports the cancellation";
+    EXPECT_EQ(ran, 0) << "no layer and no operation ran";
+  });
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include <weft/awaiting_token.hpp>
 #include <weft/cancel_scope.hpp>
 #include <weft/child_set.hpp>
 #include <weft/operation_cancelled.hpp>
@@ -306,6 +307,47 @@ TEST(Seam, PrometheusWriterEscapesAndFormats) {
   EXPECT_EQ(out,
             "# HELP x_total Things.\n# TYPE x_total counter\n"
             "x_total{k=\"a\\\"b\\\\c\\nd\"} 3\ny 0.0005\n");
+}
+
+}  // namespace
+
+namespace {
+
+// An awaiter written outside the runtime that hands its caller's token on, as resilience's do.
+struct token_reader {
+  weft::cancel_token* out;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> caller) noexcept {
+    *out = weft::awaiting_token(caller);
+    return false;  // resumes at once
+  }
+  void await_resume() const noexcept {}
+};
+
+TEST(Seam, AwaitingTokenIsTheAwaitingTasksToken) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    weft::cancel_token seen;
+    co_await token_reader{&seen};
+    EXPECT_TRUE(seen == co_await weft::this_task::cancel_token());
+    weft::cancel_scope scope;
+    co_await scope.run(token_reader{&seen});
+    EXPECT_TRUE(seen == scope.token()) << "under a scope, the scope's token";
+  });
+}
+
+TEST(Seam, SpawnAndBlockOnTakeAwaitablesThatAreNotTasks) {
+  weft::runtime rt{paused()};
+  const auto t0 = rt.now();
+  rt.block_on(weft::sleep_for(5ms));
+  EXPECT_GE(rt.now() - t0, 5ms) << "block_on waited for the sleep";
+  rt.block_on([]() -> weft::task<void> {
+    const auto start = weft::clock::now();
+    auto h = weft::spawn(weft::sleep_for(7ms));
+    co_await h;
+    EXPECT_EQ(ms_since(start), 7);
+  });
 }
 
 }  // namespace

@@ -15,11 +15,11 @@
 #include <system_error>
 #include <utility>
 
-#include <weft/prometheus_format.hpp>
 #include <weft/http/error.hpp>
 #include <weft/http/retryable.hpp>
 #include <weft/metrics.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/prometheus_format.hpp>
 #include <weft/quorum.hpp>
 #include <weft/resilience/bulkhead.hpp>
 #include <weft/resilience/circuit_breaker.hpp>

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <weft/clock.hpp>
+#include <weft/detail/children.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/fault_plan.hpp>
 #include <weft/join_handle.hpp>
@@ -201,6 +202,16 @@ class runtime {
     return block_on(co_invoke(std::move(f)), at);
   }
 
+  /// block_on for an awaitable that is not a task (a resilience pipeline's execute(), a sleep):
+  /// it moves into a task of its own.
+  template <class A>
+  requires(!detail::is_task<std::remove_cvref_t<A>>::value && !detail::task_factory<A> &&
+           detail::awaitable<
+               std::remove_cvref_t<A>>) auto block_on(A&& a, std::source_location at =
+                                                                 std::source_location::current()) {
+    return block_on(detail::as_task(std::forward<A>(a)), at);
+  }
+
   /// Starts `t` on the workers and returns its handle; callable from any thread. `options`
   /// names it for dumps (see spawn_options); the spawn location is recorded.
   template <class T>
@@ -216,6 +227,16 @@ class runtime {
   auto spawn(F f, spawn_options options = {},
              std::source_location at = std::source_location::current()) {
     return spawn(co_invoke(std::move(f)), options, at);
+  }
+
+  /// spawn for an awaitable that is not a task: it moves into a task of its own.
+  template <class A>
+  requires(
+      !detail::is_task<std::remove_cvref_t<A>>::value && !detail::task_factory<A> &&
+      detail::awaitable<std::remove_cvref_t<A>>) auto spawn(A&& a, spawn_options options = {},
+                                                            std::source_location at =
+                                                                std::source_location::current()) {
+    return spawn(detail::as_task(std::forward<A>(a)), options, at);
   }
 
   /// Every live spawned task: id, name, spawn location, state and, for a suspended task, the

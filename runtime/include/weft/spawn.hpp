@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include <weft/detail/children.hpp>
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/join_handle.hpp>
@@ -43,6 +44,19 @@ template <detail::task_factory F>
 auto spawn(F f, spawn_options options = {},
            std::source_location at = std::source_location::current()) {
   return weft::spawn(co_invoke(std::move(f)), options, at);
+}
+
+/// spawn for an awaitable that is not a task (a pipeline's execute(), a sleep, a join): it moves
+/// into a task of its own, which is spawned.
+///
+///     auto h = weft::spawn(pipe.execute([&] { return backend.get(key); }));
+template <class A>
+requires(
+    !detail::is_task<std::remove_cvref_t<A>>::value && !detail::task_factory<A> &&
+    detail::awaitable<std::remove_cvref_t<A>>) auto spawn(A&& a, spawn_options options = {},
+                                                          std::source_location at =
+                                                              std::source_location::current()) {
+  return weft::spawn(detail::as_task(std::forward<A>(a)), options, at);
 }
 
 /// The current runtime's dump_tasks(), from inside a task: the dump is taken on a blocking-pool

@@ -20,18 +20,18 @@
 
 #include <weft/cancel_scope.hpp>
 #include <weft/clock.hpp>
-#include <weft/or_cancelled.hpp>
-#include <weft/spin_lock.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/or_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
-#include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/detail/pinned.hpp>
+#include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/task.hpp>
 
@@ -471,8 +471,9 @@ class adaptive_limit_impl {
       release(sample_kind::ignore, {}, w.inflight, ctx);
       co_return admission::cancelled;
     }
-    co_return scope.linked_cancellation_requested() && !scope.deadline_reached() ? admission::cancelled
-                                                                  : admission::rejected;
+    co_return scope.linked_cancellation_requested() && !scope.deadline_reached()
+        ? admission::cancelled
+        : admission::rejected;
   }
 
   void link(queue_wait& w) noexcept {

@@ -17,7 +17,6 @@
 #include <weft/cancel_scope.hpp>
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
-#include <weft/spin_lock.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/or_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
@@ -27,6 +26,7 @@
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/sync/semaphore.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
@@ -90,7 +90,9 @@ class bulkhead_impl {
         permits_(options_.max_concurrent) {}
   bulkhead_impl(const bulkhead_impl&) = delete;
   bulkhead_impl& operator=(const bulkhead_impl&) = delete;
-  ~bulkhead_impl() { assert(queued_ == 0 && "weft::resilience::bulkhead destroyed with queued calls"); }
+  ~bulkhead_impl() {
+    assert(queued_ == 0 && "weft::resilience::bulkhead destroyed with queued calls");
+  }
 
   /// One of the bulkhead's permits, released when destroyed (or by release()); empty when
   /// try_acquire found none.
@@ -177,7 +179,8 @@ class bulkhead_impl {
 };
 
 inline task<bulkhead_impl::wait_result> bulkhead_impl::wait_for_permit(resilience_context& ctx) {
-  if (auto p = permits_.try_acquire()) co_return wait_result{permit{std::move(*p)}, wait_end::granted};
+  if (auto p = permits_.try_acquire())
+    co_return wait_result{permit{std::move(*p)}, wait_end::granted};
   bool admitted = false;
   if (options_.max_queue_wait != clock::duration::zero()) {
     std::lock_guard guard{lock_};

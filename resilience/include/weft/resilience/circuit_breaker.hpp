@@ -297,32 +297,6 @@ namespace detail {
 /// Throws std::invalid_argument for options a breaker cannot run with.
 void validate(const circuit_breaker_options& o);
 
-/// Converts to what `make()` returns by calling it, so that optional::emplace can build the
-/// result in place (guaranteed elision through the conversion) instead of moving it.
-template <class F>
-struct built_by {
-  F make;
-  operator std::invoke_result_t<F&>() { return make(); }  // NOLINT: implicit on purpose
-};
-template <class F>
-built_by(F) -> built_by<F>;
-
-template <class A>
-concept member_co_await = requires(A&& a) {
-  std::move(a).operator co_await();
-};
-
-/// The awaiter of an awaitable A: A itself, or what its member operator co_await returns
-/// (weft::task's).
-template <class A>
-struct awaiter_of {
-  using type = A;
-};
-template <member_co_await A>
-struct awaiter_of<A> {
-  using type = decltype(std::declval<A&&>().operator co_await());
-};
-
 /// Where a breaker call gets its breaker: one breaker (circuit_breaker::run).
 struct one_breaker {
   circuit_breaker* breaker;

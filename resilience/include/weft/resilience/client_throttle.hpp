@@ -12,7 +12,6 @@
 #include <vector>
 
 #include <weft/clock.hpp>
-#include <weft/spin_lock.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
@@ -21,6 +20,7 @@
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/task.hpp>
 
 namespace weft::resilience {

@@ -17,10 +17,9 @@
 #include <vector>
 
 #include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
 #include <weft/child_set.hpp>
+#include <weft/clock.hpp>
 #include <weft/or_cancelled.hpp>
-#include <weft/spin_lock.hpp>
 #include <weft/resilience/budget.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
@@ -29,6 +28,7 @@
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/sleep.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
 #include <weft/when_all.hpp>

@@ -15,11 +15,12 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/awaiting_token.hpp>
 #include <weft/clock.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/call_outcome.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
 
@@ -234,6 +235,32 @@ outcome_awaiter<R, A> as_outcome(A&& inner) {
   return outcome_awaiter<R, A>{std::move(inner)};
 }
 
+/// Converts to what `make()` returns by calling it, so that optional::emplace can build the
+/// result in place (guaranteed elision through the conversion) instead of moving it.
+template <class F>
+struct built_by {
+  F make;
+  operator std::invoke_result_t<F&>() { return make(); }  // NOLINT: implicit on purpose
+};
+template <class F>
+built_by(F) -> built_by<F>;
+
+template <class A>
+concept member_co_await = requires(A&& a) {
+  std::move(a).operator co_await();
+};
+
+/// The awaiter of an awaitable A: A itself, or what its member operator co_await returns
+/// (weft::task's).
+template <class A>
+struct awaiter_of {
+  using type = A;
+};
+template <member_co_await A>
+struct awaiter_of<A> {
+  using type = decltype(std::declval<A&&>().operator co_await());
+};
+
 /// Holds a layer in a pipeline: by reference (an lvalue was given: stateful layers such as a
 /// breaker are shared that way), through a shared_ptr, or by value.
 template <class L>
@@ -296,32 +323,134 @@ typename Traits::caller_type handed_back(call_outcome<R>&& o, std::string_view k
   }
 }
 
-/// The whole call: context, the caller's cancellation, duration metrics, and the hand-back.
-template <class Layers, class F>
-task<typename op_traits<F>::caller_type> execute_chain(Layers* layers, F op,
-                                                       resilience_context* given,
-                                                       const telemetry* tel) {
+/// The whole call, as an awaiter in the caller's frame (no task of its own): the context, the
+/// caller's cancellation, duration metrics, the layers, and the hand-back in the caller's type.
+/// Movable until awaited; awaited once. `Store` holds the layers when the awaiter owns them
+/// (execute(layer, op)); otherwise it is empty and `layers` points at the pipeline's.
+template <class Layers, class F, class Store = char>
+class execute_awaiter {
   using traits = op_traits<F>;
   using R = typename traits::result;
-  resilience_context local;
-  resilience_context& ctx = given != nullptr ? *given : local;
-  if (given == nullptr) local.token = co_await this_task::cancel_token();
-  if (tel != nullptr && ctx.pipeline.empty()) ctx.pipeline = tel->name();
+  using chain = next_fn<R, 0, Layers, op_tail<R, F>>;
+  using awaitable = std::invoke_result_t<const chain&, resilience_context&>;
+  using awaiter = typename awaiter_of<awaitable>::type;
+  static constexpr bool separate_awaiter = member_co_await<awaitable>;
+  template <class A>
+  using suspend_t = decltype(std::declval<A&>().await_suspend(std::coroutine_handle<>{}));
 
-  metrics_sink* sink = tel != nullptr ? tel->sink() : nullptr;
-  const auto started = sink != nullptr ? clock::now() : clock::time_point{};
-  // A caller cancelled before the pipeline starts gets cancelled at once: no layer runs, no
-  // fallback is taken. (Not a ?: around the co_await: g++ 12 destroys the temporaries of such a
-  // co_await twice when the awaiter is ready at once.)
-  if (ctx.token.is_cancellation_requested()) [[unlikely]] {
-    co_return handed_back<traits>(call_outcome<R>::cancelled());
+ public:
+  execute_awaiter(Layers* layers, F op, resilience_context* given, const telemetry* tel)
+      : layers_(layers), op_(std::move(op)), given_(given), tel_(tel) {}
+  execute_awaiter(Store store, F op) requires(!std::is_same_v<Store, char>)
+      : store_(std::move(store)), op_(std::move(op)) {}
+  execute_awaiter(execute_awaiter&& o) noexcept(
+      std::is_nothrow_move_constructible_v<F>&& std::is_nothrow_move_constructible_v<Store>)
+      : store_(std::move(o.store_)),
+        layers_(o.layers_),
+        op_(std::move(o.op_)),
+        given_(o.given_),
+        tel_(o.tel_) {}
+  execute_awaiter& operator=(const execute_awaiter&) = delete;
+
+  /// The call as a task of its own, for code that needs one (returns a task, stores one): the
+  /// awaiter moves into the task's frame.
+  operator task<typename traits::caller_type>() && {  // NOLINT: implicit on purpose
+    return into_task(std::move(*this));
   }
-  call_outcome<R> o = co_await next_fn<R, 0, Layers, op_tail<R, F>>{layers, {&op}}(ctx);
-  if (sink != nullptr) [[unlikely]] {
-    sink->record_pipeline(ctx, clock::now() - started, verdict_of(o));
+
+  /// A dump follows the first layer (or the operation).
+  void describe_await(weft::await_description& d) const {
+    if (started()) {
+      if constexpr (requires(const awaiter& a) { a.describe_await(d); }) inner().describe_await(d);
+    }
   }
-  co_return handed_back<traits>(std::move(o), ctx.key);
-}
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  auto await_suspend(std::coroutine_handle<Promise> caller) {
+    using inner_suspend = suspend_t<awaiter>;
+    constexpr bool transfer = std::is_convertible_v<inner_suspend, std::coroutine_handle<>>;
+    using result = std::conditional_t<transfer, std::coroutine_handle<>, bool>;
+    if (awaited_) throw std::logic_error("weft::resilience: an execute() awaited twice");
+    awaited_ = true;
+    if constexpr (!std::is_same_v<Store, char>) layers_ = &store_;
+    ctx_ = given_ != nullptr ? given_ : &local_;
+    if (given_ == nullptr) local_.token = awaiting_token(caller);
+    if (tel_ != nullptr) {
+      if (ctx_->pipeline.empty()) ctx_->pipeline = tel_->name();
+      sink_ = tel_->sink();
+      if (sink_ != nullptr) [[unlikely]]
+        started_ = clock::now();
+    }
+    // A caller cancelled before the pipeline starts gets cancelled at once: no layer runs, no
+    // fallback is taken.
+    if (ctx_->token.is_cancellation_requested()) [[unlikely]] {
+      return result(resume_now(caller));
+    }
+    awaitable_.emplace(built_by{[this] { return chain{layers_, {&op_}}(*ctx_); }});
+    if constexpr (separate_awaiter) {
+      awaiter_.emplace(built_by{[this] { return std::move(*awaitable_).operator co_await(); }});
+    }
+    if (inner().await_ready()) return result(resume_now(caller));
+    if constexpr (std::is_void_v<inner_suspend>) {
+      inner().await_suspend(caller);
+      return true;
+    } else {
+      return result(inner().await_suspend(caller));
+    }
+  }
+  typename traits::caller_type await_resume() {
+    if (!started()) return handed_back<traits>(call_outcome<R>::cancelled());
+    call_outcome<R> o = inner().await_resume();
+    if (sink_ != nullptr) [[unlikely]] {
+      sink_->record_pipeline(*ctx_, clock::now() - started_, verdict_of(o));
+    }
+    return handed_back<traits>(std::move(o), ctx_->key);
+  }
+
+ private:
+  static task<typename traits::caller_type> into_task(execute_awaiter a) {
+    if constexpr (std::is_void_v<typename traits::caller_type>) {
+      co_await std::move(a);
+    } else {
+      co_return co_await std::move(a);
+    }
+  }
+  static auto resume_now(std::coroutine_handle<> caller) noexcept {
+    if constexpr (std::is_convertible_v<suspend_t<awaiter>, std::coroutine_handle<>>) {
+      return caller;  // symmetric transfer back to the caller: it resumes at once
+    } else {
+      return false;
+    }
+  }
+  bool started() const noexcept { return awaitable_.has_value(); }
+  awaiter& inner() noexcept {
+    if constexpr (separate_awaiter) {
+      return *awaiter_;
+    } else {
+      return *awaitable_;
+    }
+  }
+  const awaiter& inner() const noexcept {
+    if constexpr (separate_awaiter) {
+      return *awaiter_;
+    } else {
+      return *awaitable_;
+    }
+  }
+
+  [[no_unique_address]] Store store_{};
+  Layers* layers_ = nullptr;
+  F op_;
+  resilience_context* given_ = nullptr;
+  const telemetry* tel_ = nullptr;
+  resilience_context* ctx_ = nullptr;
+  metrics_sink* sink_ = nullptr;
+  clock::time_point started_{};
+  bool awaited_ = false;
+  resilience_context local_;
+  std::optional<awaitable> awaitable_;
+  std::optional<std::conditional_t<separate_awaiter, awaiter, char>> awaiter_;
+};
 
 }  // namespace detail
 
@@ -369,14 +498,16 @@ class pipeline {
   template <class F>
   requires(!requires_idempotent || idempotent_operation<F>)
   auto execute(F op) {
-    return detail::execute_chain(&layers_, std::move(op), nullptr, &telemetry_);
+    return detail::execute_awaiter<decltype(layers_), F>{&layers_, std::move(op), nullptr,
+                                                         &telemetry_};
   }
   /// Runs `op` with the caller's context (its deadline, key and properties are honoured and its
   /// token is the cancellation the layers observe). `ctx` must outlive the call.
   template <class F>
   requires(!requires_idempotent || idempotent_operation<F>)
   auto execute(resilience_context& ctx, F op) {
-    return detail::execute_chain(&layers_, std::move(op), &ctx, &telemetry_);
+    return detail::execute_awaiter<decltype(layers_), F>{&layers_, std::move(op), &ctx,
+                                                         &telemetry_};
   }
 
   /// As a layer inside another pipeline (returns the first layer's awaitable).
@@ -443,11 +574,8 @@ template <class L, class F>
 requires(!detail::layer_requires_idempotent<L> || idempotent_operation<F>)
 auto execute(L& layer, F op) {
   using layers = std::tuple<detail::slot<L&>>;
-  // The tuple lives in the call's frame; execute_chain keeps a pointer to it.
-  return [](L& l, F f) -> task<typename detail::op_traits<F>::caller_type> {
-    layers held{detail::slot<L&>{l}};
-    co_return co_await detail::execute_chain(&held, std::move(f), nullptr, nullptr);
-  }(layer, std::move(op));
+  // The awaiter holds the one-layer tuple itself and points at it once awaited.
+  return detail::execute_awaiter<layers, F, layers>{layers{detail::slot<L&>{layer}}, std::move(op)};
 }
 
 }  // namespace weft::resilience

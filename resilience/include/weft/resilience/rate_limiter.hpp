@@ -16,8 +16,6 @@
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
 #include <weft/or_cancelled.hpp>
-#include <weft/runtime.hpp>
-#include <weft/spin_lock.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/pinned.hpp>
@@ -25,7 +23,9 @@
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
+#include <weft/runtime.hpp>
 #include <weft/sleep.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
 

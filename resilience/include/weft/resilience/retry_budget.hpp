@@ -13,9 +13,9 @@
 #include <vector>
 
 #include <weft/clock.hpp>
-#include <weft/spin_lock.hpp>
 #include <weft/resilience/budget.hpp>
 #include <weft/resilience/classify.hpp>
+#include <weft/spin_lock.hpp>
 
 namespace weft::resilience {
 

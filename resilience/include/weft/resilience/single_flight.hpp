@@ -21,9 +21,9 @@
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
+#include <weft/shielded.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/event.hpp>
-#include <weft/shielded.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
 #include <weft/with_cancellation.hpp>

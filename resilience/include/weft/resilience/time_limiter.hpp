@@ -21,19 +21,19 @@
 #include <weft/cancel_scope.hpp>
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
-#include <weft/spin_lock.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/operation_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
-#include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/detail/pinned.hpp>
+#include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/shielded.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
 
@@ -273,8 +273,8 @@ class timeout_impl {
       cancel_scope scope(ctx.token);
       scope.cancel_at(w.deadline);
       bool joined = false;
-      call_outcome<R> o = co_await detail::as_outcome<R>(
-          scope.run(detail::join_or_stop<R>(handle, joined)));
+      call_outcome<R> o =
+          co_await detail::as_outcome<R>(scope.run(detail::join_or_stop<R>(handle, joined)));
       co_await scope.close();
       if (joined) co_return o;  // finished in time (or at exactly the deadline)
 

@@ -15,10 +15,10 @@
 #include <utility>
 
 #include <weft/clock.hpp>
-#include <weft/spin_lock.hpp>
-#include <weft/resilience/context.hpp>
 #include <weft/resilience/call_outcome.hpp>
+#include <weft/resilience/context.hpp>
 #include <weft/resilience/pipeline.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/task.hpp>
 
 namespace weft::resilience::detail {
