@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <exception>
 #include <new>
+#include <thread>
 #include <type_traits>
 
 #include <weft/detail/scheduler.hpp>
@@ -124,6 +125,34 @@ bool deadline_alarm::disarm_here() noexcept {
     return true;
   }
   return false;  // armed on another worker, or firing: disarm_elsewhere decides
+}
+
+void deadline_alarm::disarm_blocking() noexcept {
+  if (disarm_here()) return;
+  runtime_core* rt = &owner_->rt();
+  if (runtime_stopping(rt)) return;
+  struct wait_state {
+    std::atomic<bool> done{false};
+    worker* helper = nullptr;
+  };
+  wait_state ws;
+  ws.helper = current_worker_or_null();
+  // disarm_elsewhere resumes a coroutine when the owner is done; this one only says so.
+  auto waker = [](wait_state* s) -> firing_task {
+    worker* helper = s->helper;  // read first: once `done` is set, *s may be gone
+    s->done.store(true, std::memory_order_release);
+    if (helper != nullptr) unpark_current_helper(helper);
+    co_return;
+  }(&ws);
+  if (!disarm_elsewhere(waker.handle)) {
+    waker.handle.destroy();  // done without waiting (fired meanwhile, or on the owner after all)
+    return;
+  }
+  auto pending = [](void* s) {
+    return !static_cast<wait_state*>(s)->done.load(std::memory_order_acquire);
+  };
+  if (help_while(pending, &ws)) return;
+  while (pending(&ws) && !runtime_stopping(rt)) std::this_thread::yield();
 }
 
 bool deadline_alarm::disarm_elsewhere(std::coroutine_handle<> caller) noexcept {

@@ -31,9 +31,12 @@ std::size_t semaphore::available() const noexcept {
 
 std::size_t semaphore::waiting() const noexcept {
   std::lock_guard lock{lock_};
-  std::size_t n = 0;
-  for (const detail::waiter* w = waiters_.head; w != nullptr; w = w->next) ++n;
-  return n;
+  return waiting_;
+}
+
+semaphore::counts_t semaphore::counts() const noexcept {
+  std::lock_guard lock{lock_};
+  return {available_, waiting_};
 }
 
 std::string semaphore::describe(const acquire_awaiter& a) const {
@@ -61,6 +64,7 @@ bool semaphore::suspend(acquire_awaiter& a, std::coroutine_handle<> h,
     }
     a.rt = &detail::require_runtime("weft::semaphore::acquire");
     waiters_.push_back(&a);
+    ++waiting_;
   }
   return a.park(token, &acquire_awaiter::on_cancel, &a);
 }
@@ -73,6 +77,7 @@ detail::waiter* semaphore::grant_locked() noexcept {
     if (front->units_ > available_) break;  // FIFO: nobody passes the front request
     available_ -= front->units_;
     waiters_.pop_front_to_wake();
+    --waiting_;
     front->state = detail::waiter::done;
     front->next = nullptr;
     *tail = front;
@@ -97,6 +102,7 @@ void semaphore::cancel_waiter(acquire_awaiter* a) noexcept {
     std::lock_guard lock{lock_};
     if (!a->linked) return;  // served first: it holds the units now
     waiters_.erase(a);
+    --waiting_;
     a->state = detail::waiter::cancelled;
     wake = grant_locked();  // it may have been the request everyone behind it waited for
   }
@@ -112,6 +118,7 @@ void semaphore::withdraw(acquire_awaiter* a) noexcept {
     if (a->linked) {
       // Still waiting: it may be the request everyone behind it waits for.
       waiters_.erase(a);
+      --waiting_;
     } else if (a->state == detail::waiter::done && !a->taken_) {
       // Granted, but its task was destroyed before it resumed to take the units.
       available_ += a->units_;

@@ -4,8 +4,8 @@
 # A change to the runtime's internals then cannot silently break the layers.
 set -eu
 root="$1"
-found=$(grep -rnE '#include <weft/([a-z_]+/)?detail/|weft::detail::' "$root/resilience" |
-  grep -v '#include <weft/resilience/detail/' || true)
+found=$(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]weft/([A-Za-z0-9_]+/)*detail/|weft::detail\b' \
+  "$root/resilience" | grep -vE '[<"]weft/resilience/detail/' || true)
 if [ -n "$found" ]; then
   echo "$found"
   echo "FAIL: resilience/ reaches into the runtime's internals (above); use or extend the public seam" >&2

@@ -351,3 +351,83 @@ TEST(Seam, SpawnAndBlockOnTakeAwaitablesThatAreNotTasks) {
 }
 
 }  // namespace
+
+namespace {
+
+weft::task<bool> wait_under(weft::cancel_scope& scope) {
+  co_return co_await scope.run(weft::or_cancelled(weft::sleep_for(1h)));
+}
+
+TEST(CancelScope, ARunAwaitedInAnotherTaskLeavesNoLinkBehindIt) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    weft::cancel_scope scope;
+    // run() awaited by a spawned task: the scope links that task only while it awaits.
+    auto h = weft::spawn(wait_under(scope));
+    co_await weft::sleep_for(5ms);
+    scope.request_cancellation();
+    EXPECT_FALSE(co_await h) << "the waiter saw the scope's cancellation";
+    // The child's frame is gone; the scope refers to nothing of it (ASan would see a read).
+    EXPECT_FALSE(scope.linked_cancellation_requested());
+    co_await scope.close();
+  });
+}
+
+TEST(CancelScope, AScopeLeftByAnExceptionDisarmsItsDeadline) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    const auto t0 = weft::clock::now();
+    try {
+      weft::cancel_scope scope;
+      scope.cancel_at(t0 + 10ms);
+      co_await scope.run(weft::sleep_for(1ms));
+      throw std::runtime_error("left early, without close()");
+    } catch (const std::runtime_error&) {
+    }
+    // The alarm went with the scope: passing its instant touches nothing (ASan would see it).
+    co_await weft::sleep_for(20ms);
+    EXPECT_EQ(ms_since(t0), 21);
+  });
+}
+
+TEST(CancelScope, ScopesLeftWithoutCloseOnTwoWorkersAreSafe) {
+  weft::runtime rt{{.workers = 2}};
+  std::atomic<int> done{0};
+  rt.block_on([](std::atomic<int>& done) -> weft::task<void> {
+    weft::task_group g;
+    for (int i = 0; i < 300; ++i) {
+      g.spawn([](int i, std::atomic<int>& done) -> weft::task<void> {
+        {
+          weft::cancel_scope scope;
+          // Some deadlines fire while the task is elsewhere; none is closed explicitly.
+          scope.cancel_at(weft::clock::now() + std::chrono::microseconds(i % 3 == 0 ? 0 : 50));
+          (void)co_await scope.run(weft::or_cancelled(weft::yield()));
+          (void)co_await weft::or_cancelled(weft::sleep_for(std::chrono::microseconds(i % 7)));
+        }
+        done.fetch_add(1);
+      }(i, done));
+    }
+    co_await g.join();
+  }(done));
+  EXPECT_EQ(done.load(), 300);
+}
+
+TEST(Seam, SemaphoreCountsAreReadTogether) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    weft::semaphore slots{1};
+    auto held = co_await slots.acquire();
+    auto waiter = weft::spawn(
+        [](weft::semaphore& s) -> weft::task<void> { auto p = co_await s.acquire(); }(slots));
+    co_await weft::yield();
+    auto c = slots.counts();
+    EXPECT_EQ(c.available, 0u);
+    EXPECT_EQ(c.waiting, 1u);
+    held.release();
+    EXPECT_EQ(slots.waiting(), 0u) << "handed over: no longer waiting";
+    co_await waiter;
+    EXPECT_EQ(slots.counts().available, 1u);
+  });
+}
+
+}  // namespace

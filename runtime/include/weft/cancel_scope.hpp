@@ -3,6 +3,7 @@
 // resilience layers are built on.
 #pragma once
 
+#include <cassert>
 #include <coroutine>
 #include <type_traits>
 #include <utility>
@@ -36,9 +37,12 @@ namespace weft {
 /// - The deadline follows the timeout rule "ties go to the result": the cancellation is requested
 ///   after everything the deadline's instant woke has run, so an operation that completes at
 ///   exactly the deadline completes. Paused time is exact.
-/// - close() unlinks the scope and disarms the deadline; await it before the scope goes away
-///   whenever cancel_at() was called (a firing on another worker is waited for). Without a
-///   deadline it completes at once and may be skipped.
+/// - close() unlinks the scope and disarms the deadline, suspending if a firing on another worker
+///   must be waited for; await it when the operation is done. A scope destroyed without it (an
+///   exception left early) disarms in its destructor, blocking the worker's loop in the same way
+///   if it must wait. Without a deadline close() completes at once and may be skipped.
+/// - The awaiting task is linked only while it awaits through run(): the scope keeps no reference
+///   to it afterwards (linked_cancellation_requested() remembers what it saw).
 /// - A scope is cancelled once and for good: create a new one per operation.
 ///
 /// Misuse: cancel_at() off a worker throws std::logic_error, and a second cancel_at() before
@@ -52,7 +56,13 @@ class cancel_scope {
   explicit cancel_scope(const cancel_token& linked) { link(linked); }
   cancel_scope(const cancel_scope&) = delete;
   cancel_scope& operator=(const cancel_scope&) = delete;
-  ~cancel_scope() { unlink(); }
+  /// Unlinks, and disarms a deadline that close() did not (an exception left the scope early):
+  /// a firing in progress, or an alarm armed on another worker, is waited for by running the
+  /// worker's loop meanwhile, as a task_group's destructor does.
+  ~cancel_scope() {
+    unlink();
+    alarm_.disarm_blocking();
+  }
 
   /// The token that operations run under the scope observe.
   [[nodiscard]] cancel_token token() const noexcept { return detail::token_access::make(&state_); }
@@ -68,7 +78,7 @@ class cancel_scope {
   /// True when a linked token (the constructor's, or the awaiting task's during run()) has had
   /// its cancellation requested: the caller gave up, whatever the deadline did.
   [[nodiscard]] bool linked_cancellation_requested() const noexcept {
-    return (task_state_ != nullptr && task_state_->is_cancelled()) ||
+    return task_cancelled_ || (task_state_ != nullptr && task_state_->is_cancelled()) ||
            linked_.is_cancellation_requested();
   }
 
@@ -98,7 +108,12 @@ class cancel_scope {
       caller_ = &p;
       saved_ = p.token_;
       p.token_ = &scope_->state_;
-      return inner_.await_suspend(caller);
+      try {
+        return inner_.await_suspend(caller);
+      } catch (...) {
+        restore();  // the task goes on (with the exception) under its own token
+        throw;
+      }
     }
     decltype(auto) await_resume() {
       restore();
@@ -106,9 +121,13 @@ class cancel_scope {
     }
 
    private:
+    // The awaiting task's token comes back and its link into the scope goes: the scope refers
+    // to the task only while the task awaits through it.
     void restore() noexcept {
-      if (caller_ != nullptr) caller_->token_ = saved_;
+      if (caller_ == nullptr) return;
+      caller_->token_ = saved_;
       caller_ = nullptr;
+      scope_->unlink_task();
     }
 
     cancel_scope* scope_;
@@ -153,16 +172,21 @@ class cancel_scope {
     }
   }
   void link_task(detail::cancel_state* task_state) {
+    assert(task_state_ == nullptr && "weft::cancel_scope: run() awaited twice at once");
     task_state_ = task_state;
-    task_hook_.disarm();
     // The task's token is linked already when it is the constructor's.
     if (task_state == nullptr || task_state == detail::token_access::state(linked_)) return;
     if (!task_hook_.arm(task_state, &cancel_state_of, &state_)) state_.request_cancel();
   }
+  void unlink_task() noexcept {
+    task_hook_.disarm();
+    if (task_state_ != nullptr && task_state_->is_cancelled()) task_cancelled_ = true;
+    task_state_ = nullptr;
+  }
   void unlink() noexcept {
     stop_link_.reset();
     linked_hook_.disarm();
-    task_hook_.disarm();
+    unlink_task();
   }
 
   // Invariant: state_ outlives everything that can cancel it (declared first, destroyed last).
@@ -173,6 +197,7 @@ class cancel_scope {
   detail::deadline_alarm alarm_;
   detail::cancel_state* task_state_ = nullptr;
   cancel_token linked_;
+  bool task_cancelled_ = false;  // the awaiting task's cancellation was seen by an ended run()
 };
 
 }  // namespace weft

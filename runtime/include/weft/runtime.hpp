@@ -288,6 +288,13 @@ auto block_on(F f) {
   return default_runtime().block_on(std::move(f));
 }
 
+/// block_on for an awaitable that is not a task (see runtime::block_on).
+template <class A>
+requires(!detail::is_task<std::remove_cvref_t<A>>::value && !detail::task_factory<A> &&
+         detail::awaitable<std::remove_cvref_t<A>>) auto block_on(A&& a) {
+  return default_runtime().block_on(std::forward<A>(a));
+}
+
 /// True if the calling thread is a worker of any weft runtime: for code that is also driven from
 /// plain threads and does some things (start a timer, spawn) only where a worker runs it.
 ///

@@ -49,7 +49,7 @@ auto spawn(F f, spawn_options options = {},
 /// spawn for an awaitable that is not a task (a pipeline's execute(), a sleep, a join): it moves
 /// into a task of its own, which is spawned.
 ///
-///     auto h = weft::spawn(pipe.execute([&] { return backend.get(key); }));
+///     auto h = weft::spawn(pipe.execute(fetch_config));   // fetch_config() returns a task
 template <class A>
 requires(
     !detail::is_task<std::remove_cvref_t<A>>::value && !detail::task_factory<A> &&

@@ -124,9 +124,8 @@ class bulkhead_impl {
   [[nodiscard]] const bulkhead_options& options() const noexcept { return options_; }
 
   [[nodiscard]] bulkhead_metrics metrics() const noexcept {
-    const std::size_t available = permits_.available();
-    return {options_.max_concurrent, available, options_.max_concurrent - available,
-            permits_.waiting()};
+    const auto c = permits_.counts();
+    return {options_.max_concurrent, c.available, options_.max_concurrent - c.available, c.waiting};
   }
 
  private:
@@ -139,7 +138,8 @@ class bulkhead_impl {
   // A place in the queue, counted against max_queue from admission until the wait ends
   // (however it ends, the frame's destruction at runtime shutdown included). A waiter handed a
   // permit keeps its place until it resumes: a newcomer in that instant may be refused a place it
-  // would have had a moment later, never given one beyond max_queue.
+  // would have had a moment later, never given one beyond max_queue. (metrics().queued counts the
+  // semaphore's queue itself: the calls still waiting.)
   struct queue_place {
     bulkhead_impl* b;
     explicit queue_place(bulkhead_impl* owner) noexcept : b(owner) {}
@@ -156,7 +156,8 @@ class bulkhead_impl {
 
   void report_inflight(const resilience_context& ctx) const noexcept {
     if (telemetry_->sink() == nullptr) return;
-    telemetry_->gauge_value(gauge::inflight, ctx.key, static_cast<double>(metrics().inflight));
+    const std::size_t inflight = options_.max_concurrent - permits_.available();
+    telemetry_->gauge_value(gauge::inflight, ctx.key, static_cast<double>(inflight));
   }
 
   void emit(event_kind kind, const resilience_context& ctx, clock::duration waited) const {

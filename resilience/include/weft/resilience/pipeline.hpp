@@ -335,8 +335,6 @@ class execute_awaiter {
   using awaitable = std::invoke_result_t<const chain&, resilience_context&>;
   using awaiter = typename awaiter_of<awaitable>::type;
   static constexpr bool separate_awaiter = member_co_await<awaitable>;
-  template <class A>
-  using suspend_t = decltype(std::declval<A&>().await_suspend(std::coroutine_handle<>{}));
 
  public:
   execute_awaiter(Layers* layers, F op, resilience_context* given, const telemetry* tel)
@@ -367,7 +365,7 @@ class execute_awaiter {
   bool await_ready() const noexcept { return false; }
   template <class Promise>
   auto await_suspend(std::coroutine_handle<Promise> caller) {
-    using inner_suspend = suspend_t<awaiter>;
+    using inner_suspend = decltype(std::declval<awaiter&>().await_suspend(caller));
     constexpr bool transfer = std::is_convertible_v<inner_suspend, std::coroutine_handle<>>;
     using result = std::conditional_t<transfer, std::coroutine_handle<>, bool>;
     if (awaited_) throw std::logic_error("weft::resilience: an execute() awaited twice");
@@ -384,13 +382,13 @@ class execute_awaiter {
     // A caller cancelled before the pipeline starts gets cancelled at once: no layer runs, no
     // fallback is taken.
     if (ctx_->token.is_cancellation_requested()) [[unlikely]] {
-      return result(resume_now(caller));
+      return result(resume_now<transfer>(caller));
     }
     awaitable_.emplace(built_by{[this] { return chain{layers_, {&op_}}(*ctx_); }});
     if constexpr (separate_awaiter) {
       awaiter_.emplace(built_by{[this] { return std::move(*awaitable_).operator co_await(); }});
     }
-    if (inner().await_ready()) return result(resume_now(caller));
+    if (inner().await_ready()) return result(resume_now<transfer>(caller));
     if constexpr (std::is_void_v<inner_suspend>) {
       inner().await_suspend(caller);
       return true;
@@ -415,8 +413,9 @@ class execute_awaiter {
       co_return co_await std::move(a);
     }
   }
+  template <bool Transfer>
   static auto resume_now(std::coroutine_handle<> caller) noexcept {
-    if constexpr (std::is_convertible_v<suspend_t<awaiter>, std::coroutine_handle<>>) {
+    if constexpr (Transfer) {
       return caller;  // symmetric transfer back to the caller: it resumes at once
     } else {
       return false;
@@ -469,18 +468,22 @@ task<call_outcome<R>> as_task(Next next, resilience_context ctx) {
 /// Layers composed around an operation, l1 outermost (as in Polly and Tower).
 ///
 ///     weft::resilience::circuit_breaker breaker{{.window = window::count(20)}};
-///     weft::resilience::pipeline pipe{time_limiter{2s}, retry{}, breaker, bulkhead{{.max_concurrent = 8}}};
-///     int v = co_await pipe.execute([&] { return backend.get(key); });
+///     weft::resilience::pipeline pipe{time_limiter{2s}, retry{}, breaker,
+///     bulkhead{{.max_concurrent = 8}}}; int v = co_await pipe.execute([&] { return
+///     backend.get(key); });
 ///
 /// An lvalue layer is held by reference (share one breaker between pipelines), a shared_ptr by
 /// sharing, anything else by value (moved in; docs/resilience.md lists the movable layers). The
 /// pipeline must outlive the calls that run through it, and stay where it is while they run: it
 /// may be moved (returned, stored) before its first call, not during one. To keep one as a class
 /// member without spelling its type, use any_pipeline<R> (<weft/resilience/any_pipeline.hpp>).
-/// execute() returns the operation's own type: for task<T>, T (a rejection throws
-/// `rejected`, an exception propagates); for an expected-like task<E>, E (rejections are
-/// injected with make_resilience_error); for task<call_outcome<T>>, the outcome itself (nothing
-/// throws). Thread safety: the layers' own (all weft layers may be shared between workers).
+/// execute() returns an awaiter that runs the call in the awaiting task's frame (no task of its
+/// own); it converts to a weft::task where one is needed, and spawn/block_on take it as they take
+/// a task; it is awaited once (again: std::logic_error). Awaiting it gives the operation's own
+/// type: for task<T>, T (a rejection throws `rejected`, an exception propagates); for an
+/// expected-like task<E>, E (rejections are injected with make_resilience_error); for
+/// task<call_outcome<T>>, the outcome itself (nothing throws). Thread safety: the layers' own
+/// (all weft layers may be shared between workers).
 template <class... Slots>
 class pipeline {
  public:

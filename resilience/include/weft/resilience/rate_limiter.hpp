@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include <weft/cancel_scope.hpp>
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
 #include <weft/or_cancelled.hpp>
@@ -435,7 +436,8 @@ inline task<bool> rate_limiter_impl::sleep_until_reserved(resilience_context& ct
   const cancel_token own = co_await this_task::cancel_token();
   bool slept = false;
   if (detail::needs_context_link(ctx, own)) {
-    slept = co_await detail::sleep_until_quietly(at, ctx.token);
+    cancel_scope scope(ctx.token);  // the sleep ends on either token, as a value
+    slept = co_await scope.run(or_cancelled(sleep_until(at)));
   } else {
     slept = co_await or_cancelled(sleep_until(at));
   }

@@ -13,6 +13,7 @@
 #include <system_error>
 #include <utility>
 
+#include <weft/cancel_scope.hpp>
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
 #include <weft/operation_cancelled.hpp>
@@ -313,8 +314,9 @@ task<call_outcome<R>> retry::run(resilience_context& ctx, Next next) {
       if (!detail::needs_context_link(ctx, own)) {
         woke = co_await or_cancelled(sleep_until(until));
       } else {
-        // The context carries a token of its own: the sleep ends on either.
-        woke = co_await detail::sleep_until_quietly(until, ctx.token);
+        // The context carries a token of its own: the sleep ends on either, as a value.
+        cancel_scope scope(ctx.token);
+        woke = co_await scope.run(or_cancelled(sleep_until(until)));
       }
       if (!woke) co_return call_outcome<R>::cancelled();
     } else if (ctx.token.is_cancellation_requested() || own.is_cancellation_requested()) {

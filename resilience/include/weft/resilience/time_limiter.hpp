@@ -230,12 +230,29 @@ class timeout_impl {
     return call_outcome<R>::failure(errc::timeout);
   }
 
+  struct context_restore {
+    resilience_context& ctx;
+    std::optional<clock::time_point> deadline;
+    cancel_token token;
+    context_restore(resilience_context& c, std::optional<clock::time_point> d, cancel_token t)
+        : ctx(c), deadline(d), token(std::move(t)) {}
+    context_restore(const context_restore&) = delete;
+    context_restore& operator=(const context_restore&) = delete;
+    ~context_restore() {
+      ctx.deadline = deadline;
+      ctx.token = token;
+    }
+  };
+
   template <class R, class Next>
   task<call_outcome<R>> run_awaited(resilience_context& ctx, Next next) {
     const window w = open(ctx);
     const auto outer_deadline = ctx.deadline;
     const cancel_token outer_token = ctx.token;
     cancel_scope scope(outer_token);
+    // The caller's deadline and token come back however this ends (an inner layer that throws
+    // while starting included), before the scope they would otherwise point at is gone.
+    context_restore restore(ctx, outer_deadline, outer_token);
     scope.cancel_at(w.deadline);
     ctx.deadline = w.deadline;
     ctx.token = scope.token();

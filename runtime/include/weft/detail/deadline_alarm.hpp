@@ -77,6 +77,12 @@ class deadline_alarm {
    private:
     deadline_alarm* alarm_;
   };
+  /// disarm() for a destructor, which cannot suspend: on the owner's thread it unlinks at once;
+  /// otherwise (armed on another worker, or firing) it waits by running this worker's loop (off a
+  /// worker: by yielding) until the owner is done. Returns at once during runtime shutdown, where
+  /// the destructor unlinks what is left.
+  void disarm_blocking() noexcept;
+
   /// Cancels the timer, or waits until a firing in progress has finished. After it completes the
   /// alarm touches nothing any more and may be destroyed or armed again.
   [[nodiscard("disarm() does nothing until it is co_awaited")]] disarm_awaiter disarm() noexcept {

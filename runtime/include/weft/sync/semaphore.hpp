@@ -138,8 +138,14 @@ class semaphore {
   std::optional<permit> try_acquire(std::size_t units = 1);
   /// Units free now (a snapshot).
   [[nodiscard]] std::size_t available() const noexcept;
-  /// Requests waiting now, not yet granted (a snapshot; counts the queue, for metrics).
+  /// Requests waiting now, not yet granted (a snapshot, for metrics).
   [[nodiscard]] std::size_t waiting() const noexcept;
+  struct counts_t {
+    std::size_t available;
+    std::size_t waiting;
+  };
+  /// available() and waiting() read together (one snapshot).
+  [[nodiscard]] counts_t counts() const noexcept;
 
  private:
   void release(std::size_t units) noexcept;
@@ -152,6 +158,7 @@ class semaphore {
 
   mutable detail::spin_lock lock_;
   std::size_t available_;
+  std::size_t waiting_ = 0;  // the length of waiters_
   detail::waiter_list waiters_;
 };
 

@@ -1,21 +1,16 @@
 // Deadlines and waits shared by the layers: saturating deadline arithmetic, the test for an
-// outcome that reports a cancellation, and sleeps that report cancellation as `false` instead of
-// throwing (a retry's backoff, a rate limiter's reserved sleep), honouring a context token other
-// than the task's own. Built on the runtime's public cancel_scope and or_cancelled.
+// outcome that reports a cancellation, and when a wait must watch the context's token besides
+// the task's own (then it runs under a weft::cancel_scope linked to it).
 #pragma once
 
 #include <chrono>
 #include <system_error>
 #include <utility>
 
-#include <weft/cancel_scope.hpp>
 #include <weft/cancel_token.hpp>
 #include <weft/clock.hpp>
-#include <weft/or_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
-#include <weft/sleep.hpp>
-#include <weft/task.hpp>
 
 namespace weft::resilience::detail {
 
@@ -63,14 +58,6 @@ bool is_cancellation(const call_outcome<R>& o) {
 [[nodiscard]] inline bool needs_context_link(const resilience_context& ctx,
                                              const cancel_token& own) noexcept {
   return ctx.token.can_be_cancelled() && !(ctx.token == own);
-}
-
-/// Sleeps until `deadline` on the runtime clock, cancellable by the task's own token and by
-/// `extra`: true if the deadline came, false if cancelled first. Never throws a cancellation.
-inline task<bool> sleep_until_quietly(clock::time_point deadline, cancel_token extra) {
-  cancel_scope scope(extra);
-  const bool woke = co_await scope.run(or_cancelled(sleep_until(deadline)));
-  co_return woke;
 }
 
 }  // namespace weft::resilience::detail
