@@ -39,8 +39,11 @@ namespace weft::detail {
 static_assert(std::is_standard_layout_v<deadline_alarm>);
 
 deadline_alarm::~deadline_alarm() {
-  // Only a frame destroyed at shutdown (after its worker stopped) is still linked.
+  // Only a frame destroyed at shutdown (after its worker stopped) is still linked, or still
+  // firing: its firing task sits in a worker queue that shutdown drops without running.
   if (entry_.linked()) owner_->timers().remove(&entry_);
+  const auto s = state_.load(std::memory_order_acquire);
+  if ((s == firing_state || s == firing_waited_state) && firing_) firing_.destroy();
 }
 
 void deadline_alarm::arm(clock::time_point deadline, cancel_state& target) {
@@ -90,6 +93,7 @@ void deadline_alarm::on_fire(timer_entry* entry) noexcept {
     alarm->fire_now();
     co_return;
   }(a);
+  a->firing_ = fire.handle;
   a->owner_->push_back(fire.handle);
 }
 

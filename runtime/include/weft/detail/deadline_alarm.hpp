@@ -112,6 +112,9 @@ class deadline_alarm {
   worker* owner_ = nullptr;
   cancel_state* target_ = nullptr;
   std::coroutine_handle<> waiter_;  // a disarm() suspended until the owner is done
+  // The queued firing task while firing: shutdown drops queued handles without running them, so
+  // an alarm destroyed then frees the firing's frame itself.
+  std::coroutine_handle<> firing_;
 };
 
 }  // namespace weft::detail
