@@ -117,8 +117,16 @@ class bulkhead_impl {
     return p ? permit{std::move(*p)} : permit{};
   }
 
+  /// The whole call as a coroutine: the path of a call that found no permit free.
   template <class R, class Next>
   task<call_outcome<R>> run(resilience_context& ctx, Next next);
+
+  /// The inflight gauge, after an admission or a release.
+  void report_inflight(const resilience_context& ctx) const noexcept {
+    if (telemetry_->sink() == nullptr) return;
+    const std::size_t inflight = options_.max_concurrent - permits_.available();
+    telemetry_->gauge_value(gauge::inflight, ctx.key, static_cast<double>(inflight));
+  }
 
   [[nodiscard]] telemetry& observers() noexcept { return *telemetry_; }
   [[nodiscard]] const bulkhead_options& options() const noexcept { return options_; }
@@ -153,12 +161,6 @@ class bulkhead_impl {
 
   /// The slow path: queue (or be rejected) and wait for a permit.
   task<wait_result> wait_for_permit(resilience_context& ctx);
-
-  void report_inflight(const resilience_context& ctx) const noexcept {
-    if (telemetry_->sink() == nullptr) return;
-    const std::size_t inflight = options_.max_concurrent - permits_.available();
-    telemetry_->gauge_value(gauge::inflight, ctx.key, static_cast<double>(inflight));
-  }
 
   void emit(event_kind kind, const resilience_context& ctx, clock::duration waited) const {
     if (!telemetry_->active()) return;
@@ -240,6 +242,81 @@ task<call_outcome<R>> bulkhead_impl::run(resilience_context& ctx, Next next) {
   co_return o;
 }
 
+/// One call through a bulkhead, as an awaiter: a permit free at once (the common case) runs the
+/// inner call in place, in the awaiting frame, and releases the permit when it returns; a call
+/// that must queue (or be refused) runs the bulkhead's coroutine instead. The permit lives in the
+/// awaiter, so it is released however the awaiting coroutine ends.
+template <class R, class Next>
+class bulkhead_call {
+  using awaitable = std::invoke_result_t<Next&, resilience_context&>;
+  using awaiter = typename awaiter_of<awaitable>::type;
+  static constexpr bool separate_awaiter = member_co_await<awaitable>;
+  using slow_awaiter = decltype(std::declval<task<call_outcome<R>>>().operator co_await());
+
+ public:
+  bulkhead_call(bulkhead_impl* b, resilience_context& ctx, Next next)
+      : b_(b), ctx_(&ctx), next_(next) {}
+
+  void describe_await(weft::await_description& d) const {
+    if (slow_) {
+      slow_->describe_await(d);
+    } else if (held_) {
+      if constexpr (requires(const awaiter& a) { a.describe_await(d); }) inner().describe_await(d);
+    }
+  }
+  bool await_ready() {
+    held_ = b_->try_acquire();
+    if (!held_) {
+      slow_.emplace(
+          built_by{[this] { return b_->template run<R>(*ctx_, next_).operator co_await(); }});
+      return slow_->await_ready();
+    }
+    b_->report_inflight(*ctx_);
+    awaitable_.emplace(built_by{[this] { return next_(*ctx_); }});
+    if constexpr (separate_awaiter) {
+      awaiter_.emplace(built_by{[this] { return std::move(*awaitable_).operator co_await(); }});
+    }
+    return inner().await_ready();
+  }
+  template <class Promise>
+  auto await_suspend(std::coroutine_handle<Promise> caller) {
+    constexpr bool transfer = transfers_v<awaiter, Promise> || transfers_v<slow_awaiter, Promise>;
+    if (slow_) return suspend_as<transfer>(*slow_, caller);
+    return suspend_as<transfer>(inner(), caller);
+  }
+  call_outcome<R> await_resume() {
+    if (slow_) return slow_->await_resume();
+    call_outcome<R> o = inner().await_resume();
+    held_.release();
+    b_->report_inflight(*ctx_);
+    return o;
+  }
+
+ private:
+  awaiter& inner() noexcept {
+    if constexpr (separate_awaiter) {
+      return *awaiter_;
+    } else {
+      return *awaitable_;
+    }
+  }
+  const awaiter& inner() const noexcept {
+    if constexpr (separate_awaiter) {
+      return *awaiter_;
+    } else {
+      return *awaitable_;
+    }
+  }
+
+  bulkhead_impl* b_;
+  resilience_context* ctx_;
+  Next next_;
+  bulkhead_impl::permit held_;  // declared before the inner call: released after it is gone
+  std::optional<awaitable> awaitable_;
+  std::optional<std::conditional_t<separate_awaiter, awaiter, char>> awaiter_;
+  std::optional<slow_awaiter> slow_;
+};
+
 }  // namespace detail
 
 /// Limits how many calls run at once (max_concurrent), with an optional FIFO queue of callers
@@ -288,8 +365,8 @@ class bulkhead {
 
   /// The layer protocol: runs `next` holding a permit, or returns bulkhead_full / cancelled.
   template <class R, class Next>
-  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
-    return impl_->template run<R>(ctx, next);
+  auto run(resilience_context& ctx, Next next) {
+    return detail::bulkhead_call<R, Next>{impl_.operator->(), ctx, next};
   }
 
   /// Runs `op` through this bulkhead alone.

@@ -261,6 +261,39 @@ struct awaiter_of<A> {
   using type = decltype(std::declval<A&&>().operator co_await());
 };
 
+/// One await_suspend result for an awaiter that may run one of several inner awaiters: with
+/// Transfer, a coroutine handle (a bool's "suspended" becomes the no-op coroutine, "resume now"
+/// the caller); otherwise a bool.
+template <bool Transfer, class A, class Promise>
+auto suspend_as(A& a, std::coroutine_handle<Promise> caller) {
+  using r = decltype(a.await_suspend(caller));
+  if constexpr (Transfer) {
+    if constexpr (std::is_void_v<r>) {
+      a.await_suspend(caller);
+      return std::coroutine_handle<>{std::noop_coroutine()};
+    } else if constexpr (std::is_same_v<r, bool>) {
+      return a.await_suspend(caller) ? std::coroutine_handle<>{std::noop_coroutine()}
+                                     : std::coroutine_handle<>{caller};
+    } else {
+      return std::coroutine_handle<>{a.await_suspend(caller)};
+    }
+  } else {
+    if constexpr (std::is_void_v<r>) {
+      a.await_suspend(caller);
+      return true;
+    } else {
+      return static_cast<bool>(a.await_suspend(caller));
+    }
+  }
+}
+
+/// True when awaiter A's await_suspend, called from a Promise coroutine, transfers to a handle.
+template <class A, class Promise>
+inline constexpr bool transfers_v =
+    std::is_convertible_v<decltype(std::declval<A&>().await_suspend(
+                              std::declval<std::coroutine_handle<Promise>>())),
+                          std::coroutine_handle<>>;
+
 /// Holds a layer in a pipeline: by reference (an lvalue was given: stateful layers such as a
 /// breaker are shared that way), through a shared_ptr, or by value.
 template <class L>

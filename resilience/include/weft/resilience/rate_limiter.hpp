@@ -341,8 +341,12 @@ class rate_limiter_impl {
   rate_limiter_impl(const rate_limiter_impl&) = delete;
   rate_limiter_impl& operator=(const rate_limiter_impl&) = delete;
 
+  /// The rest of a call whose permit was reserved for later: sleep until then, then run.
   template <class R, class Next>
-  task<call_outcome<R>> run(resilience_context& ctx, Next next);
+  task<call_outcome<R>> run_reserved(resilience_context& ctx, Next next, detail::rate_decision d);
+
+  template <class R, class Next>
+  friend class rate_limiter_call;
 
   [[nodiscard]] rate_permission try_acquire() {
     const auto d = decide(clock::duration::zero());
@@ -445,24 +449,96 @@ inline task<bool> rate_limiter_impl::sleep_until_reserved(resilience_context& ct
 }
 
 template <class R, class Next>
-task<call_outcome<R>> rate_limiter_impl::run(resilience_context& ctx, Next next) {
-  const detail::rate_decision d = decide(options_.max_wait);
-  report_tokens(ctx, d.left);
-  if (d.verdict == detail::rate_verdict::rejected) {
-    emit(event_kind::rate_limited, ctx, d.wait);
-    co_return call_outcome<R>::failure(errc::rate_limited, d.wait)
-        .from_layer(telemetry_->shared_name());
+task<call_outcome<R>> rate_limiter_impl::run_reserved(resilience_context& ctx, Next next,
+                                                      detail::rate_decision d) {
+  const bool slept = co_await sleep_until_reserved(ctx, d.at);
+  if (!slept) {
+    give_back(d.at);
+    co_return call_outcome<R>::cancelled();
   }
-  if (d.verdict == detail::rate_verdict::reserved) {
-    const bool slept = co_await sleep_until_reserved(ctx, d.at);
-    if (!slept) {
-      give_back(d.at);
-      co_return call_outcome<R>::cancelled();
-    }
-    emit(event_kind::rate_limit_waited, ctx, d.wait);
-  }
+  emit(event_kind::rate_limit_waited, ctx, d.wait);
   co_return co_await next(ctx);
 }
+
+/// One call through a rate limiter, as an awaiter: a permit granted now runs the inner call in
+/// place, in the awaiting frame; a refusal completes at once with the rejection as a value; a
+/// permit reserved for later runs a coroutine that sleeps until then.
+template <class R, class Next>
+class rate_limiter_call {
+  using awaitable = std::invoke_result_t<Next&, resilience_context&>;
+  using awaiter = typename awaiter_of<awaitable>::type;
+  static constexpr bool separate_awaiter = member_co_await<awaitable>;
+  using slow_awaiter = decltype(std::declval<task<call_outcome<R>>>().operator co_await());
+
+ public:
+  rate_limiter_call(rate_limiter_impl* l, resilience_context& ctx, Next next)
+      : l_(l), ctx_(&ctx), next_(next) {}
+
+  void describe_await(weft::await_description& d) const {
+    if (slow_) {
+      slow_->describe_await(d);
+    } else if (awaitable_) {
+      if constexpr (requires(const awaiter& a) { a.describe_await(d); }) inner().describe_await(d);
+    }
+  }
+  bool await_ready() {
+    const rate_decision d = l_->decide(l_->options_.max_wait);
+    l_->report_tokens(*ctx_, d.left);
+    if (d.verdict == rate_verdict::rejected) {
+      l_->emit(event_kind::rate_limited, *ctx_, d.wait);
+      refused_ = d.wait;
+      return true;
+    }
+    if (d.verdict == rate_verdict::reserved) {
+      slow_.emplace(built_by{
+          [&, this] { return l_->template run_reserved<R>(*ctx_, next_, d).operator co_await(); }});
+      return slow_->await_ready();
+    }
+    awaitable_.emplace(built_by{[this] { return next_(*ctx_); }});
+    if constexpr (separate_awaiter) {
+      awaiter_.emplace(built_by{[this] { return std::move(*awaitable_).operator co_await(); }});
+    }
+    return inner().await_ready();
+  }
+  template <class Promise>
+  auto await_suspend(std::coroutine_handle<Promise> caller) {
+    constexpr bool transfer = transfers_v<awaiter, Promise> || transfers_v<slow_awaiter, Promise>;
+    if (slow_) return suspend_as<transfer>(*slow_, caller);
+    return suspend_as<transfer>(inner(), caller);
+  }
+  call_outcome<R> await_resume() {
+    if (refused_) {
+      return call_outcome<R>::failure(errc::rate_limited, *refused_)
+          .from_layer(l_->telemetry_->shared_name());
+    }
+    if (slow_) return slow_->await_resume();
+    return inner().await_resume();
+  }
+
+ private:
+  awaiter& inner() noexcept {
+    if constexpr (separate_awaiter) {
+      return *awaiter_;
+    } else {
+      return *awaitable_;
+    }
+  }
+  const awaiter& inner() const noexcept {
+    if constexpr (separate_awaiter) {
+      return *awaiter_;
+    } else {
+      return *awaitable_;
+    }
+  }
+
+  rate_limiter_impl* l_;
+  resilience_context* ctx_;
+  Next next_;
+  std::optional<clock::duration> refused_;  // the refusal's retry_after
+  std::optional<awaitable> awaitable_;
+  std::optional<std::conditional_t<separate_awaiter, awaiter, char>> awaiter_;
+  std::optional<slow_awaiter> slow_;
+};
 
 }  // namespace detail
 
@@ -516,8 +592,8 @@ class rate_limiter {
   /// The layer protocol: runs `next` now, after a reserved wait, or returns rate_limited /
   /// cancelled.
   template <class R, class Next>
-  task<call_outcome<R>> run(resilience_context& ctx, Next next) {
-    return impl_->template run<R>(ctx, next);
+  auto run(resilience_context& ctx, Next next) {
+    return detail::rate_limiter_call<R, Next>{impl_.operator->(), ctx, next};
   }
 
   /// Runs `op` through this limiter alone.
