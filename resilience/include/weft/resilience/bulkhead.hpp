@@ -249,8 +249,7 @@ task<call_outcome<R>> bulkhead_impl::run(resilience_context& ctx, Next next) {
 template <class R, class Next>
 class bulkhead_call {
   using awaitable = std::invoke_result_t<Next&, resilience_context&>;
-  using awaiter = typename awaiter_of<awaitable>::type;
-  static constexpr bool separate_awaiter = member_co_await<awaitable>;
+  using awaiter = typename inner_call<awaitable>::awaiter;
   using slow_awaiter = decltype(std::declval<task<call_outcome<R>>>().operator co_await());
 
  public:
@@ -260,8 +259,8 @@ class bulkhead_call {
   void describe_await(weft::await_description& d) const {
     if (slow_) {
       slow_->describe_await(d);
-    } else if (held_) {
-      if constexpr (requires(const awaiter& a) { a.describe_await(d); }) inner().describe_await(d);
+    } else {
+      inner_.describe_await(d);
     }
   }
   bool await_ready() {
@@ -272,48 +271,30 @@ class bulkhead_call {
       return slow_->await_ready();
     }
     b_->report_inflight(*ctx_);
-    awaitable_.emplace(built_by{[this] { return next_(*ctx_); }});
-    if constexpr (separate_awaiter) {
-      awaiter_.emplace(built_by{[this] { return std::move(*awaitable_).operator co_await(); }});
-    }
-    return inner().await_ready();
+    inner_.start([this] { return next_(*ctx_); });
+    return inner_.get().await_ready();
   }
   template <class Promise>
   auto await_suspend(std::coroutine_handle<Promise> caller) {
     constexpr bool transfer = transfers_v<awaiter, Promise> || transfers_v<slow_awaiter, Promise>;
     if (slow_) return suspend_as<transfer>(*slow_, caller);
-    return suspend_as<transfer>(inner(), caller);
+    return suspend_as<transfer>(inner_.get(), caller);
   }
   call_outcome<R> await_resume() {
     if (slow_) return slow_->await_resume();
-    call_outcome<R> o = inner().await_resume();
+    call_outcome<R> o = inner_.get().await_resume();
     held_.release();
     b_->report_inflight(*ctx_);
     return o;
   }
 
  private:
-  awaiter& inner() noexcept {
-    if constexpr (separate_awaiter) {
-      return *awaiter_;
-    } else {
-      return *awaitable_;
-    }
-  }
-  const awaiter& inner() const noexcept {
-    if constexpr (separate_awaiter) {
-      return *awaiter_;
-    } else {
-      return *awaitable_;
-    }
-  }
 
   bulkhead_impl* b_;
   resilience_context* ctx_;
   Next next_;
   bulkhead_impl::permit held_;  // declared before the inner call: released after it is gone
-  std::optional<awaitable> awaitable_;
-  std::optional<std::conditional_t<separate_awaiter, awaiter, char>> awaiter_;
+  inner_call<awaitable> inner_;
   std::optional<slow_awaiter> slow_;
 };
 

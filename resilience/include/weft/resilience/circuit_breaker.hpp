@@ -310,13 +310,14 @@ struct one_breaker {
 template <class R, class Next, class Source>
 class breaker_call {
   using awaitable = std::invoke_result_t<Next&, resilience_context&>;
-  using awaiter = typename awaiter_of<awaitable>::type;
-  static constexpr bool separate_awaiter = member_co_await<awaitable>;
+  using awaiter = typename inner_call<awaitable>::awaiter;
 
  public:
   breaker_call(Source source, resilience_context& ctx, Next next)
       : source_(std::move(source)), ctx_(&ctx), next_(next) {}
 
+  /// A dump follows the inner call.
+  void describe_await(weft::await_description& d) const { inner_.describe_await(d); }
   bool await_ready() {
     circuit_breaker& breaker = source_.get(*ctx_);  // once: a family's lookup is not free
     admission_ = breaker.acquire(*ctx_);
@@ -324,34 +325,24 @@ class breaker_call {
       refused_by_ = &breaker.observers().shared_name();
       return true;
     }
-    awaitable_.emplace(built_by{[this] { return next_(*ctx_); }});
-    if constexpr (separate_awaiter) {
-      awaiter_.emplace(built_by{[this] { return std::move(*awaitable_).operator co_await(); }});
-    }
-    return inner().await_ready();
+    inner_.start([this] { return next_(*ctx_); });
+    return inner_.get().await_ready();
   }
   template <class Promise>
   decltype(auto) await_suspend(std::coroutine_handle<Promise> caller) {
-    return inner().await_suspend(caller);
+    return inner_.get().await_suspend(caller);
   }
   call_outcome<R> await_resume() {
     if (!admission_) {
       return call_outcome<R>::failure(admission_.error, admission_.retry_after)
           .from_layer(*refused_by_);
     }
-    call_outcome<R> o = inner().await_resume();
+    call_outcome<R> o = inner_.get().await_resume();
     admission_.granted->record(view_of(o), *ctx_);
     return o;
   }
 
  private:
-  awaiter& inner() noexcept {
-    if constexpr (separate_awaiter) {
-      return *awaiter_;
-    } else {
-      return *awaitable_;
-    }
-  }
 
   // Declared first, destroyed last: a family's breaker outlives the permit taken from it.
   Source source_;
@@ -359,8 +350,7 @@ class breaker_call {
   Next next_;
   circuit_breaker::admission admission_;
   const std::shared_ptr<const std::string>* refused_by_ = nullptr;  // the refusing breaker's name
-  std::optional<awaitable> awaitable_;
-  std::optional<std::conditional_t<separate_awaiter, awaiter, char>> awaiter_;
+  inner_call<awaitable> inner_;
 };
 }  // namespace detail
 

@@ -261,6 +261,50 @@ struct awaiter_of<A> {
   using type = decltype(std::declval<A&&>().operator co_await());
 };
 
+/// The inner call a layer's awaiter runs in place: the awaitable `next(ctx)` returned, and the
+/// awaiter its operator co_await makes (weft::task's), built in place when the call starts.
+template <class Awaitable>
+class inner_call {
+  static constexpr bool separate = member_co_await<Awaitable>;
+
+ public:
+  using awaiter = typename awaiter_of<Awaitable>::type;
+
+  /// Builds the awaitable with `make()` (and its awaiter), with no move of either.
+  template <class F>
+  void start(F make) {
+    awaitable_.emplace(built_by{std::move(make)});
+    if constexpr (separate) {
+      awaiter_.emplace(built_by{[this] { return std::move(*awaitable_).operator co_await(); }});
+    }
+  }
+  [[nodiscard]] bool started() const noexcept { return awaitable_.has_value(); }
+  awaiter& get() noexcept {
+    if constexpr (separate) {
+      return *awaiter_;
+    } else {
+      return *awaitable_;
+    }
+  }
+  const awaiter& get() const noexcept {
+    if constexpr (separate) {
+      return *awaiter_;
+    } else {
+      return *awaitable_;
+    }
+  }
+  /// A dump follows the inner call once it started.
+  void describe_await(weft::await_description& d) const {
+    if constexpr (requires(const awaiter& a) { a.describe_await(d); }) {
+      if (started()) get().describe_await(d);
+    }
+  }
+
+ private:
+  std::optional<Awaitable> awaitable_;
+  std::optional<std::conditional_t<separate, awaiter, char>> awaiter_;
+};
+
 /// One await_suspend result for an awaiter that may run one of several inner awaiters: with
 /// Transfer, a coroutine handle (a bool's "suspended" becomes the no-op coroutine, "resume now"
 /// the caller); otherwise a bool.
@@ -366,8 +410,7 @@ class execute_awaiter {
   using R = typename traits::result;
   using chain = next_fn<R, 0, Layers, op_tail<R, F>>;
   using awaitable = std::invoke_result_t<const chain&, resilience_context&>;
-  using awaiter = typename awaiter_of<awaitable>::type;
-  static constexpr bool separate_awaiter = member_co_await<awaitable>;
+  using awaiter = typename inner_call<awaitable>::awaiter;
 
  public:
   execute_awaiter(Layers* layers, F op, resilience_context* given, const telemetry* tel)
@@ -390,11 +433,7 @@ class execute_awaiter {
   }
 
   /// A dump follows the first layer (or the operation).
-  void describe_await(weft::await_description& d) const {
-    if (started()) {
-      if constexpr (requires(const awaiter& a) { a.describe_await(d); }) inner().describe_await(d);
-    }
-  }
+  void describe_await(weft::await_description& d) const { inner_.describe_await(d); }
   bool await_ready() const noexcept { return false; }
   template <class Promise>
   auto await_suspend(std::coroutine_handle<Promise> caller) {
@@ -417,21 +456,18 @@ class execute_awaiter {
     if (ctx_->token.is_cancellation_requested()) [[unlikely]] {
       return result(resume_now<transfer>(caller));
     }
-    awaitable_.emplace(built_by{[this] { return chain{layers_, {&op_}}(*ctx_); }});
-    if constexpr (separate_awaiter) {
-      awaiter_.emplace(built_by{[this] { return std::move(*awaitable_).operator co_await(); }});
-    }
-    if (inner().await_ready()) return result(resume_now<transfer>(caller));
+    inner_.start([this] { return chain{layers_, {&op_}}(*ctx_); });
+    if (inner_.get().await_ready()) return result(resume_now<transfer>(caller));
     if constexpr (std::is_void_v<inner_suspend>) {
-      inner().await_suspend(caller);
+      inner_.get().await_suspend(caller);
       return true;
     } else {
-      return result(inner().await_suspend(caller));
+      return result(inner_.get().await_suspend(caller));
     }
   }
   typename traits::caller_type await_resume() {
     if (!started()) return handed_back<traits>(call_outcome<R>::cancelled());
-    call_outcome<R> o = inner().await_resume();
+    call_outcome<R> o = inner_.get().await_resume();
     if (sink_ != nullptr) [[unlikely]] {
       sink_->record_pipeline(*ctx_, clock::now() - started_, verdict_of(o));
     }
@@ -454,21 +490,7 @@ class execute_awaiter {
       return false;
     }
   }
-  bool started() const noexcept { return awaitable_.has_value(); }
-  awaiter& inner() noexcept {
-    if constexpr (separate_awaiter) {
-      return *awaiter_;
-    } else {
-      return *awaitable_;
-    }
-  }
-  const awaiter& inner() const noexcept {
-    if constexpr (separate_awaiter) {
-      return *awaiter_;
-    } else {
-      return *awaitable_;
-    }
-  }
+  bool started() const noexcept { return inner_.started(); }
 
   [[no_unique_address]] Store store_{};
   Layers* layers_ = nullptr;
@@ -480,8 +502,7 @@ class execute_awaiter {
   clock::time_point started_{};
   bool awaited_ = false;
   resilience_context local_;
-  std::optional<awaitable> awaitable_;
-  std::optional<std::conditional_t<separate_awaiter, awaiter, char>> awaiter_;
+  inner_call<awaitable> inner_;
 };
 
 }  // namespace detail

@@ -466,8 +466,7 @@ task<call_outcome<R>> rate_limiter_impl::run_reserved(resilience_context& ctx, N
 template <class R, class Next>
 class rate_limiter_call {
   using awaitable = std::invoke_result_t<Next&, resilience_context&>;
-  using awaiter = typename awaiter_of<awaitable>::type;
-  static constexpr bool separate_awaiter = member_co_await<awaitable>;
+  using awaiter = typename inner_call<awaitable>::awaiter;
   using slow_awaiter = decltype(std::declval<task<call_outcome<R>>>().operator co_await());
 
  public:
@@ -477,8 +476,8 @@ class rate_limiter_call {
   void describe_await(weft::await_description& d) const {
     if (slow_) {
       slow_->describe_await(d);
-    } else if (awaitable_) {
-      if constexpr (requires(const awaiter& a) { a.describe_await(d); }) inner().describe_await(d);
+    } else {
+      inner_.describe_await(d);
     }
   }
   bool await_ready() {
@@ -494,17 +493,14 @@ class rate_limiter_call {
           [&, this] { return l_->template run_reserved<R>(*ctx_, next_, d).operator co_await(); }});
       return slow_->await_ready();
     }
-    awaitable_.emplace(built_by{[this] { return next_(*ctx_); }});
-    if constexpr (separate_awaiter) {
-      awaiter_.emplace(built_by{[this] { return std::move(*awaitable_).operator co_await(); }});
-    }
-    return inner().await_ready();
+    inner_.start([this] { return next_(*ctx_); });
+    return inner_.get().await_ready();
   }
   template <class Promise>
   auto await_suspend(std::coroutine_handle<Promise> caller) {
     constexpr bool transfer = transfers_v<awaiter, Promise> || transfers_v<slow_awaiter, Promise>;
     if (slow_) return suspend_as<transfer>(*slow_, caller);
-    return suspend_as<transfer>(inner(), caller);
+    return suspend_as<transfer>(inner_.get(), caller);
   }
   call_outcome<R> await_resume() {
     if (refused_) {
@@ -512,31 +508,16 @@ class rate_limiter_call {
           .from_layer(l_->telemetry_->shared_name());
     }
     if (slow_) return slow_->await_resume();
-    return inner().await_resume();
+    return inner_.get().await_resume();
   }
 
  private:
-  awaiter& inner() noexcept {
-    if constexpr (separate_awaiter) {
-      return *awaiter_;
-    } else {
-      return *awaitable_;
-    }
-  }
-  const awaiter& inner() const noexcept {
-    if constexpr (separate_awaiter) {
-      return *awaiter_;
-    } else {
-      return *awaitable_;
-    }
-  }
 
   rate_limiter_impl* l_;
   resilience_context* ctx_;
   Next next_;
   std::optional<clock::duration> refused_;  // the refusal's retry_after
-  std::optional<awaitable> awaitable_;
-  std::optional<std::conditional_t<separate_awaiter, awaiter, char>> awaiter_;
+  inner_call<awaitable> inner_;
   std::optional<slow_awaiter> slow_;
 };
 
