@@ -2,7 +2,10 @@
 #pragma once
 
 #include <weft/aggregate_error.hpp>
+#include <weft/awaiting_token.hpp>
+#include <weft/cancel_scope.hpp>
 #include <weft/cancel_token.hpp>
+#include <weft/child_set.hpp>
 #include <weft/clock.hpp>
 #include <weft/fault_plan.hpp>
 #include <weft/file.hpp>
@@ -12,14 +15,18 @@
 #include <weft/map_concurrent.hpp>
 #include <weft/metrics.hpp>
 #include <weft/operation_cancelled.hpp>
+#include <weft/or_cancelled.hpp>
 #include <weft/outcome.hpp>
+#include <weft/prometheus_format.hpp>
 #include <weft/quorum.hpp>
 #include <weft/runtime.hpp>
+#include <weft/shielded.hpp>
 #include <weft/signal.hpp>
 #include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
 #include <weft/spawn_options.hpp>
+#include <weft/spin_lock.hpp>
 #include <weft/stall_report.hpp>
 #include <weft/stream/async_generator.hpp>
 #include <weft/stream/operators.hpp>
@@ -41,6 +48,5 @@
 #include <weft/timeout.hpp>
 #include <weft/when_all.hpp>
 #include <weft/when_any.hpp>
-#include <weft/shielded.hpp>
 #include <weft/with_cancellation.hpp>
 #include <weft/yield.hpp>
