@@ -431,3 +431,31 @@ TEST(Seam, SemaphoreCountsAreReadTogether) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Seam, RuntimeSpawnAndTheDefaultBlockOnTakeAwaitablesToo) {
+  weft::runtime rt{paused()};
+  auto h = rt.spawn(weft::sleep_for(3ms));
+  rt.block_on(std::move(h));
+  weft::block_on(weft::sleep_for(1ms));  // the process-wide default runtime
+}
+
+TEST(Seam, MisuseOffAWorkerIsAClearError) {
+  weft::cancel_scope scope;
+  EXPECT_THROW(scope.cancel_at(weft::clock::now()), std::logic_error);
+  std::vector<weft::task<int>> tasks;
+  tasks.push_back(sleep_then(1ms, 1));
+  weft::child_set<int> set{std::move(tasks)};
+  EXPECT_THROW(set.start(0), std::logic_error);
+}
+
+TEST(OrCancelled, AnEmptyTaskIsStillAClearError) {
+  weft::runtime rt{paused()};
+  rt.block_on([]() -> weft::task<void> {
+    weft::task<int> empty;
+    EXPECT_THROW((void)co_await weft::or_cancelled(std::move(empty)), std::logic_error);
+  });
+}
+
+}  // namespace
