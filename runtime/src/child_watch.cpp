@@ -52,7 +52,10 @@ std::string child_watch::describe() const {
     std::lock_guard lock{lock_};
     produced = produced_;
   }
-  std::string s = std::to_string(n_ - produced) + " of " + std::to_string(n_) + " pending";
+  // A pool that reused its slots counts the children running now, not those never started.
+  std::string s = produced <= n_ ? std::to_string(n_ - produced) + " of " + std::to_string(n_) +
+                                       " pending"
+                                 : std::to_string(running()) + " running";
 #if WEFT_INTROSPECTION
   std::string ids;
   std::size_t listed = 0;
@@ -68,6 +71,15 @@ std::string child_watch::describe() const {
   if (!ids.empty()) s += " (tasks " + ids + ")";
 #endif
   return s;
+}
+
+std::size_t child_watch::running() const noexcept {
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < n_; ++i) {
+    frame_header* h = std::atomic_ref{slots_[i].header}.load(std::memory_order_acquire);
+    if (h != nullptr && !(h->state.load(std::memory_order_acquire) & complete_bit)) ++k;
+  }
+  return k;
 }
 
 void child_watch::cancel_all() noexcept {
@@ -90,7 +102,10 @@ void child_watch::record(std::size_t index) noexcept {
   next_awaiter* wake = nullptr;
   {
     std::lock_guard lock{lock_};
-    order_[produced_++] = index;
+    // A ring: a pool (map_concurrent) reuses slots, but never has more than n_ children
+    // finished and not yet taken.
+    order_[produced_ < n_ ? produced_ : produced_ % n_] = index;
+    ++produced_;
     wake = std::exchange(waiting_, nullptr);
   }
   if (wake != nullptr && wake->gate_.wake()) schedule_wake(wake->rt_, wake->caller_);
@@ -114,7 +129,9 @@ bool child_watch::next_awaiter::await_suspend(std::coroutine_handle<> caller) {
 
 std::size_t child_watch::next_awaiter::await_resume() noexcept {
   std::lock_guard lock{w_.lock_};
-  return w_.order_[w_.consumed_++];
+  const std::size_t at = w_.consumed_ < w_.n_ ? w_.consumed_ : w_.consumed_ % w_.n_;
+  ++w_.consumed_;
+  return w_.order_[at];
 }
 
 }  // namespace weft::detail

@@ -348,7 +348,7 @@ std::vector<task_record> runtime_core::dump_tasks() {
     std::unordered_map<const void*, int> ready;
     ready.reserve(queued.size() + injected.size());
     for (const auto& [frame, index] : queued) ready.emplace(frame, index);
-    for (void* frame : injected) ready.emplace(frame, -1);
+    for (void* frame : injected) ready.emplace(queued_frame(frame), -1);
     // A worker inside help_while (a task_group's destructor waiting) runs a task meanwhile.
     int helper = -2;
     int helpers = 0;

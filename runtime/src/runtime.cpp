@@ -148,6 +148,10 @@ struct block_waiter final : join_waiter {
       "destroyed");
 }
 
+[[noreturn]] void throw_unstarted_join() {
+  throw operation_cancelled("weft: the task was cancelled before it started");
+}
+
 void* allocate_task_frame(std::size_t size) {
   void* block = frame_allocate(size + sizeof(frame_header));
   return new (block) frame_header{} + 1;
@@ -187,7 +191,7 @@ void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
     header->state.store(flags | (static_cast<std::uint32_t>(w->index()) << shard_shift),
                         std::memory_order_relaxed);
     w->registry().insert(header);
-    w->schedule_lifo(h);
+    w->schedule_lifo(tagged_first_run(h));
     return;
   }
   header->state.store(flags | (external_shard << shard_shift), std::memory_order_relaxed);
@@ -198,7 +202,24 @@ void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
     throw std::logic_error(
         "weft::runtime::spawn: the runtime has shut down; the task was destroyed");
   }
-  rt->schedule_remote(h);
+  rt->schedule_remote(tagged_first_run(h));
+}
+
+const std::exception_ptr& unstarted_cancellation() noexcept {
+  // Built once, without a throw; shared read-only by every root cancelled before it started.
+  static const std::exception_ptr e =
+      std::make_exception_ptr(operation_cancelled{"weft: the task was cancelled before it started"});
+  return e;
+}
+
+bool skip_cancelled_start(std::coroutine_handle<> h) noexcept {
+  // A root's token is its own header's cancel state (spawn_root), linked to whatever cancels it.
+  promise_base& p = std::coroutine_handle<promise_base>::from_address(h.address()).promise();
+  if (p.token_ == nullptr || !p.token_->is_cancelled()) return false;
+  // Published by complete_root's release: whoever sees complete_bit sees this bit too.
+  header_of(h.address())->state.fetch_or(cancelled_unstarted_bit, std::memory_order_relaxed);
+  complete_root(h, p);  // as its final_suspend would: wakes the joiner, or frees a detached root
+  return true;
 }
 
 void complete_root(std::coroutine_handle<> h, promise_base& p) noexcept {

@@ -303,4 +303,8 @@ inline worker* this_worker() noexcept {
   return current_worker;
 }
 
+/// A root's first step, taken from a queue: if it was cancelled before it started, completes it
+/// in place without running it (cancelled_unstarted_bit) and returns true.
+bool skip_cancelled_start(std::coroutine_handle<> h) noexcept;
+
 }  // namespace weft::detail

@@ -338,6 +338,10 @@ void worker::run_task(std::coroutine_handle<> h) {
 }
 
 void worker::resume(std::coroutine_handle<> h) {
+  if (is_first_run(h.address())) {
+    h = std::coroutine_handle<>::from_address(queued_frame(h.address()));
+    if (skip_cancelled_start(h)) return;
+  }
   tasks_run_.add();
   if (WEFT_UNLIKELY(static_cast<bool>(rt_.options.before_resume))) rt_.options.before_resume();
   // Odd while the outermost resumption runs; plain stores (only this thread writes), read by
@@ -492,13 +496,13 @@ void worker::drop_queued() noexcept {
 
 void worker::collect_queued(std::vector<std::pair<void*, int>>& out) const {
   const int me = static_cast<int>(index_);
-  if (lifo_ != nullptr) out.emplace_back(lifo_, me);
+  if (lifo_ != nullptr) out.emplace_back(queued_frame(lifo_), me);
   for (std::size_t i = io_ready_next_; i < io_ready_.size(); ++i)
     out.emplace_back(io_ready_[i], me);
-  for (const auto& e : seeded_) out.emplace_back(e.frame, me);
+  for (const auto& e : seeded_) out.emplace_back(queued_frame(e.frame), me);
   std::vector<void*> queued;
   queue_.snapshot(queued);
-  for (void* h : queued) out.emplace_back(h, me);
+  for (void* h : queued) out.emplace_back(queued_frame(h), me);
 }
 
 void worker::end_stall() noexcept {

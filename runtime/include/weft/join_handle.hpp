@@ -22,6 +22,8 @@ namespace detail {
 
 [[noreturn]] void throw_empty_join_handle();
 [[noreturn]] void throw_aborted_join();
+/// A joined root was cancelled before it started: the join throws what its start would have.
+[[noreturn]] void throw_unstarted_join();
 
 /// Destroys a finished root whose result a join took (or rethrew), whatever happens.
 template <class T>
@@ -102,8 +104,10 @@ class join_awaiter final : public join_waiter {
     // Checked again here: a cancellation that came after the check in await_suspend but before
     // the task finished must win too, whichever path resumed us.
     if (cancelled_ || (token_ != nullptr && token_->is_cancelled())) throw operation_cancelled{};
-    if (state().load(std::memory_order_acquire) & aborted_bit) throw_aborted_join();
+    const auto s = state().load(std::memory_order_acquire);
+    if (s & aborted_bit) throw_aborted_join();
     consume_root<T> guard{h_, root_rt_};
+    if (s & cancelled_unstarted_bit) throw_unstarted_join();
     return h_.promise().take();
   }
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <weft/cancel_token.hpp>
@@ -23,42 +24,84 @@ namespace detail {
 }
 
 namespace detail {
-template <class T>
-task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> run_limited(
-    std::vector<task<T>> tasks, std::size_t limit) {
-  child_range<T> set{std::move(tasks)};
-  const std::size_t n = set.size();
-  std::vector<std::optional<value_or_monostate<T>>> values(n);
-  std::size_t started = 0;
-  while (started < n && started < limit) set.start(started++);
-  const auto token = co_await this_task::cancel_token();
-  std::exception_ptr first_error;
-  {
-    cancel_callback stop{token, cancel_children_on<child_range<T>>{&set}};
-    for (std::size_t done = 0; done < started; ++done) {
-      take_fail_fast(set, co_await set.next(), values, first_error);
-      if (!first_error && started < n && !token.is_cancellation_requested()) {
-        set.start(started++);
-        // A cancellation that came while it started may have missed it: apply it again.
-        if (token.is_cancellation_requested()) set.cancel_all();
-      }
-    }
+/// Slots for map_concurrent's pool: no more than the range has elements, when it says.
+template <class V>
+std::size_t pool_slots(V& view, std::size_t limit) {
+  if constexpr (std::ranges::sized_range<V>) {
+    const auto n = static_cast<std::size_t>(std::ranges::size(view));
+    return n < limit ? n : limit;
+  } else {
+    return limit;
   }
-  if (first_error) std::rethrow_exception(first_error);
-  if (started < n) throw operation_cancelled{};  // cancelled before every element ran
-  if constexpr (!std::is_void_v<T>) co_return unwrap_values(values);
 }
-}  // namespace detail
 
-namespace detail {
 template <class T, class V, class F>
 task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> map_owned(V view, F fn,
                                                                             std::size_t limit) {
   // fn lives in this frame for the whole call: a coroutine lambda's captures live in the lambda
-  // object, so every task it made must finish before it goes.
-  std::vector<task<T>> tasks;
-  for (auto&& x : view) tasks.push_back(as_task(fn(x)));
-  co_return co_await run_limited<T>(std::move(tasks), limit);
+  // object, so every task it made must finish before it goes. It is called for an element only
+  // when a slot is free, so at most `slots` children (frames, arguments) exist at once.
+  const std::size_t slots = pool_slots(view, limit);
+  child_pool<T> pool{slots};
+  // The values in input order, as they come (a void map keeps none).
+  using values_t = std::conditional_t<std::is_void_v<T>, std::monostate,
+                                      std::vector<std::optional<value_or_monostate<T>>>>;
+  values_t values;
+  std::vector<std::size_t> element_of(slots);  // the element each slot's child works on
+  const auto token = co_await this_task::cancel_token();
+  std::exception_ptr first_error;
+  auto it = std::ranges::begin(view);
+  const auto end = std::ranges::end(view);
+  std::size_t started = 0;
+  std::size_t running = 0;
+  // Calls fn for the next element and starts its task in `slot`. fn throwing (or running out of
+  // memory) is a failure like a child's: fail-fast.
+  auto start_next = [&](std::size_t slot) {
+    try {
+      auto t = as_task(fn(*it));
+      ++it;
+      if constexpr (!std::is_void_v<T>) values.emplace_back();
+      element_of[slot] = started;
+      pool.start(slot, std::move(t));
+      ++started;
+      ++running;
+    } catch (...) {
+      if (!first_error) first_error = std::current_exception();
+      pool.cancel_all();
+    }
+  };
+  for (std::size_t slot = 0; slot < slots && it != end && !first_error; ++slot) start_next(slot);
+  {
+    std::optional<cancel_callback<cancel_children_on<child_pool<T>>>> stop;
+    stop.emplace(token, cancel_children_on<child_pool<T>>{&pool});
+    while (running > 0) {
+      const std::size_t slot = co_await pool.next();
+      --running;
+      if (!first_error) {
+        take_guarded(pool, first_error, [&] {
+          auto o = pool.take(slot);
+          if (o.has_error()) {
+            first_error = o.error();
+            pool.cancel_all();
+          } else if constexpr (!std::is_void_v<T>) {
+            values[element_of[slot]] = value_of(std::move(o));
+          }
+        });
+      }
+      if (!first_error && it != end && !token.is_cancellation_requested()) {
+        // No cancel_all may read the slot's header while its frame goes: removing the callback
+        // waits for one running on another thread, and putting it back applies a cancellation
+        // that came meanwhile.
+        stop.reset();
+        pool.release(slot);
+        start_next(slot);
+        stop.emplace(token, cancel_children_on<child_pool<T>>{&pool});
+      }
+    }
+  }
+  if (first_error) std::rethrow_exception(first_error);
+  if (it != end) throw operation_cancelled{};  // cancelled before every element ran
+  if constexpr (!std::is_void_v<T>) co_return unwrap_values(values);
 }
 
 template <class R, class F>
@@ -73,8 +116,19 @@ using map_value_t = child_value_t<std::invoke_result_t<F&, std::ranges::range_re
 ///       return fetch(u);
 ///     }, 8);
 ///
-/// `fn` (kept alive for the whole call, so a capturing coroutine lambda is safe) is called for
-/// every element when the returned task starts (tasks are lazy: nothing runs until started).
+/// Lazy: `fn` (kept alive for the whole call, so a capturing coroutine lambda is safe) is called
+/// for an element only when one of the `limit` slots is free, and the range is read one element
+/// at a time, in order, so at most `limit` children (their frames and arguments) exist at once
+/// whatever the range's length; an input range read once (a generator, std::views::istream) works.
+/// Memory is O(limit) plus the results: the values are kept until the end, in input order (a
+/// void map keeps none). A range that knows its size gets min(size, limit) slots; one that does
+/// not gets `limit` slots up front (about 80 bytes each).
+///
+/// `fn` throwing is a failure like a child's: nothing more starts, the running ones are cancelled
+/// and awaited, and the exception is rethrown. If the caller is cancelled, nothing more starts,
+/// the running children are cancelled and awaited, and operation_cancelled is thrown unless every
+/// element had already started. The element `fn` is given is `*it` of the range's iterator: with a
+/// range that yields temporaries, take it by value in `fn` (the task may outlive the temporary).
 /// An lvalue range is referred to and must outlive the call; a temporary one is moved in.
 /// Throws std::invalid_argument for limit 0.
 template <std::ranges::input_range R, class F>

@@ -189,10 +189,9 @@ class runtime {
     auto h = detail::prepare_root(std::move(t), "weft::runtime::block_on");
     detail::block_on_root(core_.get(), h, h.promise(), detail::spawn_site{at, "block_on"});
     detail::consume_root<T> guard{h, core_.get()};
-    if (detail::header_of(h.address())->state.load(std::memory_order_acquire) &
-        detail::aborted_bit) {
-      detail::throw_aborted_join();
-    }
+    const auto s = detail::header_of(h.address())->state.load(std::memory_order_acquire);
+    if (s & detail::aborted_bit) detail::throw_aborted_join();
+    if (s & detail::cancelled_unstarted_bit) detail::throw_unstarted_join();
     return h.promise().take();
   }
 

@@ -120,6 +120,7 @@ class task_group {
 
   template <class T>
   static std::exception_ptr exception_of(std::coroutine_handle<> h) noexcept {
+    if (detail::cancelled_unstarted(h.address())) return detail::unstarted_cancellation();
     return std::coroutine_handle<detail::task_promise<T>>::from_address(h.address())
         .promise()
         .exception();

@@ -50,6 +50,8 @@ class child_watch {
   /// Spawns `h` (a prepared root) as child `i` on the current runtime and registers for its
   /// completion. Throws std::logic_error off a worker.
   void start(std::size_t i, std::coroutine_handle<> h, promise_base& p);
+  /// Started children that have not finished (a task dump's count; racy while they run).
+  [[nodiscard]] std::size_t running() const noexcept;
   /// Requests cancellation of every started child that has not finished. Any thread.
   void cancel_all() noexcept;
   /// The child has finished and is about to be released: stop tracking it. Only after the

@@ -137,10 +137,13 @@ task<child_value_t<A>> as_task(A&& a) {
 /// gives operation_cancelled).
 template <class T>
 outcome<T> take_outcome(std::coroutine_handle<task_promise<T>> h) {
-  if (header_of(h.address())->state.load(std::memory_order_acquire) & aborted_bit) {
+  const auto state = header_of(h.address())->state.load(std::memory_order_acquire);
+  if (state & aborted_bit) {
     return outcome<T>{std::make_exception_ptr(
         operation_cancelled{"weft: the runtime shut down before the child finished"})};
   }
+  // Cancelled before it started (a when_any's losers): nothing was thrown, nothing stored.
+  if (state & cancelled_unstarted_bit) return outcome<T>{unstarted_cancellation()};
   // The failure is taken as it is stored, not rethrown and caught: a when_any that cancels 999
   // losers would otherwise throw 999 more exceptions.
   if (std::exception_ptr e = h.promise().exception()) return outcome<T>{std::move(e)};
@@ -217,6 +220,50 @@ class child_range {
 
  private:
   std::vector<task<T>> tasks_;
+  std::vector<handle> handles_;
+  std::vector<child_slot> slots_;
+  std::vector<std::size_t> order_;
+  child_watch watch_;
+  runtime_core* rt_ = nullptr;
+};
+
+/// A fixed number of slots, each running one child at a time: a slot is reused once its child
+/// finished and was taken (map_concurrent: O(slots) live frames for any number of elements).
+/// Release a slot's child only while no cancel_all() can run on another thread (remove the
+/// combinator's cancellation callback first: its removal waits for a running one).
+template <class T>
+class child_pool {
+  static_assert(!std::is_reference_v<T>, "combinators hold values: use a task of a value type");
+
+ public:
+  using handle = std::coroutine_handle<task_promise<T>>;
+
+  explicit child_pool(std::size_t slots)
+      : handles_(slots), slots_(slots), order_(slots), watch_(slots_.data(), order_.data(), slots) {}
+  child_pool(const child_pool&) = delete;
+  child_pool& operator=(const child_pool&) = delete;
+  ~child_pool() {
+    for (std::size_t i = 0; i < handles_.size(); ++i) release(i);
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return handles_.size(); }
+  /// Starts `t` in slot i, which is free (never used, or released).
+  void start(std::size_t i, task<T> t) {
+    if (!t) throw_empty_task("weft combinator");
+    rt_ = &require_runtime("weft combinator");
+    handle h = t.release();
+    handles_[i] = h;
+    watch_.start(i, h, h.promise());
+  }
+  /// Frees slot i's finished child (nothing if the slot is free).
+  void release(std::size_t i) noexcept {
+    if (handles_[i]) release_child(watch_, i, std::exchange(handles_[i], {}), rt_);
+  }
+  void cancel_all() noexcept { watch_.cancel_all(); }
+  auto next() noexcept { return watch_.next(); }
+  outcome<T> take(std::size_t i) { return take_outcome(handles_[i]); }
+
+ private:
   std::vector<handle> handles_;
   std::vector<child_slot> slots_;
   std::vector<std::size_t> order_;

@@ -6,6 +6,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <source_location>
 #include <string_view>
 #include <type_traits>
@@ -51,6 +52,9 @@ inline constexpr std::uint32_t join_cancel_bit = 64;  // the joiner was cancelle
 inline constexpr std::uint32_t unlinked_bit = 128;    // shutdown took it off the registry
 inline constexpr std::uint32_t named_bit = 256;       // has an entry in the runtime's name table
 inline constexpr std::uint32_t id_bit = 512;          // has an entry in the task id table
+// Complete without having run: cancelled before its first step (the worker that took it from a
+// queue saw the cancellation and completed it in place: no exception thrown, none allocated).
+inline constexpr std::uint32_t cancelled_unstarted_bit = 1024;
 inline constexpr std::uint32_t shard_shift = 16;      // registry shard index lives above this
 inline constexpr std::uint32_t external_shard = 0xFFFF;
 
@@ -138,6 +142,31 @@ cancel_state* token_of(std::coroutine_handle<Promise> h) noexcept {
 
 /// Called from a root's final_suspend: publishes completion, wakes the joiner or frees the frame.
 void complete_root(std::coroutine_handle<> h, promise_base& p) noexcept;
+
+/// A root's first step is queued tagged (bit 0 of its frame address: frames are 16-aligned), so
+/// the worker that takes it can tell a start from a resumption and complete a root cancelled
+/// before it started without running it (cancelled_unstarted_bit).
+inline constexpr std::uintptr_t first_run_tag = 1;
+inline std::coroutine_handle<> tagged_first_run(std::coroutine_handle<> h) noexcept {
+  return std::coroutine_handle<>::from_address(
+      reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(h.address()) | first_run_tag));
+}
+inline bool is_first_run(const void* queued) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(queued) & first_run_tag) != 0;
+}
+/// The frame address a queue entry stands for (its first-run tag removed).
+inline void* queued_frame(void* queued) noexcept {
+  return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(queued) & ~first_run_tag);
+}
+
+/// The failure of a root cancelled before it started, as combinators and task groups take it:
+/// one operation_cancelled shared by all such roots, so a when_any's losers throw nothing and
+/// allocate nothing.
+const std::exception_ptr& unstarted_cancellation() noexcept;
+/// True for a finished root that was cancelled before it started (state read with acquire).
+inline bool cancelled_unstarted(void* frame) noexcept {
+  return (header_of(frame)->state.load(std::memory_order_acquire) & cancelled_unstarted_bit) != 0;
+}
 
 /// Drops a join_handle's reference to a root of `rt`: detaches it if running, frees it if done.
 void release_handle(runtime_core* rt, std::coroutine_handle<> h) noexcept;
