@@ -14,7 +14,9 @@ constexpr std::uint32_t mask = local_queue::capacity - 1;
 std::uint32_t local_queue::size() const noexcept {
   const auto head = head_.load(std::memory_order_acquire);
   const auto tail = tail_.load(std::memory_order_acquire);
-  return tail - real_part(head);
+  // Signed, for the moment take_back holds tail_ one below a stealer's claim.
+  const auto n = static_cast<std::int32_t>(tail - real_part(head));
+  return n > 0 ? static_cast<std::uint32_t>(n) : 0;
 }
 
 bool local_queue::push_back(std::coroutine_handle<> h, injection_queue& overflow) {
@@ -84,6 +86,21 @@ std::coroutine_handle<> local_queue::pop() {
   }
 }
 
+bool local_queue::take_back(void* expected) {
+  const auto tail = tail_.load(std::memory_order_relaxed);  // only the owner writes tail_
+  if (real_part(head_.load(std::memory_order_acquire)) == tail) return false;
+  if (buffer_[(tail - 1) & mask].load(std::memory_order_relaxed) != expected) return false;
+  // seq_cst store, then seq_cst load: a stealer that read the old tail_ has either claimed from
+  // a head_ this load sees, or reads the new tail_ (protocol step 5).
+  tail_.store(tail - 1, std::memory_order_seq_cst);
+  const auto real = real_part(head_.load(std::memory_order_seq_cst));
+  if (tail - 1 > real) return true;  // two or more were queued: no steal reaches the last one
+  tail_.store(tail, std::memory_order_seq_cst);
+  if (real != tail - 1) return false;  // a stealer took it
+  // The only entry left: ours if the front pop wins it.
+  return pop().address() == expected;
+}
+
 std::coroutine_handle<> local_queue::steal_into(local_queue& dst, std::uint32_t& stolen) {
   const auto dst_tail = dst.tail_.load(std::memory_order_relaxed);  // dst is the caller's own
   const auto dst_steal = steal_part(dst.head_.load(std::memory_order_acquire));
@@ -108,11 +125,14 @@ std::uint32_t local_queue::steal_into2(local_queue& dst, std::uint32_t dst_tail)
     const auto src_steal = steal_part(prev);
     const auto src_real = real_part(prev);
     if (src_steal != src_real) return 0;  // another worker is stealing from this queue
-    // acquire: pairs with the owner's release store of tail_, making the slots visible.
-    const auto src_tail = tail_.load(std::memory_order_acquire);
-    n = src_tail - src_real;
-    n -= n / 2;
-    if (n == 0) return 0;
+    // acquire: pairs with the owner's release store of tail_, making the slots visible;
+    // seq_cst: ordered against take_back's store of tail_ and load of head_ (step 5).
+    const auto src_tail = tail_.load(std::memory_order_seq_cst);
+    // Signed: while the owner takes its last entry back, tail_ may sit one below a stealer's
+    // claim for a moment (take_back restores it); that reads as empty, not as 2^32 - 1 tasks.
+    const auto len = static_cast<std::int32_t>(src_tail - src_real);
+    if (len <= 0) return 0;
+    n = static_cast<std::uint32_t>(len - len / 2);
     const auto steal_to = src_real + n;
     next = pack(src_steal, steal_to);
     if (head_.compare_exchange_weak(prev, next, std::memory_order_acq_rel,

@@ -23,6 +23,10 @@ class injection_queue;
 ///    CAS sets `steal = real`, ending the steal and freeing those slots for the owner's pushes.
 /// 4. A full queue moves half of its tasks to the injection queue in one batch (overflow), so the
 ///    owner never blocks and the tasks stay reachable by every worker.
+/// 5. The owner may take back the entry at the back (take_back): it lowers `tail_`, then reads
+///    `head_` (both seq_cst, against a stealer's read of `tail_`). A stealer takes at most
+///    ceil(len / 2) from the front, so with two or more queued it never reaches the last entry;
+///    with one left the owner restores `tail_` and races for it from the front, as pop() does.
 class local_queue {
  public:
   static constexpr std::uint32_t capacity = 256;
@@ -34,6 +38,10 @@ class local_queue {
 
   /// Pops from the front (owner only).
   std::coroutine_handle<> pop();
+
+  /// Removes the entry at the back if it is `expected` and no stealer took it (owner only). A
+  /// joiner takes back the task it joins, queued last, to run it itself (work-first joins).
+  bool take_back(void* expected);
 
   /// Moves half of this queue into `dst` (an empty-enough queue owned by the caller) and returns
   /// one of the stolen tasks to run at once; null if there was nothing to steal.

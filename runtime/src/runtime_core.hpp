@@ -41,6 +41,11 @@ class worker {
 
   /// Makes `h` the next task to run here; the previous LIFO occupant goes to the queue.
   void schedule_lifo(std::coroutine_handle<> h);
+  /// Removes `queued` (a tagged first-run entry) if it is in this worker's LIFO slot or at the
+  /// back of its queue and nobody took it: the caller runs it instead (work-first joins).
+  bool take_back(void* queued);
+  /// Removes `frame` from the LIFO slot if a wake-up just put it there.
+  bool take_back_woken(void* frame) noexcept;
   /// Appends `h` to the local queue (overflowing to the injection queue) and wakes a worker if
   /// none is searching.
   void push_back(std::coroutine_handle<> h);

@@ -40,6 +40,31 @@ void throw_outside_runtime(const char* api) {
                          "use runtime::spawn or runtime::block_on");
 }
 
+namespace {
+// Work-first joins nest the joined task's first step in the joiner's resumption (a plain call:
+// g++ has no guaranteed tail call); bounded so that a long chain of joins cannot exhaust the
+// stack: past it, a join waits for the task to run from the queue as before.
+constexpr int max_inline_joins = 48;
+thread_local int inline_joins = 0;
+}  // namespace
+
+inline_join run_joined_inline(runtime_core* rt, std::coroutine_handle<> h,
+                              std::coroutine_handle<> joiner) noexcept {
+  worker* w = current_worker;
+  if (w == nullptr || &w->rt() != rt || inline_joins >= max_inline_joins) {
+    return inline_join::not_run;
+  }
+  if (!w->take_back(tagged_first_run(h).address())) return inline_join::not_run;
+  ++inline_joins;
+  if (!skip_cancelled_start(h)) h.resume();
+  --inline_joins;
+  // Finished (or the joiner was cancelled) while it ran: the wake-up put the joiner in this
+  // worker's LIFO slot, which nobody else takes from. Take it back and go on at once, rather
+  // than through the loop (whose LIFO limit would send it behind everything queued).
+  if (w->take_back_woken(joiner.address())) return inline_join::resume_now;
+  return inline_join::suspended;
+}
+
 void schedule_wake(runtime_core* rt, std::coroutine_handle<> h) noexcept {
   worker* w = current_worker;
   if (w != nullptr && &w->rt() == rt) {
@@ -91,6 +116,21 @@ void worker::schedule_lifo(std::coroutine_handle<> h) {
   lifo_ = h.address();
   if (WEFT_UNLIKELY(timing_)) lifo_stamp_ = steady_now_ns();
   if (previous != nullptr) push_back(std::coroutine_handle<>::from_address(previous));
+}
+
+bool worker::take_back_woken(void* frame) noexcept {
+  if (lifo_ != frame) return false;
+  lifo_ = nullptr;
+  return true;
+}
+
+bool worker::take_back(void* queued) {
+  if (WEFT_UNLIKELY(seeded_mode_)) return false;  // seeded schedules pick every task themselves
+  if (lifo_ == queued) {
+    lifo_ = nullptr;
+    return true;
+  }
+  return queue_.take_back(queued);
 }
 
 void worker::push_back(std::coroutine_handle<> h) {

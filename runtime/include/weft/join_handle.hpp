@@ -87,7 +87,11 @@ class join_awaiter final : public join_waiter {
       return (old & complete_bit) != 0;
     }
     if (old & complete_bit) return false;  // finished meanwhile; completion will not wake us
-    return true;
+    // Work-first: a task that has not started and is still queued last on this worker runs
+    // here and now instead of after everything queued before it; its completion wakes us as
+    // registered. Unless that wake-up came back to us, nothing of this frame is touched
+    // afterwards: we may already be resumed elsewhere.
+    return run_joined_inline(root_rt_, h_, caller) != inline_join::resume_now;
   }
 
   void describe_await(await_description& d) const {

@@ -27,6 +27,20 @@ inline runtime_core& require_runtime(const char* api) {
 /// is one of rt's workers, otherwise into rt's injection queue (waking a parked worker if needed).
 void schedule_wake(runtime_core* rt, std::coroutine_handle<> h) noexcept;
 
+/// What run_joined_inline did.
+enum class inline_join : unsigned char {
+  not_run,     // not queued here (started, stolen, elsewhere): wait as usual
+  suspended,   // ran its first step, which suspended: the joiner waits; touch nothing
+  resume_now,  // ran and the joiner was woken meanwhile: it goes on at once (await_suspend false)
+};
+/// Work-first join: if root `h` of `rt` has not started and its first step is still queued on
+/// this thread's worker (its LIFO slot, or the back of its queue), takes it back and runs that
+/// step here, nested in the joiner's await_suspend. The joiner must be registered already (the
+/// root's completion wakes it as usual); unless told resume_now, it touches nothing of its
+/// frame afterwards. A root cancelled meanwhile is completed unrun.
+inline_join run_joined_inline(runtime_core* rt, std::coroutine_handle<> h,
+                              std::coroutine_handle<> joiner) noexcept;
+
 /// Puts the running coroutine at the back of the current worker's queue (weft::yield).
 void schedule_yield(std::coroutine_handle<> h);
 
