@@ -223,6 +223,7 @@ bool skip_cancelled_start(std::coroutine_handle<> h) noexcept {
 }
 
 void complete_root(std::coroutine_handle<> h, promise_base& p) noexcept {
+  if (h.address() == inline_join_target) inline_join_done = true;  // a work-first join's task
   frame_header* header = header_of(h.address());
   // acq_rel: release publishes the result to the joiner; acquire sees its registration.
   const auto old = header->state.fetch_or(complete_bit, std::memory_order_acq_rel);

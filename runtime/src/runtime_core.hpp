@@ -308,6 +308,11 @@ inline worker* this_worker() noexcept {
   return current_worker;
 }
 
+/// See run_taken_inline (scheduler.cpp): complete_root sets inline_join_done when the root it
+/// completes is inline_join_target.
+extern thread_local void* inline_join_target;
+extern thread_local bool inline_join_done;
+
 /// A root's first step, taken from a queue: if it was cancelled before it started, completes it
 /// in place without running it (cancelled_unstarted_bit) and returns true.
 bool skip_cancelled_start(std::coroutine_handle<> h) noexcept;

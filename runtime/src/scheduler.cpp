@@ -48,20 +48,38 @@ constexpr int max_inline_joins = 48;
 thread_local int inline_joins = 0;
 }  // namespace
 
-inline_join run_joined_inline(runtime_core* rt, std::coroutine_handle<> h,
-                              std::coroutine_handle<> joiner) noexcept {
+// The root run_taken_inline is running on this thread, and whether complete_root saw it finish
+// here (then its wake-up went to this worker's LIFO slot). Nothing else tells it apart safely:
+// once the root suspended, it may finish on another worker and the joiner run (and end) there.
+thread_local void* inline_join_target = nullptr;
+thread_local bool inline_join_done = false;
+
+bool take_back_joined(runtime_core* rt, std::coroutine_handle<> h) noexcept {
   worker* w = current_worker;
-  if (w == nullptr || &w->rt() != rt || inline_joins >= max_inline_joins) {
-    return inline_join::not_run;
-  }
-  if (!w->take_back(tagged_first_run(h).address())) return inline_join::not_run;
+  if (w == nullptr || &w->rt() != rt || inline_joins >= max_inline_joins) return false;
+  return w->take_back(tagged_first_run(h).address());
+}
+
+void requeue_first_run(runtime_core* rt, std::coroutine_handle<> h) noexcept {
+  schedule_wake(rt, tagged_first_run(h));  // taken back on this worker: its LIFO slot
+}
+
+inline_join run_taken_inline(std::coroutine_handle<> h, std::coroutine_handle<> joiner) noexcept {
+  worker* const w = current_worker;
+  void* const outer_target = inline_join_target;
+  const bool outer_done = inline_join_done;
+  inline_join_target = h.address();
+  inline_join_done = false;
   ++inline_joins;
   if (!skip_cancelled_start(h)) h.resume();
   --inline_joins;
-  // Finished (or the joiner was cancelled) while it ran: the wake-up put the joiner in this
-  // worker's LIFO slot, which nobody else takes from. Take it back and go on at once, rather
-  // than through the loop (whose LIFO limit would send it behind everything queued).
-  if (w->take_back_woken(joiner.address())) return inline_join::resume_now;
+  const bool finished_here = inline_join_done;
+  inline_join_target = outer_target;
+  inline_join_done = outer_done;
+  // Finished right here: the completion put the joiner in this worker's LIFO slot (unless the
+  // joiner was cancelled first and woken by that). Take it back and go on at once, rather than
+  // through the loop, whose LIFO limit would send it behind everything queued.
+  if (finished_here && w->take_back_woken(joiner.address())) return inline_join::resume_now;
   return inline_join::suspended;
 }
 

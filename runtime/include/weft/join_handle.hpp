@@ -69,9 +69,16 @@ class join_awaiter final : public join_waiter {
     }
     // acquire: pairs with the acq_rel fetch_or of complete_bit in complete_root.
     if (state().load(std::memory_order_acquire) & (complete_bit | aborted_bit)) return false;
+    // Work-first: a task that has not started and is still queued last on this worker is taken
+    // back now, before we register, so that nobody else can start (or finish) it; it runs below
+    // instead of after everything queued before it.
+    const handle joined = h_;
+    runtime_core* const joined_rt = root_rt_;
+    const bool taken = take_back_joined(joined_rt, joined);
     set_joiner(h_.promise(), this);
     if (!hook_.arm(token, &on_cancel, this)) {
       cancelled_ = true;
+      if (taken) requeue_first_run(joined_rt, joined);
       return false;
     }
     registered_ = true;
@@ -80,18 +87,24 @@ class join_awaiter final : public join_waiter {
     if (old & join_cancel_bit) {
       // Cancelled before we published (on_cancel sets the bit only while complete_bit is
       // clear, so the cancellation came first even if the task finished since): withdraw,
-      // unless completion saw our bit meanwhile, in which case it wakes us.
+      // unless completion saw our bit meanwhile, in which case it wakes us. (A task taken back
+      // cannot have finished: it goes back to the queue.)
       cancelled_ = true;
+      if (taken) {
+        st.fetch_and(~(join_waiting_bit | join_cancel_bit), std::memory_order_acq_rel);
+        requeue_first_run(joined_rt, joined);
+        return false;
+      }
       if (old & complete_bit) return false;
       old = st.fetch_and(~(join_waiting_bit | join_cancel_bit), std::memory_order_acq_rel);
       return (old & complete_bit) != 0;
     }
     if (old & complete_bit) return false;  // finished meanwhile; completion will not wake us
-    // Work-first: a task that has not started and is still queued last on this worker runs
-    // here and now instead of after everything queued before it; its completion wakes us as
-    // registered. Unless that wake-up came back to us, nothing of this frame is touched
-    // afterwards: we may already be resumed elsewhere.
-    return run_joined_inline(root_rt_, h_, caller) != inline_join::resume_now;
+    if (!taken) return true;
+    // Runs its first step here; its completion wakes us as registered. Only locals are used
+    // from here on: unless it finished right here (then the wake-up is in this worker's LIFO
+    // slot, and we take it back), we may already be resumed elsewhere.
+    return run_taken_inline(joined, caller) != inline_join::resume_now;
   }
 
   void describe_await(await_description& d) const {

@@ -27,19 +27,21 @@ inline runtime_core& require_runtime(const char* api) {
 /// is one of rt's workers, otherwise into rt's injection queue (waking a parked worker if needed).
 void schedule_wake(runtime_core* rt, std::coroutine_handle<> h) noexcept;
 
-/// What run_joined_inline did.
+/// What run_taken_inline did.
 enum class inline_join : unsigned char {
-  not_run,     // not queued here (started, stolen, elsewhere): wait as usual
-  suspended,   // ran its first step, which suspended: the joiner waits; touch nothing
-  resume_now,  // ran and the joiner was woken meanwhile: it goes on at once (await_suspend false)
+  suspended,   // its first step suspended (or it ran and we were cancelled): the joiner waits
+  resume_now,  // it finished in its first step and woke the joiner here: go on at once
 };
-/// Work-first join: if root `h` of `rt` has not started and its first step is still queued on
-/// this thread's worker (its LIFO slot, or the back of its queue), takes it back and runs that
-/// step here, nested in the joiner's await_suspend. The joiner must be registered already (the
-/// root's completion wakes it as usual); unless told resume_now, it touches nothing of its
-/// frame afterwards. A root cancelled meanwhile is completed unrun.
-inline_join run_joined_inline(runtime_core* rt, std::coroutine_handle<> h,
-                              std::coroutine_handle<> joiner) noexcept;
+/// Work-first joins, in three steps (join_handle's awaiter). First, before registering as the
+/// joiner: if root `h` of `rt` has not started and its first step is still queued on this
+/// thread's worker (its LIFO slot, or the back of its run queue), take_back_joined removes it
+/// and returns true; nobody else can start it now. Then, if the join does not go ahead,
+/// requeue_first_run puts it back; otherwise, after registering, run_taken_inline runs that
+/// first step here (nested in the joiner's await_suspend; a root cancelled meanwhile is
+/// completed unrun). Unless told resume_now, the joiner touches nothing of its frame afterwards.
+bool take_back_joined(runtime_core* rt, std::coroutine_handle<> h) noexcept;
+void requeue_first_run(runtime_core* rt, std::coroutine_handle<> h) noexcept;
+inline_join run_taken_inline(std::coroutine_handle<> h, std::coroutine_handle<> joiner) noexcept;
 
 /// Puts the running coroutine at the back of the current worker's queue (weft::yield).
 void schedule_yield(std::coroutine_handle<> h);
