@@ -53,9 +53,9 @@ std::string child_watch::describe() const {
     produced = produced_;
   }
   // A pool that reused its slots counts the children running now, not those never started.
-  std::string s = produced <= n_ ? std::to_string(n_ - produced) + " of " + std::to_string(n_) +
-                                       " pending"
-                                 : std::to_string(running()) + " running";
+  std::string s = produced <= n_
+                      ? std::to_string(n_ - produced) + " of " + std::to_string(n_) + " pending"
+                      : std::to_string(running()) + " running";
 #if WEFT_INTROSPECTION
   std::string ids;
   std::size_t listed = 0;

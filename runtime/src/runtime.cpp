@@ -207,8 +207,8 @@ void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
 
 const std::exception_ptr& unstarted_cancellation() noexcept {
   // Built once, without a throw; shared read-only by every root cancelled before it started.
-  static const std::exception_ptr e =
-      std::make_exception_ptr(operation_cancelled{"weft: the task was cancelled before it started"});
+  static const std::exception_ptr e = std::make_exception_ptr(
+      operation_cancelled{"weft: the task was cancelled before it started"});
   return e;
 }
 

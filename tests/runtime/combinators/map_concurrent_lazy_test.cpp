@@ -90,7 +90,8 @@ TEST(MapConcurrentLazy, CallsFnOnlyWhenASlotIsFree) {
     const auto out = co_await std::move(h);
     EXPECT_EQ(weft::clock::now() - t0, 40ms);  // four rounds of 10 ms
     EXPECT_EQ(out.size(), 10u);
-    for (int i = 0; i < 10 && out.size() == 10u; ++i) EXPECT_EQ(out[static_cast<std::size_t>(i)], i);
+    for (int i = 0; i < 10 && out.size() == 10u; ++i)
+      EXPECT_EQ(out[static_cast<std::size_t>(i)], i);
   });
   EXPECT_EQ(called.load(), 10);
 }
@@ -110,7 +111,8 @@ TEST(MapConcurrentLazy, ASinglePassInputRangeIsReadAsSlotsFree) {
     EXPECT_EQ(st.next, 2) << "two elements read, two slots";
     const auto out = co_await std::move(h);
     EXPECT_EQ(out.size(), 7u);
-    for (int i = 0; i < 7 && out.size() == 7u; ++i) EXPECT_EQ(out[static_cast<std::size_t>(i)], i * 2);
+    for (int i = 0; i < 7 && out.size() == 7u; ++i)
+      EXPECT_EQ(out[static_cast<std::size_t>(i)], i * 2);
   });
   EXPECT_EQ(st.next, 7);
 }

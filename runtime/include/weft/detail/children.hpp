@@ -239,7 +239,10 @@ class child_pool {
   using handle = std::coroutine_handle<task_promise<T>>;
 
   explicit child_pool(std::size_t slots)
-      : handles_(slots), slots_(slots), order_(slots), watch_(slots_.data(), order_.data(), slots) {}
+      : handles_(slots),
+        slots_(slots),
+        order_(slots),
+        watch_(slots_.data(), order_.data(), slots) {}
   child_pool(const child_pool&) = delete;
   child_pool& operator=(const child_pool&) = delete;
   ~child_pool() {
