@@ -94,7 +94,9 @@ bool local_queue::take_back(void* expected) {
   // a head_ this load sees, or reads the new tail_ (protocol step 5).
   tail_.store(tail - 1, std::memory_order_seq_cst);
   const auto real = real_part(head_.load(std::memory_order_seq_cst));
-  if (tail - 1 > real) return true;  // two or more were queued: no steal reaches the last one
+  // Signed: the indices wrap.
+  if (static_cast<std::int32_t>(tail - 1 - real) > 0) return true;  // two or more were queued:
+                                                                     // no steal reaches the last
   tail_.store(tail, std::memory_order_seq_cst);
   if (real != tail - 1) return false;  // a stealer took it
   // The only entry left: ours if the front pop wins it.
@@ -118,7 +120,9 @@ std::coroutine_handle<> local_queue::steal_into(local_queue& dst, std::uint32_t&
 }
 
 std::uint32_t local_queue::steal_into2(local_queue& dst, std::uint32_t dst_tail) {
-  auto prev = head_.load(std::memory_order_acquire);
+  // seq_cst (here, and the claim's CAS): with take_back's seq_cst store of tail_ and load of
+  // head_, a stealer that sees another stealer's claim also sees the owner's lowered tail_.
+  auto prev = head_.load(std::memory_order_seq_cst);
   std::uint32_t n;
   std::uint64_t next;
   for (;;) {
@@ -135,8 +139,8 @@ std::uint32_t local_queue::steal_into2(local_queue& dst, std::uint32_t dst_tail)
     n = static_cast<std::uint32_t>(len - len / 2);
     const auto steal_to = src_real + n;
     next = pack(src_steal, steal_to);
-    if (head_.compare_exchange_weak(prev, next, std::memory_order_acq_rel,
-                                    std::memory_order_acquire)) {
+    if (head_.compare_exchange_weak(prev, next, std::memory_order_seq_cst,
+                                    std::memory_order_seq_cst)) {
       break;
     }
   }

@@ -223,10 +223,12 @@ bool skip_cancelled_start(std::coroutine_handle<> h) noexcept {
 }
 
 void complete_root(std::coroutine_handle<> h, promise_base& p) noexcept {
-  if (h.address() == inline_join_target) inline_join_done = true;  // a work-first join's task
   frame_header* header = header_of(h.address());
   // acq_rel: release publishes the result to the joiner; acquire sees its registration.
   const auto old = header->state.fetch_or(complete_bit, std::memory_order_acq_rel);
+  // A work-first join's task, finishing during its inline step and waking its joiner: the
+  // wake-up goes to this worker's LIFO slot (run_taken_inline).
+  if (h.address() == inline_join_target && (old & join_waiting_bit)) inline_join_done = true;
   if (!(old & handle_bit)) {
     // Detached: nobody will take the result. Roots run only on their own runtime's workers.
     tls_runtime->unregister(header);

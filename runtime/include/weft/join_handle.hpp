@@ -83,23 +83,24 @@ class join_awaiter final : public join_waiter {
     }
     registered_ = true;
     auto& st = state();
-    auto old = st.fetch_or(join_waiting_bit, std::memory_order_acq_rel);
-    if (old & join_cancel_bit) {
-      // Cancelled before we published (on_cancel sets the bit only while complete_bit is
-      // clear, so the cancellation came first even if the task finished since): withdraw,
-      // unless completion saw our bit meanwhile, in which case it wakes us. (A task taken back
-      // cannot have finished: it goes back to the queue.)
-      cancelled_ = true;
-      if (taken) {
-        st.fetch_and(~(join_waiting_bit | join_cancel_bit), std::memory_order_acq_rel);
-        requeue_first_run(joined_rt, joined);
+    // Published only if on_cancel has not left join_cancel_bit and the task has not finished:
+    // once published, completion may resume us anywhere, so nothing of this frame (or the
+    // task's) is touched after a successful exchange.
+    auto old = st.load(std::memory_order_acquire);
+    for (;;) {
+      if (old & join_cancel_bit) {
+        // Cancelled before we published: on_cancel left the bit instead of waking us.
+        cancelled_ = true;
+        st.fetch_and(~join_cancel_bit, std::memory_order_acq_rel);
+        if (taken) requeue_first_run(joined_rt, joined);
         return false;
       }
-      if (old & complete_bit) return false;
-      old = st.fetch_and(~(join_waiting_bit | join_cancel_bit), std::memory_order_acq_rel);
-      return (old & complete_bit) != 0;
+      if (old & complete_bit) return false;  // finished meanwhile (never a task taken back)
+      if (st.compare_exchange_weak(old, old | join_waiting_bit, std::memory_order_acq_rel,
+                                   std::memory_order_acquire)) {
+        break;
+      }
     }
-    if (old & complete_bit) return false;  // finished meanwhile; completion will not wake us
     if (!taken) return true;
     // Runs its first step here; its completion wakes us as registered. Only locals are used
     // from here on: unless it finished right here (then the wake-up is in this worker's LIFO

@@ -24,15 +24,20 @@ namespace detail {
 }
 
 namespace detail {
-/// Slots for map_concurrent's pool: no more than the range has elements, when it says.
+/// Most slots for a range read once (its length unknown): they are allocated up front.
+inline constexpr std::size_t max_input_range_slots = std::size_t{1} << 16;
+
+/// Slots for map_concurrent's pool: no more than the range has elements where that can be known
+/// without consuming it; a range read once gets at most max_input_range_slots.
 template <class V>
 std::size_t pool_slots(V& view, std::size_t limit) {
+  std::size_t n = max_input_range_slots;
   if constexpr (std::ranges::sized_range<V>) {
-    const auto n = static_cast<std::size_t>(std::ranges::size(view));
-    return n < limit ? n : limit;
-  } else {
-    return limit;
+    n = static_cast<std::size_t>(std::ranges::size(view));
+  } else if constexpr (std::ranges::forward_range<V>) {
+    n = static_cast<std::size_t>(std::ranges::distance(view));
   }
+  return n < limit ? n : limit;
 }
 
 template <class T, class V, class F>
@@ -70,7 +75,10 @@ task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> map_owned(V vi
       pool.cancel_all();
     }
   };
-  for (std::size_t slot = 0; slot < slots && it != end && !first_error; ++slot) start_next(slot);
+  for (std::size_t slot = 0;
+       slot < slots && it != end && !first_error && !token.is_cancellation_requested(); ++slot) {
+    start_next(slot);
+  }
   {
     std::optional<cancel_callback<cancel_children_on<child_pool<T>>>> stop;
     stop.emplace(token, cancel_children_on<child_pool<T>>{&pool});
@@ -121,8 +129,10 @@ using map_value_t = child_value_t<std::invoke_result_t<F&, std::ranges::range_re
 /// at a time, in order, so at most `limit` children (their frames and arguments) exist at once
 /// whatever the range's length; an input range read once (a generator, std::views::istream) works.
 /// Memory is O(limit) plus the results: the values are kept until the end, in input order (a
-/// void map keeps none). A range that knows its size gets min(size, limit) slots; one that does
-/// not gets `limit` slots up front (about 80 bytes each).
+/// void map keeps none). Slots are allocated up front (about 80 bytes each): min(length, limit)
+/// for a range whose length is known without reading it (sized or forward), and for a range read
+/// once min(limit, 65,536), so at most 65,536 of its elements run at once. A caller cancelled
+/// before the map starts gets operation_cancelled without fn being called.
 ///
 /// `fn` throwing is a failure like a child's: nothing more starts, the running ones are cancelled
 /// and awaited, and the exception is rethrown. If the caller is cancelled, nothing more starts,
