@@ -248,54 +248,35 @@ task<call_outcome<R>> bulkhead_impl::run(resilience_context& ctx, Next next) {
 /// awaiter, so it is released however the awaiting coroutine ends.
 template <class R, class Next>
 class bulkhead_call {
-  using awaitable = std::invoke_result_t<Next&, resilience_context&>;
-  using awaiter = typename inner_call<awaitable>::awaiter;
-  using slow_awaiter = decltype(std::declval<task<call_outcome<R>>>().operator co_await());
-
  public:
   bulkhead_call(bulkhead_impl* b, resilience_context& ctx, Next next)
       : b_(b), ctx_(&ctx), next_(next) {}
 
-  void describe_await(weft::await_description& d) const {
-    if (slow_) {
-      slow_->describe_await(d);
-    } else {
-      inner_.describe_await(d);
-    }
-  }
+  void describe_await(weft::await_description& d) const { call_.describe_await(d); }
   bool await_ready() {
     held_ = b_->try_acquire();
-    if (!held_) {
-      slow_.emplace(
-          built_by{[this] { return b_->template run<R>(*ctx_, next_).operator co_await(); }});
-      return slow_->await_ready();
-    }
+    if (!held_) return call_.start_slow([this] { return b_->template run<R>(*ctx_, next_); });
     b_->report_inflight(*ctx_);
-    inner_.start([this] { return next_(*ctx_); });
-    return inner_.get().await_ready();
+    return call_.start_inner([this] { return next_(*ctx_); });
   }
   template <class Promise>
   auto await_suspend(std::coroutine_handle<Promise> caller) {
-    constexpr bool transfer = transfers_v<awaiter, Promise> || transfers_v<slow_awaiter, Promise>;
-    if (slow_) return suspend_as<transfer>(*slow_, caller);
-    return suspend_as<transfer>(inner_.get(), caller);
+    return call_.await_suspend(caller);
   }
   call_outcome<R> await_resume() {
-    if (slow_) return slow_->await_resume();
-    call_outcome<R> o = inner_.get().await_resume();
+    if (call_.slow()) return call_.await_resume();
+    call_outcome<R> o = call_.await_resume();
     held_.release();
     b_->report_inflight(*ctx_);
     return o;
   }
 
  private:
-
   bulkhead_impl* b_;
   resilience_context* ctx_;
   Next next_;
   bulkhead_impl::permit held_;  // declared before the inner call: released after it is gone
-  inner_call<awaitable> inner_;
-  std::optional<slow_awaiter> slow_;
+  inner_or_slow<R, Next> call_;
 };
 
 }  // namespace detail

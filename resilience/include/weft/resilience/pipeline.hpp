@@ -338,6 +338,53 @@ inline constexpr bool transfers_v =
                               std::declval<std::coroutine_handle<Promise>>())),
                           std::coroutine_handle<>>;
 
+/// The inner call of a layer's awaiter that either runs it in place (the common case) or, when
+/// the layer must wait first (a bulkhead's queue, a rate limiter's reservation), runs one of the
+/// layer's coroutines instead: whichever was started is described, suspended and resumed.
+template <class R, class Next>
+class inner_or_slow {
+  using awaitable = std::invoke_result_t<Next&, resilience_context&>;
+  using awaiter = typename inner_call<awaitable>::awaiter;
+  using slow_awaiter = decltype(std::declval<task<call_outcome<R>>>().operator co_await());
+
+ public:
+  /// Starts the inner call in place (make() returns next(ctx)); true if it is ready already.
+  template <class F>
+  bool start_inner(F make) {
+    inner_.start(std::move(make));
+    return inner_.get().await_ready();
+  }
+  /// Starts the layer's coroutine (make() returns its task); true if it is ready already.
+  template <class F>
+  bool start_slow(F make) {
+    slow_.emplace(built_by{[&] { return make().operator co_await(); }});
+    return slow_->await_ready();
+  }
+  [[nodiscard]] bool slow() const noexcept { return slow_.has_value(); }
+  /// A dump follows whichever was started.
+  void describe_await(weft::await_description& d) const {
+    if (slow_) {
+      slow_->describe_await(d);
+    } else {
+      inner_.describe_await(d);
+    }
+  }
+  template <class Promise>
+  auto await_suspend(std::coroutine_handle<Promise> caller) {
+    constexpr bool transfer = transfers_v<awaiter, Promise> || transfers_v<slow_awaiter, Promise>;
+    if (slow_) return suspend_as<transfer>(*slow_, caller);
+    return suspend_as<transfer>(inner_.get(), caller);
+  }
+  call_outcome<R> await_resume() {
+    if (slow_) return slow_->await_resume();
+    return inner_.get().await_resume();
+  }
+
+ private:
+  inner_call<awaitable> inner_;
+  std::optional<slow_awaiter> slow_;
+};
+
 /// Holds a layer in a pipeline: by reference (an lvalue was given: stateful layers such as a
 /// breaker are shared that way), through a shared_ptr, or by value.
 template <class L>

@@ -465,21 +465,11 @@ task<call_outcome<R>> rate_limiter_impl::run_reserved(resilience_context& ctx, N
 /// permit reserved for later runs a coroutine that sleeps until then.
 template <class R, class Next>
 class rate_limiter_call {
-  using awaitable = std::invoke_result_t<Next&, resilience_context&>;
-  using awaiter = typename inner_call<awaitable>::awaiter;
-  using slow_awaiter = decltype(std::declval<task<call_outcome<R>>>().operator co_await());
-
  public:
   rate_limiter_call(rate_limiter_impl* l, resilience_context& ctx, Next next)
       : l_(l), ctx_(&ctx), next_(next) {}
 
-  void describe_await(weft::await_description& d) const {
-    if (slow_) {
-      slow_->describe_await(d);
-    } else {
-      inner_.describe_await(d);
-    }
-  }
+  void describe_await(weft::await_description& d) const { call_.describe_await(d); }
   bool await_ready() {
     const rate_decision d = l_->decide(l_->options_.max_wait);
     l_->report_tokens(*ctx_, d.left);
@@ -489,36 +479,28 @@ class rate_limiter_call {
       return true;
     }
     if (d.verdict == rate_verdict::reserved) {
-      slow_.emplace(built_by{
-          [&, this] { return l_->template run_reserved<R>(*ctx_, next_, d).operator co_await(); }});
-      return slow_->await_ready();
+      return call_.start_slow([&, this] { return l_->template run_reserved<R>(*ctx_, next_, d); });
     }
-    inner_.start([this] { return next_(*ctx_); });
-    return inner_.get().await_ready();
+    return call_.start_inner([this] { return next_(*ctx_); });
   }
   template <class Promise>
   auto await_suspend(std::coroutine_handle<Promise> caller) {
-    constexpr bool transfer = transfers_v<awaiter, Promise> || transfers_v<slow_awaiter, Promise>;
-    if (slow_) return suspend_as<transfer>(*slow_, caller);
-    return suspend_as<transfer>(inner_.get(), caller);
+    return call_.await_suspend(caller);
   }
   call_outcome<R> await_resume() {
     if (refused_) {
       return call_outcome<R>::failure(errc::rate_limited, *refused_)
           .from_layer(l_->telemetry_->shared_name());
     }
-    if (slow_) return slow_->await_resume();
-    return inner_.get().await_resume();
+    return call_.await_resume();
   }
 
  private:
-
   rate_limiter_impl* l_;
   resilience_context* ctx_;
   Next next_;
   std::optional<clock::duration> refused_;  // the refusal's retry_after
-  inner_call<awaitable> inner_;
-  std::optional<slow_awaiter> slow_;
+  inner_or_slow<R, Next> call_;
 };
 
 }  // namespace detail
