@@ -12,12 +12,18 @@
 //    next thread. Chunks are never returned to the system; they stay referenced from the global
 //    state, so leak checkers see them as reachable.
 // 4. After a thread's first 4 MiB (carved from 64 KiB chunks, so an idle worker costs little
-//    RSS), chunks are 2 MiB-aligned and advised as huge pages: a first touch costs about 2 us per
-//    4 KiB page on these VMs, which dominated spawning a million tasks.
+//    RSS), chunks are 2 MiB and filled in at once (MADV_POPULATE_WRITE: one call instead of 512
+//    page faults). They are advised as huge pages while huge pages come cheap: a warm huge page
+//    costs 0.17 ms to fill, 2 MiB of base pages 0.65 ms. On a VM whose host takes freed memory
+//    back (free page reporting hands it whole 2 MiB blocks, exactly what a huge page needs), a
+//    huge page can cost 4-5 ms to fill right after another process freed a lot; the pool times
+//    every huge chunk and, after a slow one, takes base pages for the next few (docs/runtime.md,
+//    "Frame memory").
 #include <weft/detail/frame_pool.hpp>
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
@@ -55,6 +61,11 @@ constexpr std::size_t chunk_size = std::size_t{2} << 20;
 constexpr std::size_t small_chunk_size = std::size_t{64} << 10;
 constexpr std::size_t small_chunks_until = std::size_t{4} << 20;  // bytes carved by the thread
 constexpr std::size_t cache_bytes_per_class = 256 * 1024;
+// A huge chunk that took longer than this to fill cost more than twice what base pages cost
+// (0.65 ms here); the next `base_page_run` chunks of the process then take base pages, and the
+// one after tries a huge page again (a process stays fast once the host has memory at hand).
+constexpr std::int64_t slow_huge_chunk_ns = 1'500'000;
+constexpr int base_page_run = 15;
 
 struct free_block {
   free_block* next;
@@ -151,6 +162,34 @@ void flush_all(thread_cache& tc) {
   tc.state = thread_cache::dead;
 }
 
+// Chunks left to take base pages for, after a huge page was slow to fill (relaxed: a hint that
+// only steers how fast the next chunks fill, never what they hold).
+std::atomic<int> base_page_chunks{0};
+
+std::int64_t monotonic_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Backs a fresh 2 MiB chunk with memory now, as huge pages when they come cheap. All advice:
+// a kernel without MADV_POPULATE_WRITE (before 5.14) or without THP falls back to page faults.
+void fill_chunk(void* chunk) noexcept {
+  int left = base_page_chunks.load(std::memory_order_relaxed);
+  const bool huge = left == 0;
+  if (!huge) base_page_chunks.store(left - 1, std::memory_order_relaxed);
+#ifdef MADV_HUGEPAGE
+  if (huge) ::madvise(chunk, chunk_size, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+  const std::int64_t start = huge ? monotonic_ns() : 0;
+  ::madvise(chunk, chunk_size, MADV_POPULATE_WRITE);
+  if (huge && monotonic_ns() - start > slow_huge_chunk_ns) {
+    base_page_chunks.store(base_page_run, std::memory_order_relaxed);
+  }
+#endif
+}
+
 // Gives the thread a region of at least `bytes`: a remainder left by an exited thread, or a new
 // chunk.
 void new_chunk(thread_cache& tc, std::size_t bytes) {
@@ -165,13 +204,11 @@ void new_chunk(thread_cache& tc, std::size_t bytes) {
       }
     }
   }
-  const bool huge = tc.carved >= small_chunks_until;
-  const std::size_t size = huge ? chunk_size : small_chunk_size;
-  void* chunk = std::aligned_alloc(huge ? chunk_size : granule, size);
+  const bool big = tc.carved >= small_chunks_until;
+  const std::size_t size = big ? chunk_size : small_chunk_size;
+  void* chunk = std::aligned_alloc(big ? chunk_size : granule, size);
   if (chunk == nullptr) throw std::bad_alloc{};
-#ifdef MADV_HUGEPAGE
-  if (huge) ::madvise(chunk, chunk_size, MADV_HUGEPAGE);  // advice only: failure costs speed
-#endif
+  if (big) fill_chunk(chunk);
   WEFT_POISON(chunk, size);
   {
     std::lock_guard lock{g.mutex};

@@ -73,6 +73,9 @@ std::string prometheus_text(const runtime_stats& s) {
              [](const worker_stats& x) { return x.steals; });
   per_worker("weft_worker_parks_total", "counter", "Times the worker went to sleep.",
              [](const worker_stats& x) { return x.parks; });
+  per_worker("weft_worker_busy_poll_hits_total", "counter",
+             "Times a busy poll (runtime_options::busy_poll) found work before the worker slept.",
+             [](const worker_stats& x) { return x.busy_poll_hits; });
   per_worker("weft_worker_stalls_total", "counter",
              "Resumptions the stall detector reported (longer than the stall threshold).",
              [](const worker_stats& x) { return x.stalls; });

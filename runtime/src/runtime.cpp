@@ -95,6 +95,10 @@ runtime_options validated(runtime_options o) {
         "weft::runtime: schedule_seed needs paused time (time_mode::paused, one worker): with "
         "real time and several workers the schedule depends on the machine, not on a seed");
   }
+  if (o.busy_poll.count() < 0 || o.busy_poll > std::chrono::seconds{1}) {
+    throw std::invalid_argument("weft::runtime: busy_poll = " +
+                                std::to_string(o.busy_poll.count()) + " us must be from 0 to 1 s");
+  }
   if (o.stall_threshold.count() < 0) {
     throw std::invalid_argument("weft::runtime: stall_threshold must not be negative");
   }

@@ -119,6 +119,8 @@ class worker {
   std::coroutine_handle<> pull_injection();
   void run_task(std::coroutine_handle<> h);
   void park();
+  /// runtime_options::busy_poll: polls the ring until work shows up (true) or the budget is spent.
+  bool busy_poll();
   /// Runs the mailbox, fires due timers and dispatches ready completions (without waiting).
   void poll_events();
   /// Real time: fires the timers whose deadline passed. Paused time does it in paused_step().
@@ -148,8 +150,8 @@ class worker {
   std::size_t io_ready_next_ = 0;
   std::vector<timer_entry*> fired_;
 
-  owned_counter tasks_run_, steals_, tasks_stolen_, parks_, injection_pulls_, lifo_hits_,
-      overflows_, timers_fired_, stalls_, busy_ns_;
+  owned_counter tasks_run_, steals_, tasks_stolen_, parks_, busy_poll_hits_, injection_pulls_,
+      lifo_hits_, overflows_, timers_fired_, stalls_, busy_ns_;
   friend class runtime_core;
 
   // Introspection: resumption sequence and frame (stall detector), task ids.

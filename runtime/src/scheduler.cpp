@@ -203,9 +203,26 @@ void worker::turn() {
   }
   if (auto stolen = steal_work()) {
     run_task(stolen);
-  } else {
+  } else if (!busy_poll()) {
     park();
   }
+}
+
+bool worker::busy_poll() {
+  const std::int64_t budget =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(rt_.options.busy_poll).count();
+  // Only a ring with operations in flight can produce work by itself; paused time never waits.
+  if (budget == 0 || !reactor_.busy() || rt_.clock.paused()) return false;
+  const std::int64_t until = steady_now_ns() + budget;
+  do {
+    poll_events();
+    if (has_local_work() || rt_.has_pending_work()) {
+      busy_poll_hits_.add();
+      return true;
+    }
+    if (rt_.is_stopping() || rt_.pause_requested()) return true;  // the next turn handles both
+  } while (steady_now_ns() < until);
+  return false;
 }
 
 bool help_while(bool (*pending)(void*), void* context) {
@@ -513,6 +530,7 @@ worker_stats worker::stats() const noexcept {
   s.steals = steals_.get();
   s.tasks_stolen = tasks_stolen_.get();
   s.parks = parks_.get();
+  s.busy_poll_hits = busy_poll_hits_.get();
   s.injection_pulls = injection_pulls_.get();
   s.lifo_hits = lifo_hits_.get();
   s.overflows = overflows_.get();

@@ -40,6 +40,7 @@ struct echo_server_config {
   std::string unix_path;                      // or a Unix socket
   std::size_t workers = 1;
   bool quiet = false;  // no address line on stdout (weft-bench's JSON mode)
+  std::chrono::microseconds busy_poll{0};  // runtime_options::busy_poll
 };
 
 /// Serves until SIGINT or SIGTERM; returns the process exit status.
@@ -53,7 +54,7 @@ inline int run_echo_server(const echo_server_config& config) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  weft::runtime rt{weft::runtime_options{.workers = config.workers}};
+  weft::runtime rt{weft::runtime_options{.workers = config.workers, .busy_poll = config.busy_poll}};
   if (!rt.io_available()) {
     std::fprintf(stderr, "weft-echo: %s\n", rt.io_error().c_str());
     return 1;

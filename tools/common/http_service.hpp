@@ -44,7 +44,8 @@ inline task<http::response> bench_handler(http::request& req) {
 struct http_server_config {
   net::socket_address listen;
   std::size_t workers = 1;
-  bool quiet = false;  // no address line on stdout
+  bool quiet = false;                      // no address line on stdout
+  std::chrono::microseconds busy_poll{0};  // runtime_options::busy_poll
 };
 
 inline task<void> serve_until_signal(http::server& srv, net::tcp_listener& listener) {
@@ -55,7 +56,7 @@ inline task<void> serve_until_signal(http::server& srv, net::tcp_listener& liste
 /// Serves until SIGINT or SIGTERM; returns the process exit status.
 inline int run_http_server(const http_server_config& config) {
   ::signal(SIGPIPE, SIG_IGN);
-  weft::runtime rt{weft::runtime_options{.workers = config.workers}};
+  weft::runtime rt{weft::runtime_options{.workers = config.workers, .busy_poll = config.busy_poll}};
   if (!rt.io_available()) {
     std::fprintf(stderr, "weft-bench: %s\n", rt.io_error().c_str());
     return 1;

@@ -54,6 +54,7 @@ bool is_known(const std::string& name) {
                "[--json]\n"
                "       [--max-lifo-polls N] [--global-queue-interval N]  (scheduler tuning)\n"
                "       [--stall-threshold-ms N]  (0: stall detector off)\n"
+               "       [--busy-poll-us N]  (runtime_options::busy_poll; servers too)\n"
                "       --workload echo_server|http_server --port P   (serve on 127.0.0.1:P "
                "until SIGTERM)\n"
                "       [--server-cmd CMD] [--warmup S] [--duration S]  (echo_* workloads)\n"
@@ -114,6 +115,8 @@ options parse(int argc, char** argv) {
     } else if (arg == "--global-queue-interval") {
       o.runtime.global_queue_interval =
           static_cast<std::uint32_t>(parse_count(value(), arg.data()));
+    } else if (arg == "--busy-poll-us") {
+      o.runtime.busy_poll = std::chrono::microseconds{parse_count(value(), arg.data())};
     } else if (arg == "--json") {
       o.json = true;
     } else if (arg == "--port") {
@@ -294,6 +297,7 @@ int main(int argc, char** argv) {
                                               static_cast<std::uint16_t>(o.port)};
     config.workers = o.workers.front() == 0 ? 1 : o.workers.front();
     config.quiet = o.json;
+    config.busy_poll = o.runtime.busy_poll;
     return weft::tools::run_echo_server(config);
   }
   if (o.workloads.front() == "http_client") {
@@ -311,6 +315,7 @@ int main(int argc, char** argv) {
                                               static_cast<std::uint16_t>(o.port)};
     config.workers = o.workers.front() == 0 ? 1 : o.workers.front();
     config.quiet = o.json;
+    config.busy_poll = o.runtime.busy_poll;
     return weft::tools::run_http_server(config);
   }
   std::vector<row> rows;

@@ -11,9 +11,9 @@ namespace weft {
 /// `/metrics` endpoint. Every family has its HELP and TYPE lines; per-worker series carry a
 /// `worker` label. Families (docs/introspection.md lists them all):
 /// weft_worker_busy_seconds_total, weft_worker_resumptions_total, weft_worker_steals_total,
-/// weft_worker_parks_total, weft_worker_local_queue_depth, weft_worker_io_in_flight,
-/// weft_worker_stalls_total, weft_worker_resume_duration_seconds (histogram),
-/// weft_worker_schedule_delay_seconds (histogram), weft_injection_queue_depth,
+/// weft_worker_parks_total, weft_worker_busy_poll_hits_total, weft_worker_local_queue_depth,
+/// weft_worker_io_in_flight, weft_worker_stalls_total, weft_worker_resume_duration_seconds
+/// (histogram), weft_worker_schedule_delay_seconds (histogram), weft_injection_queue_depth,
 /// weft_blocking_threads, weft_blocking_queue_depth, weft_tasks{state=...}.
 ///
 ///     using weft::http::response;

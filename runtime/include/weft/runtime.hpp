@@ -49,6 +49,12 @@ struct runtime_options {
   /// Submission queue entries per worker ring (a power of two, 1 to 32768); the completion queue
   /// gets four times as many.
   unsigned io_ring_entries = 256;
+  /// How long a worker with I/O in flight keeps polling its ring before it sleeps, when it finds
+  /// nothing to run (each poll is one non-blocking io_uring_enter). A completion or a task that
+  /// arrives meanwhile is handled without the sleep and the wake-up, at the price of the CPU the
+  /// polls burn while the worker is idle. 0 (the default) sleeps at once: on the measured loads
+  /// the polls cost more CPU than they saved (docs/runtime.md, "Busy polling"). 0 to 1 s.
+  std::chrono::microseconds busy_poll{0};
   /// Test seam: called on the worker's thread just before each task resumption. Under paused
   /// time (one worker) the calls come in the same order on every run, so a test can act at the
   /// k-th suspension point of a scenario, e.g. cancel it there. Empty by default; when set it
@@ -101,6 +107,7 @@ struct worker_stats {
   std::uint64_t steals = 0;           // successful steal operations from other workers
   std::uint64_t tasks_stolen = 0;     // tasks taken by those steals
   std::uint64_t parks = 0;            // times the worker went to sleep
+  std::uint64_t busy_poll_hits = 0;   // times a busy poll found work before the worker slept
   std::uint64_t injection_pulls = 0;  // tasks taken from the injection queue
   std::uint64_t lifo_hits = 0;        // tasks run from the LIFO slot
   std::uint64_t overflows = 0;        // times half the local queue moved to the injection queue
