@@ -5,7 +5,7 @@ set -euo pipefail
 
 # chromium: the weft-gateway report is checked in a real (headless) browser; without it that one
 # test skips and says so.
-packages=(g++ meson ninja-build pkg-config liburing-dev libgtest-dev libgmock-dev
+packages=(g++ meson ninja-build pkg-config cmake liburing-dev libgtest-dev libgmock-dev
           libbenchmark-dev clang-19 libclang-rt-19-dev chromium)
 
 missing=()

@@ -16,6 +16,7 @@
 
 #include <weft/clock.hpp>
 #include <weft/detail/children.hpp>
+#include <weft/detail/completion_call.hpp>
 #include <weft/detail/task_frame.hpp>
 #include <weft/fault_plan.hpp>
 #include <weft/join_handle.hpp>
@@ -226,6 +227,30 @@ class runtime {
     auto h = detail::prepare_root(std::move(t), "weft::runtime::spawn");
     detail::spawn_root(core_.get(), h, h.promise(), detail::spawn_site{at, options.name});
     return join_handle<T>{h, core_.get()};
+  }
+
+  /// Starts `t` and calls `on_done(weft::outcome<T>)` once it finished: for code that cannot
+  /// co_await, such as a callback-style server handing a request to coroutine code. Callable from
+  /// any thread; nothing blocks.
+  ///
+  ///     rt.spawn(handle(request), [reply](weft::outcome<response> r) {
+  ///       if (r.has_value()) reply(std::move(r).value()); else reply_error(r.error());
+  ///     }).detach();
+  ///
+  /// on_done is called exactly once: with the value, with the exception the task threw, or with
+  /// operation_cancelled when the task was cancelled (through the returned handle, before or
+  /// after it started) or the runtime shut down before it finished. It runs on the worker that
+  /// finished the task (so it must not block), or, at shutdown, on the thread that shuts the
+  /// runtime down; it must not throw (at shutdown that ends the process). The returned handle
+  /// completes after on_done returned; dropping it detaches, cancel() cancels the task.
+  template <class T, class F>
+  requires(!std::is_reference_v<T> && std::invocable<F&, outcome<T>>)
+      join_handle<void> spawn(task<T> t, F on_done, spawn_options options = {},
+                              std::source_location at = std::source_location::current()) {
+    if (!t) detail::throw_empty_task("weft::runtime::spawn");  // before on_done is taken
+    return spawn(
+        detail::run_then_call(std::move(t), detail::completion_call<T, F>{std::move(on_done)}),
+        options, at);
   }
 
   /// spawn(co_invoke(f)).

@@ -46,6 +46,8 @@
 #include <weft/this_task.hpp>
 #include <weft/timed_out.hpp>
 #include <weft/timeout.hpp>
+#include <weft/to_future.hpp>
+#include <weft/version.hpp>
 #include <weft/when_all.hpp>
 #include <weft/when_any.hpp>
 #include <weft/with_cancellation.hpp>

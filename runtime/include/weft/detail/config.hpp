@@ -45,7 +45,27 @@
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+// A program must compile weft's headers with the settings its weft library was built with:
+// WEFT_SYMMETRIC_TRANSFER changes how a task starts and finishes its children, WEFT_INTROSPECTION
+// the frame layout. Mixed, the program would break at run time (or, for the protocol, fail to link
+// on a symbol of the other protocol). The build passes the library's settings on (meson dependency,
+// weft.pc, the CMake package); a program that bypasses them references a symbol the library does
+// not define and fails to link with an error that names the setting, e.g.
+//   undefined reference to `weft::detail::abi_symmetric_transfer_0'
+// (the library was built with 1: compile with -DWEFT_SYMMETRIC_TRANSFER=1, as pkg-config says).
+#define WEFT_ABI_SYMBOL_CAT(a, b) a##b
+#define WEFT_ABI_SYMBOL(name, value) WEFT_ABI_SYMBOL_CAT(name, value)
+
 namespace weft::detail {
+extern const int WEFT_ABI_SYMBOL(abi_symmetric_transfer_, WEFT_SYMMETRIC_TRANSFER);
+extern const int WEFT_ABI_SYMBOL(abi_introspection_, WEFT_INTROSPECTION);
+// Emitted by every translation unit that includes weft (used), so the reference always reaches
+// the linker; one pointer per program (an inline variable is merged across units).
+[[gnu::used]] inline const int* const abi_check[] = {
+    &WEFT_ABI_SYMBOL(abi_symmetric_transfer_, WEFT_SYMMETRIC_TRANSFER),
+    &WEFT_ABI_SYMBOL(abi_introspection_, WEFT_INTROSPECTION),
+};
+
 /// Tells the CPU we are spinning (frees the sibling hyper-thread, saves power).
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)

@@ -1,0 +1,76 @@
+// The task behind runtime::spawn(task, on_done): runs the task, then calls on_done with its
+// outcome, exactly once, whatever happens to the task (it finishes, throws, is cancelled before
+// it starts, or the runtime shuts down first).
+#pragma once
+
+#include <concepts>
+#include <exception>
+#include <type_traits>
+#include <utility>
+
+#include <weft/operation_cancelled.hpp>
+#include <weft/outcome.hpp>
+#include <weft/task.hpp>
+
+namespace weft::detail {
+
+/// Holds on_done and calls it once. A parameter of the wrapper coroutine, not a local: a root
+/// cancelled before its first step is completed without running its body, and a runtime that
+/// shuts down destroys unfinished frames; both destroy the parameters, and the destructor then
+/// reports the cancellation.
+template <class T, class F>
+class completion_call {
+ public:
+  explicit completion_call(F f) noexcept(std::is_nothrow_move_constructible_v<F>)
+      : f_(std::move(f)) {}
+  completion_call(completion_call&& other) noexcept(std::is_nothrow_move_constructible_v<F>)
+      : f_(std::move(other.f_)), armed_(std::exchange(other.armed_, false)) {}
+  completion_call(const completion_call&) = delete;
+  completion_call& operator=(const completion_call&) = delete;
+  completion_call& operator=(completion_call&&) = delete;
+  ~completion_call() {
+    if (armed_) {
+      armed_ = false;
+      // A destructor cannot report an exception from on_done: spawn's contract says it must
+      // not throw, and here it would end the process (noexcept).
+      f_(outcome<T>{std::make_exception_ptr(
+          operation_cancelled{"weft: the task was cancelled before it finished (its runtime shut "
+                              "down, or it was cancelled before it started)"})});
+    }
+  }
+
+  void operator()(outcome<T> o) {
+    armed_ = false;
+    f_(std::move(o));
+  }
+
+ private:
+  F f_;
+  bool armed_ = true;
+};
+
+template <class T, class F>
+task<void> run_then_call(task<T> t, completion_call<T, F> on_done) {
+  // No std::optional<outcome<T>> across the co_await: g++ 12 then warns (maybe-uninitialized)
+  // in every caller's inlined on_done.
+  std::exception_ptr error;
+  bool delivering = false;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(t);
+      delivering = true;
+      on_done(outcome<void>());
+    } else {
+      outcome<T> result(co_await std::move(t));
+      delivering = true;
+      on_done(std::move(result));
+    }
+    co_return;
+  } catch (...) {
+    if (delivering) throw;  // from on_done itself: the wrapper task's own failure
+    error = std::current_exception();
+  }
+  on_done(outcome<T>(error));
+}
+
+}  // namespace weft::detail
