@@ -62,22 +62,7 @@ class Results:
     """Measurement cells keyed (workload, peer, workers), built by summarize.py's rules."""
 
     def __init__(self, files, run_ids):
-        self.rows, self.errors, self.metas = [], [], []
-        for f in files:
-            with open(f, encoding="utf-8") as fh:
-                for line in fh:
-                    line = line.strip()
-                    if not line.startswith("{"):
-                        continue
-                    r = json.loads(line)
-                    if run_ids and r.get("run_id") not in run_ids:
-                        continue
-                    if r.get("meta"):
-                        self.metas.append(r)
-                    elif "error" in r:
-                        self.errors.append(r)
-                    else:
-                        self.rows.append(r)
+        self.rows, self.errors, self.metas = summarize.load(files, run_ids)
         grouped = defaultdict(list)
         for r in self.rows:
             grouped[(r.get("workload"), r.get("peer"), r.get("workers"))].append(r)

@@ -43,16 +43,8 @@ def fmt_us(v):
     return f"{v / 1e3:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
 
 
-def main(argv):
-    files, run_ids = [], set()
-    i = 0
-    while i < len(argv):
-        if argv[i] == "--run-id":
-            run_ids.add(argv[i + 1])
-            i += 2
-        else:
-            files.append(argv[i])
-            i += 1
+def load(files, run_ids):
+    """The lines of `files` (of the given run ids, or all): (measurements, errors, metas)."""
     rows, errors, metas = [], [], []
     for f in files:
         with open(f, encoding="utf-8") as fh:
@@ -69,6 +61,20 @@ def main(argv):
                     errors.append(r)
                 else:
                     rows.append(r)
+    return rows, errors, metas
+
+
+def main(argv):
+    files, run_ids = [], set()
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--run-id":
+            run_ids.add(argv[i + 1])
+            i += 2
+        else:
+            files.append(argv[i])
+            i += 1
+    rows, errors, metas = load(files, run_ids)
 
     allcells = defaultdict(list)
     for r in rows:
