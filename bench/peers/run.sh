@@ -105,7 +105,8 @@ build_weft() {
   if [[ ! -f "$WEFT_BUILD/build.ninja" ]]; then
     log "build: weft (meson, release, g++, static weft-bench)"
     CXX=${CXX:-g++} meson setup "$WEFT_BUILD" "$ROOT" -Dbuildtype=release -Db_ndebug=false \
-      -Dstatic_tools=true -Dtests=false -Dbenchmarks=false >/dev/null || die "meson setup failed"
+      -Dstatic_tools=true -Ddefault_library=static -Dtests=false -Dbenchmarks=false >/dev/null \
+      || die "meson setup failed"
   fi
   log "build: weft-bench"
   ninja -C "$WEFT_BUILD" tools/weft-bench >"$BUILD/weft-build.log" 2>&1 \

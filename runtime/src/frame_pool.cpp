@@ -178,8 +178,10 @@ void fill_chunk(void* chunk) noexcept {
   int left = base_page_chunks.load(std::memory_order_relaxed);
   const bool huge = left == 0;
   if (!huge) base_page_chunks.store(left - 1, std::memory_order_relaxed);
-#ifdef MADV_HUGEPAGE
-  if (huge) ::madvise(chunk, chunk_size, MADV_HUGEPAGE);
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+  // Base pages must be asked for: with transparent huge pages set to "always", an aligned 2 MiB
+  // chunk gets a huge page anyway.
+  ::madvise(chunk, chunk_size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 #endif
 #ifdef MADV_POPULATE_WRITE
   const std::int64_t start = huge ? monotonic_ns() : 0;

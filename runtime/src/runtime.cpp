@@ -179,7 +179,7 @@ void free_task_frame(void* frame, std::size_t size) noexcept {
 void spawn_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
                 const spawn_site& site) {
   frame_header* header = header_of(h.address());
-  p.token_ = &header->cancel;
+  p.token_ = site.body_reads_cancel ? nullptr : &header->cancel;
   set_joiner(p, nullptr);
   worker* w = this_worker();
   const bool local = w != nullptr && &w->rt() == rt;

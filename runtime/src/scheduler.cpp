@@ -216,7 +216,10 @@ bool worker::busy_poll() {
   const std::int64_t until = steady_now_ns() + budget;
   do {
     poll_events();
-    if (has_local_work() || rt_.has_pending_work()) {
+    // Only work this worker takes on its next turn ends the poll: its own queue, or the injection
+    // queue, which any worker pulls from. Work in another worker's queue may not be stealable by
+    // this one (the searcher limit): ending on it could loop here without ever parking.
+    if (has_local_work() || !rt_.injection.empty()) {
       busy_poll_hits_.add();
       return true;
     }

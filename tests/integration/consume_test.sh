@@ -17,11 +17,16 @@ case "$("$cxx" --version | head -n 1)" in
   *clang*) other_cxx=g++ ;;
   *) other_cxx=clang++-19 ;;
 esac
-command -v "$other_cxx" >/dev/null || { echo "consume: $other_cxx is missing (tools/install-deps.sh installs it)"; exit 1; }
+# 77: meson's "skipped" (tools/install-deps.sh installs both).
+command -v "$other_cxx" >/dev/null || { echo "consume: skipped, $other_cxx is missing"; exit 77; }
+command -v cmake >/dev/null || { echo "consume: skipped, cmake is missing"; exit 77; }
 
 echo "== build tree"
-"$cxx" -std=c++20 -I"$src/runtime/include" -I"$build/runtime/include" "$example" \
-  "$build/runtime/libweft.a" -luring -pthread -o "$tmp/from_tree"
+# The library's flags, as the uninstalled pkg-config file gives them (settings included).
+tree_flags=$(PKG_CONFIG_PATH=$build/meson-uninstalled pkg-config --cflags weft-uninstalled)
+# shellcheck disable=SC2086
+"$cxx" -std=c++20 $tree_flags "$example" "$build/runtime/libweft.a" -luring -pthread \
+  -o "$tmp/from_tree"
 "$tmp/from_tree"
 
 echo "== installed, pkg-config, shared libraries"
@@ -112,9 +117,10 @@ other_pc=$tmp/other_lib/meson-uninstalled
 echo "== a program built with other settings than its library: a link error naming them"
 theirs=$(pc --cflags weft | grep -o 'WEFT_SYMMETRIC_TRANSFER=[01]' | cut -d= -f2)
 wrong=$((1 - theirs))
-if "$cxx" -std=c++20 -I"$src/runtime/include" -I"$build/runtime/include" \
-     -DWEFT_SYMMETRIC_TRANSFER=$wrong "$example" "$build/runtime/libweft.a" -luring -pthread \
-     -o "$tmp/mismatch" 2>"$tmp/mismatch.log"; then
+# shellcheck disable=SC2086
+if "$cxx" -std=c++20 $tree_flags -UWEFT_SYMMETRIC_TRANSFER -DWEFT_SYMMETRIC_TRANSFER=$wrong \
+     "$example" "$build/runtime/libweft.a" -luring -pthread -o "$tmp/mismatch" \
+     2>"$tmp/mismatch.log"; then
   echo "consume: a program with WEFT_SYMMETRIC_TRANSFER=$wrong linked against a library built with $theirs"
   exit 1
 fi

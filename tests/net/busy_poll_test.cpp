@@ -69,7 +69,17 @@ std::size_t round_trip(weft::runtime& rt, unix_stream& reader, int writer_fd) {
   return rt.block_on(std::move(h));
 }
 
-class BusyPoll : public weft::testing::needs_io_uring {};
+// Every test checks that the descriptors it opened (sockets, rings, eventfds) all came back.
+class BusyPoll : public weft::testing::needs_io_uring, protected fd_leak_check {
+ protected:
+  void SetUp() override {
+    needs_io_uring::SetUp();
+    remember_fds();
+  }
+  void TearDown() override {
+    if (!IsSkipped()) check_fds();
+  }
+};
 
 TEST(BusyPollOption, OutOfRangeIsRefused) {
   EXPECT_THROW(weft::runtime(weft::runtime_options{.workers = 1, .busy_poll = -1us}),
@@ -81,7 +91,6 @@ TEST(BusyPollOption, OutOfRangeIsRefused) {
 }
 
 TEST_F(BusyPoll, ACompletionArrivingWhileTheWorkerPollsIsTakenWithoutSleeping) {
-  fd_leak_check leaks;
   {
     // A budget of a second: the write below comes within microseconds, so every round is taken
     // by the poll unless this thread is descheduled for a whole second (then that round parks,
@@ -96,7 +105,6 @@ TEST_F(BusyPoll, ACompletionArrivingWhileTheWorkerPollsIsTakenWithoutSleeping) {
 }
 
 TEST_F(BusyPoll, OffTheWorkerSleepsInsteadOfPolling) {
-  fd_leak_check leaks;
   {
     weft::runtime rt{weft::runtime_options{.workers = 1}};  // busy_poll 0: the default
     auto [a, b] = unix_stream::pair();
@@ -110,7 +118,6 @@ TEST_F(BusyPoll, OffTheWorkerSleepsInsteadOfPolling) {
 }
 
 TEST_F(BusyPoll, ATaskSpawnedFromAnotherThreadEndsThePoll) {
-  fd_leak_check leaks;
   {
     weft::runtime rt{weft::runtime_options{.workers = 1, .busy_poll = 1s}};
     auto [a, b] = unix_stream::pair();
@@ -129,7 +136,6 @@ TEST_F(BusyPoll, ATaskSpawnedFromAnotherThreadEndsThePoll) {
 }
 
 TEST_F(BusyPoll, ShutdownWhileAWorkerPollsEndsThePollAndLosesNothing) {
-  fd_leak_check leaks;
   for (int i = 0; i < 20; ++i) {
     auto [a, b] = unix_stream::pair();
     weft::runtime rt{weft::runtime_options{.workers = 2, .busy_poll = 1s}};

@@ -123,7 +123,7 @@ struct worker_stats {
   std::uint64_t injected_short_transfers = 0;  // transfers submitted with a shorter length
   std::uint64_t injected_delays = 0;           // completions held back for a few polls
   std::uint64_t injected_enter_failures = 0;   // io_uring_enter calls refused
-  std::uint64_t busy_ns = 0;       // time not parked (running tasks, polling, stealing)
+  std::uint64_t busy_ns = 0;       // time not parked (running tasks, polling, busy polls, stealing)
   std::uint64_t local_queue = 0;   // tasks in the local queue now
   std::uint64_t io_in_flight = 0;  // io_uring operations submitted and not yet completed
   std::uint64_t stalls = 0;        // resumptions the stall detector reported
@@ -239,18 +239,22 @@ class runtime {
   ///
   /// on_done is called exactly once: with the value, with the exception the task threw, or with
   /// operation_cancelled when the task was cancelled (through the returned handle, before or
-  /// after it started) or the runtime shut down before it finished. It runs on the worker that
-  /// finished the task (so it must not block), or, at shutdown, on the thread that shuts the
-  /// runtime down; it must not throw (at shutdown that ends the process). The returned handle
-  /// completes after on_done returned; dropping it detaches, cancel() cancels the task.
+  /// after it started) or the runtime shut down before it finished. It runs on a worker (so it
+  /// must not block), or, at shutdown, on the thread that shuts the runtime down, where it must
+  /// not call into the runtime. It must not throw (at shutdown that ends the process). The
+  /// returned handle completes after on_done returned; dropping it detaches, cancel() cancels
+  /// the task. On a runtime that has shut down, spawn throws std::logic_error as the other
+  /// overload does, and on_done has been called with operation_cancelled before it threw.
   template <class T, class F>
   requires(!std::is_reference_v<T> && std::invocable<F&, outcome<T>>)
       join_handle<void> spawn(task<T> t, F on_done, spawn_options options = {},
                               std::source_location at = std::source_location::current()) {
     if (!t) detail::throw_empty_task("weft::runtime::spawn");  // before on_done is taken
-    return spawn(
+    auto h = detail::prepare_root(
         detail::run_then_call(std::move(t), detail::completion_call<T, F>{std::move(on_done)}),
-        options, at);
+        "weft::runtime::spawn");
+    detail::spawn_root(core_.get(), h, h.promise(), detail::spawn_site{at, options.name, true});
+    return join_handle<void>{h, core_.get()};
   }
 
   /// spawn(co_invoke(f)).

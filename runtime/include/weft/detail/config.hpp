@@ -59,9 +59,10 @@
 namespace weft::detail {
 extern const int WEFT_ABI_SYMBOL(abi_symmetric_transfer_, WEFT_SYMMETRIC_TRANSFER);
 extern const int WEFT_ABI_SYMBOL(abi_introspection_, WEFT_INTROSPECTION);
-// Emitted by every translation unit that includes weft (used), so the reference always reaches
-// the linker; one pointer per program (an inline variable is merged across units).
-[[gnu::used]] inline const int* const abi_check[] = {
+// Emitted by every translation unit that includes weft (used), and kept by --gc-sections
+// (retain), so the reference always reaches the linker; two pointers per program (an inline
+// variable is merged across units).
+[[gnu::used, gnu::retain]] inline const int* const abi_check[] = {
     &WEFT_ABI_SYMBOL(abi_symmetric_transfer_, WEFT_SYMMETRIC_TRANSFER),
     &WEFT_ABI_SYMBOL(abi_introspection_, WEFT_INTROSPECTION),
 };

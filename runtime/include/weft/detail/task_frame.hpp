@@ -175,6 +175,10 @@ void release_handle(runtime_core* rt, std::coroutine_handle<> h) noexcept;
 struct spawn_site {
   std::source_location at{};
   std::string_view name{};
+  // The root's promise gets no token: join_handle::cancel() still requests on the header's cancel
+  // state, which the body reads itself (runtime::spawn(task, on_done): a root with a token that
+  // is cancelled before its first step never runs its body, and this body must run to report).
+  bool body_reads_cancel = false;
 };
 
 /// Marks a task as a root of `rt`, links it into rt's registry and schedules its first run.
