@@ -26,7 +26,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using weft::net::unix_stream;
-using weft::testing::fd_leak_check;
 
 std::uint64_t busy_poll_hits(const weft::runtime& rt) {
   std::uint64_t n = 0;
@@ -70,16 +69,7 @@ std::size_t round_trip(weft::runtime& rt, unix_stream& reader, int writer_fd) {
 }
 
 // Every test checks that the descriptors it opened (sockets, rings, eventfds) all came back.
-class BusyPoll : public weft::testing::needs_io_uring, protected fd_leak_check {
- protected:
-  void SetUp() override {
-    needs_io_uring::SetUp();
-    remember_fds();
-  }
-  void TearDown() override {
-    if (!IsSkipped()) check_fds();
-  }
-};
+class BusyPoll : public weft::testing::needs_io_uring_no_fd_leaks {};
 
 TEST(BusyPollOption, OutOfRangeIsRefused) {
   EXPECT_THROW(weft::runtime(weft::runtime_options{.workers = 1, .busy_poll = -1us}),

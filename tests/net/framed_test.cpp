@@ -60,7 +60,6 @@ using weft::net::stream_socket;
 using weft::net::truncated_frame;
 using weft::net::unix_stream;
 using weft::net::writer_options;
-using weft::testing::fd_leak_check;
 
 // --- helpers ----------------------------------------------------------------------------------
 
@@ -149,28 +148,14 @@ weft::task<bool> until_taken(const stream_socket& s) {
 
 /// Paused time and one worker: a read that would wait forever times out at once instead of
 /// hanging the test, and every test runs the same way each time.
-class Framed : public weft::testing::needs_io_uring, protected fd_leak_check {
+class Framed : public weft::testing::needs_io_uring_no_fd_leaks {
  protected:
-  void SetUp() override {
-    needs_io_uring::SetUp();
-    remember_fds();
-  }
-  void TearDown() override {
-    if (!IsSkipped()) check_fds();
-  }
   weft::runtime rt_{weft::testing::paused()};
 };
 
 /// Two workers in real time: the reader's task may resume on either.
-class FramedTwoWorkers : public weft::testing::needs_io_uring, protected fd_leak_check {
+class FramedTwoWorkers : public weft::testing::needs_io_uring_no_fd_leaks {
  protected:
-  void SetUp() override {
-    needs_io_uring::SetUp();
-    remember_fds();
-  }
-  void TearDown() override {
-    if (!IsSkipped()) check_fds();
-  }
   weft::runtime rt_{weft::runtime_options{.workers = 2}};
 };
 

@@ -51,7 +51,6 @@ using weft::net::socket_address;
 using weft::net::tcp_accepted;
 using weft::net::tcp_listener;
 using weft::net::tcp_stream;
-using weft::testing::fd_leak_check;
 
 socket_address loopback_v4() {
   return socket_address::parse("127.0.0.1:0");
@@ -108,15 +107,8 @@ struct flaky_listener {
   }
 };
 
-class ServeErrors : public weft::testing::needs_io_uring, protected fd_leak_check {
+class ServeErrors : public weft::testing::needs_io_uring_no_fd_leaks {
  protected:
-  void SetUp() override {
-    needs_io_uring::SetUp();
-    remember_fds();
-  }
-  void TearDown() override {
-    if (!IsSkipped()) check_fds();
-  }
   weft::runtime rt_{weft::runtime_options{.workers = 2}};
 };
 

@@ -128,15 +128,8 @@ weft::task<std::pair<int, std::string>> error_of(weft::task<T> t) {
 }
 
 template <std::size_t Workers>
-class net_fixture : public weft::testing::needs_io_uring, protected fd_leak_check {
+class net_fixture : public weft::testing::needs_io_uring_no_fd_leaks {
  protected:
-  void SetUp() override {
-    needs_io_uring::SetUp();
-    remember_fds();
-  }
-  void TearDown() override {
-    if (!IsSkipped()) check_fds();
-  }
   weft::runtime rt_{weft::runtime_options{.workers = Workers}};
 };
 

@@ -207,6 +207,12 @@ TEST(ToFuture, ShutdownFirstMakesTheFutureThrowOperationCancelled) {
   EXPECT_THROW(f.get(), weft::operation_cancelled);
 }
 
+TEST(ToFuture, OnARuntimeThatHasShutDownThrowsLogicError) {
+  weft::runtime rt{weft::runtime_options{.workers = 1}};
+  rt.shutdown();
+  EXPECT_THROW((void)weft::to_future(rt, answer()), std::logic_error);
+}
+
 TEST(ToFuture, WaitedOnFromAnotherThread) {
   weft::runtime rt{weft::runtime_options{.workers = 1}};
   weft::event go;

@@ -224,7 +224,7 @@ TEST(Metrics, PrometheusTextParsesWithHelpTypeAndCumulativeHistograms) {
   EXPECT_EQ(e.check_histograms(), "") << text;
   for (const char* family :
        {"weft_worker_busy_seconds_total", "weft_worker_resumptions_total",
-        "weft_worker_steals_total", "weft_worker_parks_total", "weft_worker_local_queue_depth",
+        "weft_worker_steals_total", "weft_worker_parks_total", "weft_worker_busy_poll_hits_total", "weft_worker_local_queue_depth",
         "weft_worker_io_in_flight", "weft_worker_resume_duration_seconds",
         "weft_worker_schedule_delay_seconds", "weft_injection_queue_depth", "weft_blocking_threads",
         "weft_blocking_queue_depth", "weft_tasks"}) {

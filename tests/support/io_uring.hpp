@@ -9,6 +9,8 @@
 
 #include <weft/runtime.hpp>
 
+#include "fd_leak.hpp"
+
 namespace weft::testing {
 
 /// Why this machine's kernel refuses io_uring, or empty.
@@ -24,6 +26,19 @@ class needs_io_uring : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!io_uring_refusal().empty()) GTEST_SKIP() << io_uring_refusal();
+  }
+};
+
+/// needs_io_uring, and every descriptor the test opened (sockets, rings, eventfds) must be closed
+/// again when it ends.
+class needs_io_uring_no_fd_leaks : public needs_io_uring, protected fd_leak_check {
+ protected:
+  void SetUp() override {
+    needs_io_uring::SetUp();
+    remember_fds();
+  }
+  void TearDown() override {
+    if (!IsSkipped()) check_fds();
   }
 };
 
