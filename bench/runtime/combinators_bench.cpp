@@ -6,11 +6,11 @@
 
 #include <benchmark/benchmark.h>
 
+#include <weft/combinators/when_all.hpp>
+#include <weft/combinators/when_any.hpp>
 #include <weft/runtime.hpp>
 #include <weft/task.hpp>
-#include <weft/timeout.hpp>
-#include <weft/when_all.hpp>
-#include <weft/when_any.hpp>
+#include <weft/time/timeout.hpp>
 
 namespace {
 

@@ -12,13 +12,13 @@
 
 #include <sys/resource.h>
 
-#include <weft/clock.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/channel.hpp>
 #include <weft/sync/event.hpp>
+#include <weft/time/clock.hpp>
+#include <weft/time/sleep.hpp>
 #include <weft/yield.hpp>
 
 namespace weft::bench {

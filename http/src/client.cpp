@@ -19,8 +19,8 @@
 #include <weft/net/resolve.hpp>
 #include <weft/net/tcp_stream.hpp>
 #include <weft/sync/semaphore.hpp>
-#include <weft/timed_out.hpp>
-#include <weft/timeout.hpp>
+#include <weft/time/timed_out.hpp>
+#include <weft/time/timeout.hpp>
 
 #include "head_rules.hpp"
 

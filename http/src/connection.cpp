@@ -22,13 +22,13 @@
 
 #include <sys/socket.h>
 
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
+#include <weft/combinators/when_any.hpp>
 #include <weft/http/chunked_decoder.hpp>
 #include <weft/http/error.hpp>
 #include <weft/http/request_parser.hpp>
-#include <weft/operation_cancelled.hpp>
-#include <weft/sleep.hpp>
-#include <weft/when_any.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace weft::http::detail {
 

@@ -10,9 +10,9 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/detail/multishot.hpp>
-#include <weft/io_operation.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/io/io_operation.hpp>
 
 #include "net_error.hpp"
 

@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <weft/io_operation.hpp>
+#include <weft/io/io_operation.hpp>
 
 #include "net_error.hpp"
 

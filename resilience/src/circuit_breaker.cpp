@@ -24,9 +24,9 @@
 #include <vector>
 
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
-#include <weft/spin_lock.hpp>
+#include <weft/sync/spin_lock.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace weft::resilience {
 namespace detail {

@@ -2,7 +2,7 @@
 // classification".
 #include <weft/resilience/classify.hpp>
 
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
 
 #include <new>
 #include <stdexcept>

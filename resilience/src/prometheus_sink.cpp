@@ -1,8 +1,9 @@
 // The resilience metrics in the Prometheus text exposition format
-// (weft::resilience::prometheus_sink), written as runtime/src/metrics.cpp writes the runtime's.
+// (weft::resilience::prometheus_sink), written as runtime/src/introspection/metrics.cpp writes the
+// runtime's.
 #include <weft/resilience/prometheus_sink.hpp>
 
-#include <weft/prometheus_format.hpp>
+#include <weft/introspection/prometheus_format.hpp>
 
 #include <algorithm>
 #include <charconv>

@@ -3,7 +3,7 @@
 // expect: this awaitable only means something in the task that awaits it
 #include <chrono>
 #include <weft/this_task.hpp>
-#include <weft/timeout.hpp>
+#include <weft/time/timeout.hpp>
 
 weft::task<void> caller() {
   auto token = co_await weft::timeout(std::chrono::seconds{1}, weft::this_task::cancel_token());

@@ -1,7 +1,7 @@
 // first_success over children of unrelated result types.
 // expect: the children need one result type
 #include <string>
-#include <weft/when_any.hpp>
+#include <weft/combinators/when_any.hpp>
 
 weft::task<int> number() {
   co_return 1;

@@ -2,7 +2,7 @@
 // expect: this awaitable cannot be copied into the combinator's child task
 #include <chrono>
 #include <weft/sync/latch.hpp>
-#include <weft/timeout.hpp>
+#include <weft/time/timeout.hpp>
 
 weft::task<void> caller(weft::latch& ready) {
   auto wait = ready.wait();

@@ -1,7 +1,7 @@
 // A task passed to a combinator as an lvalue: it must be moved in.
 // expect: a task is moved into the combinator, not copied
 #include <chrono>
-#include <weft/timeout.hpp>
+#include <weft/time/timeout.hpp>
 
 weft::task<int> fetch() {
   co_return 1;

@@ -24,16 +24,16 @@
 #include "../support/paused_time.hpp"
 #include "http_client_support.hpp"
 
+#include <weft/combinators/when_all.hpp>
 #include <weft/http/retryable.hpp>
 #include <weft/net/server.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/retry.hpp>
-#include <weft/sleep.hpp>
 #include <weft/sync/latch.hpp>
-#include <weft/timed_out.hpp>
-#include <weft/timeout.hpp>
-#include <weft/when_all.hpp>
+#include <weft/time/sleep.hpp>
+#include <weft/time/timed_out.hpp>
+#include <weft/time/timeout.hpp>
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wrestrict"  // GCC bug 105329, as in server_test.cpp

@@ -20,7 +20,7 @@
 #include "../support/fd_leak.hpp"
 #include "../support/io_uring.hpp"
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
 #include <weft/http/chunked_decoder.hpp>
 #include <weft/http/response_parser.hpp>
 #include <weft/http/server.hpp>

@@ -25,15 +25,15 @@
 
 #include "http_client_support.hpp"
 
-#include <weft/file.hpp>
+#include <weft/combinators/when_all.hpp>
 #include <weft/http/error.hpp>
 #include <weft/http/response.hpp>
+#include <weft/io/file.hpp>
 #include <weft/net/unix_stream.hpp>
-#include <weft/sleep.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/sync/latch.hpp>
-#include <weft/timeout.hpp>
-#include <weft/when_all.hpp>
+#include <weft/time/sleep.hpp>
+#include <weft/time/timeout.hpp>
 #include <weft/yield.hpp>
 
 // g++ 12 warns about `"literal" + std::string` concatenations it inlines (GCC bug 105329, a

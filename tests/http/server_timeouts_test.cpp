@@ -13,10 +13,10 @@
 #include "../support/paused_time.hpp"
 #include "http_client_support.hpp"
 
-#include <weft/clock.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/stream/async_generator.hpp>
+#include <weft/time/clock.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace {
 

@@ -28,8 +28,8 @@
 
 #include <weft/runtime.hpp>
 #include <weft/task.hpp>
-#include <weft/timed_out.hpp>
-#include <weft/timeout.hpp>
+#include <weft/time/timed_out.hpp>
+#include <weft/time/timeout.hpp>
 
 namespace {
 

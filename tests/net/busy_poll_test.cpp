@@ -16,9 +16,9 @@
 #include "../support/fd_leak.hpp"
 #include "../support/io_uring.hpp"
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/net/unix_stream.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
 #include <weft/task.hpp>
 

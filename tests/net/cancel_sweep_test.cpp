@@ -22,15 +22,15 @@
 #include "support/cancel_sweep.hpp"
 #include "support/io_uring.hpp"
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
+#include <weft/combinators/when_all.hpp>
 #include <weft/net/server.hpp>
 #include <weft/net/socket_address.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/net/tcp_stream.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/task.hpp>
-#include <weft/when_all.hpp>
-#include <weft/with_cancellation.hpp>
 #include <weft/yield.hpp>
 
 namespace {

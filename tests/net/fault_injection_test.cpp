@@ -29,9 +29,9 @@
 #include "../support/fd_leak.hpp"
 #include "../support/io_uring.hpp"
 
-#include <weft/cancel_token.hpp>
-#include <weft/fault_plan.hpp>
-#include <weft/io_operation.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/combinators/when_all.hpp>
+#include <weft/io/io_operation.hpp>
 #include <weft/net/server.hpp>
 #include <weft/net/socket_address.hpp>
 #include <weft/net/tcp_listener.hpp>
@@ -39,8 +39,8 @@
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/timeout.hpp>
-#include <weft/when_all.hpp>
+#include <weft/testing/fault_plan.hpp>
+#include <weft/time/timeout.hpp>
 
 namespace {
 

@@ -29,22 +29,22 @@
 #include "../support/io_uring.hpp"
 #include "../support/paused_time.hpp"
 
-#include <weft/cancel_token.hpp>
-#include <weft/io_operation.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
+#include <weft/combinators/when_all.hpp>
+#include <weft/io/io_operation.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/net/framing.hpp>
 #include <weft/net/socket_address.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/net/tcp_stream.hpp>
 #include <weft/net/unix_stream.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/timed_out.hpp>
-#include <weft/timeout.hpp>
-#include <weft/when_all.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/timed_out.hpp>
+#include <weft/time/timeout.hpp>
 #include <weft/yield.hpp>
 
 namespace {

@@ -27,16 +27,16 @@
 #include "../support/io_uring.hpp"
 #include "../support/paused_time.hpp"
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/net/socket_address.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/net/tcp_stream.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/timeout.hpp>
+#include <weft/time/sleep.hpp>
+#include <weft/time/timeout.hpp>
 #include <weft/yield.hpp>
 
 namespace {

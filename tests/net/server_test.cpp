@@ -24,18 +24,18 @@
 #include "../support/fd_leak.hpp"
 #include "../support/io_uring.hpp"
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/net/socket_address.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/net/tcp_stream.hpp>
 #include <weft/net/unix_stream.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/latch.hpp>
 #include <weft/task.hpp>
-#include <weft/timeout.hpp>
+#include <weft/time/timeout.hpp>
 
 namespace {
 

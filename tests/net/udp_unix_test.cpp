@@ -29,18 +29,18 @@
 #include "../support/fd_leak.hpp"
 #include "../support/io_uring.hpp"
 
-#include <weft/cancel_token.hpp>
-#include <weft/io_operation.hpp>
-#include <weft/io_unavailable.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
+#include <weft/combinators/when_all.hpp>
+#include <weft/io/io_operation.hpp>
+#include <weft/io/io_unavailable.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/net/socket_address.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/timeout.hpp>
-#include <weft/when_all.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/timeout.hpp>
 #include <weft/yield.hpp>
 
 namespace {

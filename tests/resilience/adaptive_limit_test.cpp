@@ -15,20 +15,20 @@
 #include <system_error>
 #include <vector>
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
+#include <weft/combinators/task_group.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/resilience/adaptive_limit.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/client_throttle.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/task_group.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/sleep.hpp>
 
 #include "support/paused_time.hpp"
 

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include <weft/cancel/shielded.hpp>
 #include <weft/resilience/any_pipeline.hpp>
 #include <weft/resilience/bulkhead.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
@@ -23,11 +24,10 @@
 #include <weft/resilience/standard_pipeline.hpp>
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/runtime.hpp>
-#include <weft/shielded.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
+#include <weft/time/sleep.hpp>
 
 #include "support/paused_time.hpp"
 

@@ -15,15 +15,15 @@
 
 #include <gtest/gtest.h>
 
-#include <weft/cancel_token.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/combinators/task_group.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/task_group.hpp>
 #include <weft/this_task.hpp>
+#include <weft/time/sleep.hpp>
 #include <weft/yield.hpp>
 
 #include "support/paused_time.hpp"

@@ -13,16 +13,16 @@
 
 #include <gtest/gtest.h>
 
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/combinators/when_all.hpp>
 #include <weft/resilience/bulkhead.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/standard_pipeline.hpp>
 #include <weft/resilience/time_limiter.hpp>
-#include <weft/sleep.hpp>
 #include <weft/task.hpp>
-#include <weft/when_all.hpp>
+#include <weft/time/sleep.hpp>
 
 #include "support/cancel_sweep.hpp"
 

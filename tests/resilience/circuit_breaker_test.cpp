@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
@@ -24,10 +24,10 @@
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/task.hpp>
+#include <weft/time/sleep.hpp>
 #include <weft/yield.hpp>
 
 #include "support/paused_time.hpp"

@@ -10,25 +10,25 @@
 #include <system_error>
 #include <vector>
 
-#include <weft/cancel_token.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/resilience/bulkhead.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/classify.hpp>
-#include <weft/resilience/rate_limiter.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
-#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
+#include <weft/resilience/rate_limiter.hpp>
 #include <weft/resilience/rng.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/event.hpp>
-#include <weft/yield.hpp>
 #include <weft/task.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/sleep.hpp>
+#include <weft/yield.hpp>
 
 #include "support/paused_time.hpp"
 

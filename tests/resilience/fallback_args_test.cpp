@@ -18,9 +18,9 @@
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
+#include <weft/time/sleep.hpp>
 
 #include "support/paused_time.hpp"
 

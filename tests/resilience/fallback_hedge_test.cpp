@@ -11,8 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include <weft/cancel_token.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/resilience/budget.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/hedge.hpp>
@@ -20,10 +21,9 @@
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/retry_budget.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/sleep.hpp>
 
 #include "support/paused_time.hpp"
 

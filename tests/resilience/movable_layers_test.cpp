@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include <weft/cancel/shielded.hpp>
 #include <weft/resilience/adaptive_limit.hpp>
 #include <weft/resilience/bulkhead.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
@@ -23,10 +24,9 @@
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/runtime.hpp>
-#include <weft/shielded.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
+#include <weft/time/sleep.hpp>
 
 #include "support/paused_time.hpp"
 

@@ -18,8 +18,8 @@
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/resilience/ttl_cache.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/task.hpp>
+#include <weft/time/sleep.hpp>
 
 #include "support/paused_time.hpp"
 

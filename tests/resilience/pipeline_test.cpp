@@ -8,14 +8,14 @@
 #include <string>
 #include <vector>
 
-#include <weft/operation_cancelled.hpp>
-#include <weft/or_cancelled.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/or_cancelled.hpp>
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/standard_pipeline.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
+#include <weft/time/sleep.hpp>
 
 #include "support/paused_time.hpp"
 

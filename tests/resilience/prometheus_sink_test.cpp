@@ -19,14 +19,14 @@
 #include <utility>
 #include <vector>
 
-#include <weft/metrics.hpp>
+#include <weft/introspection/metrics.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/prometheus_sink.hpp>
 #include <weft/resilience/retry.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/task.hpp>
+#include <weft/time/sleep.hpp>
 
 #include "support/paused_time.hpp"
 

@@ -15,9 +15,10 @@
 #include <utility>
 #include <vector>
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/resilience/backoff.hpp>
 #include <weft/resilience/fallback.hpp>
 #include <weft/resilience/grpc_throttle.hpp>
@@ -25,10 +26,9 @@
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/retry_budget.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/sleep.hpp>
 #include <weft/yield.hpp>
 
 #include "support/paused_time.hpp"

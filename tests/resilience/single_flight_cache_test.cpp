@@ -13,18 +13,18 @@
 #include <utility>
 #include <vector>
 
-#include <weft/cancel_token.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/single_flight.hpp>
 #include <weft/resilience/ttl_cache.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/sleep.hpp>
 #include <weft/yield.hpp>
 
 #include "support/paused_time.hpp"

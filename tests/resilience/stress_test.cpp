@@ -9,9 +9,10 @@
 #include <stdexcept>
 #include <vector>
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/resilience/bulkhead.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/pipeline.hpp>
@@ -19,7 +20,6 @@
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/with_cancellation.hpp>
 #include <weft/yield.hpp>
 
 namespace {

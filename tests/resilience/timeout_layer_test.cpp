@@ -14,21 +14,21 @@
 #include <system_error>
 #include <vector>
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/shielded.hpp>
+#include <weft/cancel/with_cancellation.hpp>
+#include <weft/combinators/task_group.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/runtime.hpp>
-#include <weft/shielded.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/task.hpp>
-#include <weft/task_group.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/sleep.hpp>
 #include <weft/yield.hpp>
 
 #include "support/paused_time.hpp"

@@ -1,5 +1,5 @@
 // Cancellation: sources, tokens, callbacks, std::stop_token, and cancelling tasks where they wait.
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
 
 #include <atomic>
 #include <functional>
@@ -13,15 +13,15 @@
 
 #include "../support/eventually.hpp"
 
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
-#include <weft/with_cancellation.hpp>
 #include <weft/yield.hpp>
 
 namespace {

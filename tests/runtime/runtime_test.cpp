@@ -25,8 +25,8 @@
 
 #include "../support/eventually.hpp"
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
 #include <weft/sync/event.hpp>

@@ -16,20 +16,20 @@
 #include <thread>
 #include <vector>
 
-#include <weft/awaiting_token.hpp>
-#include <weft/cancel_scope.hpp>
-#include <weft/child_set.hpp>
-#include <weft/operation_cancelled.hpp>
-#include <weft/or_cancelled.hpp>
-#include <weft/prometheus_format.hpp>
+#include <weft/cancel/awaiting_token.hpp>
+#include <weft/cancel/cancel_scope.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/or_cancelled.hpp>
+#include <weft/combinators/child_set.hpp>
+#include <weft/combinators/task_group.hpp>
+#include <weft/introspection/prometheus_format.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
-#include <weft/spin_lock.hpp>
 #include <weft/sync/semaphore.hpp>
+#include <weft/sync/spin_lock.hpp>
 #include <weft/task.hpp>
-#include <weft/task_group.hpp>
 #include <weft/this_task.hpp>
+#include <weft/time/sleep.hpp>
 #include <weft/yield.hpp>
 
 #include "support/paused_time.hpp"

@@ -7,15 +7,15 @@
 #include <stdexcept>
 #include <vector>
 
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/shielded.hpp>
+#include <weft/combinators/task_group.hpp>
+#include <weft/combinators/when_all.hpp>
 #include <weft/runtime.hpp>
-#include <weft/shielded.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/task_group.hpp>
-#include <weft/timeout.hpp>
-#include <weft/when_all.hpp>
+#include <weft/time/sleep.hpp>
+#include <weft/time/timeout.hpp>
 #include <weft/yield.hpp>
 
 #include "support/paused_time.hpp"

@@ -1,7 +1,7 @@
 // weft::signal_set and weft::signal_stop, with signals raised at the process: a delivery before
 // or during a wait, on a plain thread or a worker; every delivery counted; several sets; the
 // replaced disposition restored; bad signals refused; cancellation; a stop source for servers.
-#include <weft/signal.hpp>
+#include <weft/io/signal.hpp>
 
 #include <pthread.h>
 #include <signal.h>

@@ -11,15 +11,15 @@
 #include <thread>
 #include <vector>
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
+#include <weft/time/sleep.hpp>
 
-#include "injection_queue.hpp"
-#include "local_queue.hpp"
+#include "scheduler/injection_queue.hpp"
+#include "scheduler/local_queue.hpp"
 #include "support/paused_time.hpp"
 
 namespace {

@@ -30,14 +30,14 @@
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
-#include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/clock.hpp>
 
 #include "fd_leak.hpp"
 #include "paused_time.hpp"

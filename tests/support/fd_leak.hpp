@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include <weft/io_unavailable.hpp>
+#include <weft/io/io_unavailable.hpp>
 #include <weft/runtime.hpp>
 #include <weft/task.hpp>
 

@@ -3,8 +3,8 @@
 
 #include <chrono>
 
-#include <weft/clock.hpp>
 #include <weft/runtime.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::testing {
 

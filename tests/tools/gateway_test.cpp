@@ -9,14 +9,14 @@
 #include <string>
 #include <vector>
 
+#include <weft/combinators/when_all.hpp>
 #include <weft/http/error.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/when_all.hpp>
+#include <weft/time/sleep.hpp>
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
 #include <weft/http/client.hpp>
 #include <weft/http/server.hpp>
 #include <weft/net/tcp_listener.hpp>

@@ -15,7 +15,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
 #include <weft/net/server.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/net/unix_stream.hpp>

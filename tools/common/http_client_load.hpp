@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
+#include <weft/combinators/when_all.hpp>
 #include <weft/http/client.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/when_all.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace weft::tools {
 

@@ -12,11 +12,11 @@
 
 #include <signal.h>
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
 #include <weft/http/server.hpp>
+#include <weft/io/signal.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/runtime.hpp>
-#include <weft/signal.hpp>
 #include <weft/task.hpp>
 
 namespace weft::tools {

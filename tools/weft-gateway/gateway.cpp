@@ -15,12 +15,13 @@
 #include <system_error>
 #include <utility>
 
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/combinators/quorum.hpp>
+#include <weft/combinators/when_all.hpp>
 #include <weft/http/error.hpp>
 #include <weft/http/retryable.hpp>
-#include <weft/metrics.hpp>
-#include <weft/operation_cancelled.hpp>
-#include <weft/prometheus_format.hpp>
-#include <weft/quorum.hpp>
+#include <weft/introspection/metrics.hpp>
+#include <weft/introspection/prometheus_format.hpp>
 #include <weft/resilience/bulkhead.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/fallback.hpp>
@@ -32,9 +33,8 @@
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/resilience/ttl_cache.hpp>
 #include <weft/this_task.hpp>
-#include <weft/timed_out.hpp>
-#include <weft/timeout.hpp>
-#include <weft/when_all.hpp>
+#include <weft/time/timed_out.hpp>
+#include <weft/time/timeout.hpp>
 
 #include "upstream.hpp"
 

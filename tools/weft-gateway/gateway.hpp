@@ -14,13 +14,13 @@
 #include <string_view>
 #include <vector>
 
-#include <weft/clock.hpp>
 #include <weft/http/client.hpp>
 #include <weft/http/response.hpp>
 #include <weft/http/router.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/runtime.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::gateway {
 

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include <weft/operation_cancelled.hpp>
-#include <weft/sleep.hpp>
-#include <weft/task_group.hpp>
-#include <weft/timed_out.hpp>
-#include <weft/timeout.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/combinators/task_group.hpp>
+#include <weft/time/sleep.hpp>
+#include <weft/time/timed_out.hpp>
+#include <weft/time/timeout.hpp>
 
 namespace weft::gateway {
 

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include <weft/clock.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 #include "../echo-load/histogram.hpp"
 

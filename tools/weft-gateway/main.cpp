@@ -26,16 +26,16 @@
 #include <system_error>
 #include <vector>
 
+#include <weft/combinators/task_group.hpp>
+#include <weft/combinators/when_all.hpp>
 #include <weft/http/client.hpp>
 #include <weft/http/server.hpp>
+#include <weft/io/signal.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/runtime.hpp>
-#include <weft/signal.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/task_group.hpp>
-#include <weft/when_all.hpp>
+#include <weft/time/sleep.hpp>
 
 #include "dashboard.hpp"
 #include "exposition_check.hpp"

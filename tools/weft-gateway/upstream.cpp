@@ -11,7 +11,7 @@
 #include <system_error>
 
 #include <weft/http/error.hpp>
-#include <weft/sleep.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace weft::gateway {
 

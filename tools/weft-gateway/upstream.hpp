@@ -11,10 +11,10 @@
 #include <string>
 #include <string_view>
 
-#include <weft/clock.hpp>
 #include <weft/http/response.hpp>
 #include <weft/http/router.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::gateway {
 

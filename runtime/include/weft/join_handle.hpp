@@ -7,10 +7,10 @@
 #include <string>
 #include <utility>
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/task_frame.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/task.hpp>
 
 namespace weft {

@@ -14,16 +14,16 @@
 #include <utility>
 #include <vector>
 
-#include <weft/clock.hpp>
 #include <weft/detail/children.hpp>
 #include <weft/detail/completion_call.hpp>
 #include <weft/detail/task_frame.hpp>
-#include <weft/fault_plan.hpp>
+#include <weft/introspection/stall_report.hpp>
+#include <weft/introspection/task_dump.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/spawn_options.hpp>
-#include <weft/stall_report.hpp>
 #include <weft/task.hpp>
-#include <weft/task_dump.hpp>
+#include <weft/testing/fault_plan.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft {
 

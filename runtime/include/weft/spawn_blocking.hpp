@@ -11,11 +11,11 @@
 #include <utility>
 #include <variant>
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/detail/await_check.hpp>
 #include <weft/detail/cancel_hook.hpp>
 #include <weft/detail/scheduler.hpp>
 #include <weft/detail/task_frame.hpp>
-#include <weft/operation_cancelled.hpp>
 
 namespace weft {
 

@@ -10,9 +10,9 @@
 #include <utility>
 #include <variant>
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/detail/config.hpp>
 #include <weft/detail/task_frame.hpp>
-#include <weft/operation_cancelled.hpp>
 
 namespace weft {
 
@@ -20,10 +20,100 @@ template <class T = void>
 class task;
 
 namespace detail {
-
 template <class T>
 class task_promise;
+template <class T, bool Shielded = false>
+class task_awaiter;
+template <class T>
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<task<T>> : std::true_type {};
+}  // namespace detail
 
+/// A lazily started, move-only coroutine producing a T (a value, a reference, or nothing).
+///
+///     weft::task<int> answer() { co_return 42; }
+///     weft::task<void> caller() { int v = co_await answer(); }
+///
+/// A task does nothing until it is awaited or spawned, and is awaited once: awaiting moves it
+/// into the awaiter, so a second `co_await` (or one after std::move) throws std::logic_error.
+/// Exceptions thrown in the body propagate to the awaiter. The awaiter's cancellation token is
+/// inherited: cancelling the awaiting task cancels the awaited one.
+///
+/// Lifetimes: arguments are copied into the frame only if taken by value. A coroutine lambda's
+/// captures live in the lambda object, not the frame; start such lambdas with weft::co_invoke.
+template <class T>
+class [[nodiscard("a task does nothing until it is co_awaited or spawned")]] task {
+ public:
+  using promise_type = detail::task_promise<T>;
+  using value_type = T;
+
+  /// An empty task; awaiting it throws std::logic_error.
+  task() noexcept = default;
+  task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+  task& operator=(task&& other) noexcept {
+    if (this != &other) {
+      if (h_) h_.destroy();
+      h_ = std::exchange(other.h_, {});
+    }
+    return *this;
+  }
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  ~task() {
+    if (h_) h_.destroy();
+  }
+
+  /// False for a moved-from, awaited or default-constructed task.
+  [[nodiscard]] bool valid() const noexcept {
+    return static_cast<bool>(h_);
+  }
+  explicit operator bool() const noexcept {
+    return valid();
+  }
+
+  detail::task_awaiter<T> operator co_await()&& noexcept {
+    return detail::task_awaiter<T>{std::exchange(h_, {})};
+  }
+  detail::task_awaiter<T> operator co_await()& noexcept {
+    return detail::task_awaiter<T>{std::exchange(h_, {})};
+  }
+
+  /// Gives up ownership of the coroutine (for spawn); the task becomes empty.
+  std::coroutine_handle<promise_type> release() noexcept {
+    return std::exchange(h_, {});
+  }
+
+ private:
+  friend class detail::task_promise<T>;
+  explicit task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
+  std::coroutine_handle<promise_type> h_;
+};
+
+
+/// True for weft::task<T>.
+template <class T>
+concept task_type = detail::is_task<std::remove_cvref_t<T>>::value;
+
+/// Calls `f(args...)`, a callable returning a task, and keeps `f` and the arguments alive in the
+/// returned task's frame until that task finishes. The safe way to start a capturing lambda:
+///
+///     weft::spawn(weft::co_invoke([conn = std::move(conn)]() -> weft::task<void> {
+///       co_await conn.serve();  // conn lives as long as the task, not as long as the lambda
+///     }));
+///
+/// g++ 12: inside a coroutine, do not co_await co_invoke(lambda) in the expression that creates
+/// the lambda (g++ 12 destroys it twice); name the task first: `auto t = co_invoke(f);
+/// co_await std::move(t);`.
+template <class F, class... Args>
+requires std::invocable<F&, Args&...> && task_type<std::invoke_result_t<F&, Args&...>>
+    std::invoke_result_t<F&, Args&...> co_invoke(F f, Args... args) {
+  co_return co_await std::invoke(f, args...);
+}
+
+// ---- Machinery: the promise, the awaiter and how a task starts and ends ----
+
+namespace detail {
 [[noreturn]] void throw_empty_task(const char* api);
 
 /// Starts the task: a spawned root checks its cancellation here, so a task cancelled before it
@@ -124,7 +214,7 @@ class task_promise<void> final : public promise_base {
 
 /// Awaits a task: starts it with the awaiter as its continuation, hands it the awaiter's token
 /// (none when Shielded: weft::shielded), and destroys its frame once the result has been taken.
-template <class T, bool Shielded = false>
+template <class T, bool Shielded>
 class task_awaiter {
  public:
   using handle = std::coroutine_handle<task_promise<T>>;
@@ -173,69 +263,6 @@ class task_awaiter {
   handle h_;
 };
 
-}  // namespace detail
-
-/// A lazily started, move-only coroutine producing a T (a value, a reference, or nothing).
-///
-///     weft::task<int> answer() { co_return 42; }
-///     weft::task<void> caller() { int v = co_await answer(); }
-///
-/// A task does nothing until it is awaited or spawned, and is awaited once: awaiting moves it
-/// into the awaiter, so a second `co_await` (or one after std::move) throws std::logic_error.
-/// Exceptions thrown in the body propagate to the awaiter. The awaiter's cancellation token is
-/// inherited: cancelling the awaiting task cancels the awaited one.
-///
-/// Lifetimes: arguments are copied into the frame only if taken by value. A coroutine lambda's
-/// captures live in the lambda object, not the frame; start such lambdas with weft::co_invoke.
-template <class T>
-class [[nodiscard("a task does nothing until it is co_awaited or spawned")]] task {
- public:
-  using promise_type = detail::task_promise<T>;
-  using value_type = T;
-
-  /// An empty task; awaiting it throws std::logic_error.
-  task() noexcept = default;
-  task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
-  task& operator=(task&& other) noexcept {
-    if (this != &other) {
-      if (h_) h_.destroy();
-      h_ = std::exchange(other.h_, {});
-    }
-    return *this;
-  }
-  task(const task&) = delete;
-  task& operator=(const task&) = delete;
-  ~task() {
-    if (h_) h_.destroy();
-  }
-
-  /// False for a moved-from, awaited or default-constructed task.
-  [[nodiscard]] bool valid() const noexcept {
-    return static_cast<bool>(h_);
-  }
-  explicit operator bool() const noexcept {
-    return valid();
-  }
-
-  detail::task_awaiter<T> operator co_await()&& noexcept {
-    return detail::task_awaiter<T>{std::exchange(h_, {})};
-  }
-  detail::task_awaiter<T> operator co_await()& noexcept {
-    return detail::task_awaiter<T>{std::exchange(h_, {})};
-  }
-
-  /// Gives up ownership of the coroutine (for spawn); the task becomes empty.
-  std::coroutine_handle<promise_type> release() noexcept {
-    return std::exchange(h_, {});
-  }
-
- private:
-  friend class detail::task_promise<T>;
-  explicit task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
-  std::coroutine_handle<promise_type> h_;
-};
-
-namespace detail {
 template <class T>
 task<T> task_promise<T>::get_return_object() noexcept {
   // Shutdown reaches a root's promise through coroutine_handle<promise_base>, which assumes the
@@ -247,31 +274,6 @@ task<T> task_promise<T>::get_return_object() noexcept {
 inline task<void> task_promise<void>::get_return_object() noexcept {
   return task<void>{std::coroutine_handle<task_promise<void>>::from_promise(*this)};
 }
-
-template <class T>
-struct is_task : std::false_type {};
-template <class T>
-struct is_task<task<T>> : std::true_type {};
 }  // namespace detail
-
-/// True for weft::task<T>.
-template <class T>
-concept task_type = detail::is_task<std::remove_cvref_t<T>>::value;
-
-/// Calls `f(args...)`, a callable returning a task, and keeps `f` and the arguments alive in the
-/// returned task's frame until that task finishes. The safe way to start a capturing lambda:
-///
-///     weft::spawn(weft::co_invoke([conn = std::move(conn)]() -> weft::task<void> {
-///       co_await conn.serve();  // conn lives as long as the task, not as long as the lambda
-///     }));
-///
-/// g++ 12: inside a coroutine, do not co_await co_invoke(lambda) in the expression that creates
-/// the lambda (g++ 12 destroys it twice); name the task first: `auto t = co_invoke(f);
-/// co_await std::move(t);`.
-template <class F, class... Args>
-requires std::invocable<F&, Args&...> && task_type<std::invoke_result_t<F&, Args&...>>
-    std::invoke_result_t<F&, Args&...> co_invoke(F f, Args... args) {
-  co_return co_await std::invoke(f, args...);
-}
 
 }  // namespace weft

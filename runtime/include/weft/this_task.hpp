@@ -3,7 +3,7 @@
 
 #include <coroutine>
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
 #include <weft/detail/await_check.hpp>
 #include <weft/detail/task_frame.hpp>
 

@@ -11,14 +11,14 @@
 #include <stdexcept>
 #include <vector>
 
-#include <weft/map_concurrent.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/combinators/map_concurrent.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/timed_out.hpp>
-#include <weft/timeout.hpp>
+#include <weft/time/sleep.hpp>
+#include <weft/time/timed_out.hpp>
+#include <weft/time/timeout.hpp>
 #include <weft/yield.hpp>
 
 #include "support/paused_time.hpp"

@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
-#include <weft/child_set.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/combinators/child_set.hpp>
+#include <weft/combinators/task_group.hpp>
+#include <weft/combinators/when_any.hpp>
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
-#include <weft/task_group.hpp>
-#include <weft/when_any.hpp>
 #include <weft/yield.hpp>
 
 namespace {

@@ -1,6 +1,6 @@
 // weft::file, read_file and write_file: round trips, offsets, short and large writes, stat, pipes
 // (blocking and O_NONBLOCK), errors that name the path, misuse, and cancellation.
-#include <weft/file.hpp>
+#include <weft/io/file.hpp>
 
 #include <array>
 #include <atomic>
@@ -22,9 +22,9 @@
 #include "../../support/eventually.hpp"
 #include "../../support/io_uring.hpp"
 
-#include <weft/io_unavailable.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/io/io_unavailable.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>

@@ -1,7 +1,7 @@
 // The reactor and submit_io: completions, batching, a full SQ, CQ overflow, cancellation of
 // operations in flight (same worker, other threads, shutdown), the io_uring-off path, and
 // cross-thread wake-ups under stress.
-#include <weft/io_operation.hpp>
+#include <weft/io/io_operation.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -24,22 +24,22 @@
 
 #include <gtest/gtest.h>
 
-#include "../../../runtime/src/reactor.hpp"
 #include "../../support/eventually.hpp"
 #include "../../support/io_uring.hpp"
+#include "io/reactor.hpp"
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/detail/config.hpp>
-#include <weft/file.hpp>
-#include <weft/io_unavailable.hpp>
+#include <weft/io/file.hpp>
+#include <weft/io/io_unavailable.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/task.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/sleep.hpp>
 #include <weft/yield.hpp>
 
 namespace {

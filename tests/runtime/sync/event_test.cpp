@@ -10,9 +10,9 @@
 
 #include "../../support/eventually.hpp"
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/detail/config.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>

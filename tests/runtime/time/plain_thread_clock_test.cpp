@@ -1,7 +1,7 @@
 // weft::clock::now() off the workers: a plain thread reads the real steady clock whatever runtime
 // is paused (it cannot know which runtime is meant), and reads one runtime's clock, paused time
 // included, exactly while a clock_scope binds it to that runtime.
-#include <weft/clock.hpp>
+#include <weft/time/clock.hpp>
 
 #include <chrono>
 #include <stdexcept>
@@ -12,8 +12,8 @@
 #include "../../support/paused_time.hpp"
 
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
 #include <weft/task.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace {
 

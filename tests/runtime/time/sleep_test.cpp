@@ -1,6 +1,6 @@
 // Sleeps and the runtime clock: paused-time determinism and ordering, weft::advance, cancellation
 // of sleeps (from the same worker and from other threads), and real-time sleeps never ending early.
-#include <weft/sleep.hpp>
+#include <weft/time/sleep.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -15,16 +15,16 @@
 #include "../../support/eventually.hpp"
 #include "../../support/paused_time.hpp"
 
-#include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/spawn_blocking.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/task.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/clock.hpp>
 #include <weft/yield.hpp>
 
 namespace {

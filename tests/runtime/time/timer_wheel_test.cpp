@@ -1,6 +1,6 @@
 // The timer wheel alone: slot arithmetic, cascading through levels, removal, the due list, and a
 // randomized comparison against a sorted reference.
-#include "../../../runtime/src/timer_wheel.hpp"
+#include "time/timer_wheel.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -14,11 +14,11 @@
 #include <utility>
 #include <vector>
 
-#include <weft/clock.hpp>
 #include <weft/http/limits.hpp>
 #include <weft/http/message_head.hpp>
 #include <weft/http/url.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::http {
 

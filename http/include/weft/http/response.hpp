@@ -10,8 +10,8 @@
 #include <variant>
 #include <vector>
 
-#include <weft/file.hpp>
 #include <weft/http/message_head.hpp>
+#include <weft/io/file.hpp>
 #include <weft/stream/async_generator.hpp>
 #include <weft/task.hpp>
 

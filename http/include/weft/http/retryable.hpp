@@ -9,11 +9,11 @@
 #include <system_error>
 #include <utility>
 
-#include <weft/clock.hpp>
 #include <weft/http/client.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::http {
 

@@ -11,8 +11,7 @@
 #include <system_error>
 #include <utility>
 
-#include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
+#include <weft/cancel/cancel_token.hpp>
 #include <weft/http/handler.hpp>
 #include <weft/http/limits.hpp>
 #include <weft/http/request.hpp>
@@ -20,6 +19,7 @@
 #include <weft/net/server.hpp>
 #include <weft/net/stream_socket.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::http {
 

@@ -18,16 +18,16 @@
 #include <type_traits>
 #include <utility>
 
-#include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
-#include <weft/operation_cancelled.hpp>
-#include <weft/sleep.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
+#include <weft/combinators/task_group.hpp>
 #include <weft/sync/semaphore.hpp>
 #include <weft/task.hpp>
-#include <weft/task_group.hpp>
-#include <weft/timed_out.hpp>
-#include <weft/timeout.hpp>
-#include <weft/with_cancellation.hpp>
+#include <weft/time/clock.hpp>
+#include <weft/time/sleep.hpp>
+#include <weft/time/timed_out.hpp>
+#include <weft/time/timeout.hpp>
 
 namespace weft::net {
 

@@ -18,10 +18,9 @@
 #include <utility>
 #include <variant>
 
-#include <weft/cancel_scope.hpp>
-#include <weft/clock.hpp>
-#include <weft/operation_cancelled.hpp>
-#include <weft/or_cancelled.hpp>
+#include <weft/cancel/cancel_scope.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/or_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
@@ -31,9 +30,10 @@
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
-#include <weft/spin_lock.hpp>
 #include <weft/sync/event.hpp>
+#include <weft/sync/spin_lock.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

@@ -10,9 +10,9 @@
 #include <stdexcept>
 #include <string>
 
-#include <weft/clock.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/rng.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

@@ -15,12 +15,12 @@
 #include <unordered_map>
 #include <utility>
 
-#include <weft/clock.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

@@ -14,11 +14,10 @@
 #include <string>
 #include <utility>
 
-#include <weft/cancel_scope.hpp>
-#include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
-#include <weft/operation_cancelled.hpp>
-#include <weft/or_cancelled.hpp>
+#include <weft/cancel/cancel_scope.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/or_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/pinned.hpp>
@@ -26,10 +25,11 @@
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
-#include <weft/spin_lock.hpp>
 #include <weft/sync/semaphore.hpp>
+#include <weft/sync/spin_lock.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

@@ -10,7 +10,6 @@
 #include <string_view>
 #include <utility>
 
-#include <weft/clock.hpp>
 #include <weft/resilience/bulkhead.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
@@ -18,6 +17,7 @@
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

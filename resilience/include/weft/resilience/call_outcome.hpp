@@ -15,10 +15,10 @@
 #include <utility>
 #include <variant>
 
-#include <weft/clock.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/outcome.hpp>
 #include <weft/resilience/error.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

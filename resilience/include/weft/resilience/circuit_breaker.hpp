@@ -17,12 +17,12 @@
 #include <type_traits>
 #include <utility>
 
-#include <weft/clock.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

@@ -11,7 +11,6 @@
 #include <utility>
 #include <vector>
 
-#include <weft/clock.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
@@ -20,8 +19,9 @@
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
-#include <weft/spin_lock.hpp>
+#include <weft/sync/spin_lock.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

@@ -13,8 +13,8 @@
 #include <string>
 #include <string_view>
 
-#include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

@@ -10,7 +10,7 @@
 #include <system_error>
 #include <type_traits>
 
-#include <weft/clock.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

@@ -13,10 +13,10 @@
 #include <utility>
 #include <vector>
 
-#include <weft/clock.hpp>
+#include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
-#include <weft/resilience/call_outcome.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

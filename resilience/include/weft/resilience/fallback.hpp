@@ -7,7 +7,8 @@
 #include <type_traits>
 #include <utility>
 
-#include <weft/cancel_token.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
@@ -15,7 +16,6 @@
 #include <weft/resilience/pipeline.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
-#include <weft/with_cancellation.hpp>
 
 namespace weft::resilience {
 

@@ -16,10 +16,10 @@
 #include <utility>
 #include <vector>
 
-#include <weft/cancel_token.hpp>
-#include <weft/child_set.hpp>
-#include <weft/clock.hpp>
-#include <weft/or_cancelled.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/or_cancelled.hpp>
+#include <weft/combinators/child_set.hpp>
+#include <weft/combinators/when_all.hpp>
 #include <weft/resilience/budget.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
@@ -27,11 +27,11 @@
 #include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
-#include <weft/sleep.hpp>
-#include <weft/spin_lock.hpp>
+#include <weft/sync/spin_lock.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
-#include <weft/when_all.hpp>
+#include <weft/time/clock.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace weft::resilience {
 

@@ -15,14 +15,14 @@
 #include <type_traits>
 #include <utility>
 
-#include <weft/awaiting_token.hpp>
-#include <weft/clock.hpp>
+#include <weft/cancel/awaiting_token.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

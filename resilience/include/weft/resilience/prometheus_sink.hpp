@@ -8,10 +8,10 @@
 #include <string>
 #include <string_view>
 
-#include <weft/clock.hpp>
 #include <weft/resilience/classify.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

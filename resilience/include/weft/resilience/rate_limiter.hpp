@@ -13,10 +13,9 @@
 #include <variant>
 #include <vector>
 
-#include <weft/cancel_scope.hpp>
-#include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
-#include <weft/or_cancelled.hpp>
+#include <weft/cancel/cancel_scope.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/or_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/pinned.hpp>
@@ -25,10 +24,11 @@
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/runtime.hpp>
-#include <weft/sleep.hpp>
-#include <weft/spin_lock.hpp>
+#include <weft/sync/spin_lock.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
+#include <weft/time/clock.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace weft::resilience {
 

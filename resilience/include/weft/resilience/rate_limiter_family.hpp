@@ -10,11 +10,11 @@
 #include <memory>
 #include <utility>
 
-#include <weft/clock.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/keyed_registry.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/rate_limiter.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

@@ -13,11 +13,10 @@
 #include <system_error>
 #include <utility>
 
-#include <weft/cancel_scope.hpp>
-#include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
-#include <weft/operation_cancelled.hpp>
-#include <weft/or_cancelled.hpp>
+#include <weft/cancel/cancel_scope.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/or_cancelled.hpp>
 #include <weft/resilience/backoff.hpp>
 #include <weft/resilience/budget.hpp>
 #include <weft/resilience/call_outcome.hpp>
@@ -27,9 +26,10 @@
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
 #include <weft/resilience/rng.hpp>
-#include <weft/sleep.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
+#include <weft/time/clock.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace weft::resilience {
 

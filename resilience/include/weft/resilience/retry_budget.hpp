@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include <weft/clock.hpp>
 #include <weft/resilience/budget.hpp>
 #include <weft/resilience/classify.hpp>
-#include <weft/spin_lock.hpp>
+#include <weft/sync/spin_lock.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

@@ -15,18 +15,18 @@
 #include <unordered_map>
 #include <utility>
 
-#include <weft/cancel_token.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/shielded.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
-#include <weft/shielded.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/event.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
-#include <weft/with_cancellation.hpp>
 
 namespace weft::resilience {
 

@@ -18,11 +18,11 @@
 #include <type_traits>
 #include <utility>
 
-#include <weft/cancel_scope.hpp>
-#include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
+#include <weft/cancel/cancel_scope.hpp>
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/shielded.hpp>
 #include <weft/join_handle.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/detail/pinned.hpp>
@@ -30,12 +30,12 @@
 #include <weft/resilience/error.hpp>
 #include <weft/resilience/events.hpp>
 #include <weft/resilience/pipeline.hpp>
-#include <weft/shielded.hpp>
-#include <weft/sleep.hpp>
 #include <weft/spawn.hpp>
-#include <weft/spin_lock.hpp>
+#include <weft/sync/spin_lock.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
+#include <weft/time/clock.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace weft::resilience {
 

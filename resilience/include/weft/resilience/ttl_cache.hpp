@@ -17,7 +17,6 @@
 #include <unordered_map>
 #include <utility>
 
-#include <weft/clock.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/events.hpp>
@@ -25,6 +24,7 @@
 #include <weft/resilience/single_flight.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience {
 

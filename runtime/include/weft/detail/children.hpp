@@ -13,10 +13,10 @@
 #include <utility>
 #include <vector>
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/detail/await_check.hpp>
 #include <weft/detail/child_watch.hpp>
 #include <weft/detail/task_frame.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/outcome.hpp>
 #include <weft/task.hpp>
 

@@ -8,11 +8,11 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/detail/task_frame.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/outcome.hpp>
 #include <weft/task.hpp>
-#include <weft/with_cancellation.hpp>
 
 namespace weft::detail {
 

@@ -7,11 +7,11 @@
 #include <coroutine>
 #include <cstdint>
 
-#include <weft/clock.hpp>
 #include <weft/detail/await_trace.hpp>
 #include <weft/detail/cancel_state.hpp>
 #include <weft/detail/io_op.hpp>
 #include <weft/detail/timer_entry.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::detail {
 

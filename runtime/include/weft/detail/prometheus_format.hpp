@@ -1,7 +1,7 @@
-// The runtime's internal name for weft::prometheus (<weft/prometheus_format.hpp>).
+// The runtime's internal name for weft::prometheus (<weft/introspection/prometheus_format.hpp>).
 #pragma once
 
-#include <weft/prometheus_format.hpp>
+#include <weft/introspection/prometheus_format.hpp>
 
 namespace weft::detail {
 namespace prometheus = weft::prometheus;

@@ -1,7 +1,7 @@
-// The runtime's internal name for weft::spin_lock (<weft/spin_lock.hpp>).
+// The runtime's internal name for weft::spin_lock (<weft/sync/spin_lock.hpp>).
 #pragma once
 
-#include <weft/spin_lock.hpp>
+#include <weft/sync/spin_lock.hpp>
 
 namespace weft::detail {
 using spin_lock = weft::spin_lock;

@@ -9,10 +9,10 @@
 #include <type_traits>
 #include <utility>
 
-#include <weft/clock.hpp>
-#include <weft/sleep.hpp>
 #include <weft/stream/async_generator.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
+#include <weft/time/sleep.hpp>
 
 namespace weft {
 

@@ -16,15 +16,15 @@
 #include <utility>
 #include <vector>
 
-#include <weft/clock.hpp>
-#include <weft/operation_cancelled.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/combinators/task_group.hpp>
 #include <weft/stream/async_generator.hpp>
 #include <weft/sync/channel.hpp>
 #include <weft/task.hpp>
-#include <weft/task_group.hpp>
 #include <weft/this_task.hpp>
-#include <weft/timed_out.hpp>
-#include <weft/timeout.hpp>
+#include <weft/time/clock.hpp>
+#include <weft/time/timed_out.hpp>
+#include <weft/time/timeout.hpp>
 
 namespace weft {
 

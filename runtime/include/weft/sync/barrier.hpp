@@ -7,10 +7,10 @@
 #include <mutex>
 #include <stdexcept>
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/detail/await_check.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/detail/task_frame.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/sync/detail/waiter_list.hpp>
 
 namespace weft {

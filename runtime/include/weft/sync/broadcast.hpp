@@ -12,10 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/detail/await_check.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/detail/task_frame.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/sync/detail/waiter_list.hpp>
 
 namespace weft {

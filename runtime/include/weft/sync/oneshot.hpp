@@ -10,9 +10,9 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/cancel/operation_cancelled.hpp>
 #include <weft/detail/spin_lock.hpp>
 #include <weft/detail/task_frame.hpp>
-#include <weft/operation_cancelled.hpp>
 #include <weft/sync/detail/waiter_list.hpp>
 
 namespace weft {

@@ -14,12 +14,12 @@
 #include <unordered_map>
 #include <utility>
 
-#include <weft/clock.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
 #include <weft/resilience/pipeline.hpp>
-#include <weft/spin_lock.hpp>
+#include <weft/sync/spin_lock.hpp>
 #include <weft/task.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience::detail {
 

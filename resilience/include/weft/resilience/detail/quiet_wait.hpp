@@ -7,10 +7,10 @@
 #include <system_error>
 #include <utility>
 
-#include <weft/cancel_token.hpp>
-#include <weft/clock.hpp>
+#include <weft/cancel/cancel_token.hpp>
 #include <weft/resilience/call_outcome.hpp>
 #include <weft/resilience/context.hpp>
+#include <weft/time/clock.hpp>
 
 namespace weft::resilience::detail {
 
