@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <source_location>
 #include <string>
 #include <type_traits>
@@ -85,6 +86,28 @@ struct runtime_options {
   /// Times every resumption (two clock reads) for the resumption-duration and scheduling-delay
   /// histograms of stats() and prometheus_text. Off: those histograms stay empty.
   bool timing_metrics = false;
+  /// External-loop mode: the runtime starts no worker thread. The thread that constructs it is
+  /// its one worker, driven by an event loop that is not weft's (epoll, libuv, Qt, a game loop):
+  /// the loop waits until event_fd() is readable or the timeout run_ready() returned has passed,
+  /// then calls run_ready(). Needs `workers` 0 or 1 (0 becomes 1), real time and no busy_poll;
+  /// run_ready(), shutdown() and the destructor must be called on the constructing thread.
+  /// See docs/embedding.md.
+  bool external_loop = false;
+};
+
+/// What runtime::run_ready did, and when the host loop should call it again.
+struct run_ready_result {
+  /// Task resumptions it ran.
+  std::size_t resumed = 0;
+  /// Work is still ready (the budget ran out, or a timer is due): call run_ready again without
+  /// waiting.
+  bool more = false;
+  /// The earliest pending timer's deadline, if any.
+  std::optional<clock::time_point> next_timer;
+  /// The timeout for the loop's wait on event_fd(), in poll/epoll_wait terms: 0 when `more`, -1
+  /// when no timer is pending, else the time from the return to next_timer, rounded up to a
+  /// whole millisecond so that the timer is due when the wait ends.
+  int timeout_ms = -1;
 };
 
 /// Counts of durations in power-of-two buckets: bucket i holds the samples in
@@ -181,7 +204,14 @@ concept task_factory = std::invocable<F&> && task_type<std::invoke_result_t<F&>>
 /// the threads, waiting for running spawn_blocking functions.
 /// Thread safety: every member may be called from any thread, except that shutdown() and the
 /// destructor must not run on one of the runtime's own workers, and block_on must not be called
-/// from a worker (it would block it): there, co_await instead.
+/// from a worker (it would block it): there, co_await instead. An external-loop runtime
+/// (runtime_options::external_loop) is driven by the thread that constructed it: run_ready(),
+/// shutdown() and the destructor only there (elsewhere shutdown() throws std::logic_error, so
+/// the destructor ends the process), and block_on() only from other threads while that thread's
+/// loop runs. spawn(), cancellation and the other members stay callable from any thread.
+///
+/// Cancellation: shutdown cancels nothing cooperatively; it destroys the unfinished tasks (see
+/// above). Cancel a task through its join_handle, or a group through a cancel_source.
 class runtime {
  public:
   explicit runtime(runtime_options options = {});
@@ -299,6 +329,31 @@ class runtime {
   /// The runtime's clock, from any thread (paused time included, unlike clock::now() off a
   /// worker).
   [[nodiscard]] clock::time_point now() const noexcept;
+
+  /// External-loop mode (runtime_options::external_loop): a file descriptor that becomes
+  /// readable when the runtime has work for run_ready(): an I/O completion, a task spawned or
+  /// woken from another thread, a cancellation posted to it. It is level-triggered, and
+  /// run_ready() consumes the readiness; add it to the loop's epoll/poll set for reading and
+  /// neither read, write nor close it. Timers do not make it readable: run_ready() returns the
+  /// next deadline. -1 for a runtime with worker threads.
+  ///
+  ///     epoll_event ev{.events = EPOLLIN, .data = {.fd = rt.event_fd()}};
+  ///     epoll_ctl(ep, EPOLL_CTL_ADD, rt.event_fd(), &ev);
+  ///     for (int timeout = 0;;) {
+  ///       int n = epoll_wait(ep, events, 64, timeout);
+  ///       /* ...the loop's own descriptors... */
+  ///       timeout = rt.run_ready().timeout_ms;
+  ///     }
+  [[nodiscard]] int event_fd() const noexcept;
+
+  /// External-loop mode: runs what is ready (tasks, I/O completions, due timers) without
+  /// blocking, at most `max_resumptions` task resumptions, and says when to call again. Tasks
+  /// run on the calling thread, inside this call: a completion callback of spawn(task, on_done)
+  /// runs here too. Throws std::logic_error on a runtime with worker threads, on a thread other
+  /// than the one that constructed the runtime, or from inside one of its tasks (a task must not
+  /// drive its own runtime); std::invalid_argument if `max_resumptions` is 0. After shutdown it
+  /// returns an empty result.
+  run_ready_result run_ready(std::size_t max_resumptions = 256);
 
   /// Whether the workers got an io_uring; if not, io_error() says why (else it is empty).
   [[nodiscard]] bool io_available() const;

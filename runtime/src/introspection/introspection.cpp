@@ -334,7 +334,11 @@ std::vector<task_record> runtime_core::dump_tasks() {
     std::lock_guard dump_guard{dump_mutex_};
     if (is_stopping()) return {};
     const std::int64_t started = steady_now_ns();
-    if (!pause_workers()) return {};
+    // An external loop's worker, asked from its own thread between two run_ready calls, runs
+    // nothing until this returns: it is paused already.
+    const bool quiescent =
+        options.external_loop && std::this_thread::get_id() == loop_thread_;
+    if (!quiescent && !pause_workers()) return {};
     struct resume_guard {
       runtime_core& rt;
       ~resume_guard() { rt.resume_workers(); }

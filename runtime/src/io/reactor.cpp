@@ -11,6 +11,7 @@
 #include <new>
 #include <system_error>
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -65,7 +66,7 @@ std::string describe_io_uring_error(int error) {
   }
 }
 
-reactor::reactor(worker& owner) : owner_(owner) {
+reactor::reactor(worker& owner) : owner_(owner), external_(owner.rt().options.external_loop) {
   if (const fault_plan& plan = owner.rt().options.faults; !plan.empty()) {
     faults_ = std::make_unique<fault_injector>(plan, owner.index());
   }
@@ -162,6 +163,12 @@ void reactor::open(const runtime_options& options) noexcept {
   };
   int error = 0;
   for (unsigned flags : candidates) {
+    // An external loop's thread sleeps outside the ring (in the host's epoll_wait): cooperative
+    // task work would post its completions only when that thread next enters the kernel for
+    // itself, so they would never signal the eventfd. Deferred task work signals it when the
+    // work is queued (the worker then runs it in its next enter); plain task work interrupts the
+    // host's wait to post them.
+    if (external_ && (flags & IORING_SETUP_COOP_TASKRUN) != 0) continue;
     io_uring_params p{};
     p.flags = flags | IORING_SETUP_CQSIZE;
     p.cq_entries = options.io_ring_entries * 4;
@@ -176,6 +183,14 @@ void reactor::open(const runtime_options& options) noexcept {
   if (error != 0) {
     setup_error_ = error;
     return;
+  }
+  if (external_) {
+    // Every completion signals the eventfd that the host's loop waits on.
+    if (const int r = io_uring_register_eventfd(&ring_, event_fd_); r < 0) {
+      io_uring_queue_exit(&ring_);
+      setup_error_ = -r;
+      return;
+    }
   }
   caps_.ext_arg = (caps_.features & IORING_FEAT_EXT_ARG) != 0;
   if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
@@ -290,6 +305,7 @@ void reactor::arm_wake_read() noexcept {
 }
 
 std::size_t reactor::wait(std::int64_t timeout_ns) {
+  if (external_) return wait_external(timeout_ns);
   arm_wake_read();
   __kernel_timespec ts{};
   __kernel_timespec* tsp = nullptr;
@@ -316,6 +332,42 @@ std::size_t reactor::wait(std::int64_t timeout_ns) {
   }
   // -ETIME: the timer's deadline; -EINTR: a signal; -EAGAIN/-EBUSY: CQ overflow, taken below.
   return reap();
+}
+
+std::size_t reactor::wait_external(std::int64_t timeout_ns) {
+  // Inside run_ready (a task_group's destructor helping): the same eventfd the host waits on
+  // ends the sleep, so no read is armed on it (that would swallow the host's readiness).
+  std::size_t n = poll();
+  if (n > 0) return n;
+  if (WEFT_UNLIKELY(faults_ != nullptr) && faults_->holding()) timeout_ns = 0;
+  set_completion_signals(true);
+  n = poll();  // what completed before the signals came back on signalled nothing
+  if (n == 0 && timeout_ns != 0) {
+    pollfd p{event_fd_, POLLIN, 0};
+    timespec ts{};
+    if (timeout_ns > 0) {
+      ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000);
+      ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000);
+    }
+    ::ppoll(&p, 1, timeout_ns < 0 ? nullptr : &ts, nullptr);  // EINTR: the caller loops
+    drain_eventfd();
+    n = poll();
+  }
+  set_completion_signals(false);
+  return n;
+}
+
+void reactor::set_completion_signals(bool on) noexcept {
+  // -EOPNOTSUPP on a kernel without the CQ flags: the signals then stay on (spurious wake-ups
+  // of the host's loop, nothing lost).
+  if (available_ && external_) io_uring_cq_eventfd_toggle(&ring_, on);
+}
+
+void reactor::drain_eventfd() noexcept {
+  std::uint64_t count = 0;
+  // Non-blocking: EAGAIN when nothing was signalled. One read takes the whole count.
+  while (::read(event_fd_, &count, sizeof count) < 0 && errno == EINTR) {
+  }
 }
 
 std::size_t reactor::dispatch_held() noexcept {
@@ -429,7 +481,7 @@ void reactor::send_wake_from(reactor& sender) noexcept {
 
 void reactor::wake() noexcept {
   worker* sender = this_worker();
-  if (available_ && sender != nullptr && sender != &owner_ && &sender->rt() == &owner_.rt() &&
+  if (available_ && !external_ && sender != nullptr && sender != &owner_ && &sender->rt() == &owner_.rt() &&
       sender->io().available_ && sender->io().caps_.msg_ring &&
       (sender->io().caps_.features & IORING_FEAT_CQE_SKIP) != 0 && !sender->io().draining_) {
     send_wake_from(sender->io());

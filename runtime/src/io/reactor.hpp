@@ -46,6 +46,16 @@ class reactor {
   void open(const runtime_options& options) noexcept;
 
   [[nodiscard]] bool available() const noexcept { return available_; }
+  /// runtime_options::external_loop: the eventfd is what the host's loop waits on. The kernel
+  /// signals it for completions (io_uring_register_eventfd), other threads write it to wake the
+  /// worker, and wait() sleeps in ppoll on it rather than in the ring.
+  [[nodiscard]] bool external() const noexcept { return external_; }
+  [[nodiscard]] int event_fd() const noexcept { return event_fd_; }
+  /// External loop: turns the kernel's eventfd signal for completions on or off (off while the
+  /// worker runs: it takes its completions itself).
+  void set_completion_signals(bool on) noexcept;
+  /// External loop: consumes the eventfd's count (the host's readiness).
+  void drain_eventfd() noexcept;
   [[nodiscard]] const io_capabilities& capabilities() const noexcept { return caps_; }
   /// Why there is no ring (describe_io_uring_error), or empty.
   [[nodiscard]] std::string error_message() const {
@@ -114,6 +124,7 @@ class reactor {
  private:
   void submit_queued();
   std::size_t reap() noexcept;
+  std::size_t wait_external(std::int64_t timeout_ns);
   void arm_wake_read() noexcept;
   void send_wake_from(reactor& sender) noexcept;
   void write_eventfd() noexcept;
@@ -127,6 +138,7 @@ class reactor {
   io_capabilities caps_;
   bool available_ = false;
   bool draining_ = false;
+  const bool external_;
   bool wake_armed_ = false;  // the eventfd read is in flight
   int setup_error_ = 0;
   int event_fd_ = -1;

@@ -46,7 +46,8 @@ void parker::park(std::int64_t timeout_ns) {
     state_.store(empty, std::memory_order_relaxed);  // notified in between
     return;
   }
-  if (reactor_.available()) {
+  // External loop: the reactor waits on its eventfd, ring or not (the host's loop wakes on it).
+  if (reactor_.available() || reactor_.external()) {
     reactor_.wait(timeout_ns);
   } else {
     futex_wait(state_, parked, timeout_ns);
@@ -57,7 +58,7 @@ void parker::park(std::int64_t timeout_ns) {
 void parker::unpark() noexcept {
   // acq_rel: release pairs with the acquire in park(); acquire sees the worker's ring.
   if (state_.exchange(notified, std::memory_order_acq_rel) != parked) return;
-  if (reactor_.available()) {
+  if (reactor_.available() || reactor_.external()) {
     reactor_.wake();
   } else {
     futex_wake(state_);

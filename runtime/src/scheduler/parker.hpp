@@ -23,6 +23,17 @@ class parker {
   /// Ends park() or makes the next one return at once. Any thread.
   void unpark() noexcept;
 
+  /// External loop: the worker returns to the host's loop, parked in all but the sleep, so that
+  /// unpark() wakes the loop (the reactor's eventfd). False if an unpark came first (consumed).
+  bool park_in_host() noexcept {
+    std::uint32_t expected = empty;
+    if (state_.compare_exchange_strong(expected, parked, std::memory_order_acq_rel)) return true;
+    state_.store(empty, std::memory_order_relaxed);
+    return false;
+  }
+  /// External loop: the host called back in; the worker is not parked any more.
+  void leave_host() noexcept { state_.exchange(empty, std::memory_order_acquire); }
+
  private:
   static constexpr std::uint32_t empty = 0, parked = 1, notified = 2;
   reactor& reactor_;

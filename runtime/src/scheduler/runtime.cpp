@@ -99,6 +99,25 @@ runtime_options validated(runtime_options o) {
     throw std::invalid_argument("weft::runtime: busy_poll = " +
                                 std::to_string(o.busy_poll.count()) + " us must be from 0 to 1 s");
   }
+  if (o.external_loop) {
+    if (o.workers == 0) o.workers = 1;
+    if (o.workers != 1) {
+      throw std::invalid_argument(
+          "weft::runtime: external_loop runs on exactly one worker, the thread that drives it "
+          "(asked for " +
+          std::to_string(o.workers) + ")");
+    }
+    if (o.time == time_mode::paused) {
+      throw std::invalid_argument(
+          "weft::runtime: external_loop needs real time: with paused time the clock jumps when "
+          "the worker has nothing to run, and an external loop's worker waits in the host's loop");
+    }
+    if (o.busy_poll.count() != 0) {
+      throw std::invalid_argument(
+          "weft::runtime: busy_poll has no effect with external_loop (the host's loop waits, not "
+          "a worker); leave it 0");
+    }
+  }
   if (o.stall_threshold.count() < 0) {
     throw std::invalid_argument("weft::runtime: stall_threshold must not be negative");
   }
@@ -269,6 +288,13 @@ void block_on_root(runtime_core* rt, std::coroutine_handle<> h, promise_base& p,
         "weft::runtime::block_on: called on a worker thread, which it would block (and with one "
         "worker, deadlock); inside a task, co_await the task instead");
   }
+  if (rt->options.external_loop && std::this_thread::get_id() == rt->loop_thread()) {
+    h.destroy();
+    throw std::logic_error(
+        "weft::runtime::block_on: called on the thread that drives this external-loop runtime, "
+        "which would wait for work only it can run; start the task with spawn(task, on_done) "
+        "and go on with the loop");
+  }
   block_waiter waiter;
   spawn_root(rt, h, p, site);
   // After spawn_root the task may already be running; register as its joiner.
@@ -288,8 +314,15 @@ runtime_core::runtime_core(const runtime_options& o)
   for (std::size_t i = 0; i < options.workers; ++i) {
     workers.push_back(std::make_unique<worker>(*this, i));
   }
-  for (auto& w : workers) {
-    w->thread = std::thread([wp = w.get()] { wp->run(); });
+  if (options.external_loop) {
+    // No thread: this one is the worker, inside run_ready. Its ring is set up here, on the
+    // thread that will submit to it.
+    loop_thread_ = std::this_thread::get_id();
+    workers[0]->attach_external();
+  } else {
+    for (auto& w : workers) {
+      w->thread = std::thread([wp = w.get()] { wp->run(); });
+    }
   }
   // Wait until every worker has set its ring up: the runtime then answers io_available() and
   // the first wake-ups find each worker in its final state.
@@ -373,6 +406,11 @@ void runtime_core::shutdown() {
         "weft::runtime::shutdown: called on one of the runtime's own workers, which it would have "
         "to join; shut the runtime down from the thread that owns it");
   }
+  if (options.external_loop && std::this_thread::get_id() != loop_thread_) {
+    throw std::logic_error(
+        "weft::runtime::shutdown: an external-loop runtime shuts down on the thread that drives "
+        "it (its io_uring belongs to that thread)");
+  }
   {
     std::lock_guard registry_guard{external_registry_.lock};
     closed_.store(true, std::memory_order_release);
@@ -387,6 +425,8 @@ void runtime_core::shutdown() {
   for (auto& w : workers) {
     if (w->thread.joinable()) w->thread.join();
   }
+  // An external loop's worker drains its ring here, on its own thread (checked above).
+  if (options.external_loop) workers[0]->detach_external();
   // Sockets may outlive us: their multishots learn that their workers are gone (and the closes
   // posted to a worker that stopped first are finished) before any task is destroyed.
   for (auto& w : workers) multishot::worker_gone(*w);
@@ -426,6 +466,29 @@ void schedule_marked_wake(runtime_core* rt, std::coroutine_handle<> h,
   waking.store(false, std::memory_order_release);
   // The frame may be destroyed from here on, but only by shutdown, which never runs it again.
   rt->schedule_remote(h);
+}
+
+run_ready_result runtime_core::run_ready(std::size_t max_resumptions) {
+  if (!options.external_loop) {
+    throw std::logic_error(
+        "weft::runtime::run_ready: this runtime runs its own worker threads; run_ready drives a "
+        "runtime built with runtime_options::external_loop");
+  }
+  if (this_worker() != nullptr) {
+    throw std::logic_error(
+        "weft::runtime::run_ready: called from inside a task; only the host's loop drives the "
+        "runtime");
+  }
+  if (std::this_thread::get_id() != loop_thread_) {
+    throw std::logic_error(
+        "weft::runtime::run_ready: called on a thread other than the one that constructed the "
+        "runtime, which owns its io_uring; from other threads, spawn or cancel instead");
+  }
+  if (max_resumptions == 0) {
+    throw std::invalid_argument("weft::runtime::run_ready: max_resumptions must be at least 1");
+  }
+  if (is_stopping()) return {};
+  return workers[0]->run_ready(max_resumptions);
 }
 
 runtime_stats runtime_core::stats() const {
@@ -485,6 +548,14 @@ bool runtime::on_worker_thread() const noexcept {
 
 clock::time_point runtime::now() const noexcept {
   return clock::time_point{clock::duration{core_->clock.now_ns()}};
+}
+
+int runtime::event_fd() const noexcept {
+  return core_->options.external_loop ? core_->workers[0]->io().event_fd() : -1;
+}
+
+run_ready_result runtime::run_ready(std::size_t max_resumptions) {
+  return core_->run_ready(max_resumptions);
 }
 
 bool runtime::io_available() const {

@@ -64,6 +64,10 @@ class runtime_core {
   void blocking_finished() noexcept;
   /// A worker has set up its ring (the constructor waits for all of them).
   void worker_started() noexcept;
+  /// runtime_options::external_loop: the thread that constructed the runtime and drives it.
+  [[nodiscard]] std::thread::id loop_thread() const noexcept { return loop_thread_; }
+  /// runtime::run_ready, with its checks.
+  run_ready_result run_ready(std::size_t max_resumptions);
 
   /// Held by a thread that is not one of our workers while it queues work for us and wakes a
   /// worker: the task it queued may run, finish and let the runtime be destroyed before the
@@ -144,6 +148,7 @@ class runtime_core {
   std::thread signal_thread_;
   int signal_pipe_[2] = {-1, -1};
 
+  std::thread::id loop_thread_{};  // external_loop only
   registry_shard external_registry_;
   std::atomic<std::size_t> blocking_in_flight_{0};
   std::atomic<std::size_t> workers_started_{0};

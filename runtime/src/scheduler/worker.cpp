@@ -106,6 +106,106 @@ void worker::run() {
   tls_runtime = nullptr;
 }
 
+void worker::attach_external() {
+  reactor_.open(rt_.options);
+  rt_.worker_started();
+  busy_since_ns_ = steady_now_ns();
+  wait_for_host();  // nothing is queued yet: the first spawn from anywhere signals the eventfd
+}
+
+void worker::detach_external() noexcept {
+  current_worker = this;
+  tls_runtime = &rt_;
+  reactor_.drain_for_shutdown();
+  current_worker = nullptr;
+  tls_runtime = nullptr;
+}
+
+run_ready_result worker::run_ready(std::size_t max_resumptions) {
+  // The host's thread is this worker only inside the call: outside, it is a plain thread, whose
+  // spawns are queued and signalled like any other thread's.
+  struct on_thread {
+    explicit on_thread(worker* w) noexcept {
+      current_worker = w;
+      tls_runtime = &w->rt_;
+    }
+    ~on_thread() {
+      current_worker = nullptr;
+      tls_runtime = nullptr;
+    }
+  } scope{this};
+  reactor_.drain_eventfd();
+  reactor_.set_completion_signals(false);  // this call takes its completions itself
+  parker_.leave_host();
+  if (parked_in_host_) {
+    parked_in_host_ = false;
+    // Not on the list any more: a notifier took it off and counted this worker as searching.
+    if (!rt_.idle_set.remove_sleeper(index_)) searching_ = true;
+    busy_since_ns_ = steady_now_ns();
+  }
+  const std::uint64_t first = tasks_run_.get();
+  poll_events();  // what completed while the host's loop waited, and the timers now due
+  while (tasks_run_.get() - first < max_resumptions && !rt_.is_stopping()) {
+    if (WEFT_UNLIKELY(rt_.pause_requested())) {
+      rt_.pause_here();  // a dump from another thread reads the frames meanwhile
+      continue;
+    }
+    ++tick_;
+    if (tick_ % rt_.options.global_queue_interval == 0) poll_events();
+    if (auto h = next_task()) {
+      run_task(h);
+      continue;
+    }
+    if (reactor_.busy() || reactor_.has_mail()) {
+      poll_events();
+      if (has_local_work()) continue;
+    }
+    if (!timers_.empty()) {
+      fire_due_timers();
+      if (has_local_work()) continue;
+    }
+    break;
+  }
+  run_ready_result r;
+  r.resumed = static_cast<std::size_t>(tasks_run_.get() - first);
+  // Signals back on, then take what completed while they were off: it signalled nothing (and
+  // with deferred task work, work queued behind it would signal nothing either).
+  reactor_.set_completion_signals(true);
+  if (reactor_.busy() || reactor_.has_mail()) poll_events();
+  const std::int64_t wait = park_timeout();
+  r.more = has_local_work() || !rt_.injection.empty() || wait == 0 || rt_.pause_requested();
+  if (!r.more && !wait_for_host()) r.more = true;
+  if (const auto next = timers_.next_expiration()) {
+    r.next_timer = clock::time_point{clock::duration{timers_.tick_time(*next)}};
+  }
+  if (r.more) {
+    r.timeout_ms = 0;
+  } else if (wait > 0) {
+    const std::int64_t ms = (wait + 999'999) / 1'000'000;
+    r.timeout_ms = ms > 0x7fffffff ? 0x7fffffff : static_cast<int>(ms);
+  }
+  return r;
+}
+
+bool worker::wait_for_host() {
+  if (!parker_.park_in_host()) return false;
+  const bool was_searching = searching_;
+  searching_ = false;
+  rt_.idle_set.transition_to_parked(index_, was_searching);
+  parked_in_host_ = true;
+  // As in park(): a push that read the idle state before the transition woke nobody.
+  if (rt_.has_pending_work() || has_local_work() || reactor_.has_mail()) {
+    parked_in_host_ = false;
+    if (!rt_.idle_set.remove_sleeper(index_)) searching_ = true;
+    parker_.leave_host();
+    return false;
+  }
+  parks_.add();
+  const std::int64_t now = steady_now_ns();
+  busy_ns_.add(static_cast<std::uint64_t>(std::max<std::int64_t>(now - busy_since_ns_, 0)));
+  return true;
+}
+
 void worker::turn() {
   // A dump pauses every worker here, between two tasks, while it reads the frames; the turn
   // ends there, so a shutdown that came meanwhile is seen before anything else runs.

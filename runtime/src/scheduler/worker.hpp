@@ -30,6 +30,14 @@ class worker {
   worker(runtime_core& rt, std::size_t index);
 
   void run();
+
+  // External loop (runtime_options::external_loop): the host's thread drives this worker.
+  /// Sets the ring up on the calling thread and leaves the worker waiting for the host.
+  void attach_external();
+  /// runtime::run_ready, on the host's thread.
+  run_ready_result run_ready(std::size_t max_resumptions);
+  /// At shutdown, on the host's thread: cancels the ring's operations and waits for them.
+  void detach_external() noexcept;
   /// One turn of the loop: run a task, or poll, or steal, or park until something happens.
   /// Also used to help while a task waits synchronously (task_group's destructor).
   void turn();
@@ -114,6 +122,11 @@ class worker {
   std::coroutine_handle<> pull_injection();
   void run_task(std::coroutine_handle<> h);
   void park();
+  /// Before run_ready returns to the host: counts the worker parked, so that work queued from
+  /// another thread writes the eventfd. False (and still unparked) if work is already waiting.
+  bool wait_for_host();
+  /// The worker is on the sleepers list while the host's loop waits (wait_for_host).
+  bool parked_in_host_ = false;
   /// runtime_options::busy_poll: polls the ring until work shows up (true) or the budget is spent.
   bool busy_poll();
   /// Runs the mailbox, fires due timers and dispatches ready completions (without waiting).
