@@ -2,6 +2,7 @@
 // through event_fd() and run_ready(). The loop here is poll(2), as a host's epoll loop would be.
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -275,6 +276,17 @@ TEST(ExternalLoop, OnlyTheConstructingThreadDrivesAndShutsDown) {
   const auto r = rt.run_ready();  // after shutdown: nothing, and no error
   EXPECT_EQ(r.resumed, 0u);
   EXPECT_THROW(rt.spawn(answer()), std::logic_error);
+}
+
+TEST(ExternalLoopDeathTest, DestroyingItOnAnotherThreadEndsTheProcessSayingWhy) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        auto rt = std::make_unique<weft::runtime>(external());
+        std::thread other([&] { rt.reset(); });
+        other.join();
+      },
+      "shuts down on the thread that drives it");
 }
 
 TEST(ExternalLoop, DumpsWorkFromTheLoopThreadAndFromOthers) {

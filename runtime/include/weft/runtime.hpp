@@ -347,7 +347,8 @@ class runtime {
   [[nodiscard]] int event_fd() const noexcept;
 
   /// External-loop mode: runs what is ready (tasks, I/O completions, due timers) without
-  /// blocking, at most `max_resumptions` task resumptions, and says when to call again. Tasks
+  /// blocking, and says when to call again. It stops taking new work once `max_resumptions`
+  /// task resumptions ran (a task that the last one woke may still run right after it). Tasks
   /// run on the calling thread, inside this call: a completion callback of spawn(task, on_done)
   /// runs here too. Throws std::logic_error on a runtime with worker threads, on a thread other
   /// than the one that constructed the runtime, or from inside one of its tasks (a task must not
