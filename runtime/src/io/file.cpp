@@ -156,7 +156,15 @@ task<std::uint64_t> file::size() {
 task<void> file::close() {
   const int fd = require_open("weft::file::close");
   fd_ = -1;  // gone whatever the kernel says: close(2) releases the descriptor even on error
-  auto r = co_await submit_io([fd](io_uring_sqe* sqe) { io_uring_prep_close(sqe, fd); });
+  io_result r{};
+  try {
+    r = co_await submit_io([fd](io_uring_sqe* sqe) { io_uring_prep_close(sqe, fd); });
+  } catch (...) {
+    // Cancelled before the submission or by the kernel, or never submitted (no ring): the
+    // descriptor is still open and nothing else would close it.
+    ::close(fd);
+    throw;
+  }
   if (r.res < 0 && r.res != -EINTR) throw_errno(-r.res, "weft::file::close", path_);
 }
 

@@ -20,9 +20,12 @@
 #include <gtest/gtest.h>
 
 #include "../../support/eventually.hpp"
+#include "../../support/fd_leak.hpp"
 #include "../../support/io_uring.hpp"
 
+#include <weft/cancel/cancel_token.hpp>
 #include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/with_cancellation.hpp>
 #include <weft/io/io_unavailable.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/runtime.hpp>
@@ -221,6 +224,30 @@ TEST_F(File, ACancelledReadOnAPipeThatNeverGetsDataThrowsAndLeavesThePipeUsable)
   });
   EXPECT_EQ(n, 1u);
   ::close(fds[1]);
+}
+
+TEST_F(File, ACloseCancelledBeforeItStartsLeavesTheFileOpenAndItsDestructorClosesIt) {
+  weft::runtime rt{weft::runtime_options{.workers = 1}};
+  temp_dir dir;
+  const auto path = dir.file("cancelled_close");
+  const int before = weft::testing::open_fd_count();
+  const bool still_open = rt.block_on([&]() -> weft::task<bool> {
+    auto f = co_await weft::file::open(path, O_WRONLY | O_CREAT);
+    weft::cancel_source stop;
+    try {
+      auto closing = [&]() -> weft::task<void> {
+        stop.request_cancellation();
+        co_await f.close();  // cancelled at its start: its body does not run
+      };
+      auto t = weft::with_cancellation(stop.token(), closing());
+      co_await std::move(t);
+    } catch (const weft::operation_cancelled&) {
+      co_return f.is_open();
+    }
+    co_return false;
+  });
+  EXPECT_TRUE(still_open);
+  EXPECT_EQ(weft::testing::open_fd_count(), before);
 }
 
 TEST_F(File, ManyConcurrentReadersOfOneFile) {
