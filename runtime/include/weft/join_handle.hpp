@@ -1,4 +1,12 @@
 // weft::join_handle<T>: the result of spawn; await it, cancel it, or drop it to detach.
+//
+// Thread safety: one handle is used by one task or thread at a time; it may be awaited from a task
+// of any runtime, and cancel(), detach() and the destructor work on any thread. cancel() may race
+// with the task's completion.
+//
+// Cancellation: awaiting is cancellable: a cancelled joiner throws operation_cancelled (even if the
+// task finished) and the task runs on. cancel() cancels the task itself, whose join then gives what
+// the task ended with; a task that shutdown destroyed joins as operation_cancelled.
 #pragma once
 
 #include <atomic>

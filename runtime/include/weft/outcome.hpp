@@ -1,4 +1,9 @@
 // weft::outcome<T>: a value or the exception that took its place.
+//
+// Thread safety: a value type: distinct objects may be used from different threads, one object is
+// not synchronised.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <exception>

@@ -1,4 +1,12 @@
 // weft::spawn: start a task on the current runtime from inside a task.
+//
+// Thread safety: weft::spawn and weft::dump_tasks() from a task on a worker only (std::logic_error
+// elsewhere; runtime::spawn works from any thread). The spawned task runs on any worker,
+// concurrently with its spawner.
+//
+// Cancellation: a spawned task does not inherit the spawner's token: cancel it through its
+// join_handle, or tie it with with_cancellation. One cancelled before it ran never runs its body.
+// dump_tasks() is cancellable as spawn_blocking is.
 #pragma once
 
 #include <source_location>

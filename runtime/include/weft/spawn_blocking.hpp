@@ -1,4 +1,11 @@
 // weft::spawn_blocking: run a blocking function on the runtime's blocking threads.
+//
+// Thread safety: awaited from a task on a worker; the function runs on a blocking thread,
+// concurrently with that worker's tasks. Capture by value: a cancelled await returns while the
+// function may still run.
+//
+// Cancellation: a job not started yet is dropped; a running one is not interrupted: the await
+// throws operation_cancelled at once and the result is discarded when the function returns.
 #pragma once
 
 #include <atomic>

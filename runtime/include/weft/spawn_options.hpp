@@ -1,4 +1,9 @@
 // weft::spawn_options: what a spawned task is called in dumps and stall reports.
+//
+// Thread safety: a value type; the name is copied during the spawn call, so the view need only live
+// for it.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <string_view>

@@ -1,4 +1,12 @@
 // weft::task<T>: the lazy, move-only coroutine type that weft's APIs take and return.
+//
+// Thread safety: a task object is owned by one thread at a time (move-only, not synchronised). Its
+// body runs on the runtime's workers and may continue on another worker after any suspension: hold
+// no std::mutex and rely on no thread_local across a co_await.
+//
+// Cancellation: a task has no token of its own: it observes its awaiter's (a spawned one, its
+// join_handle's). Its start is a cancellation point: awaited by a cancelled caller it throws
+// operation_cancelled without running its body. A task destroyed unawaited never runs.
 #pragma once
 
 #include <concepts>

@@ -1,4 +1,9 @@
 // weft::this_task: what a task can ask about itself.
+//
+// Thread safety: the token it returns may be copied and read on any thread.
+//
+// Cancellation: cancel_token() never suspends and is not a cancellation point; a long loop without
+// a co_await polls the token it returns.
 #pragma once
 
 #include <coroutine>

@@ -1,4 +1,10 @@
 // weft::to_future: a task's result as a std::future, for code that waits the standard way.
+//
+// Thread safety: callable from any thread; the future is the standard one (never wait on it on a
+// worker).
+//
+// Cancellation: the task runs detached: nothing cancels it but the runtime's shutdown, which makes
+// the future throw operation_cancelled.
 #pragma once
 
 #include <exception>

@@ -1,4 +1,8 @@
 // The whole weft runtime API in one include.
+//
+// Thread safety: stated in each header included here.
+//
+// Cancellation: stated in each header included here.
 #pragma once
 
 #include <weft/cancel/awaiting_token.hpp>

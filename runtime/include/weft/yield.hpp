@@ -1,4 +1,10 @@
 // weft::yield(): give the worker to the other ready tasks.
+//
+// Thread safety: awaited from a task on a worker (std::logic_error elsewhere); another worker may
+// steal the task meanwhile, so it may resume on a different thread.
+//
+// Cancellation: throws operation_cancelled if the task's cancellation was requested before or while
+// it waited.
 #pragma once
 
 #include <coroutine>

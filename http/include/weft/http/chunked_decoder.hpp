@@ -1,5 +1,10 @@
 // weft::http::chunked_decoder: removes the chunked transfer coding from a body, incrementally and
 // without copying.
+//
+// Thread safety: a decoder is a plain object for one thread at a time; distinct decoders share no
+// state.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,15 @@
 // weft::http::client: HTTP/1.1 requests with a connection pool per origin, bodies whole or as a
 // stream, cancellation and deadlines from the caller.
+//
+// Thread safety: one client may be shared by any number of tasks on any workers of one runtime (a
+// pooled connection's reads belong to the runtime that first read it: net/stream_socket.hpp). A
+// response_stream is read by one task at a time. client_stats are atomics, readable from any
+// thread.
+//
+// Cancellation: request(), get(), stream() and response_stream's reads are cancellable at every
+// wait (a pool slot, the connect, the send, the response) and throw weft::operation_cancelled. The
+// connection a cancelled exchange used is closed, never pooled; a cancelled wait for a slot takes
+// none. Bound a request with weft::timeout.
 #pragma once
 
 #include <atomic>

@@ -1,4 +1,9 @@
 // weft::http::error: an exception that carries the HTTP status a server answers with.
+//
+// Thread safety: an exception type: distinct objects may be used from different threads, one object
+// is not synchronised.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,8 @@
 // weft::http::limits: how much of a message the parsers accept before they refuse it.
+//
+// Thread safety: a plain aggregate, a value like any other.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,11 @@
 // weft::http::request_head and response_head: a parsed start line and header section, as views
 // into the bytes they were parsed from, with what the head says about the body and the
 // connection.
+//
+// Thread safety: plain value types whose views point into a parser's input: they may be read from
+// any thread while nobody changes or moves those bytes. iequals is a pure function.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,8 @@
 // weft::http::parse_error: why a message was refused, and the status a server answers with.
+//
+// Thread safety: a plain aggregate, a value like any other (`what` points to a static string).
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,14 @@
 // weft::http::request: what a handler receives: the parsed head (views into the connection's
 // buffer), path parameters from the router, and the body as a stream or whole.
+//
+// Thread safety: a request and its body_reader belong to the handler's task: used by one task at a
+// time, and only until that task finishes (the views point into the connection's buffer).
+// percent_decode is a pure function.
+//
+// Cancellation: body reads are cancellable (weft::operation_cancelled). After a cancelled read the
+// body's position is unknown: later reads throw http::error 400 and the connection closes after the
+// response. A read that waits past server_options::body_timeout is cancelled by the server, which
+// then closes the connection without a response.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,14 @@
 // weft::http::response: what a handler returns: a status, header fields and a body from a string,
 // a file or a stream of chunks.
+//
+// Thread safety: a response is a value built and returned by one task, not synchronised;
+// reason_phrase is a pure function. A stream body's generator runs in the connection's task while
+// the body is sent.
+//
+// Cancellation: response::file(path) opens the file through io_uring and is cancellable
+// (weft::operation_cancelled). Bodies are sent after the handler returned: when the server cancels
+// the connection meanwhile (a write timeout, the end of the grace period), a stream body's
+// generator sees it at its awaits and the connection closes. Nothing else suspends.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,10 @@
 // weft::http::response_parser: an incremental, zero-copy, strict parser of HTTP/1.1 response
 // heads, for the client.
+//
+// Thread safety: a parser is a plain object for one thread at a time; distinct parsers share no
+// state, so each connection may have its own on any worker.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,12 @@
 // weft::http with weft::resilience: which responses and failures are worth retrying, the
 // Retry-After they carry, and the client's calls as pipeline operations.
+//
+// Thread safety: the free functions are pure. call() and idempotent_call() keep the client by
+// reference; a pipeline may run the operation several times at once (hedge), which the client
+// allows.
+//
+// Cancellation: the operation is client::request and is cancelled as it is (a pipeline's timeout or
+// hedge cancels it that way); nothing here adds a suspension point of its own.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,11 @@
 // weft::http::router: a handler that dispatches on method and path, with {name} path parameters.
+//
+// Thread safety: add routes before serving: route() and its shorthands are not synchronised.
+// operator() only reads the routes, so one router may serve every connection at once; its route
+// handlers are then called concurrently and must allow that.
+//
+// Cancellation: operator() suspends only in the handler it picks, whose cancellation passes through
+// unchanged (see handler.hpp).
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,15 @@
 // weft::http::server: HTTP/1.1 over weft::net: one task per connection, keep-alive, pipelining,
 // timeouts against slow clients, graceful drain and a bounded number of connections.
+//
+// Thread safety: the handler is called from every connection at once, on any worker (see
+// handler.hpp). serve() may run on several listeners at once, from different tasks; the counters of
+// stats() are atomics, readable from any thread. The server and options.on_error must outlive every
+// serve().
+//
+// Cancellation: cancelling `stop` drains gracefully (idle connections close, busy ones answer what
+// they received, whatever runs after `grace` is cancelled); cancelling the task that awaits serve()
+// cancels every connection at once. A timeout cancels its connection wherever it waits; a cancelled
+// handler's connection closes without a response.
 #pragma once
 
 #include <atomic>

@@ -1,4 +1,9 @@
 // weft::http::url: an absolute http:// URL split into what a client needs to send a request.
+//
+// Thread safety: a value type: distinct objects may be used from different threads, one object is
+// not synchronised. parse() shares no state.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <cstdint>

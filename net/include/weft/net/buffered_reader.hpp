@@ -1,6 +1,14 @@
 // weft::net::buffered_reader: lines, delimited records, exact counts and length-prefixed frames
 // read from a stream socket through one bounded buffer, so that a protocol needs no hand-written
 // buffering and a peer cannot make it hold more than the caller's limit.
+//
+// Thread safety: one task reads through a reader at a time (a second read while one is suspended
+// throws std::logic_error; calls from two threads at once are not synchronised). A buffered_writer
+// of the same socket may run in another task meanwhile.
+//
+// Cancellation: every read is cancellable (weft::operation_cancelled): what had arrived stays
+// buffered, bytes already copied into the caller's span included, so the next read returns the
+// whole line or frame. skip and skip_until drop what they had read.
 #pragma once
 
 #include <cstddef>

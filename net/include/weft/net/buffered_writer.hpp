@@ -1,5 +1,14 @@
 // weft::net::buffered_writer: small writes (lines, length-prefixed frames) gathered in one buffer
 // and sent together, so that a reply of many small pieces costs one send instead of one each.
+//
+// Thread safety: one task writes through a writer at a time (a second call while one is suspended
+// throws std::logic_error; calls from two threads at once are not synchronised). A buffered_reader
+// of the same socket may run in another task meanwhile.
+//
+// Cancellation: a write that sends, and flush(), are cancellable; a send cancelled part way leaves
+// the stream's framing unknown, so the writer drops its buffer and refuses every later call
+// (std::logic_error): close the connection. A write that only appends does not suspend, but
+// awaiting it in a cancelled task still throws weft::operation_cancelled.
 #pragma once
 
 #include <cstddef>

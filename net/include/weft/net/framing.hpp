@@ -1,6 +1,12 @@
 // The vocabulary buffered_reader and buffered_writer share: the width of a length prefix and the
 // two framing errors (over the limit; cut short by the end of the stream). The errors have their
 // own category, so that a caller can tell a protocol violation from the socket's errno errors.
+//
+// Thread safety: enums and exception types, values like any other; framing_category() returns one
+// immutable object that every thread may use.
+//
+// Cancellation: nothing here suspends (what a cancelled framed read or write does is in
+// buffered_reader.hpp and buffered_writer.hpp).
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,10 @@
 // weft::net::ip_address: an IPv4 or IPv6 address, parsed from and formatted to text.
+//
+// Thread safety: a value type: distinct objects may be used from different threads, and const
+// members of one object concurrently; a write needs the object to itself. parse and try_parse share
+// no state.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <array>

@@ -1,4 +1,11 @@
 // weft::net::resolve: host names to socket addresses, with getaddrinfo on the blocking pool.
+//
+// Thread safety: resolve() may be awaited by any number of tasks at once, on any worker; each
+// lookup runs on the awaiting runtime's blocking pool and shares nothing with the others.
+//
+// Cancellation: cancellable as spawn_blocking is: a lookup that has not started is dropped; one
+// that runs cannot be interrupted, so the await throws weft::operation_cancelled at once and
+// getaddrinfo's answer is discarded when it comes.
 #pragma once
 
 #include <cstdint>

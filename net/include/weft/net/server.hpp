@@ -2,6 +2,16 @@
 // live connections finish within a grace period, then cancel them. A handler's failure is
 // reported (rate limited, so a client cannot flood the log), and an accept that fails for one
 // connection is skipped: neither stops the server.
+//
+// Thread safety: every connection runs in a task of its own, on any worker, and all of them call
+// the one `handler` object: its call operator must be safe to call concurrently, and so must a
+// handler_error_reporter. server_stats are atomics, readable from any thread. Nobody else accepts
+// on the listener while serve() runs.
+//
+// Cancellation: cancelling `stop` ends serve() gracefully (accepting stops, live connections get
+// `grace`, then are cancelled and awaited); cancelling the task that awaits serve() cancels every
+// connection at once, waits for them and throws weft::operation_cancelled. A handler that ends in
+// operation_cancelled is counted as cancelled, never reported as failed.
 #pragma once
 
 #include <atomic>

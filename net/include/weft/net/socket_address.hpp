@@ -1,4 +1,9 @@
 // weft::net::socket_address: an IP address and a port, as "127.0.0.1:8080" or "[::1]:8080".
+//
+// Thread safety: a value type: distinct objects may be used from different threads, and const
+// members of one object concurrently; a write needs the object to itself.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <compare>

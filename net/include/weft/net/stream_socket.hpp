@@ -1,5 +1,17 @@
 // weft::net::stream_socket: the byte-stream operations TCP and Unix stream sockets share
 // (read_some, read_exact, write_all, vectored writes, shutdown, close), on the worker's io_uring.
+//
+// Thread safety: one task uses a socket at a time, except that one task may read while another
+// writes; never read (or write) from two tasks at once. Reads belong to the runtime whose task
+// first read the socket (a task of another runtime gets std::logic_error); writes, shutdown,
+// options and addresses work from any runtime. close() and the destructor may run on any thread,
+// also after that runtime shut down; closing under a pending read fails it with EBADF.
+//
+// Cancellation: read_some, read_exact and both write_all are cancellable suspension points: they
+// throw weft::operation_cancelled once the kernel has let go of the buffer. A cancelled read
+// consumes nothing (what arrived stays queued for the next read) and leaves the socket usable, but
+// a read_exact cancelled part way has consumed what it copied into `buf`. A cancelled write may
+// have sent a prefix: the stream's framing is then unknown, so close the connection.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,12 @@
 // weft::net::tcp_stream: a TCP connection — connect, read, write, options, addresses.
+//
+// Thread safety: as for stream_socket: one task at a time, one reader beside one writer. connect()
+// and adopt() make a new socket; the options and addresses are plain system calls, which need no
+// runtime.
+//
+// Cancellation: connect() is cancellable: a cancelled connect throws weft::operation_cancelled and
+// closes its half-made socket (bound it with weft::timeout). Reads and writes as stream_socket.hpp
+// says; nothing else suspends.
 #pragma once
 
 #include <weft/net/socket_address.hpp>

@@ -1,4 +1,12 @@
 // weft::net::udp_socket: datagrams over IPv4/IPv6 — bind, send_to, recv_from, and connected use.
+//
+// Thread safety: one task uses a socket at a time, except that one task may receive while another
+// sends (each operation is one system call on the descriptor). A UDP socket holds no runtime state:
+// it works from any runtime's worker and may be destroyed on any thread.
+//
+// Cancellation: send_to, recv_from, send and recv are cancellable: a cancelled receive throws
+// weft::operation_cancelled, takes no datagram and leaves the socket usable; a send either sent its
+// whole datagram (and returns) or nothing. bind, connect and close do not suspend.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,13 @@
 // weft::net::unix_stream and unix_listener: stream sockets on filesystem paths (or the Linux
 // abstract namespace, "@name"), with the same interface as TCP.
+//
+// Thread safety: a unix_stream as a stream_socket (one task at a time, one reader beside one
+// writer), a unix_listener as a tcp_listener (one accepting task); close() and the destructors may
+// run on any thread. pair() is a plain system call.
+//
+// Cancellation: connect() and accept() are cancellable as their TCP forms are (a cancelled connect
+// closes its socket, a cancelled accept takes no connection); reads and writes as stream_socket.hpp
+// says. bind() and pair() do not suspend.
 #pragma once
 
 #include <string>

@@ -1,6 +1,12 @@
 // weft::awaiting_token: the cancellation token of the weft task that awaits an awaiter, for
 // code that writes its own awaiters and hands the caller's cancellation on (as co_await of a task
 // does).
+//
+// Thread safety: call it in await_suspend, on the thread that suspends the awaiting task; the token
+// it returns may then be copied and read on any thread.
+//
+// Cancellation: nothing here suspends; it reads the awaiting task's token, which a
+// cancel_scope::run may swap for the scope's while the task waits: read it while suspending.
 #pragma once
 
 #include <coroutine>

@@ -1,6 +1,14 @@
 // weft::cancel_scope: a cancellation that other tokens and a deadline feed into, and that an
 // awaitable can run under without a task of its own. The seam that timeouts, bounded waits and
 // resilience layers are built on.
+//
+// Thread safety: token(), request_cancellation() and is_cancellation_requested() from any thread;
+// run(), cancel_at() and close() from the one task that owns the scope.
+//
+// Cancellation: what run() awaits observes the scope's token, which the linked token, the awaiting
+// task's own and the deadline cancel; it ends with the awaitable's result or its
+// operation_cancelled. close() is not a cancellation point: it completes in a cancelled task too. A
+// scope is cancelled once, for good.
 #pragma once
 
 #include <cassert>

@@ -1,5 +1,12 @@
 // Cooperative cancellation: cancel_source requests it, cancel_token observes it, cancel_callback
 // reacts to it. Non-allocating, thread-safe, and convertible from std::stop_token.
+//
+// Thread safety: cancel_source and cancel_token may be used concurrently from any thread. A
+// cancel_callback's function runs on the thread that requests cancellation (or in its constructor),
+// and its destructor waits for a run in progress on another thread.
+//
+// Cancellation: this is the mechanism, not a suspension point: nothing here suspends. A request is
+// never withdrawn; callbacks run once, inside request_cancellation().
 #pragma once
 
 #include <concepts>

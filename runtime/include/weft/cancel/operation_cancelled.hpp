@@ -1,4 +1,11 @@
 // The exception a cancelled suspension point completes with.
+//
+// Thread safety: an exception type: distinct objects may be used from different threads, one object
+// is not synchronised. is_cancellation may be called from any thread.
+//
+// Cancellation: nothing here suspends. operation_cancelled is what every cancellable suspension
+// point throws; catching it does not withdraw the request, which stays for the task's next
+// suspension point.
 #pragma once
 
 #include <exception>

@@ -1,6 +1,12 @@
 // weft::or_cancelled: awaits something and reports its cancellation as a value instead of an
 // exception, for code where a cancelled wait is a normal ending (a timer that lost a race, a
 // queued caller that gave up) and an exception per wait would cost microseconds.
+//
+// Thread safety: as for co_await of what it wraps: one awaiting task.
+//
+// Cancellation: the wrapped operation is cancelled as usual; or_cancelled reports that as false (or
+// an empty optional) instead of throwing. The task's cancellation stays requested, so its next
+// plain suspension point throws operation_cancelled.
 #pragma once
 
 #include <coroutine>

@@ -1,5 +1,11 @@
 // weft::shielded: awaits a task that the awaiting task's cancellation does not reach, for work
 // that must finish once started (a flush, a release, a compensating write).
+//
+// Thread safety: as for co_await of a task: one awaiter.
+//
+// Cancellation: the shielded task cannot be cancelled and starts even for a caller cancelled
+// already; the caller's cancellation stays requested and its next suspension point after the task
+// throws operation_cancelled. Runtime shutdown still destroys it.
 #pragma once
 
 #include <utility>

@@ -1,4 +1,11 @@
 // weft::with_cancellation: run a task under an extra cancellation token.
+//
+// Thread safety: the token may be cancelled from any thread (a cancel_source, a std::stop_source);
+// the returned task is awaited or spawned like any task.
+//
+// Cancellation: the work is cancelled when either the given token or the awaiting task's own is
+// cancelled, and sees it as operation_cancelled at its suspension points; the result is whatever
+// the work ended with.
 #pragma once
 
 #include <coroutine>

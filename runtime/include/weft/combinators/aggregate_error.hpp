@@ -1,4 +1,9 @@
 // weft::aggregate_error: the failures of several children, together.
+//
+// Thread safety: an exception type: distinct objects may be used from different threads, one object
+// is not synchronised.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <cstddef>

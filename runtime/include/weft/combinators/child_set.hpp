@@ -1,6 +1,14 @@
 // weft::child_set: child tasks of the awaiting task, started one at a time and awaited in the
 // order they finish — the piece weft's own combinators are made of, for writing combinators with
 // rules of their own (a hedge, a race judged by content, a staggered start).
+//
+// Thread safety: one task uses a set; cancel_all() may also be called from any thread (a
+// cancel_callback on the caller's token does). Children run as tasks of their own, on any worker,
+// concurrently with the caller.
+//
+// Cancellation: next() is not cancellable and the children do not observe the caller's token:
+// register cancel_all() on it to stop them. A child cancelled before it started gives
+// operation_cancelled from take().
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,12 @@
 // weft::map_concurrent: co_await fn(x) for every x of a range, at most `limit` at a time.
+//
+// Thread safety: awaited from a task on a worker; `fn` is called in that task, one element at a
+// time, but the tasks it returns run concurrently on any worker, so what they share must be
+// synchronised.
+//
+// Cancellation: cancelling the caller stops new starts, cancels the running children and waits for
+// them, then throws operation_cancelled unless every element had completed anyway; a caller
+// cancelled before the start gets it without `fn` being called.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,12 @@
 // weft::quorum and weft::majority: return once k children succeeded, give up once they cannot.
+//
+// Thread safety: awaited from a task on a worker (std::logic_error elsewhere); every child runs as
+// a task of its own, concurrently on any worker, so what children share must be synchronised. The
+// task_group overloads spawn into `rest`, which only the calling task uses meanwhile.
+//
+// Cancellation: cancelling the caller cancels every child, waits for them and throws
+// operation_cancelled unless k had succeeded already; with a task_group it throws at once and
+// leaves the children running in the group.
 #pragma once
 
 #include <cmath>

@@ -1,4 +1,12 @@
 // weft::task_group: any number of tasks spawned into one scope, joined together.
+//
+// Thread safety: spawn() and join() from one task at a time (spawn on a worker only); cancel() and
+// running() from any thread. The tasks run concurrently on any worker.
+//
+// Cancellation: join() is the group's one suspension point and is cancellable: a cancelled joiner
+// cancels the tasks, waits for them and throws operation_cancelled. The tasks do not inherit the
+// spawner's token: cancel() or a sibling's failure reaches them, and so does the destructor, which
+// waits for them.
 #pragma once
 
 #include <atomic>

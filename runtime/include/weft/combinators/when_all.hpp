@@ -1,4 +1,11 @@
 // weft::when_all and weft::when_all_settled: run children concurrently and wait for every one.
+//
+// Thread safety: awaited from a task on a worker (std::logic_error elsewhere); every child runs as
+// a task of its own, concurrently on any worker, so what children share must be synchronised.
+//
+// Cancellation: cancelling the caller cancels every child and waits for all of them; when_all then
+// throws the first failure (operation_cancelled for a cancelled child), when_all_settled returns
+// the outcomes, a cancelled child's holding operation_cancelled.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,11 @@
 // weft::when_any and weft::first_success: the first child to finish, or to succeed.
+//
+// Thread safety: awaited from a task on a worker (std::logic_error elsewhere); every child runs as
+// a task of its own, concurrently on any worker, so what children share must be synchronised.
+//
+// Cancellation: cancelling the caller cancels every child, waits for them and throws
+// operation_cancelled, unless a child had finished (first_success: succeeded) by itself first; then
+// that outcome is returned. A loser that finished anyway has its result dropped.
 #pragma once
 
 #include <cstddef>

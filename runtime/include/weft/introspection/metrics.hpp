@@ -1,4 +1,9 @@
 // weft::prometheus_text: a runtime's metrics in the Prometheus text exposition format.
+//
+// Thread safety: prometheus_text(rt) may be called from any thread, tasks included: it reads
+// rt.stats() without stopping the workers, so the task counts are an estimate while tasks move.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <string>

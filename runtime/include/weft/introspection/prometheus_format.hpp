@@ -2,6 +2,11 @@
 // metrics, the resilience layers' sink and services' own /metrics pages write: family headers,
 // numbers, escaped label values, samples. Plain functions appending to a std::string; thread
 // safety is the string's.
+//
+// Thread safety: plain functions of their arguments: calls on different strings may run
+// concurrently; one string is not synchronised.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <charconv>

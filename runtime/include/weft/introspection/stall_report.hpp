@@ -1,4 +1,9 @@
 // weft::stall_report: what the stall detector tells runtime_options::on_stall.
+//
+// Thread safety: a value type; to_string is a pure function. runtime_options::on_stall receives
+// reports on the watchdog's thread and on the stalled worker's (see runtime.hpp).
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <chrono>

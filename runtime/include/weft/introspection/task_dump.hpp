@@ -1,4 +1,10 @@
 // weft::task_record and to_string: what runtime::dump_tasks returns, and its readable tree.
+//
+// Thread safety: value types, copied out of the runtime when the dump was taken; to_string is a
+// pure function.
+//
+// Cancellation: nothing here suspends (runtime::dump_tasks blocks a plain thread; weft::dump_tasks
+// in spawn.hpp is the awaitable).
 #pragma once
 
 #include <cstddef>

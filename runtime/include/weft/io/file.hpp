@@ -1,4 +1,12 @@
 // weft::file: files read and written through the worker's io_uring.
+//
+// Thread safety: a file is used by one task at a time; each operation runs on the io_uring of the
+// worker that awaits it (std::logic_error off a worker). The destructor closes synchronously and
+// may run on any thread.
+//
+// Cancellation: every operation that awaits is cancellable (submit_io's rules: operation_cancelled
+// once the kernel has let go of the buffer); a cancelled write may have written a prefix. read_file
+// and write_file cancelled part way close their descriptor.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,13 @@
 // weft::submit_io: the one awaitable for "submit this SQE, resume with its CQE" that file and
 // network operations build on.
+//
+// Thread safety: awaited from a task on a worker (std::logic_error elsewhere); `prep` runs there,
+// on the thread that owns the ring, and the task resumes there. A cancellation may come from any
+// thread: it is posted to that worker.
+//
+// Cancellation: nothing is submitted for a task cancelled first; cancelled in flight, the task
+// waits for the kernel's completion, then throws operation_cancelled, or returns the result if the
+// operation completed first (see submit_io).
 #pragma once
 
 #include <coroutine>

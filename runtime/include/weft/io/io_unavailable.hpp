@@ -1,4 +1,9 @@
 // weft::io_unavailable: what every I/O operation throws when the runtime has no io_uring.
+//
+// Thread safety: an exception type: distinct objects may be used from different threads, one object
+// is not synchronised.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <string>

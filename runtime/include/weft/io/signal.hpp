@@ -1,5 +1,14 @@
 // weft::signal_set and weft::signal_stop: POSIX signals awaited inside tasks, and a cancellation
 // source that SIGINT/SIGTERM request (a server's graceful shutdown).
+//
+// Thread safety: a signal_set is waited on by one task at a time (wait() and poll() are not
+// synchronised with each other); sets may be made and destroyed on any thread, and the handler is
+// safe on whichever thread the kernel picks. signal_stop is made on a worker; its token(), signal()
+// and request_stop() work from any thread.
+//
+// Cancellation: wait() is cancellable: a cancelled wait throws operation_cancelled and takes no
+// delivery (the next wait() or poll() returns it). A signal_stop's token is cancelled by the first
+// signal or request_stop(); destroying it ends its watcher task.
 #pragma once
 
 #include <array>

@@ -1,4 +1,12 @@
 // weft::async_generator<T>: a coroutine that co_yields values and may co_await between them.
+//
+// Thread safety: one consumer at a time (a second next() while one is pending throws
+// std::logic_error). The generator runs as part of the consumer's task; move or destroy it only
+// while no next() is pending.
+//
+// Cancellation: the generator observes the consumer's token: its awaits throw operation_cancelled,
+// which next() rethrows, and unless the generator caught it the stream has ended (later next()
+// calls return an empty optional). next() itself does not check the token.
 #pragma once
 
 #include <atomic>

@@ -1,4 +1,10 @@
 // Stream operators: functions from async_generator to async_generator.
+//
+// Thread safety: each result is a generator with one consumer at a time; for_each calls `f` in the
+// awaiting task, one value at a time.
+//
+// Cancellation: the operators run in the consumer's task, so its cancellation reaches the source
+// and ends the stream as async_generator.hpp says; interval's sleeps are cancellable the same way.
 #pragma once
 
 #include <chrono>

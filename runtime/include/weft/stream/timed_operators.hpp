@@ -1,5 +1,14 @@
 // Stream operators that race values against the clock (buffer, debounce, throttle), merge several
 // streams, and turn a callback API into a stream.
+//
+// Thread safety: each result has one consumer at a time, but buffer, debounce and merge pull their
+// sources in tasks of their own, possibly on other workers: a source must share nothing
+// unsynchronised with the consumer. from_callback's callback may be called from any thread, also
+// after the stream or the runtime is gone.
+//
+// Cancellation: the consumer's cancellation ends the stream as for any async_generator; buffer,
+// debounce and merge then cancel their pump tasks and wait for them (values pulled and not emitted
+// are dropped). A source's own operation_cancelled is its failure.
 #pragma once
 
 #include <algorithm>

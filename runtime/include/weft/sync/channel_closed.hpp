@@ -1,4 +1,10 @@
 // weft::channel_closed: a send on a closed channel, with the value handed back.
+//
+// Thread safety: an exception type: distinct objects may be used from different threads, one object
+// is not synchronised. take_value() moves the value out once.
+//
+// Cancellation: nothing here suspends. A cancelled send throws operation_cancelled, not this, and
+// its value is destroyed unsent (see channel.hpp).
 #pragma once
 
 #include <memory>

@@ -1,4 +1,10 @@
 // weft::mutex: mutual exclusion for tasks, held across co_await, handed over in FIFO order.
+//
+// Thread safety: lock() from tasks on any worker; try_lock() and is_locked() from any thread. A
+// guard may be destroyed on another worker or thread than the one that locked.
+//
+// Cancellation: a cancelled lock() throws operation_cancelled and holds nothing; the waiters behind
+// it are served.
 #pragma once
 
 #include <optional>

@@ -1,4 +1,9 @@
 // weft::spin_lock: a test-and-test-and-set spin lock for critical sections of a few instructions.
+//
+// Thread safety: any thread. lock() spins, then yields the thread: it blocks, never suspends a
+// task.
+//
+// Cancellation: nothing here suspends, and nothing may: never hold the lock across a co_await.
 #pragma once
 
 #include <atomic>

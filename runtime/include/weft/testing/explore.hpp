@@ -1,5 +1,11 @@
 // weft::testing::explore: run a scenario under many seeded schedules and report the seed of the
 // first one that fails, with a line that reproduces it.
+//
+// Thread safety: explore() blocks: call it from a plain thread. Each run gets a fresh runtime with
+// one worker, on which the scenario runs.
+//
+// Cancellation: a run that does not finish within time_limit of paused time is cancelled (a
+// weft::timeout) and counts as failed.
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,11 @@
 // weft::fault_plan: faults the reactor injects into io_uring operations, for tests that prove a
 // program survives a hostile kernel and network (errors, short transfers, late completions, a
 // refused io_uring_enter), deterministic for a seed.
+//
+// Thread safety: a value type; parse, to_string and errno_name share no state. Each worker draws
+// its faults from a generator of its own.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <cstdint>

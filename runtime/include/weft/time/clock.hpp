@@ -1,4 +1,9 @@
 // weft::clock: the runtime's steady clock, which a runtime built with paused time stands still.
+//
+// Thread safety: clock::now() may be called from any thread. A clock_scope binds only the thread
+// that made it, and must be destroyed there.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <chrono>

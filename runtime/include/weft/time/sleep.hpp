@@ -1,4 +1,10 @@
 // weft::sleep_for, weft::sleep_until and weft::advance: waiting on the runtime's clock.
+//
+// Thread safety: awaited from a task on a worker (std::logic_error elsewhere); the timer lives in
+// that worker's wheel, and a cancellation from any thread is posted to it.
+//
+// Cancellation: a cancelled sleep throws operation_cancelled and frees its timer at once; advance()
+// likewise.
 #pragma once
 
 #include <atomic>

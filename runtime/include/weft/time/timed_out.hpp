@@ -1,4 +1,10 @@
 // weft::timed_out: what timeout and with_deadline throw when the deadline came first.
+//
+// Thread safety: an exception type: distinct objects may be used from different threads, one object
+// is not synchronised.
+//
+// Cancellation: nothing here suspends. timed_out, not operation_cancelled, is what the caller of
+// timeout or with_deadline gets when the deadline stopped the work.
 #pragma once
 
 #include <stdexcept>

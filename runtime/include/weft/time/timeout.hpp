@@ -1,4 +1,11 @@
 // weft::timeout and weft::with_deadline: a task's value, or timed_out once the deadline passed.
+//
+// Thread safety: awaited from a task on a worker (std::logic_error elsewhere); the work runs as a
+// task of its own on the current runtime, possibly on another worker.
+//
+// Cancellation: at the deadline the work is cancelled and awaited, then timed_out is thrown (work
+// that finished anyway keeps its value); cancelling the caller cancels the work and throws
+// operation_cancelled.
 #pragma once
 
 #include <chrono>
