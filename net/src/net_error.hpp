@@ -16,6 +16,14 @@ namespace weft::net::detail {
                           "weft::net::" + op + (who.empty() ? std::string{} : " " + who));
 }
 
+/// std::logic_error for a read or accept started while another task's read (or accept) on the
+/// same socket waits: the waiting one goes on undisturbed.
+[[noreturn]] inline void throw_concurrent_read(const std::string& op, const std::string& who) {
+  throw std::logic_error("weft::net::" + op + (who.empty() ? std::string{} : " " + who) +
+                         ": another task is already waiting to read from (or accept on) this "
+                         "socket; one task reads at a time (one may read while another writes)");
+}
+
 /// std::logic_error for a read or accept whose multishot belongs to another runtime: `gone` if
 /// that runtime shut down (multishot_result::wrong_runtime_gone), else it runs elsewhere.
 [[noreturn]] inline void throw_wrong_runtime(const std::string& op, const std::string& who,

@@ -66,6 +66,8 @@ task<std::size_t> stream_socket::read_some(std::span<std::byte> buf) {
         fail("read_some", r.value);
       case ::weft::detail::multishot_result::cancelled:
         throw operation_cancelled{};
+      case ::weft::detail::multishot_result::busy:
+        detail::throw_concurrent_read(std::string(kind_) + "::read_some", peer_);
       case ::weft::detail::multishot_result::wrong_runtime:
         detail::throw_wrong_runtime(
             std::string(kind_) + "::read_some", peer_,

@@ -155,6 +155,8 @@ task<tcp_accepted> tcp_listener::accept() {
         detail::throw_net_error(r.value, "tcp_listener::accept", local_.to_string());
       case ::weft::detail::multishot_result::cancelled:
         throw operation_cancelled{};
+      case ::weft::detail::multishot_result::busy:
+        detail::throw_concurrent_read("tcp_listener::accept", local_.to_string());
       case ::weft::detail::multishot_result::wrong_runtime:
         detail::throw_wrong_runtime(
             "tcp_listener::accept", local_.to_string(),

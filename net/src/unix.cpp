@@ -121,6 +121,8 @@ task<unix_accepted> unix_listener::accept() {
         detail::throw_net_error(m.value, "unix_listener::accept", "unix:" + path_);
       case ::weft::detail::multishot_result::cancelled:
         throw operation_cancelled{};
+      case ::weft::detail::multishot_result::busy:
+        detail::throw_concurrent_read("unix_listener::accept", "unix:" + path_);
       case ::weft::detail::multishot_result::wrong_runtime:
         detail::throw_wrong_runtime(
             "unix_listener::accept", "unix:" + path_,

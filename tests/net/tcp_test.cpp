@@ -402,6 +402,43 @@ TEST_F(Tcp, HalfCloseLetsThePeerReadTheEndAndStillAnswer) {
   });
 }
 
+TEST_F(TcpOneWorker, ASecondConcurrentReaderIsRefusedAndTheFirstStillGetsItsData) {
+  rt_.block_on([&]() -> weft::task<void> {
+    auto listener = tcp_listener::bind(loopback_v4());
+    auto c = co_await connect_pair(listener);
+    auto first = co_await spawn_in_flight([](tcp_stream& s) -> weft::task<std::string> {
+      std::array<std::byte, 4> buf{};
+      const std::size_t n = co_await s.read_exact(buf);
+      co_return text_of(std::span{buf}.first(n));
+    }(c.server));
+    std::array<std::byte, 4> other{};
+    bool refused = false;
+    try {
+      co_await c.server.read_some(other);
+    } catch (const std::logic_error& e) {
+      refused = std::string_view{e.what()}.find("one task reads at a time") != std::string::npos;
+    }
+    EXPECT_TRUE(refused);
+    co_await c.client.write_all(bytes_of("ping"));
+    EXPECT_EQ(co_await std::move(first), "ping");
+    // Accepting is the same: one acceptor waits at a time.
+    auto acceptor = co_await spawn_in_flight(
+        [](tcp_listener& l) -> weft::task<void> { (void)co_await l.accept(); }(listener));
+    bool accept_refused = false;
+    try {
+      (void)co_await listener.accept();
+    } catch (const std::logic_error&) {
+      accept_refused = true;
+    }
+    EXPECT_TRUE(accept_refused);
+    acceptor.cancel();
+    try {
+      co_await std::move(acceptor);
+    } catch (const weft::operation_cancelled&) {
+    }
+  });
+}
+
 TEST_F(Tcp, APeerThatClosesMidReadGivesTheBytesThenAnEndOfStream) {
   rt_.block_on([&]() -> weft::task<void> {
     auto listener = tcp_listener::bind(loopback_v4());

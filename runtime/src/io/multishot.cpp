@@ -350,6 +350,11 @@ bool multishot::take_or_wait(read_awaiter& r) noexcept {
     r.result_ = {multishot_result::cancelled, 0};
     return true;
   }
+  if (waiter_ != nullptr && waiter_ != &r) {
+    // A second reader would take the first one's place, and the first would never resume.
+    r.result_ = {multishot_result::busy, 0};
+    return true;
+  }
   if (count_ > 0) {
     take_front(r);
     return true;

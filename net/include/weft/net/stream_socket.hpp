@@ -2,10 +2,11 @@
 // (read_some, read_exact, write_all, vectored writes, shutdown, close), on the worker's io_uring.
 //
 // Thread safety: one task uses a socket at a time, except that one task may read while another
-// writes; never read (or write) from two tasks at once. Reads belong to the runtime whose task
-// first read the socket (a task of another runtime gets std::logic_error); writes, shutdown,
-// options and addresses work from any runtime. close() and the destructor may run on any thread,
-// also after that runtime shut down; closing under a pending read fails it with EBADF.
+// writes; never read (or write) from two tasks at once (a second waiting read throws
+// std::logic_error). Reads belong to the runtime whose task first read the socket (a task of
+// another runtime gets std::logic_error); writes, shutdown, options and addresses work from any
+// runtime. close() and the destructor may run on any thread, also after that runtime shut down;
+// closing under a pending read fails it with EBADF.
 //
 // Cancellation: read_some, read_exact and both write_all are cancellable suspension points: they
 // throw weft::operation_cancelled once the kernel has let go of the buffer. A cancelled read
@@ -39,7 +40,8 @@ namespace weft::net {
 /// the errno and a message naming the operation and the peer ("weft::net::tcp_stream::read_some
 /// 127.0.0.1:8080: Connection reset by peer"); weft::io_unavailable when the runtime has no
 /// io_uring; std::logic_error on a closed socket. One reader and one writer may work at the same
-/// time (from different tasks); two concurrent reads (or writes) interleave unpredictably.
+/// time (from different tasks). A read started while another task's read waits throws
+/// std::logic_error (the waiting one goes on); two concurrent writes interleave unpredictably.
 class stream_socket {
  public:
   stream_socket() noexcept = default;

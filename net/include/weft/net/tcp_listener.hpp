@@ -1,8 +1,9 @@
 // weft::net::tcp_listener: a bound, listening TCP socket that accepts connections.
 //
-// Thread safety: one task accepts at a time (net::serve is that task while it runs); accepts belong
-// to the runtime whose task first accepted (another runtime's task gets std::logic_error). close()
-// and the destructor may run on any thread, also after that runtime shut down.
+// Thread safety: one task accepts at a time (net::serve is that task while it runs; a second accept
+// while one waits throws std::logic_error); accepts belong to the runtime whose task first accepted
+// (another runtime's task gets std::logic_error). close() and the destructor may run on any thread,
+// also after that runtime shut down.
 //
 // Cancellation: accept() is cancellable: it throws weft::operation_cancelled and takes no
 // connection; one the kernel accepted meanwhile is either returned by this accept or left for the

@@ -36,6 +36,9 @@ struct multishot_result {
     // The multishot belongs to another runtime: `value` is wrong_runtime_gone (it shut down) or
     // wrong_runtime_other (it runs, but this reader is not on it). The caller throws logic_error.
     wrong_runtime,
+    // Another task already waits on this multishot: one reader (or acceptor) at a time. The
+    // caller throws logic_error; the waiting task is not disturbed.
+    busy,
   };
   static constexpr int wrong_runtime_gone = 0;
   static constexpr int wrong_runtime_other = 1;
