@@ -4,9 +4,9 @@
 set -euo pipefail
 
 # chromium: the weft-gateway report is checked in a real (headless) browser; without it that one
-# test skips and says so.
+# test skips and says so. libcli11-dev (header-only): the tools' command lines.
 packages=(g++ meson ninja-build pkg-config cmake liburing-dev libgtest-dev libgmock-dev
-          libbenchmark-dev clang-19 libclang-rt-19-dev chromium)
+          libbenchmark-dev clang-19 libclang-rt-19-dev chromium libcli11-dev)
 
 missing=()
 for p in "${packages[@]}"; do

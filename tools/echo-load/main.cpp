@@ -14,6 +14,7 @@
 #include <exception>
 #include <iostream>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -51,12 +52,12 @@ int main(int argc, char** argv) {
   try {
     o = echo_load::parse_options(args);
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "echo-load: %s\n%.*s", e.what(),
-                 static_cast<int>(echo_load::usage_text.size()), echo_load::usage_text.data());
+    std::fprintf(stderr, "echo-load: %s\nRun with --help for more information.\n", e.what());
     return 2;
   }
   if (o.show_help) {
-    std::fwrite(echo_load::usage_text.data(), 1, echo_load::usage_text.size(), stdout);
+    const std::string help = echo_load::usage_text();
+    std::fwrite(help.data(), 1, help.size(), stdout);
     return 0;
   }
   // A server that closes early must show up as an error on that connection, not kill us.

@@ -6,7 +6,9 @@
 //   weft-bench --workload spawn_many --workers 1,2 --repeat 5
 //   weft-bench --json --workload fork_join_fib --workers 2    JSON lines only on stdout
 #include <algorithm>
-#include <charconv>
+#include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -14,12 +16,13 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <weft/runtime.hpp>
 
+#include "../common/command_line.hpp"
 #include "../common/echo_service.hpp"
 #include "../common/http_client_load.hpp"
 #include "../common/http_service.hpp"
@@ -41,120 +44,131 @@ struct options {
   double warmup_s = 2, duration_s = 10;
 };
 
-bool is_known(const std::string& name) {
-  return name == "echo_server" || name == "http_server" || name == "http_client" ||
-         weft::bench::find_workload(name) != nullptr ||
-         weft::bench::find_echo_workload(name) != nullptr;
+// Every name --workload accepts, in the order the help lists them.
+std::vector<std::string> known_workloads() {
+  std::vector<std::string> names;
+  for (const auto& w : weft::bench::runtime_workloads()) names.emplace_back(w.name);
+  for (const auto& w : weft::bench::echo_workloads()) names.emplace_back(w.name);
+  names.insert(names.end(), {"echo_server", "http_server", "http_client"});
+  return names;
 }
 
-[[noreturn]] void usage(const std::string& error) {
-  std::fprintf(stderr,
-               "weft-bench: %s\n"
-               "usage: weft-bench [--workload NAME[,NAME...]] [--workers N[,N...]] [--repeat R] "
-               "[--json]\n"
-               "       [--max-lifo-polls N] [--global-queue-interval N]  (scheduler tuning)\n"
-               "       [--stall-threshold-ms N]  (0: stall detector off)\n"
-               "       [--busy-poll-us N]  (runtime_options::busy_poll; servers too)\n"
-               "       --workload echo_server|http_server --port P   (serve on 127.0.0.1:P "
-               "until SIGTERM)\n"
-               "       [--server-cmd CMD] [--warmup S] [--duration S]  (echo_* workloads)\n"
-               "       --workload http_client --url URL [--connections N] [--warmup S] "
-               "[--duration S]\n"
-               "workloads:",
-               error.c_str());
-  for (const auto& w : weft::bench::runtime_workloads()) {
-    std::fprintf(stderr, " %.*s", static_cast<int>(w.name.size()), w.name.data());
-  }
-  for (const auto& w : weft::bench::echo_workloads()) {
-    std::fprintf(stderr, " %.*s", static_cast<int>(w.name.size()), w.name.data());
-  }
-  std::fprintf(stderr, " echo_server http_server http_client");
-  std::fprintf(stderr, "\n");
-  std::exit(2);
+bool has(const std::vector<std::string>& workloads, const char* name) {
+  return std::find(workloads.begin(), workloads.end(), name) != workloads.end();
 }
 
-std::vector<std::string> split(std::string_view s) {
-  std::vector<std::string> out;
-  while (!s.empty()) {
-    const auto comma = s.find(',');
-    out.emplace_back(s.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    s.remove_prefix(comma + 1);
-  }
-  return out;
-}
+// Parses the command line into `o`. Returns the status to exit with instead of running: 0 after
+// --help, 2 for a bad command line.
+std::optional<int> parse(int argc, char** argv, options& o) {
+  namespace cli = weft::tools::cli;
+  CLI::App app{
+      "Runs weft's benchmark workloads (docs/workloads.md): one JSON line per run on "
+      "stdout, and a table (on stderr with --json).",
+      "weft-bench"};
+  cli::use_tool_conventions(app);
+  const std::vector<std::string> names = known_workloads();
+  std::string listed;
+  for (const auto& n : names) listed += " " + n;
+  app.footer("workloads:" + listed);
+  // The list flags take one value each time and append: `--workers 1 --workers 2` is
+  // `--workers 1,2`, and `--workers 1 2` is refused as before.
+  app.add_option("--workload", o.workloads, "the workloads to run (default: the runtime ones)")
+      ->type_name("NAME[,NAME...]")
+      ->delimiter(',')
+      ->expected(1)
+      ->take_all()
+      ->default_str("")
+      ->check(cli::one_of(names));
+  app.add_option("--workers", o.workers,
+                 "worker counts, a run each (default, 0: the CPUs; echo_* and the servers: 1)")
+      ->type_name("N[,N...]")
+      ->delimiter(',')
+      ->expected(1)
+      ->take_all()
+      ->default_str("")
+      ->transform(cli::integer_in(0));
+  app.add_option("--repeat", o.repeat, "repetitions of every run")
+      ->type_name("R")
+      ->transform(cli::integer_in(1, INT_MAX));
+  app.add_flag("--json", o.json, "only the JSON lines on stdout; the table goes to stderr");
 
-std::size_t parse_count(const std::string& text, const char* what) {
-  std::size_t value = 0;
-  const auto* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc{} || ptr != end) usage(std::string{"bad "} + what + " '" + text + "'");
-  return value;
-}
+  const std::string tuning = "Runtime tuning (runtime_options; the servers take --busy-poll-us)";
+  app.add_option("--max-lifo-polls", o.runtime.max_lifo_polls, "runtime_options::max_lifo_polls")
+      ->type_name("N")
+      ->group(tuning)
+      ->transform(cli::integer_in(0, UINT32_MAX));
+  app.add_option("--global-queue-interval", o.runtime.global_queue_interval,
+                 "runtime_options::global_queue_interval")
+      ->type_name("N")
+      ->group(tuning)
+      ->transform(cli::integer_in(0, UINT32_MAX));
+  // 0 turns the stall detector off: its cost is measured against that.
+  app.add_option_function<std::uint32_t>(
+         "--stall-threshold-ms",
+         [&o](std::uint32_t ms) { o.runtime.stall_threshold = std::chrono::milliseconds{ms}; },
+         "0: the stall detector off")
+      ->type_name("N")
+      ->group(tuning)
+      ->default_str(std::to_string(o.runtime.stall_threshold.count()))
+      ->transform(cli::integer_in(0, UINT32_MAX));
+  app.add_option_function<std::uint32_t>(
+         "--busy-poll-us",
+         [&o](std::uint32_t us) { o.runtime.busy_poll = std::chrono::microseconds{us}; },
+         "runtime_options::busy_poll")
+      ->type_name("N")
+      ->group(tuning)
+      ->default_str(std::to_string(o.runtime.busy_poll.count()))
+      ->transform(cli::integer_in(0, UINT32_MAX));
 
-options parse(int argc, char** argv) {
-  options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(std::string{arg} + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--workload") {
-      for (auto& w : split(value())) o.workloads.push_back(w);
-    } else if (arg == "--workers") {
-      for (auto& w : split(value())) o.workers.push_back(parse_count(w, "--workers"));
-    } else if (arg == "--repeat") {
-      o.repeat = static_cast<int>(parse_count(value(), "--repeat"));
-      if (o.repeat < 1) usage("--repeat must be at least 1");
-    } else if (arg == "--max-lifo-polls") {
-      o.runtime.max_lifo_polls = static_cast<std::uint32_t>(parse_count(value(), arg.data()));
-    } else if (arg == "--stall-threshold-ms") {
-      // 0 turns the stall detector off: its cost is measured against that.
-      o.runtime.stall_threshold = std::chrono::milliseconds{parse_count(value(), arg.data())};
-    } else if (arg == "--global-queue-interval") {
-      o.runtime.global_queue_interval =
-          static_cast<std::uint32_t>(parse_count(value(), arg.data()));
-    } else if (arg == "--busy-poll-us") {
-      o.runtime.busy_poll = std::chrono::microseconds{parse_count(value(), arg.data())};
-    } else if (arg == "--json") {
-      o.json = true;
-    } else if (arg == "--port") {
-      o.port = static_cast<int>(parse_count(value(), "--port"));
-    } else if (arg == "--url") {
-      o.url = value();
-    } else if (arg == "--connections") {
-      o.connections = parse_count(value(), "--connections");
-      if (o.connections == 0) usage("--connections must be at least 1");
-    } else if (arg == "--server-cmd") {
-      o.server_cmd = value();
-    } else if (arg == "--warmup" || arg == "--duration") {
-      const std::string v = value();
-      char* end = nullptr;
-      const double d = std::strtod(v.c_str(), &end);
-      if (end != v.c_str() + v.size() || !(d >= 0))
-        usage("bad " + std::string(arg) + " '" + v + "'");
-      (arg == "--warmup" ? o.warmup_s : o.duration_s) = d;
-    } else if (arg == "--help" || arg == "-h") {
-      usage("runs weft's benchmark workloads");
-    } else {
-      usage("unknown argument '" + std::string{arg} + "'");
+  const std::string servers = "Servers and clients";
+  app.add_option("--port", o.port,
+                 "echo_server, http_server: serve on 127.0.0.1:P until SIGTERM (they run alone)")
+      ->type_name("P")
+      ->group(servers)
+      ->default_str("")
+      ->transform(cli::integer_in(0, 65535));
+  app.add_option("--server-cmd", o.server_cmd,
+                 "echo_*: the server to measure instead of weft-echo (\"{port}\" is replaced, "
+                 "else --port P is appended)")
+      ->type_name("CMD")
+      ->group(servers)
+      ->default_str("");
+  app.add_option("--url", o.url, "http_client: what to GET (it runs alone)")
+      ->type_name("URL")
+      ->group(servers)
+      ->default_str("");
+  app.add_option("--connections", o.connections,
+                 "http_client: concurrent requests (and pooled connections)")
+      ->type_name("N")
+      ->group(servers)
+      ->transform(cli::integer_in(1));
+  const auto seconds = cli::number([](double s) { return s >= 0; }, "seconds, 0 or more");
+  app.add_option("--warmup", o.warmup_s, "echo_*, http_client: seconds of load before measuring")
+      ->type_name("S")
+      ->group(servers)
+      ->check(seconds);
+  app.add_option("--duration", o.duration_s, "echo_*, http_client: seconds measured")
+      ->type_name("S")
+      ->group(servers)
+      ->check(seconds);
+
+  // The checks across flags, after each flag's own (and after --help, which needs none).
+  app.callback([&o] {
+    if (o.workloads.empty()) {
+      for (const auto& w : weft::bench::runtime_workloads()) o.workloads.emplace_back(w.name);
     }
-  }
-  if (o.workloads.empty()) {
-    for (const auto& w : weft::bench::runtime_workloads()) o.workloads.emplace_back(w.name);
-  }
-  for (const auto& name : o.workloads) {
-    if (!is_known(name)) usage("unknown workload '" + name + "'");
-  }
-  for (const char* server : {"echo_server", "http_server"}) {
-    if (std::find(o.workloads.begin(), o.workloads.end(), server) != o.workloads.end() &&
-        (o.workloads.size() != 1 || o.port < 0 || o.port > 65535)) {
-      usage(std::string{server} + " runs alone and needs --port P");
+    for (const char* server : {"echo_server", "http_server"}) {
+      if (has(o.workloads, server) && (o.workloads.size() != 1 || o.port < 0)) {
+        throw CLI::ValidationError("--workload",
+                                   std::string{server} + " runs alone and needs --port P");
+      }
     }
-  }
-  if (o.workers.empty()) o.workers.push_back(0);
-  return o;
+    if (has(o.workloads, "http_client") && (o.workloads.size() != 1 || o.url.empty())) {
+      throw CLI::ValidationError("--workload", "http_client runs alone and needs --url URL");
+    }
+    if (o.workers.empty()) o.workers.push_back(0);
+  });
+  return cli::parse(app, argc, argv);
 }
 
 long peak_rss_kb() {
@@ -289,7 +303,8 @@ bool run_echo(const options& o, const weft::bench::echo_workload& w, std::ostrea
 }
 
 int main(int argc, char** argv) {
-  const options o = parse(argc, argv);
+  options o;
+  if (const auto status = parse(argc, argv, o)) return *status;
   std::ostream& table = o.json ? std::cerr : std::cout;
   if (o.workloads.front() == "echo_server") {
     weft::tools::echo_server_config config;
@@ -301,7 +316,6 @@ int main(int argc, char** argv) {
     return weft::tools::run_echo_server(config);
   }
   if (o.workloads.front() == "http_client") {
-    if (o.workloads.size() != 1 || o.url.empty()) usage("http_client runs alone and needs --url");
     weft::tools::http_client_load_config config;
     config.url = o.url;
     config.connections = o.connections;

@@ -4,47 +4,36 @@
 //
 // Prints the address it listens on; on SIGINT/SIGTERM stops accepting, gives live connections a
 // second to finish, prints the connection counts and exits 0.
-#include <charconv>
-#include <cstdio>
-#include <cstdlib>
+#include <optional>
 #include <string>
-#include <string_view>
 
+#include <CLI/CLI.hpp>
+
+#include "../common/command_line.hpp"
 #include "../common/echo_service.hpp"
 
-namespace {
-[[noreturn]] void usage(const std::string& error) {
-  std::fprintf(stderr,
-               "weft-echo: %s\nusage: weft-echo [--listen ADDR:PORT | --unix PATH] [--workers N]\n",
-               error.c_str());
-  std::exit(2);
-}
-}  // namespace
-
 int main(int argc, char** argv) {
+  namespace cli = weft::tools::cli;
   weft::tools::echo_server_config config;
   config.listen = weft::net::socket_address::parse("127.0.0.1:7000");
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(std::string(arg) + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--listen") {
-      auto a = weft::net::socket_address::try_parse(value());
-      if (!a) usage("--listen needs ADDR:PORT, e.g. 127.0.0.1:7000 or [::1]:7000");
-      config.listen = *a;
-    } else if (arg == "--unix") {
-      config.unix_path = value();
-    } else if (arg == "--workers") {
-      const std::string v = value();
-      const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), config.workers);
-      if (ec != std::errc{} || p != v.data() + v.size()) usage("bad --workers '" + v + "'");
-    } else if (arg == "--help" || arg == "-h") {
-      usage("an echo server");
-    } else {
-      usage("unknown argument '" + std::string(arg) + "'");
-    }
-  }
+  CLI::App app{"An echo server on weft's io_uring sockets.", "weft-echo"};
+  cli::use_tool_conventions(app);
+  app.add_option_function<std::string>(
+         "--listen",
+         [&config](const std::string& a) {
+           config.listen = weft::net::socket_address::try_parse(a);
+         },
+         "the TCP address to listen on")
+      ->type_name("ADDR:PORT")
+      ->default_str(config.listen->to_string())
+      ->check(cli::text(
+          [](const std::string& a) { return weft::net::socket_address::try_parse(a).has_value(); },
+          "ADDR:PORT, e.g. 127.0.0.1:7000 or [::1]:7000"));
+  app.add_option("--unix", config.unix_path, "listen on this Unix socket instead")
+      ->type_name("PATH");
+  app.add_option("--workers", config.workers, "worker threads")
+      ->type_name("N")
+      ->transform(cli::integer_in(0));
+  if (const auto status = cli::parse(app, argc, argv)) return *status;
   return weft::tools::run_echo_server(config);
 }

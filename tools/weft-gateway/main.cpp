@@ -26,6 +26,7 @@
 #include <system_error>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <weft/combinators/task_group.hpp>
 #include <weft/combinators/when_all.hpp>
 #include <weft/http/client.hpp>
@@ -37,6 +38,7 @@
 #include <weft/task.hpp>
 #include <weft/time/sleep.hpp>
 
+#include "../common/command_line.hpp"
 #include "dashboard.hpp"
 #include "exposition_check.hpp"
 #include "gateway.hpp"
@@ -49,34 +51,6 @@ namespace wg = weft::gateway;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr const char* usage = R"(usage:
-  weft-gateway [run] [options]   the showcase: upstreams, gateway, load, dashboard, report
-      --scenario full|short      full: about a minute (default); short: about 15 s (CI)
-      --rate N                   requests per second (default 400 full, 200 short)
-      --ids N                    product ids drawn from 1..N (default 500)
-      --gateway-workers N        the gateway's worker threads (default 2)
-      --report PATH              where report.html goes (default weft-gateway-report.html)
-      --plain                    one line per second even on a terminal
-  weft-gateway upstreams [--listen HOST:PORT]
-      inventory, pricing-1..3 and reviews on consecutive ports from PORT (default 127.0.0.1:8101)
-  weft-gateway gateway [--listen HOST:PORT] [--upstreams HOST:PORT] [--workers N]
-      the gateway on PORT (default 127.0.0.1:8100) in front of `weft-gateway upstreams`
-)";
-
-[[noreturn]] void fail_usage(const std::string& why) {
-  std::fprintf(stderr, "weft-gateway: %s\n%s", why.c_str(), usage);
-  std::exit(2);
-}
-
-double parse_positive(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const double d = std::strtod(v.c_str(), &end);
-  if (end == v.c_str() || *end != '\0' || !std::isfinite(d) || d <= 0) {
-    fail_usage(flag + " takes a positive number, not '" + v + "'");
-  }
-  return d;
-}
 
 // --- the processes ----------------------------------------------------------------------------
 
@@ -767,74 +741,84 @@ int showcase_main(const showcase_options& opt) {
   return all ? 0 : 1;
 }
 
+// run's flags. They are declared twice, on the top level (run is the default command) and on the
+// run subcommand, both writing into `o`; returns the top level's, which the other commands refuse.
+std::vector<CLI::Option*> add_run_options(CLI::App& app, showcase_options& o) {
+  namespace cli = weft::tools::cli;
+  return {
+      app.add_option("--scenario", o.scenario, "full: about a minute; short: about 15 s (CI)")
+          ->type_name("full|short")
+          ->check(cli::one_of({"full", "short"})),
+      app.add_option("--rate", o.rate, "requests per second (default 400 full, 200 short)")
+          ->type_name("N")
+          ->default_str("")
+          ->check(
+              cli::number([](double r) { return std::isfinite(r) && r > 0; }, "a positive number")),
+      app.add_option("--ids", o.ids, "product ids drawn from 1..N")
+          ->type_name("N")
+          ->transform(cli::integer_in(1)),
+      app.add_option("--gateway-workers", o.gateway_workers, "the gateway's worker threads")
+          ->type_name("N")
+          ->transform(cli::integer_in(1)),
+      app.add_option("--report", o.report, "where report.html goes")->type_name("PATH"),
+      app.add_flag("--plain", o.plain, "one line per second even on a terminal"),
+  };
+}
+
+CLI::Validator address_check() {
+  return weft::tools::cli::text(
+      [](const std::string& a) { return weft::net::socket_address::try_parse(a).has_value(); },
+      "HOST:PORT, e.g. 127.0.0.1:8100");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  std::string mode = "run";
-  if (!args.empty() && !args[0].starts_with("--")) {
-    mode = args[0];
-    args.erase(args.begin());
+  namespace cli = weft::tools::cli;
+  CLI::App app{"The showcase service (docs/gateway.md). Without a command: run.", "weft-gateway"};
+  cli::use_tool_conventions(app);
+  app.require_subcommand(0, 1);
+
+  showcase_options o;
+  const std::vector<CLI::Option*> run_flags = add_run_options(app, o);
+  CLI::App* run = app.add_subcommand(
+      "run", "the showcase: upstreams, gateway, load, dashboard, report (the default)");
+  add_run_options(*run, o);
+
+  std::string upstreams_listen = "127.0.0.1:8101";
+  CLI::App* upstreams = app.add_subcommand(
+      "upstreams", "inventory, pricing-1..3 and reviews on consecutive ports from --listen's");
+  upstreams->add_option("--listen", upstreams_listen, "where inventory listens")
+      ->type_name("HOST:PORT")
+      ->check(address_check());
+
+  gateway_config gc;
+  std::string gateway_listen = "127.0.0.1:8100";
+  std::string first_upstream = "127.0.0.1:8101";
+  CLI::App* gateway =
+      app.add_subcommand("gateway", "the gateway alone, in front of `weft-gateway upstreams`");
+  gateway->add_option("--listen", gateway_listen, "where the gateway listens")
+      ->type_name("HOST:PORT")
+      ->check(address_check());
+  gateway->add_option("--upstreams", first_upstream, "the --listen of `weft-gateway upstreams`")
+      ->type_name("HOST:PORT")
+      ->check(address_check());
+  gateway->add_option("--workers", gc.workers, "the gateway's worker threads")
+      ->type_name("N")
+      ->transform(cli::integer_in(1));
+  for (CLI::Option* flag : run_flags) {
+    upstreams->excludes(flag);
+    gateway->excludes(flag);
   }
-  auto value = [&](std::size_t& i) -> std::string {
-    if (i + 1 >= args.size()) fail_usage(args[i] + " needs a value");
-    return args[++i];
-  };
+
+  if (const auto status = cli::parse(app, argc, argv)) return *status;
   try {
-    if (mode == "run") {
-      showcase_options o;
-      for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        if (a == "--scenario") {
-          o.scenario = value(i);
-          if (o.scenario != "full" && o.scenario != "short") {
-            fail_usage("--scenario is full or short");
-          }
-        } else if (a == "--rate") {
-          o.rate = parse_positive(a, value(i));
-        } else if (a == "--ids") {
-          o.ids = static_cast<std::size_t>(parse_positive(a, value(i)));
-        } else if (a == "--gateway-workers") {
-          o.gateway_workers = static_cast<std::size_t>(parse_positive(a, value(i)));
-        } else if (a == "--report") {
-          o.report = value(i);
-        } else if (a == "--plain") {
-          o.plain = true;
-        } else if (a == "--help" || a == "-h") {
-          std::fputs(usage, stdout);
-          return 0;
-        } else {
-          fail_usage("unknown option " + a);
-        }
-      }
-      return showcase_main(o);
+    if (upstreams->parsed()) {
+      return upstreams_main(weft::net::socket_address::parse(upstreams_listen), -1);
     }
-    if (mode == "upstreams") {
-      std::string listen = "127.0.0.1:8101";
-      for (std::size_t i = 0; i < args.size(); ++i) {
-        if (args[i] == "--listen") {
-          listen = value(i);
-        } else {
-          fail_usage("unknown option " + args[i]);
-        }
-      }
-      return upstreams_main(weft::net::socket_address::parse(listen), -1);
-    }
-    if (mode == "gateway") {
-      gateway_config gc;
-      gc.listen = weft::net::socket_address::parse("127.0.0.1:8100");
-      auto first = weft::net::socket_address::parse("127.0.0.1:8101");
-      for (std::size_t i = 0; i < args.size(); ++i) {
-        if (args[i] == "--listen") {
-          gc.listen = weft::net::socket_address::parse(value(i));
-        } else if (args[i] == "--upstreams") {
-          first = weft::net::socket_address::parse(value(i));
-        } else if (args[i] == "--workers") {
-          gc.workers = static_cast<std::size_t>(parse_positive(args[i], value(i)));
-        } else {
-          fail_usage("unknown option " + args[i]);
-        }
-      }
+    if (gateway->parsed()) {
+      gc.listen = weft::net::socket_address::parse(gateway_listen);
+      const auto first = weft::net::socket_address::parse(first_upstream);
       auto at = [&](int k) {
         return "http://" +
                weft::net::socket_address{first.ip(), static_cast<std::uint16_t>(first.port() + k)}
@@ -845,7 +829,7 @@ int main(int argc, char** argv) {
       gc.urls.reviews = at(4);
       return gateway_main(gc, -1);
     }
-    fail_usage("unknown command " + mode);
+    return showcase_main(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weft-gateway: %s\n", e.what());
     return 1;
