@@ -1,0 +1,243 @@
+// weft::flow::pipeline under paused time: concurrency limits, order, backpressure, failure
+// policies, cancellation and the counter identity.
+#include <weft/flow/pipeline.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/runtime.hpp>
+#include <weft/spawn.hpp>
+#include <weft/sync/event.hpp>
+#include <weft/time/sleep.hpp>
+#include <weft/time/timeout.hpp>
+
+#include "support/paused_time.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace flow = weft::flow;
+
+std::vector<int> numbers(int n) {
+  std::vector<int> v;
+  for (int i = 0; i < n; ++i) v.push_back(i);
+  return v;
+}
+
+/// Drains a pipeline's output into a vector.
+template <class T>
+weft::task<std::vector<T>> collect(weft::async_generator<T> g) {
+  std::vector<T> out;
+  while (auto v = co_await g.next()) out.push_back(std::move(*v));
+  co_return out;
+}
+
+TEST(FlowPipeline, ThreeStagesKeepTheInputOrderAndTheirConcurrencyLimits) {
+  weft::runtime rt{weft::testing::paused()};
+  auto p = flow::from_range(numbers(200))
+               .stage({.name = "validate", .concurrency = 5},
+                      [](int x) -> weft::task<int> {
+                        // Later items finish first: the order must come from the reorder buffer.
+                        co_await weft::sleep_for(std::chrono::milliseconds{1 + (7 * x) % 13});
+                        co_return x;
+                      })
+               .stage({.name = "transform", .concurrency = 3},
+                      [](int x) -> weft::task<std::string> {
+                        co_await weft::sleep_for(std::chrono::milliseconds{1 + (5 * x) % 7});
+                        co_return std::to_string(x * 2);
+                      })
+               .stage({.name = "persist", .concurrency = 2},
+                      [](std::string s) -> weft::task<std::size_t> {
+                        co_await weft::sleep_for(2ms);
+                        co_return s.size();
+                      });
+  const auto stats = p.stats();
+  auto out = rt.block_on(collect(std::move(p).run()));
+  ASSERT_EQ(out.size(), 200u);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(out[i], std::to_string(i * 2).size()) << i;
+  const auto s = stats.snapshot();
+  ASSERT_EQ(s.stages.size(), 3u);
+  EXPECT_EQ(s.stages[0].max_in_flight, 5u);
+  EXPECT_EQ(s.stages[1].max_in_flight, 3u);
+  EXPECT_EQ(s.stages[2].max_in_flight, 2u);
+  for (const auto& st : s.stages) {
+    EXPECT_EQ(st.in, 200u) << st.name;
+    EXPECT_EQ(st.out, 200u) << st.name;
+    EXPECT_EQ(st.in_flight, 0u);
+    EXPECT_EQ(st.latency.count(), 200u);
+  }
+  EXPECT_EQ(s.admitted, 200u);
+  EXPECT_EQ(s.emitted, 200u);
+  EXPECT_TRUE(s.finished);
+  EXPECT_TRUE(s.consistent());
+}
+
+TEST(FlowPipeline, CompletionOrderYieldsItemsAsTheyFinish) {
+  weft::runtime rt{weft::testing::paused()};
+  auto out = rt.block_on(collect(flow::from_range(numbers(3))
+                                     .stage({.concurrency = 3},
+                                            [](int x) -> weft::task<int> {
+                                              co_await weft::sleep_for(
+                                                  std::chrono::milliseconds{30 - 10 * x});
+                                              co_return x;
+                                            })
+                                     .ordered(flow::ordering::completion)
+                                     .run()));
+  EXPECT_EQ(out, (std::vector<int>{2, 1, 0}));
+}
+
+TEST(FlowPipeline, AStalledStageHoldsThePipelineWithinItsWindow) {
+  weft::runtime rt{weft::testing::paused()};
+  weft::event release;
+  std::atomic<int> read{0};
+  auto counting = [&]() -> weft::async_generator<int> {
+    for (int i = 0; i < 1'000'000; ++i) {
+      ++read;
+      co_yield i;
+    }
+  };
+  auto p = flow::from_generator(counting(), 4)
+               .stage({.concurrency = 2, .buffer = 8},
+                      [](int x) -> weft::task<int> { co_return x; })
+               .stage({.concurrency = 3, .buffer = 5}, [&](int x) -> weft::task<int> {
+                 co_await release.wait();  // stalled until released
+                 co_return x;
+               });
+  const std::size_t window = p.window();
+  EXPECT_EQ(window, 4u + 2 + 8 + 3 + 5);
+  const auto stats = p.stats();
+  rt.block_on([&, p = std::move(p)]() mutable -> weft::task<void> {
+    auto out = std::move(p).run();
+    // Pull once in the background; everything else piles up against the stalled stage.
+    auto first = weft::spawn([](weft::async_generator<int>& g) -> weft::task<std::optional<int>> {
+      co_return co_await g.next();
+    }(out));
+    co_await weft::sleep_for(1s);  // paused time: everything that can move has moved
+    const auto s = stats.snapshot();
+    EXPECT_LE(s.admitted, window);
+    EXPECT_LE(static_cast<std::size_t>(read.load()), window + 1);  // the source reads one ahead
+    EXPECT_EQ(s.stages[1].in_flight, 3u);
+    EXPECT_TRUE(s.consistent());
+    release.set();
+    EXPECT_EQ(co_await first, std::optional<int>{0});
+    // Dropping the generator now cancels the rest; what was inside is counted as abandoned.
+  });
+  const auto s = stats.snapshot();
+  EXPECT_TRUE(s.finished);
+  EXPECT_TRUE(s.consistent());
+  EXPECT_GT(s.abandoned, 0u);
+}
+
+TEST(FlowPipeline, FailurePoliciesDropDeadLetterOrFail) {
+  weft::runtime rt{weft::testing::paused()};
+  auto odd_fails = [](int x) -> weft::task<int> {
+    co_await weft::sleep_for(1ms);
+    if (x % 2 == 1) throw std::runtime_error("odd " + std::to_string(x));
+    co_return x;
+  };
+  {  // drop
+    auto p = flow::from_range(numbers(10)).stage(
+        {.name = "even", .concurrency = 3, .on_failure = flow::failure_policy::drop}, odd_fails);
+    const auto stats = p.stats();
+    auto out = rt.block_on(collect(std::move(p).run()));
+    EXPECT_EQ(out, (std::vector<int>{0, 2, 4, 6, 8}));
+    const auto s = stats.snapshot();
+    EXPECT_EQ(s.stages[0].dropped, 5u);
+    EXPECT_EQ(s.stages[0].failed, 5u);
+    EXPECT_TRUE(s.consistent());
+  }
+  {  // dead letter, with the item and the reason
+    std::vector<flow::dead_letter> letters;
+    auto p = flow::from_range(numbers(10))
+                 .stage({.name = "even", .concurrency = 3,
+                         .on_failure = flow::failure_policy::dead_letter},
+                        odd_fails)
+                 .dead_letters([&](flow::dead_letter d) { letters.push_back(std::move(d)); });
+    const auto stats = p.stats();
+    auto out = rt.block_on(collect(std::move(p).run()));
+    EXPECT_EQ(out.size(), 5u);
+    ASSERT_EQ(letters.size(), 5u);
+    for (const auto& d : letters) {
+      EXPECT_EQ(d.stage, "even");
+      EXPECT_EQ(std::any_cast<int>(d.item) % 2, 1);
+      EXPECT_EQ(static_cast<int>(d.sequence), std::any_cast<int>(d.item));
+      EXPECT_THROW(std::rethrow_exception(d.error), std::runtime_error);
+    }
+    EXPECT_EQ(stats.snapshot().dead_lettered(), 5u);
+    EXPECT_TRUE(stats.snapshot().consistent());
+  }
+  {  // fail: the output rethrows once every stage stopped
+    auto p = flow::from_range(numbers(100)).stage({.name = "even", .concurrency = 3}, odd_fails);
+    const auto stats = p.stats();
+    EXPECT_THROW(rt.block_on(collect(std::move(p).run())), std::runtime_error);
+    const auto s = stats.snapshot();
+    EXPECT_TRUE(s.finished);
+    EXPECT_EQ(s.stages[0].in_flight, 0u);
+    EXPECT_GE(s.stages[0].failed, 1u);
+    EXPECT_TRUE(s.consistent());
+    EXPECT_GT(s.abandoned, 0u);
+  }
+}
+
+TEST(FlowPipeline, CancellingTheConsumerStopsEveryStageAndCountsWhatWasInside) {
+  weft::runtime rt{weft::testing::paused()};
+  std::atomic<int> running{0};
+  auto p = flow::from_range(numbers(1000))
+               .stage({.concurrency = 4}, [&](int x) -> weft::task<int> {
+                 ++running;
+                 struct leave {
+                   std::atomic<int>& n;
+                   ~leave() { --n; }
+                 } guard{running};
+                 co_await weft::sleep_for(10ms);
+                 co_return x;
+               });
+  const auto stats = p.stats();
+  EXPECT_THROW(rt.block_on(weft::timeout(25ms, collect(std::move(p).run()))), weft::timed_out);
+  EXPECT_EQ(running.load(), 0);  // every stage's callable ended before the timeout returned
+  const auto s = stats.snapshot();
+  EXPECT_TRUE(s.finished);
+  EXPECT_TRUE(s.consistent());
+  EXPECT_GT(s.emitted, 0u);
+  EXPECT_GT(s.abandoned, 0u);
+}
+
+TEST(FlowPipeline, AChannelSourceAndAVoidLastStage) {
+  weft::runtime rt{weft::testing::paused()};
+  weft::channel<int> in{4};
+  std::atomic<int> sum{0};
+  auto n = rt.block_on([&]() -> weft::task<std::size_t> {
+    auto producer = weft::spawn([](weft::channel<int>& ch) -> weft::task<void> {
+      for (int i = 1; i <= 100; ++i) co_await ch.send(int{i});
+      ch.close();
+    }(in));
+    auto out = flow::from_channel(in)
+                   .stage({.concurrency = 4}, [&](int x) -> weft::task<void> {
+                     sum += x;
+                     co_return;
+                   })
+                   .run();
+    std::size_t count = 0;
+    while (auto v = co_await out.next()) ++count;
+    co_await producer;
+    co_return count;
+  });
+  EXPECT_EQ(n, 100u);
+  EXPECT_EQ(sum.load(), 5050);
+}
+
+TEST(FlowPipeline, MisuseIsRefused) {
+  EXPECT_THROW((void)flow::from_range(numbers(1)).stage({.concurrency = 0},
+                                                        [](int x) -> weft::task<int> {
+                                                          co_return x;
+                                                        }),
+               std::invalid_argument);
+}
+
+}  // namespace
