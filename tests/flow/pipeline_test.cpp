@@ -123,6 +123,8 @@ TEST(FlowPipeline, AStalledStageHoldsThePipelineWithinItsWindow) {
     EXPECT_LE(s.admitted, window);
     EXPECT_LE(static_cast<std::size_t>(read.load()), window + 1);  // the source reads one ahead
     EXPECT_EQ(s.stages[1].in_flight, 3u);
+    EXPECT_EQ(s.stages[1].queued, 8u);  // stage 1's output queue is full
+    EXPECT_EQ(s.stages[0].queued, 4u);  // and so is the source's
     EXPECT_TRUE(s.consistent());
     release.set();
     EXPECT_EQ(co_await first, std::optional<int>{0});

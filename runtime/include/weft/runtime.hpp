@@ -99,10 +99,11 @@ struct runtime_options {
 struct run_ready_result {
   /// Task resumptions it ran.
   std::size_t resumed = 0;
-  /// Work is still ready (the budget ran out, or a timer is due): call run_ready again without
-  /// waiting.
+  /// Work is still ready (the budget ran out, a timer is due, or the fault injector holds
+  /// completions back): call run_ready again without waiting.
   bool more = false;
-  /// The earliest pending timer's deadline, if any.
+  /// When the earliest pending timer is due, if any: its deadline, or for a timer far away the
+  /// start of its timer-wheel slot (the loop then calls a little early).
   std::optional<clock::time_point> next_timer;
   /// The timeout for the loop's wait on event_fd(), in poll/epoll_wait terms: 0 when `more`, -1
   /// when no timer is pending, else the time from the return to next_timer, rounded up to a

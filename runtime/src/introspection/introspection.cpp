@@ -331,13 +331,25 @@ std::vector<task_record> runtime_core::dump_tasks() {
   }
   std::vector<raw_task> raw;
   {
-    std::lock_guard dump_guard{dump_mutex_};
-    if (is_stopping()) return {};
-    const std::int64_t started = steady_now_ns();
     // An external loop's worker, asked from its own thread between two run_ready calls, runs
     // nothing until this returns: it is paused already.
-    const bool quiescent =
-        options.external_loop && std::this_thread::get_id() == loop_thread_;
+    const bool quiescent = options.external_loop && std::this_thread::get_id() == loop_thread_;
+    std::unique_lock dump_guard{dump_mutex_, std::defer_lock};
+    if (quiescent) {
+      // Another thread's dump may hold the lock while it waits for this worker to pause, which
+      // only this thread can do: pause here for it meanwhile.
+      while (!dump_guard.try_lock()) {
+        if (pause_requested()) {
+          pause_here();
+        } else {
+          std::this_thread::yield();
+        }
+      }
+    } else {
+      dump_guard.lock();
+    }
+    if (is_stopping()) return {};
+    const std::int64_t started = steady_now_ns();
     if (!quiescent && !pause_workers()) return {};
     struct resume_guard {
       runtime_core& rt;

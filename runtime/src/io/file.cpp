@@ -12,6 +12,7 @@
 
 #include <liburing.h>
 
+#include <weft/cancel/shielded.hpp>
 #include <weft/io/io_operation.hpp>
 
 namespace weft {
@@ -153,15 +154,24 @@ task<std::uint64_t> file::size() {
   co_return st.stx_size;
 }
 
+namespace {
+task<io_result> submit_close(int fd) {
+  co_return co_await submit_io([fd](io_uring_sqe* sqe) { io_uring_prep_close(sqe, fd); });
+}
+}  // namespace
+
 task<void> file::close() {
   const int fd = require_open("weft::file::close");
   fd_ = -1;  // gone whatever the kernel says: close(2) releases the descriptor even on error
   io_result r{};
   try {
-    r = co_await submit_io([fd](io_uring_sqe* sqe) { io_uring_prep_close(sqe, fd); });
+    // Shielded: once started, a close is not taken back. A cancelled close could not tell
+    // whether the kernel had released the descriptor already (a flush interrupted after it did
+    // reports -EINTR), and closing it again could close another thread's new file.
+    r = co_await shielded(submit_close(fd));
   } catch (...) {
-    // Cancelled before the submission or by the kernel, or never submitted (no ring): the
-    // descriptor is still open and nothing else would close it.
+    // Never submitted (no ring, a ring that refuses submissions): the descriptor is still open
+    // and nothing else would close it.
     ::close(fd);
     throw;
   }

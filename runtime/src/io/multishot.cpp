@@ -58,7 +58,9 @@ class multishot_home {
 
 namespace {
 
-/// This worker thread's home, made on its first multishot (a thread is one worker for life).
+/// The home this thread made last, to find it again without the registry's lock. Only a hint:
+/// an external loop's thread is its worker only inside run_ready, and may drive several runtimes
+/// one after another (or at once), so "on the owner" is decided by this_worker(), never by this.
 thread_local multishot_home* tls_home = nullptr;
 
 /// The homes of live workers, for runtime shutdown to find.
@@ -73,11 +75,21 @@ home_registry& registry() {
 }
 
 multishot_home& home_of(worker& w) {
+  // tls_home is cleared when its worker goes (worker_gone, on this thread for an external loop;
+  // a worker thread's own ends with it), so it never points at a freed home here.
   if (tls_home != nullptr && tls_home->owner == &w) return *tls_home;
+  home_registry& r = registry();
+  std::lock_guard guard{r.lock};
+  // Another runtime's external loop on this thread may have made the last home: look for this
+  // worker's before making one (one home per worker, which worker_gone finds).
+  for (multishot_home* h : r.homes) {
+    if (h->owner == &w) {
+      tls_home = h;
+      return *h;
+    }
+  }
   auto* h = new multishot_home(w, w.rt());  // NOLINT: reference counted, freed in release()
   try {
-    home_registry& r = registry();
-    std::lock_guard guard{r.lock};
     r.homes.push_back(h);
   } catch (...) {
     h->release();
@@ -102,6 +114,15 @@ void multishot::release() noexcept {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;  // NOLINT: see create
 }
 
+bool multishot::on_owner() const noexcept {
+  // The worker that owns this multishot runs on this thread now. Its home is alive then: a
+  // worker is gone only after it stopped (its thread joined, or its external loop shut down on
+  // this thread), so the unlocked read is ordered after worker_gone's write, and a new worker
+  // that got the old one's address is told apart by it.
+  worker* w = this_worker();
+  return w != nullptr && w == owner_ && home_->alive;
+}
+
 void multishot::adopt(worker& w) {
   multishot_home& h = home_of(w);
   h.add_ref();
@@ -115,7 +136,7 @@ void multishot::close() noexcept {
     release();
     return;
   }
-  if (home_ == tls_home) {
+  if (on_owner()) {
     close_on_owner();
     return;
   }
@@ -169,6 +190,7 @@ void multishot::worker_gone(worker& w) noexcept {
     home = *it;
     r.homes.erase(it);
   }
+  if (tls_home == home) tls_home = nullptr;  // an external loop shuts down on its own thread
   multishot* pending = nullptr;
   {
     std::lock_guard guard{home->lock};
@@ -414,7 +436,7 @@ bool multishot::read_awaiter::suspend(std::coroutine_handle<> caller, cancel_sta
     }
     m_.adopt(*w);
   }
-  if (m_.home_ == tls_home) return !m_.take_or_wait(*this);
+  if (m_.on_owner()) return !m_.take_or_wait(*this);
   std::lock_guard guard{m_.home_->lock};
   if (!m_.home_->alive || m_.home_->runtime != &w->rt()) {
     result_ = {multishot_result::wrong_runtime, m_.home_->alive
@@ -433,7 +455,7 @@ bool multishot::read_awaiter::suspend(std::coroutine_handle<> caller, cancel_sta
 void multishot::read_awaiter::on_cancel(void* self) noexcept {
   auto* r = static_cast<read_awaiter*>(self);
   multishot& m = r->m_;
-  if (m.home_ == tls_home) {
+  if (m.on_owner()) {
     auto expected = waiting;
     if (!r->state_.compare_exchange_strong(expected, done, std::memory_order_acq_rel)) return;
     m.waiter_ = nullptr;

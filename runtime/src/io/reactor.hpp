@@ -56,6 +56,10 @@ class reactor {
   void set_completion_signals(bool on) noexcept;
   /// External loop: consumes the eventfd's count (the host's readiness).
   void drain_eventfd() noexcept;
+  /// Writes the eventfd (a wake-up for whoever waits on it).
+  void write_eventfd() noexcept;
+  /// The fault injector holds completions back (released by later polls).
+  [[nodiscard]] bool holding() const noexcept { return faults_ != nullptr && faults_->holding(); }
   [[nodiscard]] const io_capabilities& capabilities() const noexcept { return caps_; }
   /// Why there is no ring (describe_io_uring_error), or empty.
   [[nodiscard]] std::string error_message() const {
@@ -127,7 +131,6 @@ class reactor {
   std::size_t wait_external(std::int64_t timeout_ns);
   void arm_wake_read() noexcept;
   void send_wake_from(reactor& sender) noexcept;
-  void write_eventfd() noexcept;
   /// Completions the fault injector held back whose delay ran out (all of them when draining).
   std::size_t dispatch_held() noexcept;
   /// io_uring_submit, unless the fault injector refuses this enter.

@@ -19,6 +19,7 @@
 #include "scheduler/worker.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <utility>
 
 #include "scheduler/runtime_core.hpp"
@@ -144,6 +145,18 @@ run_ready_result worker::run_ready(std::size_t max_resumptions) {
     busy_since_ns_ = steady_now_ns();
   }
   const std::uint64_t first = tasks_run_.get();
+  // If the ring fails (io_uring_enter refused for good), the exception goes to the host with
+  // the worker able to be woken again: signals on, counted parked unless work waits.
+  struct restore_on_throw {
+    worker& w;
+    int exceptions = std::uncaught_exceptions();
+    ~restore_on_throw() {
+      if (std::uncaught_exceptions() == exceptions) return;
+      w.reactor_.set_completion_signals(true);
+      w.wait_for_host();
+      w.reactor_.write_eventfd();  // let the host call again and see what is left
+    }
+  } restore{*this};
   poll_events();  // what completed while the host's loop waited, and the timers now due
   while (tasks_run_.get() - first < max_resumptions && !rt_.is_stopping()) {
     if (WEFT_UNLIKELY(rt_.pause_requested())) {
@@ -171,9 +184,20 @@ run_ready_result worker::run_ready(std::size_t max_resumptions) {
   // Signals back on, then take what completed while they were off: it signalled nothing (and
   // with deferred task work, work queued behind it would signal nothing either).
   reactor_.set_completion_signals(true);
-  if (reactor_.busy() || reactor_.has_mail()) poll_events();
+  // Until a poll takes nothing: a kernel may run only part of the deferred work per enter
+  // (6.13+ caps it and keeps the rest aside, without signalling), and completions that make no
+  // task ready (a multishot's data with no reader waiting) would otherwise stay there.
+  bool drained = false;
+  for (int polls = 0; polls < 8 && !drained; ++polls) {
+    drained = !reactor_.busy() || reactor_.poll() == 0;
+    reactor_.run_mail();
+  }
+  if (!timers_.empty()) fire_due_timers();
   const std::int64_t wait = park_timeout();
-  r.more = has_local_work() || !rt_.injection.empty() || wait == 0 || rt_.pause_requested();
+  // Completions the fault injector holds back are released by polls, not by the kernel: keep
+  // the host calling while it holds any.
+  r.more = has_local_work() || !rt_.injection.empty() || wait == 0 || rt_.pause_requested() ||
+           !drained || reactor_.holding();
   if (!r.more && !wait_for_host()) r.more = true;
   if (const auto next = timers_.next_expiration()) {
     r.next_timer = clock::time_point{clock::duration{timers_.tick_time(*next)}};

@@ -134,6 +134,8 @@ class multishot {
   ~multishot();
   static void on_close_mail(mailbox_node* node) noexcept;
   /// The first read, on worker `w`: makes `w` the owner and its home ours.
+  /// True on the owner's thread while the owner runs (not merely on the thread it ran on).
+  bool on_owner() const noexcept;
   void adopt(worker& w);
   /// close() once the owner is gone: no thread of its runtime touches us any more. Its ring and
   /// buffers went with it, so queued data is dropped; queued accepted descriptors are closed.

@@ -6,7 +6,8 @@
 //
 // Cancellation: every operation that awaits is cancellable (submit_io's rules: operation_cancelled
 // once the kernel has let go of the buffer); a cancelled write may have written a prefix. read_file
-// and write_file cancelled part way close their descriptor.
+// and write_file cancelled part way close their descriptor. close() is not cancellable once it
+// started (cancelled before it starts, the file stays open for its destructor).
 #pragma once
 
 #include <cstddef>
@@ -31,9 +32,9 @@ namespace weft {
 ///
 /// Errors: std::system_error with the errno and a message that names the operation and the path;
 /// io_unavailable when the runtime has no io_uring; std::logic_error on a closed file.
-/// Cancellation: every operation is cancellable (see submit_io): a cancelled operation throws
-/// operation_cancelled after the kernel has let go of the buffer. A write_at cancelled part way
-/// may have written a prefix. The file must outlive the tasks that use it.
+/// Cancellation: every operation but a started close() is cancellable (see submit_io): a cancelled
+/// operation throws operation_cancelled after the kernel has let go of the buffer. A write_at
+/// cancelled part way may have written a prefix. The file must outlive the tasks that use it.
 class file {
  public:
   file() noexcept = default;
