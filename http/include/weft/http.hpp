@@ -1,5 +1,9 @@
 // Everything of weft::http in one include: the server, router, requests and responses, the
 // client and its resilience helpers, and the parsers under them.
+//
+// Thread safety: stated in each header included here.
+//
+// Cancellation: stated in each header included here.
 #pragma once
 
 #include <weft/http/chunked_decoder.hpp>

@@ -2,6 +2,16 @@
 // observes, with the AIMD, Vegas and Gradient2 algorithms of Netflix's concurrency-limits
 // library (same formulas, same defaults); rejects with limit_exceeded at the limit, or queues the
 // excess LIFO.
+//
+// Thread safety: one limiter serves calls from any worker at once; its state changes under a spin
+// lock never held across a suspension (see the class). A custom rng or dropped_when predicate is
+// called from whichever worker runs the call.
+//
+// Cancellation: a queued call whose caller is cancelled (the awaiting task's token or ctx.token)
+// returns cancelled and takes no slot; a slot handed to it at that moment goes on to the next
+// waiter. An admitted call keeps its slot until the inner layers return; a cancelled outcome gives
+// no sample (the limit does not move), and the slot is released however the call ends, its frame's
+// destruction included.
 #pragma once
 
 #include <algorithm>

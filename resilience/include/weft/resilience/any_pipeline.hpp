@@ -2,6 +2,15 @@
 // type, so that a class can keep one as a member without spelling its layers' types
 // (pipeline<time_limiter, retry, circuit_breaker&, bulkhead>), which class template argument deduction
 // cannot do for a data member and which changes whenever a layer is added.
+//
+// Thread safety: execute() may be called from any number of tasks on any workers at once, as the
+// pipeline's own (all weft layers may be shared between workers). The handle itself is not
+// synchronised: build, move or assign it while no other thread uses it (a move does not disturb
+// calls already running).
+//
+// Cancellation: the handle adds no suspension point: a call is cancelled through its layers as with
+// pipeline::execute (pipeline.hpp). execute() returns a weft::task, so a caller already cancelled
+// when it awaits one gets weft::operation_cancelled thrown, whatever the result type.
 #pragma once
 
 #include <cstddef>

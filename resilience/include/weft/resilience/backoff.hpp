@@ -1,5 +1,12 @@
 // Retry delays: the backoff profile (fixed, linear or exponential growth, a jitter variant and a
 // hard cap) and the exact formulas of docs/resilience-rules.md that turn "retry n" into a duration.
+//
+// Thread safety: backoff and jitter are values; next() is const, so one profile may serve any
+// number of calls at once on any workers. A backoff_state belongs to one retrying call. next()
+// draws from the rng it is given (rng.hpp); a retry_profile_selector is called from whichever
+// worker runs the retry, concurrently when the retry is shared.
+//
+// Cancellation: nothing here suspends (the retry layer sleeps: retry.hpp).
 #pragma once
 
 #include <algorithm>

@@ -1,6 +1,14 @@
 // weft::resilience::breaker_family<Key>: an independent circuit breaker per key (per host, per
 // tenant, per endpoint), created on first use from shared options, forgotten after idle_ttl
 // without use, and bounded in number with LRU eviction.
+//
+// Thread safety: every member may be called concurrently (see the class): one std::mutex guards the
+// map, held only for a lookup, never across a suspension. The family must outlive its layers and
+// their calls; register listeners on observers() before the first call.
+//
+// Cancellation: nothing here suspends. A call through layer() is cancelled as through a
+// circuit_breaker (circuit_breaker.hpp): a cancelled outcome is recorded as ignored, on the breaker
+// the call started with, even if its key was evicted meanwhile.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,13 @@
 // weft::resilience::retry_gate: what retries and hedges ask before sending another attempt — a
 // shared retry budget (Tower) or a gRPC-style token throttle implement it.
+//
+// Thread safety: one gate is shared by every retry and hedge calling a dependency and is called
+// from any worker at once: implementations must be thread-safe (retry_budget and grpc_throttle
+// are).
+//
+// Cancellation: nothing here suspends. An allowance cannot be given back: one granted by
+// try_acquire_retry() stays spent when the call is cancelled before that attempt runs (a retry
+// cancelled in its backoff sleep). A cancelled attempt is never reported as a failure.
 #pragma once
 
 #include <weft/resilience/classify.hpp>

@@ -1,5 +1,15 @@
 // weft::resilience::bulkhead: at most max_concurrent calls at once, an optional FIFO queue whose
 // waiters get released permits handed straight to them (no barging), and a bounded queue wait.
+//
+// Thread safety: every member may be used from any worker at once (see the class): permits and the
+// queue are a weft::semaphore's, the queue bound is under a spin lock never held across a
+// suspension. The bulkhead must outlive its calls; moving it moves its state.
+//
+// Cancellation: a queued call whose caller is cancelled (the awaiting task's token or ctx.token)
+// returns cancelled, leaves the queue and holds no permit: one handed to it at that moment goes on
+// to the next waiter or back to the pool. An admitted call keeps its permit until the inner layers
+// return, whatever they return; the permit comes back on every outcome and when the call's frame is
+// destroyed, so none leaks.
 #pragma once
 
 #include <cassert>

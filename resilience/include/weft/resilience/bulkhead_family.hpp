@@ -1,5 +1,13 @@
 // weft::resilience::bulkhead_family: a separate bulkhead per key (one pool per dependency or
 // tenant) from shared options, created on first use and evicted when idle or past max_keys.
+//
+// Thread safety: every member may be called concurrently (see the class): the key map is under a
+// spin lock held only for a lookup, and each key's pool is a bulkhead (bulkhead.hpp). The family
+// must outlive its layers and their calls; register listeners on observers() before the first call.
+//
+// Cancellation: lookups never suspend. A call through layer() waits and is cancelled as in its
+// key's bulkhead: a cancelled queued call returns cancelled holding no permit. A call keeps its
+// key's bulkhead from eviction only until it ends, cancelled or not.
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,15 @@
 // weft::resilience::call_outcome<R>: what one call through a layer produced — the operation's
 // result, an error code (a library rejection or a converted error), an exception, or cancellation.
 // Layers pass it to each other as a value, so nothing is thrown inside a pipeline.
+//
+// Thread safety: a value type: one object is not synchronised, distinct objects are independent.
+// The name of the layer that refused a call is an immutable string shared with that layer, so an
+// outcome may outlive the layer and move to another thread.
+//
+// Cancellation: nothing here suspends. Kind cancelled is call_outcome::cancelled(), or an exception
+// that is weft::operation_cancelled or a std::system_error with errc::operation_canceled (the
+// exception is kept). get() throws weft::operation_cancelled for cancelled() and rethrows a kept
+// exception as it is.
 #pragma once
 
 #include <cstddef>

@@ -2,6 +2,16 @@
 // slowly, and lets a few trial calls through after a while to see whether it recovered
 // (docs/resilience-rules.md, "Circuit breaker"). The state machine lives in
 // src/circuit_breaker.cpp.
+//
+// Thread safety: every member may be called concurrently from any worker (see the class): closed,
+// metrics_only and disabled admit without a lock, everything else changes under a spin lock never
+// held across a suspension, and events are emitted once it is released. With automatic_transition a
+// detached timer task makes the timed transitions; it does nothing if the breaker is gone.
+//
+// Cancellation: the breaker never waits: it admits or refuses at once. A cancelled outcome is
+// recorded as ignored whatever the classifier says (it enters no window, is never slow, and in
+// half_open gives its trial slot back), and so is a permit dropped unrecorded (a cancelled or
+// destroyed frame). Only the outcome is judged: a failure returned after a cancellation counts.
 #pragma once
 
 #include <chrono>

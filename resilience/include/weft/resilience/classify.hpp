@@ -1,6 +1,15 @@
 // How layers judge an outcome: verdict (success, failure, ignore), the default classification and
 // retryability of docs/resilience-rules.md, and the predicate builders on_exception<E>(),
 // on_error(cond) and on_result(pred) that replace them.
+//
+// Thread safety: verdict, outcome_view, predicate, classifier and retry_filter are values whose
+// evaluation is const, so a layer calls its predicates from any worker at once: the tests given to
+// predicate, on_exception and on_result must allow that. default_classify and default_retryable are
+// pure. An outcome_view points into its outcome and is valid while that lives.
+//
+// Cancellation: nothing here suspends. A cancellation is judged ignore (by default_classify, and by
+// a classifier whatever failure_when says), is never retryable, and matches none of on_exception,
+// on_error and on_result.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,14 @@
 // weft::resilience::client_throttle: Google SRE's adaptive client-side throttling. The client
 // counts its requests and the backend's accepts over a sliding window and rejects locally with
 // probability max(0, (requests − K·accepts) / (requests + 1)).
+//
+// Thread safety: one throttle serves calls from any worker at once; its counts are under a spin
+// lock never held across a suspension (see the class). A custom rng or `accepts` classifier is
+// called from whichever worker runs the call.
+//
+// Cancellation: the throttle never waits: it rejects or lets the call through at once. Every call
+// counts as a request before it runs, and the default `accepts` does not judge a cancelled outcome
+// a success, so a cancelled call is a request without an accept (it raises p as a failure does).
 #pragma once
 
 #include <algorithm>

@@ -1,6 +1,17 @@
 // weft::resilience::resilience_context: what travels with one call through a pipeline — the
 // caller's cancellation, the propagated deadline, the operation key, the attempt number, a
 // property bag and the epoch tags of the permits the call holds.
+//
+// Thread safety: a context belongs to one call and is not synchronised: layers write its deadline,
+// token, attempt, attempts_made and epoch tags, so never share one between concurrent calls. The
+// property bag is shared, not copied, by the copies a hedge makes for its attempts and a
+// time_limiter in detach mode for its operation, which run at once on any workers: write properties
+// only where no such copy is running.
+//
+// Cancellation: nothing here suspends. `token` is the cancellation the layers observe besides the
+// awaiting task's own: requesting it cancels the call. A time_limiter replaces it for the layers
+// inside with one that also fires at its deadline, and puts it back; a hedge gives each attempt's
+// copy a token of its own.
 #pragma once
 
 #include <any>

@@ -1,6 +1,13 @@
 // The resilience error category (circuit_open, bulkhead_full, …), the `rejected` exception that
 // carries it to plain-T callers, and make_resilience_error, which injects a rejection into an
 // expected-like result type.
+//
+// Thread safety: resilience_category() is one immutable object; `rejected` copies without throwing,
+// sharing its immutable message, so copies may go to other threads (one object is not
+// synchronised). is_rejection and the default make_resilience_error are pure.
+//
+// Cancellation: nothing here suspends. Cancellation has no errc: it is an outcome kind of its own
+// (call_outcome.hpp), never a `rejected`.
 #pragma once
 
 #include <memory>

@@ -1,6 +1,15 @@
 // Resilience events (typed, delivered synchronously to noexcept listeners in registration order)
 // and the metrics sink interface with the OpenTelemetry-style names of docs/resilience-rules.md. A
 // layer with no listener and no sink pays one predictable branch per event site.
+//
+// Thread safety: a telemetry is set up, then used: on_event, set_sink and set_name are not
+// synchronised, so call them before calls run through the layer. Events and metrics are delivered
+// synchronously on whichever worker runs the call, from several at once for a shared layer:
+// listeners and sinks must allow concurrent calls (prometheus_sink does). A layer_event's views
+// point into the layer and the call's context: copy them to keep them.
+//
+// Cancellation: nothing here suspends. Listeners and sink methods run synchronously inside the call
+// that reports, and cannot suspend it.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,14 @@
 // weft::resilience::fallback: replaces a failed call's outcome with what a substitute produces
 // (a cached value, a default, a call to another dependency).
+//
+// Thread safety: one fallback may serve calls on every worker at once (see the class): its options
+// and observers are only read while calls run, and the substitute is called concurrently, so it
+// must allow that. Move a fallback only while no call runs through it.
+//
+// Cancellation: it never falls back on a cancelled outcome, nor on a failure that arrives once the
+// caller's cancellation (the awaiting task's token or ctx.token) was requested: that failure is
+// returned unchanged. The substitute runs under the caller's cancellation; cancelled, its
+// operation_cancelled becomes the outcome (kind cancelled).
 #pragma once
 
 #include <exception>

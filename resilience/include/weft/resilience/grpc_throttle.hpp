@@ -1,6 +1,12 @@
 // weft::resilience::grpc_throttle: gRPC's retry throttling (proposal A6) — a token count that
 // failures drain and successes refill, with retries and hedges allowed only while it is above
 // half. A retry_gate shared by every retry and hedge calling one server.
+//
+// Thread safety: lock-free (one atomic count): every member may be called from any worker at once,
+// by every retry and hedge that shares the throttle (see the class).
+//
+// Cancellation: nothing here suspends. A cancelled attempt moves no token: a retry reports it as
+// neither success nor failure, and a hedge does not report it at all.
 #pragma once
 
 #include <atomic>

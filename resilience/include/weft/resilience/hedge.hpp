@@ -1,5 +1,17 @@
 // weft::resilience::hedge: runs more copies of a slow or failing idempotent call at the same time
 // and takes the first success (Polly's hedging strategy, with Tower's latency-percentile delay).
+//
+// Thread safety: one hedge may be shared by calls on any worker (see the class); its options are
+// read only and the latency histogram is under a spin lock. A call's attempts run as child tasks at
+// once, possibly on other workers, each on a copy of the context (whose property bag is shared:
+// context.hpp); the gate, classifiers and sink are called from the worker each attempt ends on.
+// Move a hedge only while no call runs through it.
+//
+// Cancellation: cancelling the caller (the awaiting task's token or ctx.token) cancels every
+// attempt and pending delay, launches no more, and waits for all of them; the call then returns
+// cancelled, unless an attempt's outcome was judged a success (that outcome is returned). When an
+// attempt wins, the others are cancelled and awaited before the call returns. A cancelled attempt
+// is not reported to the gate, the attempt metric or the latency samples.
 #pragma once
 
 #include <algorithm>

@@ -1,6 +1,19 @@
 // weft::resilience::pipeline: layers composed around an operation, l1 outermost; the layer
 // protocol; and execute(), which runs a callable returning task<T>, task<E> (expected-like) or
 // task<call_outcome<T>> through the layers and hands the result back in the caller's type.
+//
+// Thread safety: one pipeline serves any number of calls from any workers at once: execute() only
+// reads the layers, whose own rules apply (all weft layers may be shared between workers). Set up
+// observers(), and move the pipeline, before its first call, not during one. The awaiter execute()
+// returns belongs to one task and is awaited once; a context given to execute(ctx, op) belongs to
+// that one call (the layers write it).
+//
+// Cancellation: a caller already cancelled when the call starts (the awaiting task's token, or
+// ctx.token with execute(ctx, op)) gets cancelled at once and no layer runs. After that each layer
+// observes both tokens where it waits (see its header). A cancelled call reaches a task<T> or
+// task<E> caller as weft::operation_cancelled and a task<call_outcome<T>> caller as a cancelled
+// outcome; converted to a weft::task and awaited by a cancelled caller, it throws
+// operation_cancelled for every result type (the task does not start).
 #pragma once
 
 #include <concepts>

@@ -1,6 +1,12 @@
 // weft::resilience::prometheus_sink: a metrics_sink that aggregates what resilience layers report
 // (events, attempt and pipeline durations, gauges) and renders it in the Prometheus text
 // exposition format, to append to weft::prometheus_text(rt) on a service's /metrics page.
+//
+// Thread safety: every member may be called from any thread at once (see the class): one mutex
+// guards the series. The sink must outlive every layer and pipeline it is attached to.
+//
+// Cancellation: nothing here suspends: layers report to it synchronously, and render() and
+// render_to() run to completion.
 #pragma once
 
 #include <array>

@@ -1,6 +1,15 @@
 // weft::resilience::rate_limiter: a token bucket (the default), a fixed window or a sliding
 // window, refilled lazily from the runtime clock, with resilience4j's reservations: a call that
 // would get a permit within max_wait reserves it and sleeps, any other is rejected at once.
+//
+// Thread safety: every member may be used from any worker at once (see the class): the bucket or
+// the windows change under a spin lock never held across a suspension. The limiter must outlive its
+// calls; moving it moves its state, reserved sleepers included.
+//
+// Cancellation: only a reserved call waits. Cancelled while it sleeps (the awaiting task's token or
+// ctx.token), it returns cancelled and gives its reservation back for the next caller; later
+// reservations keep their wake times. A permit granted at once stays spent whether or not the call
+// is then cancelled.
 #pragma once
 
 #include <algorithm>

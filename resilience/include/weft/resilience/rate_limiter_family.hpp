@@ -1,6 +1,15 @@
 // weft::resilience::rate_limiter_family: a separate rate limiter per key (per client, tenant or
 // endpoint) from one algorithm and options, created on first use and evicted when idle or past
 // max_keys.
+//
+// Thread safety: every member may be called concurrently (see the class): the key map is under a
+// spin lock held only for a lookup, and each key's limiter is a rate_limiter (rate_limiter.hpp).
+// The family must outlive its layers and their calls; register listeners on observers() before the
+// first call.
+//
+// Cancellation: lookups never suspend. A call through layer() is cancelled as in its key's limiter:
+// a reserved sleeper cancelled returns cancelled and gives its reservation back. A call keeps its
+// key's limiter from eviction only until it ends, cancelled or not.
 #pragma once
 
 #include <chrono>

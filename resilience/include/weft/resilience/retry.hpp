@@ -1,6 +1,16 @@
 // weft::resilience::retry: runs the rest of the pipeline again after a retryable failure, with
 // backoff and jitter, Retry-After pushback, deadline awareness, an optional shared retry budget
 // or throttle, events before every sleep and resilience4j's four counters.
+//
+// Thread safety: one retry may run calls on every worker at once (see the class): its options are
+// read only and its counters atomics; a custom rng, profile selector or predicate must allow
+// concurrent calls. Move a retry only while no call runs through it.
+//
+// Cancellation: a cancellation of the caller (the awaiting task's token or ctx.token) during an
+// attempt or a backoff sleep ends the call with cancelled and starts no further attempt; an attempt
+// that fails after the cancellation is returned as cancelled too, one that returns a value keeps
+// it. Cancelled calls are not counted in metrics(); the gate hears a cancelled attempt as neither
+// success nor failure, and keeps an allowance taken for a retry whose sleep was cancelled.
 #pragma once
 
 #include <algorithm>

@@ -1,6 +1,13 @@
 // weft::resilience::retry_budget: Tower's retry budget — retries may add at most `ratio` of the
 // recent requests, plus a small reserve, so that retries cannot multiply load on a failing
 // dependency. A retry_gate shared by every retry (and hedge) calling one dependency.
+//
+// Thread safety: every member may be called from any worker at once (see the class): a spin lock
+// guards the window. Share one budget between the retries and hedges that call one dependency.
+//
+// Cancellation: nothing here suspends. An allowance try_acquire_retry() granted stays counted when
+// the retry it was for is cancelled before it runs (in its backoff sleep); outcomes, cancelled or
+// not, do not change a ratio budget.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,12 @@
 // weft::resilience::rng: the one source of randomness for jitter and sampling, injectable so that
 // tests fix every random draw.
+//
+// Thread safety: the default source is a generator per thread (no lock); rng::sequence's copies
+// share one atomic position and rng::constant holds a value, so both may be called from any thread.
+// A custom source is called from whichever worker runs the layer, concurrently for a shared layer.
+// An rng object is not synchronised against assignment.
+//
+// Cancellation: nothing here suspends.
 #pragma once
 
 #include <concepts>

@@ -1,5 +1,17 @@
 // weft::resilience::single_flight: one in-flight operation per key; callers asking for a key that
 // is already being fetched join that flight and all receive its outcome.
+//
+// Thread safety: every member may be called from tasks on any worker (see the class): the flights
+// are under one mutex, never held across a suspension. An operation runs as a task of its own, on
+// any worker: detached for join, execute and their _shared forms, awaited by the caller that
+// started the flight for join_scoped_shared and the layer form. Not movable: hold it by reference
+// or through shared_ptr.
+//
+// Cancellation: a cancelled waiter (the awaiting task's token; ctx.token too for join_scoped_shared
+// and the layer form) leaves at once with cancelled and does not stop the operation while others
+// wait. When the last waiter leaves, the operation is cancelled and the key unlinked at once, so a
+// new caller starts afresh. A host (join_scoped_shared, the layer form) that was cancelled returns
+// only once the run it hosts has finished; cancelled alone, it stops that run at once.
 #pragma once
 
 #include <atomic>

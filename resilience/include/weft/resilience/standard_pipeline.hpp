@@ -1,6 +1,15 @@
 // The two ready-made pipelines of docs/resilience-rules.md: standard (rate limiter, total timeout,
 // retry with a budget, breaker, attempt timeout) and hedged (total timeout, hedge, bulkhead,
 // breaker, attempt timeout), with Microsoft.Extensions.Http.Resilience's timeouts.
+//
+// Thread safety: each factory returns a pipeline that owns its layers and its retry budget; it
+// serves calls from any worker at once, as any pipeline does (pipeline.hpp). Move it before its
+// first call, not during one.
+//
+// Cancellation: as its layers: a cancelled caller stops the call wherever it waits (a retry's
+// sleep; an attempt, which its time_limiter cancels and awaits; a hedge's attempts, all awaited;
+// the bulkhead's queue, left without a permit), and the breaker records the cancelled attempt as
+// ignored. The rate limiter waits only if rate_options.max_wait is set. Nothing is left running.
 #pragma once
 
 #include <chrono>

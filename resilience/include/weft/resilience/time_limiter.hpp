@@ -2,6 +2,16 @@
 // (docs/resilience-rules.md "Timeout and deadlines"): it propagates the deadline through the
 // context, cancels the operation at the deadline and waits for it to stop, or, in
 // on_timeout::detach mode, returns at the deadline and leaves the operation running on its own.
+//
+// Thread safety: one layer may serve any number of calls from any worker (see the class); the count
+// of detached operations is atomic. In on_timeout::detach mode the operation runs as a task of its
+// own, possibly on another worker, on a copy of the context.
+//
+// Cancellation: the caller's cancellation (the awaiting task's token or ctx.token) is passed on to
+// the operation. In await mode the layer waits until the operation stopped, then returns cancelled
+// (a value or error the operation returns anyway is kept). In detach mode it returns cancelled at
+// once and the operation, asked to stop, runs on detached (awaited instead while max_detached are
+// running). Only a stop caused by the deadline becomes errc::timeout (inherited deadlines: below).
 #pragma once
 
 #include <atomic>

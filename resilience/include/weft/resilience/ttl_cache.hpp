@@ -1,5 +1,16 @@
 // weft::resilience::ttl_cache: results kept for a time-to-live, bounded by LRU, with misses
 // deduplicated through single_flight and optional stale-while-revalidate.
+//
+// Thread safety: every member may be called from tasks on any worker (see the class): entries are
+// under one mutex, never held across a suspension, and misses go through a single_flight. Not
+// movable: hold it by reference or through shared_ptr. Background refreshes and abandoned flights
+// share the cache's state and may finish after the cache is gone.
+//
+// Cancellation: hits never wait. A cancelled caller of a miss leaves its flight as a single_flight
+// waiter does (the operation stops only once every waiter left); a cancellation is never cached.
+// get and friends refresh a stale entry in a task of their own, which the caller's cancellation
+// does not reach; as a layer, the first stale caller refreshes in its own frame and, if cancelled,
+// gets cancelled rather than the stale value.
 #pragma once
 
 #include <chrono>
