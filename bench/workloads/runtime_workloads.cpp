@@ -428,7 +428,12 @@ const std::vector<workload>& runtime_workloads() {
       {"dump_tasks", "tasks dumped", &run_dump_tasks},
       {"dump_pause", "tasks dumped", &run_dump_pause},
   };
-  return all;
+  static const std::vector<workload> with_flow = [] {
+    std::vector<workload> v = all;
+    for (const auto& w : flow_workloads()) v.push_back(w);
+    return v;
+  }();
+  return with_flow;
 }
 
 const workload* find_workload(std::string_view name) {

@@ -36,8 +36,11 @@ struct workload {
 };
 
 /// spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work, timers, timer_lateness,
-/// idle_timers, ping_pong, suspended_tasks, dump_tasks, dump_pause.
+/// idle_timers, ping_pong, suspended_tasks, dump_tasks, dump_pause, and the flow workloads.
 const std::vector<workload>& runtime_workloads();
+/// flow_pipeline, flow_pipeline_unordered (flow_workloads.cpp); runtime_workloads() lists them
+/// too.
+const std::vector<workload>& flow_workloads();
 
 /// The workload called `name`, or null.
 const workload* find_workload(std::string_view name);

@@ -18,6 +18,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ranges>
 #include <string>
@@ -72,6 +73,10 @@ class pipeline {
                     fn = std::make_shared<F>(std::move(fn))](
                        detail::launch_context& ctx, channel<detail::envelope<R>>& out) mutable {
       auto& in = ctx.make_channel<detail::envelope<T>>(in_buffer);
+      {
+        std::lock_guard guard{ctx.state->lock};
+        ctx.state->stages[index].depth = [queue = &in] { return queue->size(); };
+      }
       prev(ctx, in);
       auto closer =
           std::make_shared<detail::stage_closer<detail::envelope<R>>>(out, options.concurrency);
