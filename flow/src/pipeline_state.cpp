@@ -26,6 +26,7 @@ std::size_t pipeline_state::add_stage(const stage_options& o) {
   stage_counters& c = stages.emplace_back();
   c.name = o.name.empty() ? "stage " + std::to_string(stages.size()) : o.name;
   c.concurrency = o.concurrency;
+  total_concurrency += o.concurrency;
   return stages.size() - 1;
 }
 

@@ -72,17 +72,23 @@ class pipeline {
                     options = std::move(options),
                     fn = std::make_shared<F>(std::move(fn))](
                        detail::launch_context& ctx, channel<detail::envelope<R>>& out) mutable {
+      std::atomic<std::int64_t>* out_queued = ctx.consumer_queued;
+      detail::stage_counters& counters = ctx.state->stages[index];
       auto& in = ctx.make_channel<detail::envelope<T>>(in_buffer);
       {
         std::lock_guard guard{ctx.state->lock};
-        ctx.state->stages[index].depth = [queue = &in] { return queue->size(); };
+        counters.depth = [queued = &counters.queued] {
+          const std::int64_t n = queued->load(std::memory_order_relaxed);
+          return n > 0 ? static_cast<std::size_t>(n) : std::size_t{0};
+        };
       }
+      ctx.consumer_queued = &counters.queued;
       prev(ctx, in);
       auto closer =
           std::make_shared<detail::stage_closer<detail::envelope<R>>>(out, options.concurrency);
       for (std::size_t i = 0; i < options.concurrency; ++i) {
         ctx.group.spawn(detail::stage_worker<T, R, F>(ctx.state, index, options.on_failure, fn, in,
-                                                      out, closer),
+                                                      out, out_queued, closer),
                         spawn_options{.name = options.name});
       }
     };
@@ -137,18 +143,25 @@ pipeline<std::ranges::range_value_t<R>> from_range(R range, std::size_t buffer =
   return detail::make_pipeline<T>(
       [range = std::make_shared<R>(std::move(range))](detail::launch_context& ctx,
                                                       channel<detail::envelope<T>>& out) {
-        ctx.group.spawn(detail::feed_range<T, R>(ctx.state, ctx.window, range, out), spawn_options{.name = "source"});
+        ctx.group.spawn(detail::feed_range<T, R>(ctx.state, ctx.window, ctx.batch, range, out,
+                                                 ctx.consumer_queued),
+                        spawn_options{.name = "source"});
       },
       buffer);
 }
 
-/// A pipeline whose source is an async_generator.
+/// A pipeline whose source is an async_generator (pulled by a task of its own into a queue of
+/// `buffer` items, so that the pipeline moves what is ready without waiting for more).
 template <class T>
 pipeline<T> from_generator(async_generator<T> source, std::size_t buffer = 16) {
   return detail::make_pipeline<T>(
-      [source = std::make_shared<async_generator<T>>(std::move(source))](
+      [source = std::make_shared<async_generator<T>>(std::move(source)), buffer](
           detail::launch_context& ctx, channel<detail::envelope<T>>& out) {
-        ctx.group.spawn(detail::feed_generator<T>(ctx.state, ctx.window, source, out),
+        auto& pumped = ctx.make_channel<T>(buffer);
+        ctx.group.spawn(detail::pump_generator<T>(source, pumped),
+                        spawn_options{.name = "source"});
+        ctx.group.spawn(detail::feed_channel<T>(ctx.state, ctx.window, ctx.batch, pumped, out,
+                                                ctx.consumer_queued),
                         spawn_options{.name = "source"});
       },
       buffer);
@@ -160,7 +173,9 @@ template <class T>
 pipeline<T> from_channel(channel<T>& source, std::size_t buffer = 16) {
   return detail::make_pipeline<T>(
       [&source](detail::launch_context& ctx, channel<detail::envelope<T>>& out) {
-        ctx.group.spawn(detail::feed_channel<T>(ctx.state, ctx.window, source, out), spawn_options{.name = "source"});
+        ctx.group.spawn(detail::feed_channel<T>(ctx.state, ctx.window, ctx.batch, source, out,
+                                                ctx.consumer_queued),
+                        spawn_options{.name = "source"});
       },
       buffer);
 }

@@ -47,6 +47,10 @@ struct stage_counters {
   std::size_t concurrency = 0;
   std::atomic<std::uint64_t> in{0}, out{0}, failed{0}, dropped{0}, dead_lettered{0};
   std::atomic<std::size_t> in_flight{0}, max_in_flight{0};
+  std::atomic<std::int64_t> queued{0};  // items in its input queue
+  /// Its last timed item took 20 µs or more (or none was timed yet): the source then sends
+  /// items one at a time, so that the stage's workers share them.
+  std::atomic<bool> slow{true};
   std::array<std::atomic<std::uint64_t>, duration_histogram::buckets> latency{};
   std::atomic<std::uint64_t> latency_sum_ns{0};
   /// The stage's input queue, for its depth (set when the pipeline starts).
@@ -73,20 +77,34 @@ struct pipeline_state {
   /// depth of a queue even after the run (then 0).
   std::vector<std::shared_ptr<void>> channels;
 
+  std::size_t total_concurrency = 0;
+
+  /// Items per batch for the source's next batch: one while any stage is slow (its workers must
+  /// share the items), else `largest` (fast stages: a batch pays one queue operation and one
+  /// wake-up per hop for all its items).
+  [[nodiscard]] std::size_t batch_size(std::size_t largest) const noexcept {
+    for (const auto& c : stages) {
+      if (c.slow.load(std::memory_order_relaxed)) return 1;
+    }
+    return largest;
+  }
+
   std::size_t add_stage(const stage_options& o);
   /// At the end of a run: what was let in and did not come out, nor was dropped or
   /// dead-lettered, was abandoned.
   void finish() noexcept;
 };
 
-/// An item on its way: its position in the input (for the order), the value (empty: a hole
-/// left by a dropped or dead-lettered item, which the ordered output skips) and its slot in the
-/// pipeline's window, given back when the item leaves.
+/// Items on their way, in a batch: consecutive positions of the input from `sequence` on (for
+/// the order), the values (empty: a hole left by a dropped or dead-lettered item, which the
+/// output skips) and their slots in the pipeline's window, given back when the batch leaves.
+/// Queues carry batches so that a queue operation, a wake-up and a window acquisition are paid
+/// once per batch, not per item.
 template <class T>
 struct envelope {
   std::uint64_t sequence = 0;
-  std::optional<T> value;
-  semaphore::permit slot;
+  std::vector<std::optional<T>> items;
+  semaphore::permit slots;
 };
 
 /// What runs a pipeline: the window's semaphore, the task group of its tasks, and the queues.
@@ -94,6 +112,12 @@ struct launch_context {
   std::shared_ptr<pipeline_state> state;
   semaphore& window;
   task_group& group;
+  /// Items per batch the source forms (the window over the stages' total concurrency, so that
+  /// every worker can hold a batch, capped at 64).
+  std::size_t batch = 1;
+  /// While launching: the queued-items counter of the stage that reads the queue being launched
+  /// into (null for the output); each launcher takes it, then sets its own for its producer.
+  std::atomic<std::int64_t>* consumer_queued = nullptr;
 
   template <class T>
   channel<T>& make_channel(std::size_t capacity) {
@@ -131,125 +155,159 @@ void deliver_dead_letter(pipeline_state& st, dead_letter d) noexcept;
 dead_letter make_dead_letter(const std::string& stage, std::uint64_t sequence,
                              std::exception_ptr error, std::any item);
 
-/// At most this many queued items a worker takes at once: it runs them one after another, so
-/// the queue is locked and the worker woken once for all of them.
-inline constexpr std::size_t max_take = 32;
+/// Sends a batch on, counting its items as queued for the stage that reads it.
+template <class T>
+task<void> pass_on(channel<envelope<T>>& out, std::atomic<std::int64_t>* queued, envelope<T> e) {
+  const auto n = static_cast<std::int64_t>(e.items.size());
+  co_await out.send(std::move(e));
+  // After the send: a receiver may have taken it first and counted it out (the depth reads a
+  // negative count as 0 meanwhile).
+  if (queued != nullptr) queued->fetch_add(n, std::memory_order_relaxed);
+}
 
-/// One of a stage's workers: takes items from its input queue until it is closed, calls the
-/// stage's callable on each, and passes the result (or a hole) on.
+/// One of a stage's workers: takes batches from its input queue until it is closed, calls the
+/// stage's callable on each item in turn (one item at a time per worker, so the stage never has
+/// more than `concurrency` in its callable), and passes the results (or holes) on.
 template <class T, class R, class F>
 task<void> stage_worker(std::shared_ptr<pipeline_state> st, std::size_t index,
                         failure_policy policy, std::shared_ptr<F> fn,
                         channel<envelope<T>>& in, channel<envelope<R>>& out,
+                        std::atomic<std::int64_t>* out_queued,
                         std::shared_ptr<stage_closer<envelope<R>>> closer) {
   closer_guard<envelope<R>> guard{std::move(closer)};
   stage_counters& c = st->stages[index];
   const cancel_token token = co_await this_task::cancel_token();
-  std::vector<envelope<T>> taken;
-  taken.reserve(max_take);
   // Latency: two clock reads cost about as much as a trivial item, so a fast stage's items are
   // timed one in 32; once an item took 20 µs or more, every item is timed until one is fast.
   std::uint32_t untimed = 0;
   bool slow = true;
   for (;;) {
-    std::optional<envelope<T>> first = co_await in.recv();
-    if (!first) co_return;
-    taken.push_back(std::move(*first));
-    // A fair share of what else is queued: the other workers of the stage get theirs, so a
-    // slow stage still runs `concurrency` items at once.
-    const std::size_t share = std::min(max_take, in.size() / c.concurrency + 1);
-    while (taken.size() < share) {
-      std::optional<envelope<T>> more = in.try_recv();
-      if (!more) break;
-      taken.push_back(std::move(*more));
-    }
-    for (envelope<T>& e : taken) {
-      envelope<R> next;
-      next.sequence = e.sequence;
-      next.slot = std::move(e.slot);
-      if (e.value) {  // else a hole from upstream: the ordered output must see it pass
-        c.in.fetch_add(1, std::memory_order_relaxed);
-        c.enter();
-        std::any kept;  // the item, for the dead-letter sink
-        if constexpr (std::is_copy_constructible_v<T>) {
-          if (policy == failure_policy::dead_letter) kept = *e.value;
-        }
-        const bool timed = slow || ++untimed % 32 == 0;
-        const auto started = timed ? clock::now() : clock::time_point{};
-        std::exception_ptr error;
-        try {
-          if constexpr (std::is_void_v<typename stage_task_t<F, T>::value_type>) {
-            co_await std::invoke(*fn, std::move(*e.value));
-            next.value.emplace();
-          } else {
-            next.value.emplace(co_await std::invoke(*fn, std::move(*e.value)));
-          }
-        } catch (...) {
-          error = std::current_exception();
-        }
-        if (timed) {
-          const std::int64_t took = (clock::now() - started).count();
-          c.record_latency(took);
-          slow = took >= 20'000;
-        }
-        c.in_flight.fetch_sub(1, std::memory_order_relaxed);
-        if (error) {
-          // The pipeline is being cancelled: not the item's failure; stop.
-          if (token.is_cancellation_requested() && weft::detail::is_cancellation(error)) {
-            std::rethrow_exception(error);
-          }
-          c.failed.fetch_add(1, std::memory_order_relaxed);
-          if (policy == failure_policy::fail) std::rethrow_exception(error);
-          if (policy == failure_policy::drop) {
-            c.dropped.fetch_add(1, std::memory_order_relaxed);
-          } else {
-            c.dead_lettered.fetch_add(1, std::memory_order_relaxed);
-            deliver_dead_letter(*st, make_dead_letter(c.name, e.sequence, error, std::move(kept)));
-          }
+    std::optional<envelope<T>> b = co_await in.recv();
+    if (!b) co_return;
+    c.queued.fetch_sub(static_cast<std::int64_t>(b->items.size()), std::memory_order_relaxed);
+    envelope<R> next;
+    next.sequence = b->sequence;
+    next.slots = std::move(b->slots);
+    next.items.reserve(b->items.size());
+    for (std::optional<T>& item : b->items) {
+      std::optional<R>& result = next.items.emplace_back();
+      if (!item) continue;  // a hole from upstream: the ordered output must see it pass
+      c.in.fetch_add(1, std::memory_order_relaxed);
+      c.enter();
+      std::any kept;  // the item, for the dead-letter sink
+      if constexpr (std::is_copy_constructible_v<T>) {
+        if (policy == failure_policy::dead_letter) kept = *item;
+      }
+      const bool timed = slow || ++untimed % 32 == 0;
+      const auto started = timed ? clock::now() : clock::time_point{};
+      std::exception_ptr error;
+      try {
+        if constexpr (std::is_void_v<typename stage_task_t<F, T>::value_type>) {
+          co_await std::invoke(*fn, std::move(*item));
+          result.emplace();
         } else {
-          c.out.fetch_add(1, std::memory_order_relaxed);
+          result.emplace(co_await std::invoke(*fn, std::move(*item)));
+        }
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (timed) {
+        const std::int64_t took = (clock::now() - started).count();
+        c.record_latency(took);
+        slow = took >= 20'000;
+        if (c.slow.load(std::memory_order_relaxed) != slow) {
+          c.slow.store(slow, std::memory_order_relaxed);
         }
       }
-      co_await out.send(std::move(next));
+      c.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (!error) {
+        c.out.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      // The pipeline is being cancelled: not the item's failure; stop.
+      if (token.is_cancellation_requested() && weft::detail::is_cancellation(error)) {
+        std::rethrow_exception(error);
+      }
+      c.failed.fetch_add(1, std::memory_order_relaxed);
+      if (policy == failure_policy::fail) std::rethrow_exception(error);
+      const std::uint64_t position = next.sequence + (next.items.size() - 1);
+      if (policy == failure_policy::drop) {
+        c.dropped.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        c.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+        deliver_dead_letter(*st, make_dead_letter(c.name, position, error, std::move(kept)));
+      }
     }
-    taken.clear();
+    co_await pass_on(out, out_queued, std::move(next));
   }
 }
 
-/// Admits one item: waits for a slot in the window, then sends it to the first queue.
+/// Admits a batch: waits for slots in the window for `items`, then sends it to the first queue.
 template <class T>
 task<void> admit(pipeline_state& st, semaphore& window, channel<envelope<T>>& out,
-                 std::uint64_t sequence, T value) {
+                 std::atomic<std::int64_t>* out_queued, std::uint64_t sequence,
+                 std::vector<std::optional<T>> items) {
   envelope<T> e;
-  e.slot = co_await window.acquire();
+  e.slots = co_await window.acquire(items.size());
   e.sequence = sequence;
-  e.value.emplace(std::move(value));
-  st.admitted.fetch_add(1, std::memory_order_relaxed);
-  co_await out.send(std::move(e));
+  st.admitted.fetch_add(items.size(), std::memory_order_relaxed);
+  e.items = std::move(items);
+  co_await pass_on(out, out_queued, std::move(e));
 }
 
 template <class T, class R>
-task<void> feed_range(std::shared_ptr<pipeline_state> st, semaphore& window, std::shared_ptr<R> range,
-                      channel<envelope<T>>& out) {
+task<void> feed_range(std::shared_ptr<pipeline_state> st, semaphore& window, std::size_t batch,
+                      std::shared_ptr<R> range, channel<envelope<T>>& out,
+                      std::atomic<std::int64_t>* out_queued) {
   closer_guard<envelope<T>> guard{std::make_shared<stage_closer<envelope<T>>>(out, 1)};
   std::uint64_t sequence = 0;
-  for (auto&& x : *range) co_await admit<T>(*st, window, out, sequence++, T(x));
+  std::vector<std::optional<T>> items;
+  std::size_t size = st->batch_size(batch);
+  for (auto&& x : *range) {
+    items.emplace_back(T(x));
+    if (items.size() >= size) {
+      const std::size_t n = items.size();
+      co_await admit<T>(*st, window, out, out_queued, sequence, std::move(items));
+      sequence += n;
+      items = {};
+      size = st->batch_size(batch);
+    }
+  }
+  if (!items.empty()) co_await admit<T>(*st, window, out, out_queued, sequence, std::move(items));
 }
 
+/// A channel's items, in batches of what is queued when the first of each arrives (a batch
+/// never waits to fill).
 template <class T>
-task<void> feed_generator(std::shared_ptr<pipeline_state> st, semaphore& window,
-                          std::shared_ptr<async_generator<T>> source, channel<envelope<T>>& out) {
+task<void> feed_channel(std::shared_ptr<pipeline_state> st, semaphore& window, std::size_t batch,
+                        channel<T>& source, channel<envelope<T>>& out,
+                        std::atomic<std::int64_t>* out_queued) {
   closer_guard<envelope<T>> guard{std::make_shared<stage_closer<envelope<T>>>(out, 1)};
   std::uint64_t sequence = 0;
-  while (auto x = co_await source->next()) co_await admit<T>(*st, window, out, sequence++, std::move(*x));
+  while (auto x = co_await source.recv()) {
+    std::vector<std::optional<T>> items;
+    items.emplace_back(std::move(*x));
+    const std::size_t size = st->batch_size(batch);
+    while (items.size() < size) {
+      auto more = source.try_recv();
+      if (!more) break;
+      items.emplace_back(std::move(*more));
+    }
+    const std::size_t n = items.size();
+    co_await admit<T>(*st, window, out, out_queued, sequence, std::move(items));
+    sequence += n;
+  }
 }
 
+/// A generator's items go through a channel of `buffer` (a pump task pulls them), so that the
+/// pipeline batches what is ready instead of waiting for a batch to fill.
 template <class T>
-task<void> feed_channel(std::shared_ptr<pipeline_state> st, semaphore& window, channel<T>& source,
-                        channel<envelope<T>>& out) {
-  closer_guard<envelope<T>> guard{std::make_shared<stage_closer<envelope<T>>>(out, 1)};
-  std::uint64_t sequence = 0;
-  while (auto x = co_await source.recv()) co_await admit<T>(*st, window, out, sequence++, std::move(*x));
+task<void> pump_generator(std::shared_ptr<async_generator<T>> source, channel<T>& to) {
+  struct close_at_end {
+    channel<T>& ch;
+    ~close_at_end() { ch.close(); }
+  } closing{to};
+  while (auto x = co_await source->next()) co_await to.send(std::move(*x));
 }
 
 /// Marks the run finished however the collector ends (also when its generator is dropped).
@@ -272,35 +330,43 @@ async_generator<T> run_pipeline(std::shared_ptr<pipeline_state> st, launch_fn<T>
   semaphore window{window_size};
   task_group group;
   launch_context ctx{st, window, group};
+  const std::size_t per_worker = window_size / std::max<std::size_t>(st->total_concurrency, 1);
+  ctx.batch = std::clamp<std::size_t>(per_worker, 1, 64);
   channel<envelope<T>>& last = ctx.make_channel<envelope<T>>(out_buffer);
+  ctx.consumer_queued = nullptr;
   launch(ctx, last);
   const bool ordered = st->order == ordering::preserved;
-  // Ordered: items that arrived before their turn, at sequence % window. At most window_size
-  // items are inside, all with sequences in [next, next + window_size): each has its own slot.
+  // Ordered: batches that arrived before their turn, at sequence % window. At most window_size
+  // items are inside, with sequences in [next, next + window_size): each batch has its own slot.
   std::vector<std::optional<envelope<T>>> waiting(ordered ? window_size : 0);
   std::uint64_t next = 0;
   for (;;) {
     std::optional<envelope<T>> e = co_await last.recv();
     if (!e) break;
-    if (!ordered) {
-      std::optional<T> v = std::move(e->value);
-      e.reset();  // its slot goes back before the consumer sees the value
-      if (v) {
+    if (ordered) {
+      waiting[e->sequence % window_size] = std::move(e);
+      e.reset();
+    }
+    for (;;) {
+      envelope<T>* b = nullptr;
+      if (!ordered) {
+        if (!e) break;
+        b = &*e;
+      } else {
+        std::optional<envelope<T>>& turn = waiting[next % window_size];
+        if (!turn || turn->sequence != next) break;
+        b = &*turn;
+      }
+      next += b->items.size();
+      for (std::optional<T>& v : b->items) {
+        if (!v) continue;
         st->emitted.fetch_add(1, std::memory_order_relaxed);
         co_yield std::move(*v);
       }
-      continue;
-    }
-    waiting[e->sequence % window_size] = std::move(e);
-    for (;;) {
-      std::optional<envelope<T>>& turn = waiting[next % window_size];
-      if (!turn || turn->sequence != next) break;
-      ++next;
-      std::optional<T> v = std::move(turn->value);
-      turn.reset();  // gives its window slot back
-      if (v) {
-        st->emitted.fetch_add(1, std::memory_order_relaxed);
-        co_yield std::move(*v);
+      if (ordered) {
+        waiting[b->sequence % window_size].reset();  // gives its window slots back
+      } else {
+        e.reset();
       }
     }
   }
