@@ -44,6 +44,7 @@ void pipeline_state::finish() noexcept {
 void deliver_dead_letter(pipeline_state& st, dead_letter d) noexcept {
   if (!st.sink) return;
   try {
+    std::lock_guard guard{st.sink_lock};  // workers of several threads fail items at once
     st.sink(std::move(d));
   } catch (...) {
     // The item is counted as dead-lettered either way; a sink that throws loses only itself.
@@ -104,9 +105,12 @@ pipeline_snapshot pipeline_stats::snapshot() const {
     t.latency.sum_ns = c.latency_sum_ns.load(std::memory_order_relaxed);
     s.stages.push_back(std::move(t));
   }
-  s.admitted = st.admitted.load(std::memory_order_relaxed);
-  s.emitted = st.emitted.load(std::memory_order_relaxed);
+  // Admitted last: an item counted out (emitted, dropped, ...) was counted in before, so the
+  // live identity admitted >= out holds for what this snapshot read.
+  s.emitted = st.emitted.load(std::memory_order_acquire);
   s.abandoned = st.abandoned.load(std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  s.admitted = st.admitted.load(std::memory_order_relaxed);
   return s;
 }
 

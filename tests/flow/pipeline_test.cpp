@@ -7,6 +7,7 @@
 #include <ranges>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -252,10 +253,29 @@ TEST(FlowPipeline, FastStagesOnTwoWorkersKeepEveryItemAndTheOrder) {
     ASSERT_EQ(out.size(), static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) ASSERT_EQ(out[i], 2L * (i + 1)) << i;
     const auto s = stats.snapshot();
+    EXPECT_TRUE(s.finished);
+    EXPECT_EQ(s.admitted, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(s.emitted, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(s.abandoned, 0u);
     EXPECT_TRUE(s.consistent());
     EXPECT_LE(s.stages[0].max_in_flight, 2u);
     EXPECT_EQ(s.stages[0].queued, 0u);
   }
+}
+
+TEST(FlowPipeline, AGeneratorThatFailsAtOnceFailsThePipelineWithoutHanging) {
+  // Its failure cancels tasks that have not started yet: their queues must still be closed.
+  weft::runtime rt{weft::testing::paused()};
+  auto failing = []() -> weft::async_generator<int> {
+    throw std::runtime_error("no input");
+    co_yield 0;
+  };
+  auto p = flow::from_generator(failing())
+               .stage({.concurrency = 2}, [](int x) -> weft::task<int> { co_return x; });
+  const auto stats = p.stats();
+  EXPECT_THROW(rt.block_on(collect(std::move(p).run())), std::runtime_error);
+  EXPECT_TRUE(stats.snapshot().finished);
+  EXPECT_EQ(stats.snapshot().admitted, 0u);
 }
 
 TEST(FlowPipeline, MisuseIsRefused) {
@@ -264,6 +284,15 @@ TEST(FlowPipeline, MisuseIsRefused) {
                                                           co_return x;
                                                         }),
                std::invalid_argument);
+  auto p = flow::from_range(numbers(1));
+  auto q = std::move(p).stage({.concurrency = 1}, [](int x) -> weft::task<int> { co_return x; });
+  EXPECT_THROW((void)p.stats(), std::logic_error);  // NOLINT: used after move, on purpose
+  EXPECT_THROW((void)std::move(p).run(), std::logic_error);
+  static_assert(!std::is_copy_constructible_v<flow::pipeline<int>>);
+  // A source with no buffer and no stages still runs (its window is at least one item).
+  weft::runtime rt{weft::testing::paused()};
+  EXPECT_EQ(rt.block_on(collect(flow::from_range(numbers(3), 0).run())),
+            (std::vector<int>{0, 1, 2}));
 }
 
 }  // namespace

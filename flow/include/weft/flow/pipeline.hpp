@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <ranges>
 #include <string>
 #include <type_traits>
@@ -47,18 +48,25 @@ namespace weft::flow {
 ///
 /// Memory: at most `window()` items are inside the pipeline at once (the sum of the stages'
 /// concurrencies and buffers, plus the source's buffer): the source waits for room, whatever
-/// the input's size. Errors: std::invalid_argument for a stage with concurrency 0 (at stage()).
+/// the input's size. Errors: std::invalid_argument for a stage with concurrency 0 (at stage());
+/// std::logic_error for any call on a moved-from pipeline (stage() and run() consume it).
 template <class T>
 class pipeline {
  public:
   using value_type = T;
 
-  /// Appends a stage: `fn(T)` returns a task<R> (or anything awaitable of R); R becomes the
-  /// pipeline's item type. `fn` is called on the stage's workers, concurrently up to
+  /// Appends a stage: `fn(T)` returns a task<R>; R becomes the pipeline's item type. `fn` is called on the stage's workers, concurrently up to
   /// options.concurrency.
+  pipeline(pipeline&&) noexcept = default;
+  pipeline& operator=(pipeline&&) noexcept = default;
+  // Not copyable: a pipeline's counters belong to one run.
+  pipeline(const pipeline&) = delete;
+  pipeline& operator=(const pipeline&) = delete;
+
   template <class F>
   auto stage(stage_options options, F fn) && {
     using R = detail::stage_result_t<F, T>;
+    require_state("stage");
     if (options.concurrency == 0) {
       throw std::invalid_argument("weft::flow::pipeline::stage '" + options.name +
                                   "': concurrency must be at least 1");
@@ -87,9 +95,10 @@ class pipeline {
       auto closer =
           std::make_shared<detail::stage_closer<detail::envelope<R>>>(out, options.concurrency);
       for (std::size_t i = 0; i < options.concurrency; ++i) {
-        ctx.group.spawn(detail::stage_worker<T, R, F>(ctx.state, index, options.on_failure, fn, in,
-                                                      out, out_queued, closer),
-                        spawn_options{.name = options.name});
+        ctx.group.spawn(
+            detail::stage_worker<T, R, F>(ctx.state, index, options.on_failure, fn, in, out,
+                                          out_queued, detail::closer_guard<detail::envelope<R>>{closer}),
+            spawn_options{.name = options.name});
       }
     };
     return next;
@@ -97,6 +106,7 @@ class pipeline {
 
   /// The output order (preserved by default).
   pipeline&& ordered(ordering o) && {
+    require_state("ordered");
     state_->order = o;
     return std::move(*this);
   }
@@ -104,12 +114,16 @@ class pipeline {
   /// Where items go under failure_policy::dead_letter; called on the stage's worker, it must not
   /// block. Without a sink such items are only counted.
   pipeline&& dead_letters(std::function<void(dead_letter)> sink) && {
+    require_state("dead_letters");
     state_->sink = std::move(sink);
     return std::move(*this);
   }
 
   /// The per-stage counters, live: keep it to read them while and after the pipeline runs.
-  [[nodiscard]] pipeline_stats stats() const { return pipeline_stats{state_}; }
+  [[nodiscard]] pipeline_stats stats() const {
+    require_state("stats");
+    return pipeline_stats{state_};
+  }
 
   /// The most items inside the pipeline at once.
   [[nodiscard]] std::size_t window() const noexcept { return window_; }
@@ -118,7 +132,9 @@ class pipeline {
   /// items. Must be consumed on a weft worker (inside a task). Throws the first failure of a
   /// failure_policy::fail stage, after every stage stopped.
   async_generator<T> run() && {
-    return detail::run_pipeline<T>(std::move(state_), std::move(launch_), window_, out_buffer_);
+    require_state("run");
+    return detail::run_pipeline<T>(std::move(state_), std::move(launch_),
+                                   window_ > 0 ? window_ : 1, out_buffer_);
   }
 
  private:
@@ -128,6 +144,12 @@ class pipeline {
   friend pipeline<U> detail::make_pipeline(Launch launch, std::size_t buffer);
 
   pipeline() = default;
+  void require_state(const char* what) const {
+    if (!state_) {
+      throw std::logic_error(std::string{"weft::flow::pipeline::"} + what +
+                             ": the pipeline was moved from (stage() and run() consume it)");
+    }
+  }
 
   std::shared_ptr<detail::pipeline_state> state_;
   std::function<void(detail::launch_context&, channel<detail::envelope<T>>&)> launch_;
@@ -144,7 +166,7 @@ pipeline<std::ranges::range_value_t<R>> from_range(R range, std::size_t buffer =
       [range = std::make_shared<R>(std::move(range))](detail::launch_context& ctx,
                                                       channel<detail::envelope<T>>& out) {
         ctx.group.spawn(detail::feed_range<T, R>(ctx.state, ctx.window, ctx.batch, range, out,
-                                                 ctx.consumer_queued),
+                                                 ctx.consumer_queued, detail::source_closer(out)),
                         spawn_options{.name = "source"});
       },
       buffer);
@@ -157,11 +179,13 @@ pipeline<T> from_generator(async_generator<T> source, std::size_t buffer = 16) {
   return detail::make_pipeline<T>(
       [source = std::make_shared<async_generator<T>>(std::move(source)), buffer](
           detail::launch_context& ctx, channel<detail::envelope<T>>& out) {
-        auto& pumped = ctx.make_channel<T>(buffer);
-        ctx.group.spawn(detail::pump_generator<T>(source, pumped),
-                        spawn_options{.name = "source"});
+        // A hand-over queue: the pump holds at most the one item it is handing over.
+        auto& pumped = ctx.make_channel<T>(0);
+        ctx.group.spawn(
+            detail::pump_generator<T>(source, pumped, detail::channel_closer<T>{pumped}),
+            spawn_options{.name = "source"});
         ctx.group.spawn(detail::feed_channel<T>(ctx.state, ctx.window, ctx.batch, pumped, out,
-                                                ctx.consumer_queued),
+                                                ctx.consumer_queued, detail::source_closer(out)),
                         spawn_options{.name = "source"});
       },
       buffer);
@@ -174,7 +198,7 @@ pipeline<T> from_channel(channel<T>& source, std::size_t buffer = 16) {
   return detail::make_pipeline<T>(
       [&source](detail::launch_context& ctx, channel<detail::envelope<T>>& out) {
         ctx.group.spawn(detail::feed_channel<T>(ctx.state, ctx.window, ctx.batch, source, out,
-                                                ctx.consumer_queued),
+                                                ctx.consumer_queued, detail::source_closer(out)),
                         spawn_options{.name = "source"});
       },
       buffer);

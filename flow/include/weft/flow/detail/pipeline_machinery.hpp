@@ -72,10 +72,8 @@ struct pipeline_state {
   std::function<void(dead_letter)> sink;
   std::atomic<std::uint64_t> admitted{0}, emitted{0}, abandoned{0};
   std::atomic<bool> finished{false};
-  std::mutex lock;  // the depth functions and the channels
-  /// The queues between stages: kept as long as the counters, so that a snapshot reads the
-  /// depth of a queue even after the run (then 0).
-  std::vector<std::shared_ptr<void>> channels;
+  std::mutex lock;       // the depth functions
+  std::mutex sink_lock;  // dead letters are handed to the sink one at a time
 
   std::size_t total_concurrency = 0;
 
@@ -111,6 +109,9 @@ struct envelope {
 struct launch_context {
   std::shared_ptr<pipeline_state> state;
   semaphore& window;
+  /// The queues, owned by the run (not the counters): destroyed after the tasks stopped and
+  /// before the window, since batches left in them give their slots back.
+  std::vector<std::shared_ptr<void>>& queues;
   task_group& group;
   /// Items per batch the source forms (the window over the stages' total concurrency, so that
   /// every worker can hold a batch, capped at 64).
@@ -122,8 +123,7 @@ struct launch_context {
   template <class T>
   channel<T>& make_channel(std::size_t capacity) {
     auto ch = std::make_shared<channel<T>>(capacity);
-    std::lock_guard guard{state->lock};
-    state->channels.push_back(ch);
+    queues.push_back(ch);
     return *ch;
   }
 };
@@ -135,13 +135,37 @@ struct stage_closer {
   channel<T>& out;
   std::atomic<std::size_t> live;
 };
+/// A task's share in closing a queue. Passed to the task as a parameter, not made in its body:
+/// a task cancelled before it starts never runs its body, but its parameters are destroyed with
+/// its frame, so the queue is still closed.
 template <class T>
 struct closer_guard {
-  std::shared_ptr<stage_closer<T>> closer;
+  explicit closer_guard(std::shared_ptr<stage_closer<T>> c) noexcept : closer(std::move(c)) {}
+  closer_guard(closer_guard&&) noexcept = default;
+  closer_guard& operator=(closer_guard&&) = delete;
   ~closer_guard() {
-    if (closer->live.fetch_sub(1, std::memory_order_acq_rel) == 1) closer->out.close();
+    if (closer && closer->live.fetch_sub(1, std::memory_order_acq_rel) == 1) closer->out.close();
   }
+  std::shared_ptr<stage_closer<T>> closer;
 };
+
+/// Closes a channel when the task that holds it as a parameter ends, however it ends.
+template <class T>
+struct channel_closer {
+  explicit channel_closer(channel<T>& c) noexcept : ch(&c) {}
+  channel_closer(channel_closer&& o) noexcept : ch(std::exchange(o.ch, nullptr)) {}
+  channel_closer& operator=(channel_closer&&) = delete;
+  ~channel_closer() {
+    if (ch != nullptr) ch->close();
+  }
+  channel<T>* ch;
+};
+
+/// The source's share in closing the first queue (it is the queue's only writer).
+template <class T>
+closer_guard<envelope<T>> source_closer(channel<envelope<T>>& out) {
+  return closer_guard<envelope<T>>{std::make_shared<stage_closer<envelope<T>>>(out, 1)};
+}
 
 /// A stage's result type: what its callable's task returns (void becomes std::monostate, so a
 /// last "persist" stage still yields one item per input).
@@ -172,9 +196,8 @@ template <class T, class R, class F>
 task<void> stage_worker(std::shared_ptr<pipeline_state> st, std::size_t index,
                         failure_policy policy, std::shared_ptr<F> fn,
                         channel<envelope<T>>& in, channel<envelope<R>>& out,
-                        std::atomic<std::int64_t>* out_queued,
-                        std::shared_ptr<stage_closer<envelope<R>>> closer) {
-  closer_guard<envelope<R>> guard{std::move(closer)};
+                        std::atomic<std::int64_t>* out_queued, closer_guard<envelope<R>> guard) {
+  (void)guard;
   stage_counters& c = st->stages[index];
   const cancel_token token = co_await this_task::cancel_token();
   // Latency: two clock reads cost about as much as a trivial item, so a fast stage's items are
@@ -190,14 +213,17 @@ task<void> stage_worker(std::shared_ptr<pipeline_state> st, std::size_t index,
     next.slots = std::move(b->slots);
     next.items.reserve(b->items.size());
     for (std::optional<T>& item : b->items) {
+      // Cancelled: what is left of the batch is abandoned, not handed to the callable (which
+      // might turn the cancellation into a failure of its own and have it counted as one).
+      if (token.is_cancellation_requested()) throw operation_cancelled{};
       std::optional<R>& result = next.items.emplace_back();
       if (!item) continue;  // a hole from upstream: the ordered output must see it pass
-      c.in.fetch_add(1, std::memory_order_relaxed);
-      c.enter();
       std::any kept;  // the item, for the dead-letter sink
       if constexpr (std::is_copy_constructible_v<T>) {
         if (policy == failure_policy::dead_letter) kept = *item;
       }
+      c.in.fetch_add(1, std::memory_order_relaxed);
+      c.enter();
       const bool timed = slow || ++untimed % 32 == 0;
       const auto started = timed ? clock::now() : clock::time_point{};
       std::exception_ptr error;
@@ -238,19 +264,19 @@ task<void> stage_worker(std::shared_ptr<pipeline_state> st, std::size_t index,
         deliver_dead_letter(*st, make_dead_letter(c.name, position, error, std::move(kept)));
       }
     }
-    co_await pass_on(out, out_queued, std::move(next));
+    auto sending = pass_on(out, out_queued, std::move(next));  // named first (g++ 12)
+    co_await std::move(sending);
   }
 }
 
 /// Admits a batch: waits for slots in the window for `items`, then sends it to the first queue.
 template <class T>
-task<void> admit(pipeline_state& st, semaphore& window, channel<envelope<T>>& out,
+task<void> admit(semaphore& window, channel<envelope<T>>& out,
                  std::atomic<std::int64_t>* out_queued, std::uint64_t sequence,
                  std::vector<std::optional<T>> items) {
   envelope<T> e;
   e.slots = co_await window.acquire(items.size());
   e.sequence = sequence;
-  st.admitted.fetch_add(items.size(), std::memory_order_relaxed);
   e.items = std::move(items);
   co_await pass_on(out, out_queued, std::move(e));
 }
@@ -258,22 +284,23 @@ task<void> admit(pipeline_state& st, semaphore& window, channel<envelope<T>>& ou
 template <class T, class R>
 task<void> feed_range(std::shared_ptr<pipeline_state> st, semaphore& window, std::size_t batch,
                       std::shared_ptr<R> range, channel<envelope<T>>& out,
-                      std::atomic<std::int64_t>* out_queued) {
-  closer_guard<envelope<T>> guard{std::make_shared<stage_closer<envelope<T>>>(out, 1)};
+                      std::atomic<std::int64_t>* out_queued, closer_guard<envelope<T>> guard) {
+  (void)guard;
   std::uint64_t sequence = 0;
   std::vector<std::optional<T>> items;
   std::size_t size = st->batch_size(batch);
   for (auto&& x : *range) {
     items.emplace_back(T(x));
+    st->admitted.fetch_add(1, std::memory_order_relaxed);  // taken: counted from here on
     if (items.size() >= size) {
       const std::size_t n = items.size();
-      co_await admit<T>(*st, window, out, out_queued, sequence, std::move(items));
+      co_await admit<T>(window, out, out_queued, sequence, std::move(items));
       sequence += n;
       items = {};
       size = st->batch_size(batch);
     }
   }
-  if (!items.empty()) co_await admit<T>(*st, window, out, out_queued, sequence, std::move(items));
+  if (!items.empty()) co_await admit<T>(window, out, out_queued, sequence, std::move(items));
 }
 
 /// A channel's items, in batches of what is queued when the first of each arrives (a batch
@@ -281,8 +308,8 @@ task<void> feed_range(std::shared_ptr<pipeline_state> st, semaphore& window, std
 template <class T>
 task<void> feed_channel(std::shared_ptr<pipeline_state> st, semaphore& window, std::size_t batch,
                         channel<T>& source, channel<envelope<T>>& out,
-                        std::atomic<std::int64_t>* out_queued) {
-  closer_guard<envelope<T>> guard{std::make_shared<stage_closer<envelope<T>>>(out, 1)};
+                        std::atomic<std::int64_t>* out_queued, closer_guard<envelope<T>> guard) {
+  (void)guard;
   std::uint64_t sequence = 0;
   while (auto x = co_await source.recv()) {
     std::vector<std::optional<T>> items;
@@ -294,7 +321,8 @@ task<void> feed_channel(std::shared_ptr<pipeline_state> st, semaphore& window, s
       items.emplace_back(std::move(*more));
     }
     const std::size_t n = items.size();
-    co_await admit<T>(*st, window, out, out_queued, sequence, std::move(items));
+    st->admitted.fetch_add(n, std::memory_order_relaxed);  // taken: counted from here on
+    co_await admit<T>(window, out, out_queued, sequence, std::move(items));
     sequence += n;
   }
 }
@@ -302,11 +330,9 @@ task<void> feed_channel(std::shared_ptr<pipeline_state> st, semaphore& window, s
 /// A generator's items go through a channel of `buffer` (a pump task pulls them), so that the
 /// pipeline batches what is ready instead of waiting for a batch to fill.
 template <class T>
-task<void> pump_generator(std::shared_ptr<async_generator<T>> source, channel<T>& to) {
-  struct close_at_end {
-    channel<T>& ch;
-    ~close_at_end() { ch.close(); }
-  } closing{to};
+task<void> pump_generator(std::shared_ptr<async_generator<T>> source, channel<T>& to,
+                          channel_closer<T> closing) {
+  (void)closing;
   while (auto x = co_await source->next()) co_await to.send(std::move(*x));
 }
 
@@ -328,8 +354,9 @@ async_generator<T> run_pipeline(std::shared_ptr<pipeline_state> st, launch_fn<T>
   // Declared before the group: the group's destructor (a dropped generator) waits for the tasks
   // that hold slots and refer to the queues.
   semaphore window{window_size};
+  std::vector<std::shared_ptr<void>> queues;
   task_group group;
-  launch_context ctx{st, window, group};
+  launch_context ctx{st, window, queues, group};
   const std::size_t per_worker = window_size / std::max<std::size_t>(st->total_concurrency, 1);
   ctx.batch = std::clamp<std::size_t>(per_worker, 1, 64);
   channel<envelope<T>>& last = ctx.make_channel<envelope<T>>(out_buffer);
