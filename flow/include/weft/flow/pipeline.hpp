@@ -172,12 +172,13 @@ pipeline<std::ranges::range_value_t<R>> from_range(R range, std::size_t buffer =
       buffer);
 }
 
-/// A pipeline whose source is an async_generator (pulled by a task of its own into a queue of
-/// `buffer` items, so that the pipeline moves what is ready without waiting for more).
+/// A pipeline whose source is an async_generator, pulled by a task of its own that hands items
+/// over one at a time, so that the pipeline moves what is ready without waiting for more.
+/// `buffer` bounds the items read ahead of the first stage.
 template <class T>
 pipeline<T> from_generator(async_generator<T> source, std::size_t buffer = 16) {
   return detail::make_pipeline<T>(
-      [source = std::make_shared<async_generator<T>>(std::move(source)), buffer](
+      [source = std::make_shared<async_generator<T>>(std::move(source))](
           detail::launch_context& ctx, channel<detail::envelope<T>>& out) {
         // A hand-over queue: the pump holds at most the one item it is handing over.
         auto& pumped = ctx.make_channel<T>(0);
