@@ -83,7 +83,7 @@ fi
 echo "== meson subproject"
 mkdir -p "$tmp/app/subprojects/weft"
 cp -r "$src/meson.build" "$src/meson_options.txt" "$src/runtime" "$src/resilience" "$src/net" \
-  "$src/http" "$src/packaging" \
+  "$src/http" "$src/flow" "$src/packaging" \
   "$tmp/app/subprojects/weft/"
 cp "$example" "$src/docs/examples/flaky_dependency.cpp" "$tmp/app/"
 cat > "$tmp/app/meson.build" <<'MESON'
