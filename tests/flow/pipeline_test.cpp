@@ -263,6 +263,27 @@ TEST(FlowPipeline, FastStagesOnTwoWorkersKeepEveryItemAndTheOrder) {
   }
 }
 
+TEST(FlowPipeline, TheDeadLetterSinkIsCalledOneAtATimeFromManyWorkers) {
+  // The sink pushes into a plain vector: a concurrent call would be a data race (TSan).
+  weft::runtime rt{weft::runtime_options{.workers = 2}};
+  std::vector<flow::dead_letter> letters;
+  constexpr int n = 20'000;
+  auto p = flow::from_range(std::views::iota(0, n))
+               .stage({.name = "third", .concurrency = 4,
+                       .on_failure = flow::failure_policy::dead_letter},
+                      [](int x) -> weft::task<int> {
+                        if (x % 3 == 0) throw std::runtime_error("multiple of 3");
+                        co_return x;
+                      })
+               .dead_letters([&](flow::dead_letter d) { letters.push_back(std::move(d)); });
+  const auto stats = p.stats();
+  const auto out = rt.block_on(collect(std::move(p).run()));
+  EXPECT_EQ(out.size(), static_cast<std::size_t>(n - (n + 2) / 3));
+  EXPECT_EQ(letters.size(), static_cast<std::size_t>((n + 2) / 3));
+  EXPECT_EQ(stats.snapshot().dead_lettered(), letters.size());
+  EXPECT_TRUE(stats.snapshot().consistent());
+}
+
 TEST(FlowPipeline, AGeneratorThatFailsAtOnceFailsThePipelineWithoutHanging) {
   // Its failure cancels tasks that have not started yet: their queues must still be closed.
   weft::runtime rt{weft::testing::paused()};
