@@ -60,7 +60,8 @@ int main() {
   constexpr int n = 20'000;
   std::vector<flow::dead_letter> refused;
   auto p = flow::from_generator(generate(n))
-               .stage({.name = "validate", .concurrency = 5, .on_failure = flow::failure_policy::drop},
+               .stage({.name = "validate", .concurrency = 5,
+                       .on_failure = flow::failure_policy::drop},
                       validate)
                .stage({.name = "transform", .concurrency = 3}, transform)
                .stage({.name = "persist", .concurrency = 2,

@@ -67,7 +67,8 @@ TEST_F(ExternalLoopSockets, AReadCancelledFromTheLoopThreadBetweenCallsWakesTheL
   weft::runtime rt{external()};
   auto listener = tcp_listener::bind(socket_address::parse("127.0.0.1:0"));
   std::optional<pair> conn;
-  rt.spawn(connect_pair(listener), [&](weft::outcome<pair> r) { conn.emplace(std::move(r).value()); })
+  rt.spawn(connect_pair(listener),
+           [&](weft::outcome<pair> r) { conn.emplace(std::move(r).value()); })
       .detach();
   drive_until(rt, [&] { return conn.has_value(); });
   bool cancelled = false;

@@ -481,8 +481,8 @@ void reactor::send_wake_from(reactor& sender) noexcept {
 
 void reactor::wake() noexcept {
   worker* sender = this_worker();
-  if (available_ && !external_ && sender != nullptr && sender != &owner_ && &sender->rt() == &owner_.rt() &&
-      sender->io().available_ && sender->io().caps_.msg_ring &&
+  if (available_ && !external_ && sender != nullptr && sender != &owner_ &&
+      &sender->rt() == &owner_.rt() && sender->io().available_ && sender->io().caps_.msg_ring &&
       (sender->io().caps_.features & IORING_FEAT_CQE_SKIP) != 0 && !sender->io().draining_) {
     send_wake_from(sender->io());
   } else {

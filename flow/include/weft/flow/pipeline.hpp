@@ -55,14 +55,14 @@ class pipeline {
  public:
   using value_type = T;
 
-  /// Appends a stage: `fn(T)` returns a task<R>; R becomes the pipeline's item type. `fn` is called on the stage's workers, concurrently up to
-  /// options.concurrency.
   pipeline(pipeline&&) noexcept = default;
   pipeline& operator=(pipeline&&) noexcept = default;
   // Not copyable: a pipeline's counters belong to one run.
   pipeline(const pipeline&) = delete;
   pipeline& operator=(const pipeline&) = delete;
 
+  /// Appends a stage: `fn(T)` returns a task<R>; R becomes the pipeline's item type. `fn` is
+  /// called on the stage's workers, concurrently up to options.concurrency.
   template <class F>
   auto stage(stage_options options, F fn) && {
     using R = detail::stage_result_t<F, T>;
@@ -95,10 +95,10 @@ class pipeline {
       auto closer =
           std::make_shared<detail::stage_closer<detail::envelope<R>>>(out, options.concurrency);
       for (std::size_t i = 0; i < options.concurrency; ++i) {
-        ctx.group.spawn(
-            detail::stage_worker<T, R, F>(ctx.state, index, options.on_failure, fn, in, out,
-                                          out_queued, detail::closer_guard<detail::envelope<R>>{closer}),
-            spawn_options{.name = options.name});
+        ctx.group.spawn(detail::stage_worker<T, R, F>(
+                            ctx.state, index, options.on_failure, fn, in, out, out_queued,
+                            detail::closer_guard<detail::envelope<R>>{closer}),
+                        spawn_options{.name = options.name});
       }
     };
     return next;

@@ -27,7 +27,7 @@ struct stage_stats {
   std::size_t concurrency = 0;
   std::uint64_t in = 0;             // items its callable was called with
   std::uint64_t out = 0;            // items it passed on
-  std::uint64_t failed = 0;         // items its callable threw on (= dropped + dead_lettered + fatal)
+  std::uint64_t failed = 0;         // items its callable threw on (dropped + dead-lettered + fatal)
   std::uint64_t dropped = 0;        // failure_policy::drop
   std::uint64_t dead_lettered = 0;  // failure_policy::dead_letter
   std::size_t in_flight = 0;        // items in its callable now

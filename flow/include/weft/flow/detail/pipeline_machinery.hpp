@@ -60,7 +60,8 @@ struct stage_counters {
   void enter() noexcept {
     const std::size_t now = in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
     std::size_t seen = max_in_flight.load(std::memory_order_relaxed);
-    while (seen < now && !max_in_flight.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+    while (seen < now &&
+           !max_in_flight.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
     }
   }
 };
