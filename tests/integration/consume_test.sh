@@ -52,17 +52,20 @@ echo "== installed, pkg-config, static libraries"
 
 echo "== installed, CMake"
 mkdir -p "$tmp/cmake_app"
-cp "$example" "$version_example" "$src/docs/examples/flaky_dependency.cpp" "$tmp/cmake_app/"
+cp "$example" "$version_example" "$src/docs/examples/flaky_dependency.cpp" \
+  "$src/docs/examples/flow_pipeline.cpp" "$tmp/cmake_app/"
 cat > "$tmp/cmake_app/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.18)
 project(uses_weft CXX)
-find_package(weft 0.1 CONFIG REQUIRED COMPONENTS net resilience http)
+find_package(weft 0.1 CONFIG REQUIRED COMPONENTS net resilience http flow)
 add_executable(fan_out fan_out.cpp)
 target_link_libraries(fan_out PRIVATE weft::weft)
 add_executable(version version.cpp)
 target_link_libraries(version PRIVATE weft::weft)
 add_executable(flaky flaky_dependency.cpp)
 target_link_libraries(flaky PRIVATE weft::resilience)
+add_executable(flow flow_pipeline.cpp)
+target_link_libraries(flow PRIVATE weft::flow)
 CMAKE
 prefix=$(dirname "$(dirname "$(find "$tmp/dest" -name weftConfig.cmake | head -1)")")
 cmake -S "$tmp/cmake_app" -B "$tmp/cmake_app/b" -DCMAKE_CXX_COMPILER="$cxx" \
@@ -71,6 +74,7 @@ cmake --build "$tmp/cmake_app/b" >/dev/null
 "$tmp/cmake_app/b/fan_out"
 "$tmp/cmake_app/b/version"
 "$tmp/cmake_app/b/flaky" >/dev/null
+"$tmp/cmake_app/b/flow" >/dev/null
 # The static libraries through the same package.
 cmake -S "$tmp/cmake_app" -B "$tmp/cmake_app/s" -DCMAKE_CXX_COMPILER="$cxx" \
   -DCMAKE_PREFIX_PATH="$prefix" -DWEFT_USE_STATIC_LIBS=ON >/dev/null
