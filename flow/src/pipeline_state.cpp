@@ -7,18 +7,9 @@ namespace weft::flow {
 
 namespace detail {
 
-namespace {
-/// The duration_histogram bucket of `ns`: i such that the value is in (2^(i-1), 2^i] µs.
-std::size_t bucket_of(std::uint64_t ns) noexcept {
-  if (ns <= 1000) return 0;
-  const std::size_t b = static_cast<std::size_t>(64 - __builtin_clzll((ns - 1) / 1000));
-  return b < duration_histogram::buckets - 1 ? b : duration_histogram::buckets - 1;
-}
-}  // namespace
-
 void stage_counters::record_latency(std::int64_t ns) noexcept {
   const auto v = static_cast<std::uint64_t>(ns > 0 ? ns : 0);
-  latency[bucket_of(v)].fetch_add(1, std::memory_order_relaxed);
+  latency[duration_histogram::bucket_of(v)].fetch_add(1, std::memory_order_relaxed);
   latency_sum_ns.fetch_add(v, std::memory_order_relaxed);
 }
 
@@ -86,7 +77,6 @@ pipeline_snapshot pipeline_stats::snapshot() const {
   const detail::pipeline_state& st = *state_;
   // finished first (acquire): a finished run's counters are then final.
   s.finished = st.finished.load(std::memory_order_acquire);
-  std::lock_guard guard{state_->lock};
   for (const auto& c : st.stages) {
     stage_stats t;
     t.name = c.name;
@@ -98,7 +88,8 @@ pipeline_snapshot pipeline_stats::snapshot() const {
     t.dead_lettered = c.dead_lettered.load(std::memory_order_relaxed);
     t.in_flight = c.in_flight.load(std::memory_order_relaxed);
     t.max_in_flight = c.max_in_flight.load(std::memory_order_relaxed);
-    t.queued = c.depth ? c.depth() : 0;
+    const std::int64_t queued = c.queued.load(std::memory_order_relaxed);
+    t.queued = queued > 0 ? static_cast<std::size_t>(queued) : 0;  // briefly negative: see pass_on
     for (std::size_t i = 0; i < duration_histogram::buckets; ++i) {
       t.latency.counts[i] = c.latency[i].load(std::memory_order_relaxed);
     }

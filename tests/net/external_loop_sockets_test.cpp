@@ -15,6 +15,7 @@
 #include <weft/net/tcp_stream.hpp>
 #include <weft/weft.hpp>
 
+#include "support/external_loop.hpp"
 #include "support/io_uring.hpp"
 
 namespace {
@@ -23,27 +24,11 @@ using weft::net::socket_address;
 using weft::net::tcp_listener;
 using weft::net::tcp_stream;
 
+using weft::testing::drive_until;
+using weft::testing::readable;
+
 weft::runtime_options external() {
-  weft::runtime_options o;
-  o.external_loop = true;
-  return o;
-}
-
-/// The host's loop until `done()`; a lost wake-up fails instead of hanging (10 s of silence).
-template <class Done>
-void drive_until(weft::runtime& rt, Done done) {
-  while (!done()) {
-    const auto r = rt.run_ready();
-    if (done()) return;
-    pollfd p{rt.event_fd(), POLLIN, 0};
-    const int n = ::poll(&p, 1, r.timeout_ms < 0 ? 10'000 : r.timeout_ms);
-    ASSERT_TRUE(n > 0 || r.timeout_ms >= 0) << "no wake-up within 10 s";
-  }
-}
-
-bool readable(const weft::runtime& rt, int timeout_ms) {
-  pollfd p{rt.event_fd(), POLLIN, 0};
-  return ::poll(&p, 1, timeout_ms) > 0;
+  return weft::testing::external_loop();
 }
 
 std::span<const std::byte> bytes_of(std::string_view s) {

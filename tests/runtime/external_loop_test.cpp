@@ -16,38 +16,18 @@
 #include <weft/weft.hpp>
 
 #include "support/fd_leak.hpp"
+#include "support/external_loop.hpp"
 #include "support/io_uring.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 
+using weft::testing::drive_until;
+using weft::testing::readable;
+
 weft::runtime_options external() {
-  weft::runtime_options o;
-  o.external_loop = true;
-  return o;
-}
-
-/// poll(2) on the runtime's descriptor: true if it is readable within `timeout_ms`.
-bool readable(const weft::runtime& rt, int timeout_ms) {
-  pollfd p{rt.event_fd(), POLLIN, 0};
-  return ::poll(&p, 1, timeout_ms) > 0;
-}
-
-/// The host's loop: wait as run_ready says, then run what is ready, until `done()`. A lost
-/// wake-up fails the test (no readiness within 10 s while nothing but the descriptor can wake
-/// the loop) instead of hanging it.
-template <class Done>
-void drive_until(weft::runtime& rt, Done done) {
-  while (!done()) {
-    const weft::run_ready_result r = rt.run_ready();
-    if (done()) return;
-    if (r.timeout_ms < 0) {
-      ASSERT_TRUE(readable(rt, 10'000)) << "the runtime has work but its descriptor never said so";
-    } else {
-      readable(rt, r.timeout_ms);
-    }
-  }
+  return weft::testing::external_loop();
 }
 
 weft::task<int> answer() {

@@ -117,6 +117,12 @@ struct duration_histogram {
   static constexpr std::size_t buckets = 22;  // up to 2^20 µs (about 1 s), then the rest
   std::uint64_t counts[buckets] = {};
   std::uint64_t sum_ns = 0;
+  /// The bucket a sample of `ns` nanoseconds falls in.
+  [[nodiscard]] static constexpr std::size_t bucket_of(std::uint64_t ns) noexcept {
+    if (ns <= 1000) return 0;
+    const auto b = static_cast<std::size_t>(64 - __builtin_clzll((ns - 1) / 1000));
+    return b < buckets - 1 ? b : buckets - 1;
+  }
   [[nodiscard]] std::uint64_t count() const noexcept {
     std::uint64_t n = 0;
     for (auto c : counts) n += c;

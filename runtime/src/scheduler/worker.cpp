@@ -34,13 +34,6 @@ inline void prefetch_frame(void* frame) noexcept {
   __builtin_prefetch(static_cast<char*>(frame) + 32);
 }
 
-/// The duration_histogram bucket of `ns`: i such that the value is in (2^(i-1), 2^i] µs.
-inline std::size_t bucket_of(std::uint64_t ns) noexcept {
-  if (ns <= 1000) return 0;
-  const std::size_t b = static_cast<std::size_t>(64 - __builtin_clzll((ns - 1) / 1000));
-  return b < duration_histogram::buckets - 1 ? b : duration_histogram::buckets - 1;
-}
-
 // 2^17 ns = 131 us: a timer is at most that late on an idle worker, and a 100 ms spread of
 // sleeps spans about 760 level-0 slots. Paused time needs exact deadlines: 1 ns.
 constexpr unsigned real_tick_shift = 17;
@@ -466,7 +459,7 @@ void worker::resume(std::coroutine_handle<> h) {
     const std::int64_t start = steady_now_ns();
     h.resume();
     const auto took = static_cast<std::uint64_t>(steady_now_ns() - start);
-    resume_hist_[bucket_of(took)].add();
+    resume_hist_[duration_histogram::bucket_of(took)].add();
     resume_sum_ns_.add(took);
   } else {
     h.resume();
@@ -481,7 +474,7 @@ void worker::resume(std::coroutine_handle<> h) {
 void worker::count_delay(std::int64_t queued_ns) noexcept {
   const auto waited =
       static_cast<std::uint64_t>(std::max<std::int64_t>(steady_now_ns() - queued_ns, 0));
-  delay_hist_[bucket_of(waited)].add();
+  delay_hist_[duration_histogram::bucket_of(waited)].add();
   delay_sum_ns_.add(waited);
 }
 

@@ -18,7 +18,6 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <ranges>
@@ -83,13 +82,6 @@ class pipeline {
       std::atomic<std::int64_t>* out_queued = ctx.consumer_queued;
       detail::stage_counters& counters = ctx.state->stages[index];
       auto& in = ctx.make_channel<detail::envelope<T>>(in_buffer);
-      {
-        std::lock_guard guard{ctx.state->lock};
-        counters.depth = [queued = &counters.queued] {
-          const std::int64_t n = queued->load(std::memory_order_relaxed);
-          return n > 0 ? static_cast<std::size_t>(n) : std::size_t{0};
-        };
-      }
       ctx.consumer_queued = &counters.queued;
       prev(ctx, in);
       auto closer =

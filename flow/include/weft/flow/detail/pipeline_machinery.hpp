@@ -53,8 +53,6 @@ struct stage_counters {
   std::atomic<bool> slow{true};
   std::array<std::atomic<std::uint64_t>, duration_histogram::buckets> latency{};
   std::atomic<std::uint64_t> latency_sum_ns{0};
-  /// The stage's input queue, for its depth (set when the pipeline starts).
-  std::function<std::size_t()> depth;  // guarded by pipeline_state::lock
 
   void record_latency(std::int64_t ns) noexcept;
   void enter() noexcept {
@@ -73,7 +71,6 @@ struct pipeline_state {
   std::function<void(dead_letter)> sink;
   std::atomic<std::uint64_t> admitted{0}, emitted{0}, abandoned{0};
   std::atomic<bool> finished{false};
-  std::mutex lock;       // the depth functions
   std::mutex sink_lock;  // dead letters are handed to the sink one at a time
 
   std::size_t total_concurrency = 0;
