@@ -1,0 +1,685 @@
+// weft::flow::event_processor: a resilient event-stream processor. Events with a priority and a
+// destination are batched per destination (by size and by time), their lanes served by weight,
+// delivered through each destination's retry, breaker and timeout, acknowledged only once their
+// batch was delivered, and dead-lettered (with the reason and the attempts) when they cannot be.
+// The backlog is bounded by a policy (block, reject, shed the lowest priority); metrics come as
+// a watch; a stop drains within a grace period.
+//
+// Thread safety: submit(), try_submit(), replay(), stop(), snapshot() and metrics() may be called
+// from any thread at once (submit() from tasks; try_submit() also from plain threads). run() is
+// called once, from a task. Destinations' deliver() run as tasks on any worker, up to their
+// concurrency at once. The processor must outlive run() and every submit() in progress.
+//
+// Cancellation: a stop (the token given to run(), or stop()) drains: intake closes, buffers flush
+// without waiting for their interval, and what is not delivered within drain_grace is
+// dead-lettered with reason shutdown. Cancelling run()'s own task stops at once: batches in
+// delivery are cancelled and everything not delivered is dead-lettered (shutdown); run() then
+// throws operation_cancelled. Either way nothing is lost uncounted: once run() returns,
+// accepted = delivered + dead_lettered + shed. A cancelled submit() that was waiting for room
+// took nothing.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <weft/cancel/cancel_token.hpp>
+#include <weft/cancel/operation_cancelled.hpp>
+#include <weft/cancel/shielded.hpp>
+#include <weft/cancel/with_cancellation.hpp>
+#include <weft/combinators/task_group.hpp>
+#include <weft/flow/dead_letter_queue.hpp>
+#include <weft/flow/detail/event_destination.hpp>
+#include <weft/flow/event_processor_options.hpp>
+#include <weft/flow/processor_errors.hpp>
+#include <weft/flow/processor_metrics.hpp>
+#include <weft/resilience/error.hpp>
+#include <weft/resilience/pipeline.hpp>
+#include <weft/sync/watch.hpp>
+#include <weft/task.hpp>
+#include <weft/this_task.hpp>
+#include <weft/time/sleep.hpp>
+#include <weft/time/timed_out.hpp>
+#include <weft/time/timeout.hpp>
+
+namespace weft::flow {
+
+namespace detail {
+/// Throws std::invalid_argument for settings the processor cannot run with (one message per
+/// problem, naming the option).
+void validate_processor(std::size_t destinations, std::size_t max_backlog,
+                        const std::array<std::uint32_t, priority_count>& weights,
+                        clock::duration drain_grace, clock::duration metrics_interval);
+void validate_destination(std::string_view name, bool has_deliver, std::size_t batch_size,
+                          std::size_t concurrency, clock::duration flush_interval,
+                          clock::duration attempt_timeout, clock::duration open_deadline);
+}  // namespace detail
+
+/// Delivers events to destinations in batches, at least once.
+///
+///     weft::flow::event_processor<order_event> events{{
+///         .destinations = {{.name = "billing", .deliver = send_to_billing, .batch_size = 100},
+///                          {.name = "audit", .deliver = send_to_audit}},
+///         .max_backlog = 50'000,
+///         .policy = weft::flow::backpressure::shed_lowest}};
+///     weft::spawn(events.run(stop.token()));
+///     co_await events.submit(e, events.destination("billing"), weft::flow::priority::high);
+///
+/// Delivery: a destination's batcher takes a batch when `batch_size` events wait, or when the
+/// oldest has waited `flush_interval`, and while it has a free delivery slot (`concurrency`).
+/// The batch goes through retry (with backoff and jitter), the breaker, and a timeout per
+/// attempt. A batch that finds the breaker open waits for it (at its retry_after) until
+/// `open_deadline`, then is dead-lettered (breaker_open); one whose retries are exhausted, or
+/// whose failure is not retried, is dead-lettered at once. replay() hands dead letters back.
+///
+/// Misuse: an unknown destination id throws std::out_of_range from submit()/try_submit();
+/// run() a second time throws std::logic_error; submitting after a stop throws
+/// processor_stopped (try_submit: submit_status::stopped). Destroying the processor while run()
+/// or a submit() is in progress is undefined (it is what they work on).
+template <class P>
+class event_processor {
+ public:
+  using payload_type = P;
+
+  explicit event_processor(event_processor_options<P> options);
+  event_processor(const event_processor&) = delete;
+  event_processor& operator=(const event_processor&) = delete;
+
+  /// The id of the destination named `name`; std::invalid_argument if there is none.
+  [[nodiscard]] destination_id destination(std::string_view name) const;
+  [[nodiscard]] std::size_t destination_count() const noexcept { return dests_.size(); }
+
+  /// Runs the batchers and the metrics until a stop, then drains (see the file comment).
+  /// Events submitted before run() wait for it.
+  task<void> run(cancel_token stop = {});
+  /// Begins the drain, as the stop token does. Idempotent; any thread.
+  void stop() noexcept;
+
+  /// Takes one event, applying the backpressure policy when the backlog is full: waits for room
+  /// (block), throws backlog_full (reject), or sheds (shed_lowest; it never waits). Throws
+  /// processor_stopped once a stop began.
+  task<void> submit(P payload, destination_id to, priority level = priority::medium);
+  /// Takes one event without waiting. `payload` is moved from only when the answer is accepted
+  /// or shed.
+  submit_status try_submit(P& payload, destination_id to, priority level = priority::medium);
+  submit_status try_submit(P&& payload, destination_id to, priority level = priority::medium) {
+    return try_submit(payload, to, level);
+  }
+
+  /// Takes up to `max` dead letters back (oldest first) and submits them again, keeping their
+  /// ids; stops early, leaving the rest in the queue, when the backlog is full or a stop began
+  /// (replays never wait or shed). Returns how many went back in.
+  std::size_t replay(std::size_t max = std::numeric_limits<std::size_t>::max());
+
+  /// The counters now, with the latency and error rate over the whole run.
+  [[nodiscard]] processor_metrics snapshot() const;
+  /// A snapshot every metrics_interval while run() runs, with the latency and error rate over
+  /// the interval; the final one (stopped = true) when run() ends, after which the watch is
+  /// closed: changed() then returns empty, and get() still returns that final snapshot.
+  ///
+  ///     auto rx = events.metrics().subscribe();
+  ///     while (auto m = co_await rx.changed()) export_gauges(*m);
+  ///     export_gauges(rx.get());   // the final counters
+  [[nodiscard]] watch<processor_metrics>& metrics() noexcept { return metrics_; }
+  [[nodiscard]] dead_letter_queue<P>& dead_letters() noexcept { return dead_letters_; }
+
+ private:
+  using dest_state = detail::event_destination<P>;
+
+  // Counts a submitter between its stop check and its enqueue, so that the final sweep cannot
+  // miss an event that was let in just before the stop.
+  struct intake_guard {
+    std::atomic<std::size_t>& n;
+    explicit intake_guard(std::atomic<std::size_t>& c) noexcept : n(c) { n.fetch_add(1); }
+    ~intake_guard() { n.fetch_sub(1); }
+  };
+  // Counts a submit() waiting for room (completions wake such waiters only).
+  struct blocked_guard {
+    std::atomic<std::size_t>& n;
+    explicit blocked_guard(std::atomic<std::size_t>& c) noexcept : n(c) { n.fetch_add(1); }
+    ~blocked_guard() { n.fetch_sub(1); }
+  };
+
+  dest_state& dest_of(destination_id to) const {
+    if (to.index >= dests_.size()) {
+      std::string what = "weft::flow::event_processor: no destination with index ";
+      what += std::to_string(to.index);
+      throw std::out_of_range(what);
+    }
+    return *dests_[to.index];
+  }
+  bool try_admit() noexcept {
+    auto n = backlog_.load();
+    while (n < options_.max_backlog) {
+      if (backlog_.compare_exchange_weak(n, n + 1)) return true;
+    }
+    return false;
+  }
+  /// `k` events left the backlog: wake the submitters waiting for room.
+  void resolve(std::size_t k) {
+    backlog_.fetch_sub(k);
+    if (blocked_.load() > 0) space_.send(space_version_.fetch_add(1) + 1);
+  }
+  void enqueue(envelope<P>&& e) {
+    auto& d = *dests_[e.to.index];
+    const auto lane = static_cast<std::size_t>(e.level);
+    bool ring = false;
+    {
+      std::lock_guard lock{d.lock};
+      ring = d.push_locked(std::move(e));
+      queued_[lane].fetch_add(1, std::memory_order_relaxed);
+    }
+    if (ring) d.bell.set();
+  }
+  envelope<P> wrap(P& payload, destination_id to, priority level) {
+    return envelope<P>{std::move(payload), next_id_.fetch_add(1, std::memory_order_relaxed), level,
+                       to, clock::now(), 0};
+  }
+  /// shed_lowest: removes the newest queued event of the lowest lane below `level`, from the
+  /// destination with the most events in that lane.
+  std::optional<envelope<P>> take_victim(priority level) {
+    for (std::size_t p = priority_count; p-- > static_cast<std::size_t>(level) + 1;) {
+      if (queued_[p].load(std::memory_order_relaxed) == 0) continue;
+      dest_state* best = nullptr;
+      std::size_t most = 0;
+      for (auto& d : dests_) {
+        std::lock_guard lock{d->lock};
+        if (d->lanes[p].size() > most) {
+          most = d->lanes[p].size();
+          best = d.get();
+        }
+      }
+      if (best == nullptr) continue;
+      std::lock_guard lock{best->lock};
+      if (auto e = best->pop_newest_locked(p)) {
+        queued_[p].fetch_sub(1, std::memory_order_relaxed);
+        return e;
+      }
+    }
+    return std::nullopt;
+  }
+  /// try_submit without counting refusals (submit() counts its own).
+  submit_status offer(P& payload, destination_id to, priority level);
+  void shed_one(const envelope<P>& e) {
+    shed_.fetch_add(1);
+    if (options_.on_shed) options_.on_shed(e);
+  }
+
+  task<void> batcher(dest_state& d);
+  task<void> deliver(dest_state& d, std::vector<envelope<P>> batch, semaphore::permit slot);
+  void acknowledge(dest_state& d, const std::vector<envelope<P>>& batch);
+  void dead_letter(dest_state& d, std::vector<envelope<P>>& batch, dead_letter_reason reason,
+                   std::uint32_t attempts, const std::exception_ptr& error);
+  void begin_drain() noexcept;
+  /// After every batcher stopped: dead-letters what is still queued (reason shutdown).
+  void sweep();
+  task<void> publish_loop();
+  processor_metrics build(const latency_histogram::counts& latency, std::uint64_t attempts,
+                          std::uint64_t failed) const;
+  static task<void> join_all(task_group& g) { co_await g.join(); }
+
+  event_processor_options<P> options_;
+  std::vector<std::unique_ptr<dest_state>> dests_;
+
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> delivered_{0};
+  std::atomic<std::uint64_t> dead_lettered_{0};
+  std::atomic<std::uint64_t> shed_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+  std::atomic<std::uint64_t> replayed_{0};
+  std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<std::size_t> backlog_{0};
+  std::array<std::atomic<std::size_t>, priority_count> queued_{};
+  std::atomic<std::size_t> entering_{0};
+  std::atomic<std::size_t> blocked_{0};
+  std::atomic<std::uint64_t> space_version_{0};
+  watch<std::uint64_t> space_{0};
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopped_{false};
+  event stop_requested_;
+
+  dead_letter_queue<P> dead_letters_;
+  latency_histogram latency_;
+  // The metrics watch's window: what the previous published snapshot had seen.
+  std::mutex window_mutex_;
+  latency_histogram::counts window_latency_{};
+  std::uint64_t window_attempts_ = 0;
+  std::uint64_t window_failed_ = 0;
+  watch<processor_metrics> metrics_{processor_metrics{}};
+};
+
+// ---------------------------------------------------------------------------------------------
+
+template <class P>
+event_processor<P>::event_processor(event_processor_options<P> options)
+    : options_(std::move(options)), dead_letters_(options_.dead_letter_capacity) {
+  detail::validate_processor(options_.destinations.size(), options_.max_backlog, options_.weights,
+                             options_.drain_grace, options_.metrics_interval);
+  for (std::size_t i = 0; i < options_.destinations.size(); ++i) {
+    const auto& o = options_.destinations[i];
+    detail::validate_destination(o.name, static_cast<bool>(o.deliver), o.batch_size,
+                                 o.concurrency, o.flush_interval, o.attempt_timeout,
+                                 o.open_deadline);
+    for (std::size_t j = 0; j < i; ++j) {
+      if (options_.destinations[j].name == o.name) {
+        std::string what = "weft::flow::event_processor: two destinations are named '";
+        what += o.name;
+        what += "'";
+        throw std::invalid_argument(what);
+      }
+    }
+  }
+  dests_.reserve(options_.destinations.size());
+  for (auto& o : options_.destinations) dests_.push_back(std::make_unique<dest_state>(std::move(o)));
+  options_.destinations.clear();
+  metrics_.send(build({}, 0, 0));
+}
+
+template <class P>
+destination_id event_processor<P>::destination(std::string_view name) const {
+  for (std::size_t i = 0; i < dests_.size(); ++i) {
+    if (dests_[i]->options.name == name) return destination_id{static_cast<std::uint32_t>(i)};
+  }
+  std::string what = "weft::flow::event_processor: no destination named '";
+  what += name;
+  what += "'";
+  throw std::invalid_argument(what);
+}
+
+template <class P>
+submit_status event_processor<P>::offer(P& payload, destination_id to, priority level) {
+  dest_of(to);
+  intake_guard in{entering_};
+  if (stopping_.load()) return submit_status::stopped;
+  if (try_admit()) {
+    accepted_.fetch_add(1, std::memory_order_relaxed);
+    enqueue(wrap(payload, to, level));
+    return submit_status::accepted;
+  }
+  if (options_.policy != backpressure::shed_lowest) return submit_status::full;
+  accepted_.fetch_add(1, std::memory_order_relaxed);
+  if (auto victim = take_victim(level)) {
+    // The new event takes the victim's place in the backlog.
+    shed_one(*victim);
+    enqueue(wrap(payload, to, level));
+    return submit_status::accepted;
+  }
+  const auto incoming = wrap(payload, to, level);
+  shed_one(incoming);
+  return submit_status::shed;
+}
+
+template <class P>
+submit_status event_processor<P>::try_submit(P& payload, destination_id to, priority level) {
+  const auto status = offer(payload, to, level);
+  if (status == submit_status::full || status == submit_status::stopped) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return status;
+}
+
+template <class P>
+task<void> event_processor<P>::submit(P payload, destination_id to, priority level) {
+  for (;;) {
+    // Subscribe before looking, so that room made after the look wakes the wait below.
+    auto room = space_.subscribe();
+    std::optional<blocked_guard> waiting;
+    if (options_.policy == backpressure::block) waiting.emplace(blocked_);
+    const auto status = offer(payload, to, level);
+    if (status == submit_status::accepted || status == submit_status::shed) co_return;
+    rejected_.fetch_add(status == submit_status::stopped ||
+                                options_.policy == backpressure::reject
+                            ? 1
+                            : 0,
+                        std::memory_order_relaxed);
+    if (status == submit_status::stopped) throw processor_stopped();
+    if (options_.policy == backpressure::reject) throw backlog_full(options_.max_backlog);
+    co_await room.changed();
+  }
+}
+
+template <class P>
+std::size_t event_processor<P>::replay(std::size_t max) {
+  auto entries = dead_letters_.take(max);
+  std::size_t done = 0;
+  {
+    intake_guard in{entering_};
+    for (; done < entries.size(); ++done) {
+      if (stopping_.load() || !try_admit()) break;
+      auto e = std::move(entries[done].event);
+      ++e.replays;
+      e.accepted_at = clock::now();
+      accepted_.fetch_add(1, std::memory_order_relaxed);
+      replayed_.fetch_add(1, std::memory_order_relaxed);
+      enqueue(std::move(e));
+    }
+  }
+  if (done < entries.size()) {
+    entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(done));
+    dead_letters_.put_back(std::move(entries));
+  }
+  return done;
+}
+
+template <class P>
+void event_processor<P>::stop() noexcept {
+  begin_drain();  // intake closes now, not when run() next looks
+  stop_requested_.set();
+}
+
+template <class P>
+void event_processor<P>::begin_drain() noexcept {
+  stopping_.store(true);
+  for (auto& d : dests_) {
+    {
+      // A batcher decides to wait under the lock: taking it here orders this wake after that.
+      std::lock_guard lock{d->lock};
+      d->wants = dest_state::wake_on::nothing;
+    }
+    d->bell.set();
+  }
+  space_.send(space_version_.fetch_add(1) + 1);  // submitters waiting for room: stopped
+}
+
+template <class P>
+task<void> event_processor<P>::run(cancel_token stop) {
+  if (started_.exchange(true)) {
+    throw std::logic_error("weft::flow::event_processor::run: the processor already ran");
+  }
+  const auto own = co_await this_task::cancel_token();
+  task_group batchers;
+  for (auto& d : dests_) batchers.spawn(batcher(*d));
+  task_group publisher;
+  publisher.spawn(publish_loop());
+
+  bool hard = false;
+  try {
+    co_await with_cancellation(stop, stop_requested_.wait());
+  } catch (const operation_cancelled&) {
+    hard = own.is_cancellation_requested();
+  }
+  begin_drain();
+  if (!hard) {
+    try {
+      // On the deadline the join is cancelled: it cancels the batchers and their deliveries,
+      // which dead-letter their batches, and waits for them.
+      co_await weft::timeout(options_.drain_grace, batchers.join());
+    } catch (const timed_out&) {
+    } catch (const operation_cancelled&) {
+      hard = true;
+    }
+  }
+  if (hard) {
+    batchers.cancel();
+    co_await shielded(join_all(batchers));
+  }
+  sweep();
+  publisher.cancel();
+  co_await shielded(join_all(publisher));
+  stopped_.store(true);
+  {
+    std::lock_guard lock{window_mutex_};
+    const auto latency = latency_.read();
+    std::uint64_t attempts = 0, failed = 0;
+    for (auto& d : dests_) {
+      attempts += d->attempts.load();
+      failed += d->failed_attempts.load();
+    }
+    metrics_.send(build(latency.since(window_latency_), attempts - window_attempts_,
+                        failed - window_failed_));
+  }
+  metrics_.close();
+  if (hard) throw operation_cancelled{};
+}
+
+template <class P>
+void event_processor<P>::sweep() {
+  // A submitter that passed its stop check just before the stop is finishing its enqueue.
+  while (entering_.load() != 0) std::this_thread::yield();
+  for (auto& d : dests_) {
+    std::vector<envelope<P>> rest;
+    {
+      std::lock_guard lock{d->lock};
+      for (std::size_t p = 0; p < priority_count; ++p) {
+        queued_[p].fetch_sub(d->lanes[p].size(), std::memory_order_relaxed);
+        for (auto& e : d->lanes[p]) rest.push_back(std::move(e));
+        d->lanes[p].clear();
+      }
+      d->queued = 0;
+    }
+    if (!rest.empty()) dead_letter(*d, rest, dead_letter_reason::shutdown, 0, nullptr);
+  }
+}
+
+template <class P>
+task<void> event_processor<P>::batcher(dest_state& d) {
+  task_group deliveries;
+  std::exception_ptr failure;
+  try {
+    for (;;) {
+      auto slot = co_await d.slots.acquire();
+      std::vector<envelope<P>> batch;
+      bool finished = false;
+      for (;;) {
+        bool wait_any = false;
+        clock::time_point deadline{};
+        {
+          std::lock_guard lock{d.lock};
+          const bool draining = stopping_.load();
+          if (d.queued >= d.options.batch_size ||
+              (d.queued > 0 &&
+               (draining || clock::now() >= d.oldest_locked() + d.options.flush_interval))) {
+            batch.reserve(std::min(d.queued, d.options.batch_size));
+            const auto taken = d.take_batch_locked(options_.weights, batch);
+            for (std::size_t p = 0; p < priority_count; ++p) {
+              if (taken[p] != 0) queued_[p].fetch_sub(taken[p], std::memory_order_relaxed);
+            }
+          } else if (d.queued == 0 && draining) {
+            finished = true;
+          } else {
+            d.bell.reset();
+            if (d.queued == 0) {
+              d.wants = dest_state::wake_on::any;
+              wait_any = true;
+            } else {
+              d.wants = dest_state::wake_on::full_batch;
+              deadline = d.oldest_locked() + d.options.flush_interval;
+            }
+          }
+        }
+        if (finished || !batch.empty()) break;
+        if (wait_any) {
+          co_await d.bell.wait();
+        } else {
+          try {
+            co_await with_deadline(deadline, d.bell.wait());
+          } catch (const timed_out&) {
+          }
+        }
+      }
+      if (finished) break;
+      d.in_delivery.fetch_add(batch.size(), std::memory_order_relaxed);
+      deliveries.spawn(deliver(d, std::move(batch), std::move(slot)));
+    }
+  } catch (...) {
+    failure = std::current_exception();  // cancelled: the deliveries are cancelled below
+  }
+  if (failure) deliveries.cancel();
+  co_await shielded(join_all(deliveries));
+  if (failure) std::rethrow_exception(failure);
+}
+
+template <class P>
+task<void> event_processor<P>::deliver(dest_state& d, std::vector<envelope<P>> batch,
+                                       semaphore::permit slot) {
+  std::uint32_t attempts = 0;
+  std::optional<clock::time_point> open_since;
+  std::exception_ptr error;
+  std::optional<dead_letter_reason> dead;
+  bool delivered = false;
+  resilience::pipeline layers{d.retry, d.breaker, d.limiter};
+  const std::span<const envelope<P>> events{batch};
+  while (!delivered && !dead) {
+    clock::duration pause{};
+    try {
+      co_await layers.execute([&] {
+        ++attempts;
+        return d.options.deliver(events);
+      });
+      delivered = true;
+    } catch (const resilience::rejected& r) {
+      error = std::current_exception();
+      const auto code = r.code();
+      if (code == resilience::errc::circuit_open || code == resilience::errc::circuit_isolated) {
+        const auto now = clock::now();
+        if (!open_since) open_since = now;
+        const auto give_up = *open_since + d.options.open_deadline;
+        if (now >= give_up) {
+          dead = dead_letter_reason::breaker_open;
+        } else {
+          // Probe when the breaker expects to let calls through (at least a millisecond apart,
+          // at most at the deadline).
+          const clock::duration floor = std::chrono::milliseconds{1};
+          pause = std::min(std::max(r.retry_after().value_or(d.options.flush_interval), floor),
+                           give_up - now);
+        }
+      } else {
+        dead = attempts >= static_cast<std::uint32_t>(d.options.retry.max_attempts)
+                   ? dead_letter_reason::retries_exhausted
+                   : dead_letter_reason::not_retryable;
+      }
+    } catch (const operation_cancelled&) {
+      dead = dead_letter_reason::shutdown;
+    } catch (...) {
+      error = std::current_exception();
+      dead = attempts >= static_cast<std::uint32_t>(d.options.retry.max_attempts)
+                 ? dead_letter_reason::retries_exhausted
+                 : dead_letter_reason::not_retryable;
+    }
+    if (delivered || dead) break;
+    try {
+      co_await sleep_for(pause);
+    } catch (const operation_cancelled&) {
+      dead = dead_letter_reason::shutdown;
+    }
+  }
+  const auto failed = attempts - (delivered ? 1u : 0u);
+  d.attempts.fetch_add(attempts, std::memory_order_relaxed);
+  d.failed_attempts.fetch_add(failed, std::memory_order_relaxed);
+  d.in_delivery.fetch_sub(batch.size(), std::memory_order_relaxed);
+  if (delivered) {
+    acknowledge(d, batch);
+  } else {
+    dead_letter(d, batch, *dead, attempts, error);
+  }
+  slot.release();
+}
+
+template <class P>
+void event_processor<P>::acknowledge(dest_state& d, const std::vector<envelope<P>>& batch) {
+  const auto now = clock::now();
+  for (const auto& e : batch) latency_.record(now - e.accepted_at);
+  d.delivered.fetch_add(batch.size(), std::memory_order_relaxed);
+  d.batches.fetch_add(1, std::memory_order_relaxed);
+  delivered_.fetch_add(batch.size(), std::memory_order_relaxed);
+  resolve(batch.size());
+}
+
+template <class P>
+void event_processor<P>::dead_letter(dest_state& d, std::vector<envelope<P>>& batch,
+                                     dead_letter_reason reason, std::uint32_t attempts,
+                                     const std::exception_ptr& error) {
+  for (auto& e : batch) {
+    dead_letters_.push(dead_letter_entry<P>{std::move(e), reason, attempts, error, d.options.name});
+  }
+  d.dead_lettered.fetch_add(batch.size(), std::memory_order_relaxed);
+  dead_lettered_.fetch_add(batch.size(), std::memory_order_relaxed);
+  resolve(batch.size());
+}
+
+template <class P>
+task<void> event_processor<P>::publish_loop() {
+  for (;;) {
+    co_await sleep_for(options_.metrics_interval);
+    std::lock_guard lock{window_mutex_};
+    const auto latency = latency_.read();
+    std::uint64_t attempts = 0, failed = 0;
+    for (auto& d : dests_) {
+      attempts += d->attempts.load(std::memory_order_relaxed);
+      failed += d->failed_attempts.load(std::memory_order_relaxed);
+    }
+    metrics_.send(build(latency.since(window_latency_), attempts - window_attempts_,
+                        failed - window_failed_));
+    window_latency_ = latency;
+    window_attempts_ = attempts;
+    window_failed_ = failed;
+  }
+}
+
+template <class P>
+processor_metrics event_processor<P>::snapshot() const {
+  std::uint64_t attempts = 0, failed = 0;
+  for (auto& d : dests_) {
+    attempts += d->attempts.load(std::memory_order_relaxed);
+    failed += d->failed_attempts.load(std::memory_order_relaxed);
+  }
+  return build(latency_.read(), attempts, failed);
+}
+
+template <class P>
+processor_metrics event_processor<P>::build(const latency_histogram::counts& latency,
+                                            std::uint64_t attempts, std::uint64_t failed) const {
+  processor_metrics m;
+  // Resolutions first, acceptances last: a snapshot taken while events move then errs towards
+  // a backlog that is too small, never towards counting an event twice.
+  m.delivered = delivered_.load();
+  m.dead_lettered = dead_lettered_.load();
+  m.shed = shed_.load();
+  m.backlog = backlog_.load();
+  m.accepted = accepted_.load();
+  m.rejected = rejected_.load(std::memory_order_relaxed);
+  m.replayed = replayed_.load(std::memory_order_relaxed);
+  for (std::size_t p = 0; p < priority_count; ++p) {
+    m.queued[p] = queued_[p].load(std::memory_order_relaxed);
+  }
+  m.latency_avg = latency.mean();
+  m.latency_p99 = latency.quantile(0.99);
+  m.error_rate = attempts == 0 ? 0.0 : static_cast<double>(failed) / static_cast<double>(attempts);
+  m.destinations.reserve(dests_.size());
+  for (auto& d : dests_) {
+    destination_metrics dm;
+    dm.name = d->options.name;
+    dm.breaker = d->breaker.state();
+    dm.delivered = d->delivered.load(std::memory_order_relaxed);
+    dm.dead_lettered = d->dead_lettered.load(std::memory_order_relaxed);
+    dm.batches = d->batches.load(std::memory_order_relaxed);
+    dm.attempts = d->attempts.load(std::memory_order_relaxed);
+    dm.failed_attempts = d->failed_attempts.load(std::memory_order_relaxed);
+    {
+      std::lock_guard lock{d->lock};
+      dm.queued = d->queued;
+    }
+    dm.in_delivery = d->in_delivery.load(std::memory_order_relaxed);
+    m.destinations.push_back(std::move(dm));
+  }
+  m.draining = stopping_.load();
+  m.stopped = stopped_.load();
+  return m;
+}
+
+}  // namespace weft::flow
