@@ -26,6 +26,7 @@ struct workload_result {
   double seconds = 0;     // from the root's first spawn to its seeing completion
   bool valid = true;      // false if the workload computed a wrong answer (fib's result)
   std::optional<lateness_percentiles> lateness = {};  // the timer workloads only
+  std::optional<lateness_percentiles> latency = {};   // flow_events: added latency, same units
   std::optional<double> idle_cpu_seconds = {};        // idle_timers: process CPU while idle
 };
 
@@ -38,7 +39,7 @@ struct workload {
 /// spawn_many, yield_many, chained_spawn, fork_join_fib, parallel_work, timers, timer_lateness,
 /// idle_timers, ping_pong, suspended_tasks, dump_tasks, dump_pause, and the flow workloads.
 const std::vector<workload>& runtime_workloads();
-/// flow_pipeline, flow_pipeline_unordered (flow_workloads.cpp); runtime_workloads() lists them
+/// flow_pipeline, flow_pipeline_unordered, flow_events (flow_workloads.cpp); runtime_workloads() lists them
 /// too.
 const std::vector<workload>& flow_workloads();
 

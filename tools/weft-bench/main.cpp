@@ -199,7 +199,8 @@ struct row {
   std::vector<double> ops_per_sec;
   std::vector<double> seconds;
   long peak_rss_kb;
-  std::vector<weft::bench::lateness_percentiles> lateness;  // the timer workloads only
+  // The timer workloads' wake-up lateness, or flow_events' added latency.
+  std::vector<weft::bench::lateness_percentiles> lateness;
   std::vector<double> idle_cpu_ms;                          // idle_timers only
 };
 
@@ -210,12 +211,12 @@ double median(std::vector<double> v) {
 }
 
 /// The extra JSON fields of a timer workload; run.sh keeps fields it does not know.
-std::string lateness_json(const std::optional<weft::bench::lateness_percentiles>& l) {
+std::string lateness_json(const std::optional<weft::bench::lateness_percentiles>& l,
+                          const char* field = "lateness") {
   if (!l) return {};
-  char buf[128];
-  std::snprintf(buf, sizeof buf,
-                ",\"lateness_p50_us\":%.3f,\"lateness_p99_us\":%.3f,\"lateness_max_us\":%.3f",
-                l->p50_us, l->p99_us, l->max_us);
+  char buf[160];
+  std::snprintf(buf, sizeof buf, ",\"%s_p50_us\":%.3f,\"%s_p99_us\":%.3f,\"%s_max_us\":%.3f",
+                field, l->p50_us, field, l->p99_us, field, l->max_us);
   return buf;
 }
 
@@ -364,12 +365,14 @@ int main(int argc, char** argv) {
         r.seconds.push_back(result.seconds);
         r.peak_rss_kb = peak_rss_kb();
         if (result.lateness) r.lateness.push_back(*result.lateness);
+        if (result.latency) r.lateness.push_back(*result.latency);
         if (result.idle_cpu_seconds) r.idle_cpu_ms.push_back(*result.idle_cpu_seconds * 1e3);
         std::printf(
             "{\"peer\":\"weft\",\"workload\":\"%s\",\"workers\":%zu,\"ops\":%llu,\"seconds\":%.6f,"
-            "\"ops_per_sec\":%.0f,\"peak_rss_kb\":%ld%s%s%s}\n",
+            "\"ops_per_sec\":%.0f,\"peak_rss_kb\":%ld%s%s%s%s}\n",
             name.c_str(), rt.worker_count(), static_cast<unsigned long long>(result.ops),
             result.seconds, rate, r.peak_rss_kb, lateness_json(result.lateness).c_str(),
+            lateness_json(result.latency, "latency").c_str(),
             idle_cpu_json(result.idle_cpu_seconds).c_str(),
             result.valid ? "" : ",\"error\":\"wrong result\"");
         std::fflush(stdout);
@@ -379,8 +382,8 @@ int main(int argc, char** argv) {
   }
   if (rows.empty()) return all_valid ? 0 : 2;
   if (!o.json) table << "\n";
-  table << "| workload | workers | median ops/s | median time | runs | peak RSS | wake-up lateness "
-           "p50 / p99 / max | CPU while idle |\n"
+  table << "| workload | workers | median ops/s | median time | runs | peak RSS | lateness or "
+           "latency p50 / p99 / max | CPU while idle |\n"
         << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : rows) {
     char time[32];

@@ -33,7 +33,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -140,13 +139,6 @@ class event_processor {
  private:
   using dest_state = detail::event_destination<P>;
 
-  // Counts a submitter between its stop check and its enqueue, so that the final sweep cannot
-  // miss an event that was let in just before the stop.
-  struct intake_guard {
-    std::atomic<std::size_t>& n;
-    explicit intake_guard(std::atomic<std::size_t>& c) noexcept : n(c) { n.fetch_add(1); }
-    ~intake_guard() { n.fetch_sub(1); }
-  };
   // Counts a submit() waiting for room (completions wake such waiters only).
   struct blocked_guard {
     std::atomic<std::size_t>& n;
@@ -174,26 +166,29 @@ class event_processor {
     backlog_.fetch_sub(k);
     if (blocked_.load() > 0) space_.send(space_version_.fetch_add(1) + 1);
   }
-  void enqueue(envelope<P>&& e) {
+  // The hot path touches one shared line besides the backlog: the destination's. The stop
+  // check is made under its lock, which the drain's sweep takes too, so an event is either
+  // refused or queued where the sweep finds it. False (the event back in `e`) once stopping.
+  bool enqueue(envelope<P>& e, bool fresh) {
     auto& d = *dests_[e.to.index];
-    const auto lane = static_cast<std::size_t>(e.level);
     bool ring = false;
     {
       std::lock_guard lock{d.lock};
+      if (stopping_.load(std::memory_order_relaxed)) return false;
+      if (fresh) e.id = d.next_sequence++ * dests_.size() + e.to.index;
+      ++d.accepted;
       ring = d.push_locked(std::move(e));
-      queued_[lane].fetch_add(1, std::memory_order_relaxed);
     }
     if (ring) d.bell.set();
+    return true;
   }
   envelope<P> wrap(P& payload, destination_id to, priority level) {
-    return envelope<P>{std::move(payload), next_id_.fetch_add(1, std::memory_order_relaxed), level,
-                       to, clock::now(), 0};
+    return envelope<P>{std::move(payload), 0, level, to, clock::now(), 0};
   }
   /// shed_lowest: removes the newest queued event of the lowest lane below `level`, from the
   /// destination with the most events in that lane.
   std::optional<envelope<P>> take_victim(priority level) {
     for (std::size_t p = priority_count; p-- > static_cast<std::size_t>(level) + 1;) {
-      if (queued_[p].load(std::memory_order_relaxed) == 0) continue;
       dest_state* best = nullptr;
       std::size_t most = 0;
       for (auto& d : dests_) {
@@ -205,10 +200,7 @@ class event_processor {
       }
       if (best == nullptr) continue;
       std::lock_guard lock{best->lock};
-      if (auto e = best->pop_newest_locked(p)) {
-        queued_[p].fetch_sub(1, std::memory_order_relaxed);
-        return e;
-      }
+      if (auto e = best->pop_newest_locked(p)) return e;
     }
     return std::nullopt;
   }
@@ -235,16 +227,13 @@ class event_processor {
   event_processor_options<P> options_;
   std::vector<std::unique_ptr<dest_state>> dests_;
 
-  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> accepted_shed_{0};  // accepted and shed at once (the rest: dests_)
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> dead_lettered_{0};
   std::atomic<std::uint64_t> shed_{0};
   std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> replayed_{0};
-  std::atomic<std::uint64_t> next_id_{1};
   std::atomic<std::size_t> backlog_{0};
-  std::array<std::atomic<std::size_t>, priority_count> queued_{};
-  std::atomic<std::size_t> entering_{0};
   std::atomic<std::size_t> blocked_{0};
   std::atomic<std::uint64_t> space_version_{0};
   watch<std::uint64_t> space_{0};
@@ -304,22 +293,26 @@ destination_id event_processor<P>::destination(std::string_view name) const {
 template <class P>
 submit_status event_processor<P>::offer(P& payload, destination_id to, priority level) {
   dest_of(to);
-  intake_guard in{entering_};
-  if (stopping_.load()) return submit_status::stopped;
+  if (stopping_.load(std::memory_order_relaxed)) return submit_status::stopped;
   if (try_admit()) {
-    accepted_.fetch_add(1, std::memory_order_relaxed);
-    enqueue(wrap(payload, to, level));
-    return submit_status::accepted;
+    auto e = wrap(payload, to, level);
+    if (enqueue(e, true)) return submit_status::accepted;
+    payload = std::move(e.payload);
+    resolve(1);
+    return submit_status::stopped;
   }
   if (options_.policy != backpressure::shed_lowest) return submit_status::full;
-  accepted_.fetch_add(1, std::memory_order_relaxed);
   if (auto victim = take_victim(level)) {
     // The new event takes the victim's place in the backlog.
     shed_one(*victim);
-    enqueue(wrap(payload, to, level));
-    return submit_status::accepted;
+    auto e = wrap(payload, to, level);
+    if (enqueue(e, true)) return submit_status::accepted;
+    payload = std::move(e.payload);
+    resolve(1);
+    return submit_status::stopped;
   }
   const auto incoming = wrap(payload, to, level);
+  accepted_shed_.fetch_add(1);
   shed_one(incoming);
   return submit_status::shed;
 }
@@ -357,17 +350,17 @@ template <class P>
 std::size_t event_processor<P>::replay(std::size_t max) {
   auto entries = dead_letters_.take(max);
   std::size_t done = 0;
-  {
-    intake_guard in{entering_};
-    for (; done < entries.size(); ++done) {
-      if (stopping_.load() || !try_admit()) break;
-      auto e = std::move(entries[done].event);
-      ++e.replays;
-      e.accepted_at = clock::now();
-      accepted_.fetch_add(1, std::memory_order_relaxed);
-      replayed_.fetch_add(1, std::memory_order_relaxed);
-      enqueue(std::move(e));
+  for (; done < entries.size(); ++done) {
+    if (stopping_.load() || !try_admit()) break;
+    auto& e = entries[done].event;
+    ++e.replays;
+    e.accepted_at = clock::now();
+    if (!enqueue(e, false)) {
+      --e.replays;
+      resolve(1);
+      break;
     }
+    replayed_.fetch_add(1, std::memory_order_relaxed);
   }
   if (done < entries.size()) {
     entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(done));
@@ -449,14 +442,12 @@ task<void> event_processor<P>::run(cancel_token stop) {
 
 template <class P>
 void event_processor<P>::sweep() {
-  // A submitter that passed its stop check just before the stop is finishing its enqueue.
-  while (entering_.load() != 0) std::this_thread::yield();
+  // begin_drain ran: enqueue refuses under the lock taken here, so nothing arrives after.
   for (auto& d : dests_) {
     std::vector<envelope<P>> rest;
     {
       std::lock_guard lock{d->lock};
       for (std::size_t p = 0; p < priority_count; ++p) {
-        queued_[p].fetch_sub(d->lanes[p].size(), std::memory_order_relaxed);
         for (auto& e : d->lanes[p]) rest.push_back(std::move(e));
         d->lanes[p].clear();
       }
@@ -485,10 +476,7 @@ task<void> event_processor<P>::batcher(dest_state& d) {
               (d.queued > 0 &&
                (draining || clock::now() >= d.oldest_locked() + d.options.flush_interval))) {
             batch.reserve(std::min(d.queued, d.options.batch_size));
-            const auto taken = d.take_batch_locked(options_.weights, batch);
-            for (std::size_t p = 0; p < priority_count; ++p) {
-              if (taken[p] != 0) queued_[p].fetch_sub(taken[p], std::memory_order_relaxed);
-            }
+            d.take_batch_locked(options_.weights, batch);
           } else if (d.queued == 0 && draining) {
             finished = true;
           } else {
@@ -651,12 +639,9 @@ processor_metrics event_processor<P>::build(const latency_histogram::counts& lat
   m.dead_lettered = dead_lettered_.load();
   m.shed = shed_.load();
   m.backlog = backlog_.load();
-  m.accepted = accepted_.load();
+  m.accepted = accepted_shed_.load();
   m.rejected = rejected_.load(std::memory_order_relaxed);
   m.replayed = replayed_.load(std::memory_order_relaxed);
-  for (std::size_t p = 0; p < priority_count; ++p) {
-    m.queued[p] = queued_[p].load(std::memory_order_relaxed);
-  }
   m.latency_avg = latency.mean();
   m.latency_p99 = latency.quantile(0.99);
   m.error_rate = attempts == 0 ? 0.0 : static_cast<double>(failed) / static_cast<double>(attempts);
@@ -673,6 +658,8 @@ processor_metrics event_processor<P>::build(const latency_histogram::counts& lat
     {
       std::lock_guard lock{d->lock};
       dm.queued = d->queued;
+      m.accepted += d->accepted;
+      for (std::size_t p = 0; p < priority_count; ++p) m.queued[p] += d->lanes[p].size();
     }
     dm.in_delivery = d->in_delivery.load(std::memory_order_relaxed);
     m.destinations.push_back(std::move(dm));

@@ -45,6 +45,8 @@ struct event_destination {
   spin_lock lock;
   std::array<std::deque<envelope<P>>, priority_count> lanes;
   std::size_t queued = 0;
+  std::uint64_t accepted = 0;       // events queued here ever (replays included)
+  std::uint64_t next_sequence = 1;  // ids are sequence × destinations + index: unique
   std::array<std::uint64_t, priority_count> deficit{};
   std::size_t cursor = 0;      // the lane the round robin serves now
   bool granted = false;        // whether that lane got its quantum in this visit
