@@ -81,9 +81,13 @@ void validate_destination(std::string_view name, bool has_deliver, std::size_t b
 /// Delivery: a destination's batcher takes a batch when `batch_size` events wait, or when the
 /// oldest has waited `flush_interval`, and while it has a free delivery slot (`concurrency`).
 /// The batch goes through retry (with backoff and jitter), the breaker, and a timeout per
-/// attempt. A batch that finds the breaker open waits for it (at its retry_after) until
-/// `open_deadline`, then is dead-lettered (breaker_open); one whose retries are exhausted, or
-/// whose failure is not retried, is dead-lettered at once. replay() hands dead letters back.
+/// attempt. A batch that finds the breaker open waits for it (probing at its retry_after) until
+/// `open_deadline` after it first found it open, then is dead-lettered (breaker_open). A pass
+/// through the retry layer that ends in a failure dead-letters the batch at once: retries
+/// exhausted when the pass made retry.max_attempts attempts, not retryable otherwise. A pass
+/// ended by the breaker opening is followed by a new pass once it lets calls through, so a held
+/// batch's attempts (dead_letter_entry::attempts counts them all) may exceed max_attempts.
+/// replay() hands dead letters back.
 ///
 /// Misuse: an unknown destination id throws std::out_of_range from submit()/try_submit();
 /// run() a second time throws std::logic_error; submitting after a stop throws
@@ -522,11 +526,18 @@ task<void> event_processor<P>::deliver(dest_state& d, std::vector<envelope<P>> b
   bool delivered = false;
   resilience::pipeline layers{d.retry, d.breaker, d.limiter};
   const std::span<const envelope<P>> events{batch};
+  const auto exhausted = [&](std::uint32_t pass) {
+    return pass >= static_cast<std::uint32_t>(d.options.retry.max_attempts)
+               ? dead_letter_reason::retries_exhausted
+               : dead_letter_reason::not_retryable;
+  };
   while (!delivered && !dead) {
     clock::duration pause{};
+    std::uint32_t pass = 0;  // attempts in this pass through the retry layer
     try {
       co_await layers.execute([&] {
         ++attempts;
+        ++pass;
         return d.options.deliver(events);
       });
       delivered = true;
@@ -547,18 +558,17 @@ task<void> event_processor<P>::deliver(dest_state& d, std::vector<envelope<P>> b
                            give_up - now);
         }
       } else {
-        dead = attempts >= static_cast<std::uint32_t>(d.options.retry.max_attempts)
-                   ? dead_letter_reason::retries_exhausted
-                   : dead_letter_reason::not_retryable;
+        dead = exhausted(pass);
       }
     } catch (const operation_cancelled&) {
       dead = dead_letter_reason::shutdown;
     } catch (...) {
       error = std::current_exception();
-      dead = attempts >= static_cast<std::uint32_t>(d.options.retry.max_attempts)
-                 ? dead_letter_reason::retries_exhausted
-                 : dead_letter_reason::not_retryable;
+      dead = exhausted(pass);
     }
+    // Counted per pass, so the error rate moves while a batch is held by an open breaker.
+    d.attempts.fetch_add(pass, std::memory_order_relaxed);
+    d.failed_attempts.fetch_add(pass - (delivered ? 1u : 0u), std::memory_order_relaxed);
     if (delivered || dead) break;
     try {
       co_await sleep_for(pause);
@@ -566,9 +576,6 @@ task<void> event_processor<P>::deliver(dest_state& d, std::vector<envelope<P>> b
       dead = dead_letter_reason::shutdown;
     }
   }
-  const auto failed = attempts - (delivered ? 1u : 0u);
-  d.attempts.fetch_add(attempts, std::memory_order_relaxed);
-  d.failed_attempts.fetch_add(failed, std::memory_order_relaxed);
   d.in_delivery.fetch_sub(batch.size(), std::memory_order_relaxed);
   if (delivered) {
     acknowledge(d, batch);
