@@ -53,7 +53,8 @@ echo "== installed, pkg-config, static libraries"
 echo "== installed, CMake"
 mkdir -p "$tmp/cmake_app"
 cp "$example" "$version_example" "$src/docs/examples/flaky_dependency.cpp" \
-  "$src/docs/examples/flow_pipeline.cpp" "$tmp/cmake_app/"
+  "$src/docs/examples/flow_pipeline.cpp" "$src/docs/examples/event_processor.cpp" \
+  "$tmp/cmake_app/"
 cat > "$tmp/cmake_app/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.18)
 project(uses_weft CXX)
@@ -66,6 +67,8 @@ add_executable(flaky flaky_dependency.cpp)
 target_link_libraries(flaky PRIVATE weft::resilience)
 add_executable(flow flow_pipeline.cpp)
 target_link_libraries(flow PRIVATE weft::flow)
+add_executable(events event_processor.cpp)
+target_link_libraries(events PRIVATE weft::flow)
 CMAKE
 prefix=$(dirname "$(dirname "$(find "$tmp/dest" -name weftConfig.cmake | head -1)")")
 cmake -S "$tmp/cmake_app" -B "$tmp/cmake_app/b" -DCMAKE_CXX_COMPILER="$cxx" \
@@ -75,6 +78,7 @@ cmake --build "$tmp/cmake_app/b" >/dev/null
 "$tmp/cmake_app/b/version"
 "$tmp/cmake_app/b/flaky" >/dev/null
 "$tmp/cmake_app/b/flow" >/dev/null
+"$tmp/cmake_app/b/events" >/dev/null
 # The static libraries through the same package.
 cmake -S "$tmp/cmake_app" -B "$tmp/cmake_app/s" -DCMAKE_CXX_COMPILER="$cxx" \
   -DCMAKE_PREFIX_PATH="$prefix" -DWEFT_USE_STATIC_LIBS=ON >/dev/null
@@ -83,6 +87,7 @@ if ldd "$tmp/cmake_app/s/fan_out" | grep -q libweft; then
   echo "consume: WEFT_USE_STATIC_LIBS still linked a shared libweft"; exit 1
 fi
 "$tmp/cmake_app/s/fan_out"
+"$tmp/cmake_app/s/events" >/dev/null  # weft::flow's static library brings resilience's
 
 echo "== meson subproject"
 mkdir -p "$tmp/app/subprojects/weft"
