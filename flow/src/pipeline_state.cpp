@@ -1,5 +1,8 @@
-// The non-template parts of weft::flow pipelines: their counters, snapshots and dead letters.
+// The non-template parts of weft::flow pipelines: their counters, snapshots, dead letters and
+// stages' resilience layers.
 #include <cstdio>
+#include <stdexcept>
+#include <string>
 
 #include <weft/flow/pipeline.hpp>
 
@@ -11,6 +14,24 @@ void stage_counters::record_latency(std::int64_t ns) noexcept {
   const auto v = static_cast<std::uint64_t>(ns > 0 ? ns : 0);
   latency[duration_histogram::bucket_of(v)].fetch_add(1, std::memory_order_relaxed);
   latency_sum_ns.fetch_add(v, std::memory_order_relaxed);
+}
+
+std::shared_ptr<stage_layers> make_stage_layers(const stage_options& o, bool item_copyable) {
+  if (!o.retry && !o.breaker && !o.timeout) return nullptr;
+  std::string who = "weft::flow::pipeline::stage '";
+  who += o.name;
+  who += "': ";
+  if (o.retry && o.retry->max_attempts > 1 && !item_copyable) {
+    throw std::invalid_argument(who.append("a retry needs items that can be copied"));
+  }
+  if (o.timeout && o.timeout->count() <= 0) {
+    throw std::invalid_argument(who.append("the timeout must be positive"));
+  }
+  auto l = std::make_shared<stage_layers>();
+  if (o.retry) l->retry.emplace(*o.retry);
+  if (o.breaker) l->breaker.emplace(*o.breaker);
+  if (o.timeout) l->timeout.emplace(*o.timeout);
+  return l;
 }
 
 std::size_t pipeline_state::add_stage(const stage_options& o) {

@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <ranges>
 #include <stdexcept>
 #include <string>
@@ -13,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <weft/cancel/operation_cancelled.hpp>
+#include <weft/resilience/error.hpp>
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/sync/event.hpp>
@@ -297,6 +301,125 @@ TEST(FlowPipeline, AGeneratorThatFailsAtOnceFailsThePipelineWithoutHanging) {
   EXPECT_THROW(rt.block_on(collect(std::move(p).run())), std::runtime_error);
   EXPECT_TRUE(stats.snapshot().finished);
   EXPECT_EQ(stats.snapshot().admitted, 0u);
+}
+
+TEST(FlowPipeline, AStageRetryCallsAgainWithACopyOfTheItem) {
+  weft::runtime rt{weft::testing::paused()};
+  std::mutex m;
+  std::map<int, int> calls;
+  auto p = flow::from_range(numbers(50)).stage(
+      {.name = "flaky",
+       .concurrency = 4,
+       .retry = weft::resilience::retry_options{
+           .max_attempts = 3, .backoff = weft::resilience::backoff::fixed(5ms)}},
+      [&](int x) -> weft::task<int> {
+        int n = 0;
+        {
+          std::lock_guard lock{m};
+          n = ++calls[x];
+        }
+        co_await weft::sleep_for(1ms);
+        if (n < 3) throw std::runtime_error("try again");  // two failures per item
+        co_return x * 10;
+      });
+  const auto stats = p.stats();
+  const auto start = rt.now();
+  const auto out = rt.block_on(collect(std::move(p).run()));
+  ASSERT_EQ(out.size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(out[static_cast<std::size_t>(i)], i * 10);
+    EXPECT_EQ(calls[i], 3);
+  }
+  // 50 items over 4 workers, each item 3 attempts of 1 ms with two 5 ms pauses: 13 ms apiece.
+  EXPECT_EQ(rt.now() - start, 13 * 13ms);
+  const auto s = stats.snapshot();
+  EXPECT_EQ(s.stages[0].in, 50u);
+  EXPECT_EQ(s.stages[0].failed, 0u);
+  EXPECT_TRUE(s.consistent());
+}
+
+TEST(FlowPipeline, AStageTimeoutFailsSlowItemsWhichThePolicyDrops) {
+  weft::runtime rt{weft::testing::paused()};
+  auto p = flow::from_range(numbers(20)).stage(
+      {.name = "bounded", .concurrency = 2, .on_failure = flow::failure_policy::drop,
+       .timeout = 10ms},
+      [](int x) -> weft::task<int> {
+        co_await weft::sleep_for(x % 2 == 1 ? 50ms : 2ms);
+        co_return x;
+      });
+  const auto stats = p.stats();
+  const auto out = rt.block_on(collect(std::move(p).run()));
+  EXPECT_EQ(out, (std::vector<int>{0, 2, 4, 6, 8, 10, 12, 14, 16, 18}));
+  const auto s = stats.snapshot();
+  EXPECT_EQ(s.stages[0].dropped, 10u);
+  EXPECT_EQ(s.stages[0].failed, 10u);
+  EXPECT_TRUE(s.consistent());
+}
+
+TEST(FlowPipeline, AStageBreakerRefusesItemsOnceOpenAndTheyAreDeadLettered) {
+  weft::runtime rt{weft::testing::paused()};
+  std::atomic<int> calls{0};
+  std::vector<flow::dead_letter> dead;
+  weft::resilience::circuit_breaker_options breaker;
+  breaker.window = weft::resilience::window::consecutive(3);
+  breaker.minimum_calls = 3;
+  breaker.open_duration = 1h;
+  auto p = flow::from_range(numbers(10))
+               .stage({.name = "down",
+                       .concurrency = 1,
+                       .on_failure = flow::failure_policy::dead_letter,
+                       .breaker = breaker},
+                      [&](int) -> weft::task<int> {
+                        ++calls;
+                        throw std::runtime_error("503");
+                        co_return 0;
+                      })
+               .dead_letters([&](flow::dead_letter d) { dead.push_back(std::move(d)); });
+  const auto out = rt.block_on(collect(std::move(p).run()));
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(calls.load(), 3);  // then the breaker is open: the function is not called
+  ASSERT_EQ(dead.size(), 10u);
+  for (std::size_t i = 0; i < dead.size(); ++i) {
+    EXPECT_EQ(dead[i].sequence, i);
+    if (i < 3) {
+      EXPECT_THROW(std::rethrow_exception(dead[i].error), std::runtime_error);
+    } else {
+      try {
+        std::rethrow_exception(dead[i].error);
+      } catch (const weft::resilience::rejected& r) {
+        EXPECT_EQ(r.code(), weft::resilience::errc::circuit_open);
+      } catch (...) {
+        ADD_FAILURE() << "item " << i << " was not refused by the breaker";
+      }
+    }
+  }
+}
+
+weft::async_generator<std::unique_ptr<int>> boxed(int v) {
+  co_yield std::make_unique<int>(v);
+}
+
+TEST(FlowPipeline, StageLayersRefuseWhatTheyCannotDo) {
+  // A retry needs to call again with the same item: a move-only item cannot be given twice.
+  EXPECT_THROW((void)flow::from_generator(boxed(1))
+                   .stage({.retry = weft::resilience::retry_options{.max_attempts = 2}},
+                          [](std::unique_ptr<int> v) -> weft::task<int> { co_return *v; }),
+               std::invalid_argument);
+  EXPECT_THROW((void)flow::from_range(numbers(1)).stage(
+                   {.timeout = 0ms}, [](int x) -> weft::task<int> { co_return x; }),
+               std::invalid_argument);
+  EXPECT_THROW((void)flow::from_range(numbers(1)).stage(
+                   {.retry = weft::resilience::retry_options{.max_attempts = 0}},
+                   [](int x) -> weft::task<int> { co_return x; }),
+               std::invalid_argument);
+  // One attempt needs no copy: a move-only item may go through a breaker and a timeout.
+  weft::runtime rt{weft::testing::paused()};
+  auto out = rt.block_on(collect(
+      flow::from_generator(boxed(7))
+          .stage({.breaker = weft::resilience::circuit_breaker_options{}, .timeout = 1s},
+                 [](std::unique_ptr<int> v) -> weft::task<int> { co_return *v; })
+          .run()));
+  EXPECT_EQ(out, std::vector<int>{7});
 }
 
 TEST(FlowPipeline, MisuseIsRefused) {

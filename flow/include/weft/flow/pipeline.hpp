@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <weft/flow/detail/pipeline_machinery.hpp>
+#include <weft/flow/detail/stage_layers.hpp>
 #include <weft/flow/stage_options.hpp>
 #include <weft/flow/stage_stats.hpp>
 #include <weft/stream/async_generator.hpp>
@@ -61,15 +62,18 @@ class pipeline {
   pipeline& operator=(const pipeline&) = delete;
 
   /// Appends a stage: `fn(T)` returns a task<R>; R becomes the pipeline's item type. `fn` is
-  /// called on the stage's workers, concurrently up to options.concurrency.
+  /// called on the stage's workers, concurrently up to options.concurrency, through the
+  /// options' resilience layers when it has any.
   template <class F>
-  auto stage(stage_options options, F fn) && {
-    using R = detail::stage_result_t<F, T>;
+  auto stage(stage_options options, F f) && {
+    using L = detail::layered_stage<T, F>;
+    using R = detail::stage_result_t<L, T>;
     require_state("stage");
     if (options.concurrency == 0) {
       throw std::invalid_argument("weft::flow::pipeline::stage '" + options.name +
                                   "': concurrency must be at least 1");
     }
+    L fn{std::move(f), detail::make_stage_layers(options, std::is_copy_constructible_v<T>)};
     pipeline<R> next;
     next.state_ = std::move(state_);
     const std::size_t index = next.state_->add_stage(options);
@@ -77,7 +81,7 @@ class pipeline {
     next.out_buffer_ = options.buffer;
     next.launch_ = [prev = std::move(launch_), in_buffer = out_buffer_, index,
                     options = std::move(options),
-                    fn = std::make_shared<F>(std::move(fn))](
+                    fn = std::make_shared<L>(std::move(fn))](
                        detail::launch_context& ctx, channel<detail::envelope<R>>& out) mutable {
       std::atomic<std::int64_t>* out_queued = ctx.consumer_queued;
       detail::stage_counters& counters = ctx.state->stages[index];
@@ -87,7 +91,7 @@ class pipeline {
       auto closer =
           std::make_shared<detail::stage_closer<detail::envelope<R>>>(out, options.concurrency);
       for (std::size_t i = 0; i < options.concurrency; ++i) {
-        ctx.group.spawn(detail::stage_worker<T, R, F>(
+        ctx.group.spawn(detail::stage_worker<T, R, L>(
                             ctx.state, index, options.on_failure, fn, in, out, out_queued,
                             detail::closer_guard<detail::envelope<R>>{closer}),
                         spawn_options{.name = options.name});
