@@ -44,19 +44,23 @@ struct service {
 };
 
 flow::destination_options<order_event> destination(service& s) {
+  // clang-format off
+  // [readme:event_destination]
   flow::destination_options<order_event> d;
   d.name = s.name;
-  d.deliver = [&s](std::span<const flow::envelope<order_event>> b) { return s.deliver(b); };
-  d.batch_size = 100;
-  d.flush_interval = 50ms;
-  d.concurrency = 2;
+  d.deliver = [&s](std::span<const flow::envelope<order_event>> batch) { return s.deliver(batch); };
+  d.batch_size = 100;                   // a batch goes at 100 events,
+  d.flush_interval = 50ms;              // or when its oldest waited 50 ms
+  d.concurrency = 2;                    // batches in delivery at once
   d.attempt_timeout = 1s;
-  d.retry.max_attempts = 3;
+  d.retry.max_attempts = 3;             // exponential backoff with full jitter
   d.retry.backoff = weft::resilience::backoff::exponential(50ms, 2.0, 1s);
   d.breaker.window = weft::resilience::window::consecutive(3);
   d.breaker.minimum_calls = 3;
   d.breaker.open_duration = 500ms;
-  d.open_deadline = 1500ms;
+  d.open_deadline = 1500ms;             // held that long by an open breaker: dead-lettered
+  // [/readme:event_destination]
+  // clang-format on
   return d;
 }
 
@@ -85,13 +89,17 @@ int main() {
     return t >= 1s && t < 4s;
   };
 
+  // clang-format off
+  // [readme:event_processor]
   flow::event_processor<order_event> events{{
       .destinations = {destination(analytics), destination(billing), destination(audit)},
-      .max_backlog = 20'000,
-      .policy = flow::backpressure::block,
+      .max_backlog = 20'000,                  // events in flight, at most
+      .policy = flow::backpressure::block,    // or reject, or shed_lowest
       .drain_grace = 2s,
       .metrics_interval = 1s,
   }};
+  // [/readme:event_processor]
+  // clang-format on
   const flow::destination_id to[] = {events.destination("analytics"),
                                      events.destination("billing"), events.destination("audit")};
   const int total = 30'000;
@@ -99,15 +107,19 @@ int main() {
   std::size_t replayed = 0;
 
   rt.block_on([&]() -> weft::task<void> {
+    // clang-format off
+    // [readme:event_processor_run]
     weft::cancel_source stop;
     weft::task_group g;
-    g.spawn(events.run(stop.token()));
-    g.spawn([&]() -> weft::task<void> {  // the dashboard
+    g.spawn(events.run(stop.token()));     // until stop: then drain
+    g.spawn([&]() -> weft::task<void> {    // a dashboard
       auto rx = events.metrics().subscribe();
       long second = 0;
       while (auto m = co_await rx.changed()) print(*m, ++second);
-      print(rx.get(), ++second);
+      print(rx.get(), ++second);           // the final counters
     });
+    // [/readme:event_processor_run]
+    // clang-format on
     g.spawn([&]() -> weft::task<void> {  // replays once billing is back
       co_await weft::sleep_for(5s);
       for (auto& d : events.dead_letters().take()) {
@@ -123,8 +135,12 @@ int main() {
       order_event e;
       e.order = i;
       e.what = "order placed";
+      // clang-format off
+      // [readme:event_processor_submit]
       co_await events.submit(std::move(e), to[k],
                              k == 1 ? flow::priority::high : flow::priority::medium);
+      // [/readme:event_processor_submit]
+      // clang-format on
     }
     co_await weft::sleep_for(1s);
     stop.request_cancellation();  // drain: intake closes, buffers flush

@@ -25,6 +25,7 @@
 #include <weft/runtime.hpp>
 #include <weft/spawn.hpp>
 #include <weft/time/sleep.hpp>
+#include <weft/yield.hpp>
 
 #include "support/paused_time.hpp"
 
@@ -733,6 +734,244 @@ TEST(EventProcessor, ConcurrencyBoundsBatchesInDelivery) {
   expect_final(p);
 }
 
+TEST(EventProcessor, TheGracePeriodCutsTheLastBatchInDelivery) {
+  weft::runtime rt{weft::testing::paused()};
+  recorder r;
+  r.delay = 10s;
+  flow::event_processor<int> p{{.destinations = {to(r, "a", 10, 1ms)}, .drain_grace = 2500ms}};
+  long returned_at = 0;
+  rt.block_on([&]() -> weft::task<void> {
+    r.start = weft::clock::now();
+    weft::task_group g;
+    g.spawn(p.run());
+    for (int i = 0; i < 10; ++i) co_await p.submit(i, p.destination("a"));
+    co_await weft::sleep_for(1ms);  // the batch is in delivery, nothing is queued
+    p.stop();
+    co_await g.join();
+    returned_at = ms_since(r.start);
+  }());
+  EXPECT_EQ(returned_at, 2501);
+  auto dead = p.dead_letters().take();
+  ASSERT_EQ(dead.size(), 10u);
+  EXPECT_EQ(dead[0].reason, flow::dead_letter_reason::shutdown);
+  EXPECT_EQ(dead[0].attempts, 1u);
+  EXPECT_EQ(p.snapshot().destinations[0].failed_attempts, 0u);  // cut, not failed
+  expect_final(p);
+}
+
+TEST(EventProcessor, CancellingRunStopsTheLastBatchInDeliveryAtOnce) {
+  weft::runtime rt{weft::testing::paused()};
+  recorder r;
+  r.delay = 10s;
+  flow::event_processor<int> p{{.destinations = {to(r, "a", 10, 1ms)}}};
+  long returned_at = 0;
+  rt.block_on([&]() -> weft::task<void> {
+    r.start = weft::clock::now();
+    auto run = weft::spawn(p.run());
+    for (int i = 0; i < 10; ++i) co_await p.submit(i, p.destination("a"));
+    co_await weft::sleep_for(1ms);
+    run.cancel();
+    try {
+      co_await run;
+    } catch (const weft::operation_cancelled&) {
+    }
+    returned_at = ms_since(r.start);
+  }());
+  EXPECT_EQ(returned_at, 1);
+  EXPECT_EQ(p.dead_letters().size(), 10u);
+  expect_final(p);
+}
+
+TEST(EventProcessor, AZeroGraceDeadLettersEverythingNotDeliveredAtOnce) {
+  weft::runtime rt{weft::testing::paused()};
+  recorder r;
+  r.delay = 5ms;
+  flow::event_processor<int> p{{.destinations = {to(r, "a", 10, 1ms)},
+                                .drain_grace = weft::clock::duration::zero()}};
+  rt.block_on([&]() -> weft::task<void> {
+    weft::task_group g;
+    g.spawn(p.run());
+    for (int i = 0; i < 100; ++i) co_await p.submit(i, p.destination("a"));
+    co_await weft::sleep_for(12ms);  // two batches delivered, the third in delivery
+    p.stop();
+    co_await g.join();
+  }());
+  EXPECT_EQ(r.acked_events(), 20u);
+  EXPECT_EQ(p.dead_letters().size(), 80u);
+  expect_final(p);
+}
+
+TEST(EventProcessor, AThrowingShedCallbackChangesNoCounter) {
+  weft::runtime rt{weft::testing::paused()};
+  recorder r;
+  int calls = 0;
+  flow::event_processor<int> p{{.destinations = {to(r, "a", 100, 10ms)},
+                                .max_backlog = 2,
+                                .policy = flow::backpressure::shed_lowest,
+                                .on_shed = [&](const flow::envelope<int>&) {
+                                  ++calls;
+                                  throw std::runtime_error("logging is down");
+                                }}};
+  const auto a = p.destination("a");
+  EXPECT_EQ(p.try_submit(1, a, flow::priority::low), flow::submit_status::accepted);
+  EXPECT_EQ(p.try_submit(2, a, flow::priority::low), flow::submit_status::accepted);
+  EXPECT_EQ(p.try_submit(3, a, flow::priority::high), flow::submit_status::accepted);  // sheds 2
+  EXPECT_EQ(p.try_submit(4, a, flow::priority::low), flow::submit_status::shed);       // itself
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(p.snapshot().backlog, 2u);
+  rt.block_on([&]() -> weft::task<void> {
+    p.stop();
+    co_await p.run();
+  }());
+  EXPECT_EQ(r.acked_events(), 2u);
+  EXPECT_EQ(p.snapshot().shed, 2u);
+  expect_final(p);
+}
+
+TEST(EventProcessor, ReplayIsRefusedOnceStoppingAndKeepsTheDeadLetters) {
+  weft::runtime rt{weft::testing::paused()};
+  recorder r;
+  r.failing = [] { return true; };
+  flow::event_processor<int> p{{.destinations = {to(r, "a", 5, 1ms)}}};
+  rt.block_on([&]() -> weft::task<void> {
+    weft::task_group g;
+    g.spawn(p.run());
+    for (int i = 0; i < 5; ++i) co_await p.submit(i, p.destination("a"));
+    co_await weft::sleep_for(5ms);
+    p.stop();
+    EXPECT_EQ(p.replay(), 0u);
+    co_await g.join();
+    EXPECT_EQ(p.replay(), 0u);
+  }());
+  EXPECT_EQ(p.dead_letters().size(), 5u);
+  EXPECT_EQ(p.snapshot().replayed, 0u);
+  expect_final(p);
+}
+
+TEST(EventProcessor, ARunCancelledBeforeItStartsStillClosesTheProcessor) {
+  weft::runtime rt{weft::testing::paused()};
+  recorder r;
+  flow::event_processor<int> p{{.destinations = {to(r, "a")}}};
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(p.try_submit(i, flow::destination_id{0}), flow::submit_status::accepted);
+  rt.block_on([&]() -> weft::task<void> {
+    auto rx = p.metrics().subscribe();
+    auto run = weft::spawn(p.run());
+    run.cancel();  // before it ever ran
+    try {
+      co_await run;
+    } catch (const weft::operation_cancelled&) {
+    }
+    EXPECT_FALSE(co_await rx.changed());  // the watch closed
+    EXPECT_TRUE(rx.get().stopped);
+  }());
+  int v = 8;
+  EXPECT_EQ(p.try_submit(v, flow::destination_id{0}), flow::submit_status::stopped);
+  EXPECT_EQ(p.dead_letters().size(), 7u);
+  expect_final(p);
+}
+
+TEST(EventProcessor, AFlushIntervalOfNeverFlushesOnlyAtSizeOrDrain) {
+  weft::runtime rt{weft::testing::paused()};
+  recorder r;
+  auto d = to(r, "a", 10, weft::clock::duration::max());
+  d.open_deadline = weft::clock::duration::max();
+  flow::event_processor<int> p{{.destinations = {d}}};
+  rt.block_on([&]() -> weft::task<void> {
+    r.start = weft::clock::now();
+    weft::task_group g;
+    g.spawn(p.run());
+    for (int i = 0; i < 15; ++i) co_await p.submit(i, p.destination("a"));
+    co_await weft::sleep_for(24h);
+    EXPECT_EQ(r.acked_events(), 10u);  // the full batch only
+    p.stop();
+    co_await g.join();
+  }());
+  EXPECT_EQ(r.acked_events(), 15u);
+  expect_final(p);
+}
+
+// Cancelling run() at every point of a burst (a delivery may be cancelled before it ever ran):
+// every event ends delivered or dead-lettered.
+TEST(EventProcessor, CancellingAtAnyPointOfABurstLosesNothing) {
+  for (int k = 0; k < 40; ++k) {
+    weft::runtime rt{weft::testing::paused()};
+    recorder r;
+    auto d = to(r, "a", 5, 1ms);
+    d.concurrency = 4;
+    flow::event_processor<int> p{{.destinations = {d}}};
+    rt.block_on([&]() -> weft::task<void> {
+      for (int i = 0; i < 100; ++i) co_await p.submit(i, p.destination("a"));
+      auto run = weft::spawn(p.run());
+      for (int y = 0; y < k; ++y) co_await weft::yield();
+      run.cancel();
+      try {
+        co_await run;
+      } catch (const weft::operation_cancelled&) {
+      }
+    }());
+    const auto m = p.snapshot();
+    EXPECT_EQ(m.delivered + m.dead_lettered, 100u) << "cancelled after " << k << " yields";
+    EXPECT_EQ(m.delivered, r.acked_events());
+    expect_final(p);
+  }
+}
+
+// The drain's deadline and a hard cancel on two real workers, with deliveries in flight.
+TEST(EventProcessor, DrainDeadlinesAndCancelsOnTwoWorkersKeepTheIdentity) {
+  for (int round = 0; round < 20; ++round) {
+    weft::runtime rt{weft::runtime_options{.workers = 2}};
+    std::atomic<std::uint64_t> seen{0};
+    std::vector<flow::destination_options<int>> dests;
+    for (int i = 0; i < 3; ++i) {
+      flow::destination_options<int> d;
+      d.name = "d";
+      d.name += std::to_string(i);
+      d.batch_size = 8;
+      d.flush_interval = 100us;
+      d.concurrency = 3;
+      d.deliver = [&, i](std::span<const flow::envelope<int>> events) -> weft::task<void> {
+        co_await weft::sleep_for(std::chrono::microseconds{50 * (i + 1)});
+        seen.fetch_add(events.size());
+      };
+      dests.push_back(std::move(d));
+    }
+    flow::event_processor<int> p{{.destinations = std::move(dests),
+                                  .max_backlog = 300,
+                                  .drain_grace = std::chrono::microseconds{200 * (round % 4)}}};
+    rt.block_on([&]() -> weft::task<void> {
+      auto run = weft::spawn(p.run());
+      weft::task_group producers;
+      for (int t = 0; t < 2; ++t) {
+        producers.spawn([&, t]() -> weft::task<void> {
+          for (int i = 0; i < 2000; ++i) {
+            try {
+              co_await p.submit(i, flow::destination_id{static_cast<std::uint32_t>((i + t) % 3)});
+            } catch (const flow::processor_stopped&) {
+              co_return;
+            }
+          }
+        });
+      }
+      co_await weft::sleep_for(std::chrono::microseconds{300});
+      if (round % 2 == 0) {
+        p.stop();
+      } else {
+        run.cancel();
+      }
+      try {
+        co_await run;
+      } catch (const weft::operation_cancelled&) {
+      }
+      co_await producers.join();
+    }());
+    const auto m = p.snapshot();
+    expect_identity(m);
+    EXPECT_EQ(m.backlog, 0u);
+    EXPECT_EQ(m.delivered, seen.load());
+    EXPECT_EQ(m.dead_lettered, p.dead_letters().added());
+  }
+}
+
 TEST(EventProcessor, MisuseGetsClearErrors) {
   recorder r;
   using opts = flow::event_processor_options<int>;
@@ -754,6 +993,9 @@ TEST(EventProcessor, MisuseGetsClearErrors) {
   no_deliver.deliver = nullptr;
   EXPECT_THROW((flow::event_processor<int>{opts{.destinations = {no_deliver}}}),
                std::invalid_argument);
+  EXPECT_THROW(
+      (flow::event_processor<int>{opts{.destinations = {to(r, "a")}, .dead_letter_capacity = 0}}),
+      std::invalid_argument);
   auto no_slots = to(r, "a");
   no_slots.concurrency = 0;
   EXPECT_THROW((flow::event_processor<int>{opts{.destinations = {no_slots}}}),
@@ -793,6 +1035,9 @@ TEST(EventProcessor, ManyProducersOnTwoWorkersKeepTheIdentity) {
     weft::runtime rt{weft::runtime_options{.workers = 2}};
     std::atomic<std::uint64_t> seen{0};
     std::atomic<int> calls{0};
+    std::mutex ids_mutex;
+    std::set<std::uint64_t> ids;
+    bool duplicate = false;
     std::vector<flow::destination_options<int>> dests;
     for (int i = 0; i < 4; ++i) {
       flow::destination_options<int> d;
@@ -806,6 +1051,8 @@ TEST(EventProcessor, ManyProducersOnTwoWorkersKeepTheIdentity) {
       d.deliver = [&, i](std::span<const flow::envelope<int>> events) -> weft::task<void> {
         if (i == 3 && ++calls % 5 == 0) throw std::runtime_error("flaky");
         seen.fetch_add(events.size());
+        std::lock_guard lock{ids_mutex};
+        for (const auto& e : events) duplicate |= !ids.insert(e.id).second;
         co_return;
       };
       dests.push_back(std::move(d));
@@ -839,7 +1086,9 @@ TEST(EventProcessor, ManyProducersOnTwoWorkersKeepTheIdentity) {
     EXPECT_EQ(m.backlog, 0u);
     EXPECT_EQ(m.accepted + refused.load(), 20'000u);
     EXPECT_EQ(m.rejected, refused.load());
-    EXPECT_EQ(m.delivered, seen.load() - 0);
+    EXPECT_EQ(m.delivered, seen.load());
+    EXPECT_FALSE(duplicate) << "an event was acknowledged twice";
+    EXPECT_EQ(ids.size(), seen.load());
     EXPECT_EQ(m.dead_lettered, p.dead_letters().added());
   }
 }

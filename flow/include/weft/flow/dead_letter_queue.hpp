@@ -6,12 +6,14 @@
 // Cancellation: nothing here suspends.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,27 +43,44 @@ struct dead_letter_entry {
   std::string destination{};
 };
 
-/// A bounded FIFO of dead letters. When full, adding drops the oldest entry and counts it in
-/// overflowed(): the processor's counters still count the event as dead-lettered.
+/// A bounded FIFO of dead letters (capacity at least 1). When full, adding drops the oldest entry
+/// and counts it in overflowed(): the processor's counters still count the event as
+/// dead-lettered.
 ///
 ///     for (auto& d : processor.dead_letters().take(100)) log(d.reason, d.event.id);
 ///     processor.replay();   // or hand them back for another try
 template <class P>
 class dead_letter_queue {
  public:
-  explicit dead_letter_queue(std::size_t capacity) : capacity_(capacity) {}
+  /// Throws std::invalid_argument for a capacity of 0.
+  explicit dead_letter_queue(std::size_t capacity) : capacity_(capacity) {
+    if (capacity == 0) {
+      throw std::invalid_argument("weft::flow::dead_letter_queue: the capacity is 0");
+    }
+  }
   dead_letter_queue(const dead_letter_queue&) = delete;
   dead_letter_queue& operator=(const dead_letter_queue&) = delete;
 
-  /// Adds one entry (the oldest goes when full).
-  void push(dead_letter_entry<P> d) {
+  /// Adds one entry (the oldest goes when full). Never throws: an entry that memory cannot be
+  /// found for is dropped and counted in overflowed() too.
+  void push(dead_letter_entry<P> d) noexcept {
     std::lock_guard lock{mutex_};
+    ++added_;
     if (entries_.size() >= capacity_) {
       entries_.pop_front();
       ++overflowed_;
     }
-    entries_.push_back(std::move(d));
+    try {
+      entries_.push_back(std::move(d));
+    } catch (...) {
+      ++overflowed_;
+    }
+  }
+  /// Counts an entry that could not be built (memory) as dropped.
+  void count_lost() noexcept {
+    std::lock_guard lock{mutex_};
     ++added_;
+    ++overflowed_;
   }
   /// Removes and returns up to `max` entries, oldest first.
   [[nodiscard]] std::vector<dead_letter_entry<P>> take(

@@ -165,8 +165,18 @@ class event_processor {
     }
     return false;
   }
+  /// One entry into the dead-letter queue; an entry that memory cannot be found for is counted
+  /// as lost there (dead_letter_queue::overflowed), never thrown from here.
+  void add_dead_letter(dest_state& d, envelope<P>& e, dead_letter_reason reason,
+                       std::uint32_t attempts, const std::exception_ptr& error) noexcept {
+    try {
+      dead_letters_.push(dead_letter_entry<P>{std::move(e), reason, attempts, error, d.options.name});
+    } catch (...) {
+      dead_letters_.count_lost();
+    }
+  }
   /// `k` events left the backlog: wake the submitters waiting for room.
-  void resolve(std::size_t k) {
+  void resolve(std::size_t k) noexcept {
     backlog_.fetch_sub(k);
     if (blocked_.load() > 0) space_.send(space_version_.fetch_add(1) + 1);
   }
@@ -179,9 +189,10 @@ class event_processor {
     {
       std::lock_guard lock{d.lock};
       if (stopping_.load(std::memory_order_relaxed)) return false;
-      if (fresh) e.id = d.next_sequence++ * dests_.size() + e.to.index;
+      if (fresh) e.id = d.next_sequence * dests_.size() + e.to.index;
+      ring = d.push_locked(std::move(e));  // may throw (memory): then nothing changed
+      if (fresh) ++d.next_sequence;
       ++d.accepted;
-      ring = d.push_locked(std::move(e));
     }
     if (ring) d.bell.set();
     return true;
@@ -193,36 +204,90 @@ class event_processor {
   /// destination with the most events in that lane.
   std::optional<envelope<P>> take_victim(priority level) {
     for (std::size_t p = priority_count; p-- > static_cast<std::size_t>(level) + 1;) {
-      dest_state* best = nullptr;
-      std::size_t most = 0;
-      for (auto& d : dests_) {
-        std::lock_guard lock{d->lock};
-        if (d->lanes[p].size() > most) {
-          most = d->lanes[p].size();
-          best = d.get();
+      for (;;) {
+        dest_state* best = nullptr;
+        std::size_t most = 0;
+        for (auto& d : dests_) {
+          std::lock_guard lock{d->lock};
+          if (d->lanes[p].size() > most) {
+            most = d->lanes[p].size();
+            best = d.get();
+          }
         }
+        if (best == nullptr) break;  // this lane is empty: the next one up
+        std::lock_guard lock{best->lock};
+        if (auto e = best->pop_newest_locked(p)) return e;
+        // A batcher took it meanwhile: look at this lane again.
       }
-      if (best == nullptr) continue;
-      std::lock_guard lock{best->lock};
-      if (auto e = best->pop_newest_locked(p)) return e;
     }
     return std::nullopt;
   }
   /// try_submit without counting refusals (submit() counts its own).
   submit_status offer(P& payload, destination_id to, priority level);
-  void shed_one(const envelope<P>& e) {
+  // Counted first; the callback is a notification, and what it throws is swallowed (the event
+  // is shed either way, and the submitter's own event must not fail for it).
+  void shed_one(const envelope<P>& e) noexcept {
     shed_.fetch_add(1);
-    if (options_.on_shed) options_.on_shed(e);
+    if (!options_.on_shed) return;
+    try {
+      options_.on_shed(e);
+    } catch (...) {
+    }
   }
 
   task<void> batcher(dest_state& d);
-  task<void> deliver(dest_state& d, std::vector<envelope<P>> batch, semaphore::permit slot);
+  // A batch handed to a delivery task. Whatever happens to the task (it may be cancelled before
+  // it runs, and its frame destroyed with this in it), a batch not yet resolved is dead-lettered
+  // (shutdown) when this goes, so no event leaves the counters.
+  struct batch_in_delivery {
+    event_processor* owner = nullptr;
+    dest_state* d = nullptr;
+    std::vector<envelope<P>> events;
+    semaphore::permit slot;
+    batch_in_delivery(event_processor* o, dest_state* dest, std::vector<envelope<P>> e,
+                      semaphore::permit s) noexcept
+        : owner(o), d(dest), events(std::move(e)), slot(std::move(s)) {}
+    batch_in_delivery(batch_in_delivery&& other) noexcept
+        : owner(std::exchange(other.owner, nullptr)),
+          d(other.d),
+          events(std::move(other.events)),
+          slot(std::move(other.slot)) {}
+    batch_in_delivery& operator=(batch_in_delivery&&) = delete;
+    /// Marks it resolved (acknowledged or dead-lettered by the delivery itself).
+    void done() noexcept { owner = nullptr; }
+    ~batch_in_delivery() {
+      if (owner == nullptr) return;
+      d->in_delivery.fetch_sub(events.size(), std::memory_order_relaxed);
+      owner->dead_letter(*d, events, dead_letter_reason::shutdown, 0, nullptr);
+    }
+  };
+  task<void> deliver(batch_in_delivery b);
   void acknowledge(dest_state& d, const std::vector<envelope<P>>& batch);
   void dead_letter(dest_state& d, std::vector<envelope<P>>& batch, dead_letter_reason reason,
-                   std::uint32_t attempts, const std::exception_ptr& error);
+                   std::uint32_t attempts, const std::exception_ptr& error) noexcept;
   void begin_drain() noexcept;
+  // Finishes a run() whose task was destroyed before it started (cancelled first, or the
+  // runtime shut down): the intake closes, what is queued is dead-lettered (shutdown) and the
+  // metrics watch closes, as a run would have done.
+  struct run_guard {
+    event_processor* owner = nullptr;
+    bool entered = false;
+    explicit run_guard(event_processor* o) noexcept : owner(o) {}
+    run_guard(run_guard&& other) noexcept
+        : owner(std::exchange(other.owner, nullptr)), entered(other.entered) {}
+    run_guard& operator=(run_guard&&) = delete;
+    ~run_guard() {
+      if (owner == nullptr || entered) return;
+      owner->begin_drain();
+      owner->finish();
+    }
+  };
+  task<void> run_body(cancel_token stop, run_guard guard);
+  /// The end of a run: the sweep, the final snapshot, the watch closed.
+  void finish() noexcept;
+
   /// After every batcher stopped: dead-letters what is still queued (reason shutdown).
-  void sweep();
+  void sweep() noexcept;
   task<void> publish_loop();
   processor_metrics build(const latency_histogram::counts& latency, std::uint64_t attempts,
                           std::uint64_t failed) const;
@@ -298,23 +363,30 @@ template <class P>
 submit_status event_processor<P>::offer(P& payload, destination_id to, priority level) {
   dest_of(to);
   if (stopping_.load(std::memory_order_relaxed)) return submit_status::stopped;
-  if (try_admit()) {
+  // Queues the new event in a backlog slot it already holds; gives the slot back if the stop
+  // came first or memory ran out (the payload back in the caller's hands either way).
+  const auto place = [&]() -> bool {
     auto e = wrap(payload, to, level);
-    if (enqueue(e, true)) return submit_status::accepted;
+    try {
+      if (enqueue(e, true)) return true;
+    } catch (...) {
+      payload = std::move(e.payload);
+      resolve(1);
+      throw;
+    }
     payload = std::move(e.payload);
     resolve(1);
-    return submit_status::stopped;
-  }
+    return false;
+  };
+  if (try_admit()) return place() ? submit_status::accepted : submit_status::stopped;
   if (options_.policy != backpressure::shed_lowest) return submit_status::full;
   if (auto victim = take_victim(level)) {
-    // The new event takes the victim's place in the backlog.
+    // The new event takes the victim's slot. (A stop between the two leaves the victim shed,
+    // counted, where the drain would have dead-lettered or delivered it.)
     shed_one(*victim);
-    auto e = wrap(payload, to, level);
-    if (enqueue(e, true)) return submit_status::accepted;
-    payload = std::move(e.payload);
-    resolve(1);
-    return submit_status::stopped;
+    return place() ? submit_status::accepted : submit_status::stopped;
   }
+  if (stopping_.load()) return submit_status::stopped;
   const auto incoming = wrap(payload, to, level);
   accepted_shed_.fetch_add(1);
   shed_one(incoming);
@@ -332,43 +404,69 @@ submit_status event_processor<P>::try_submit(P& payload, destination_id to, prio
 
 template <class P>
 task<void> event_processor<P>::submit(P payload, destination_id to, priority level) {
-  for (;;) {
-    // Subscribe before looking, so that room made after the look wakes the wait below.
+  auto status = offer(payload, to, level);
+  while (status == submit_status::full && options_.policy == backpressure::block) {
+    // Full: subscribe, count ourselves waiting, then look again, so that room made after the
+    // look (whose maker sees the count) wakes the wait. Only waiting submitters pay for this.
     auto room = space_.subscribe();
-    std::optional<blocked_guard> waiting;
-    if (options_.policy == backpressure::block) waiting.emplace(blocked_);
-    const auto status = offer(payload, to, level);
-    if (status == submit_status::accepted || status == submit_status::shed) co_return;
-    rejected_.fetch_add(status == submit_status::stopped ||
-                                options_.policy == backpressure::reject
-                            ? 1
-                            : 0,
-                        std::memory_order_relaxed);
-    if (status == submit_status::stopped) throw processor_stopped();
-    if (options_.policy == backpressure::reject) throw backlog_full(options_.max_backlog);
+    blocked_guard waiting{blocked_};
+    status = offer(payload, to, level);
+    if (status != submit_status::full) break;
     co_await room.changed();
+    status = offer(payload, to, level);
   }
+  switch (status) {
+    case submit_status::accepted:
+    case submit_status::shed:
+      co_return;
+    case submit_status::stopped:
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      throw processor_stopped();
+    case submit_status::full:
+      break;
+  }
+  rejected_.fetch_add(1, std::memory_order_relaxed);
+  throw backlog_full(options_.max_backlog);
 }
 
 template <class P>
 std::size_t event_processor<P>::replay(std::size_t max) {
   auto entries = dead_letters_.take(max);
   std::size_t done = 0;
+  // Whatever did not go back in returns to the front of the queue, in order (also when memory
+  // ran out half way).
+  struct put_back_rest {
+    dead_letter_queue<P>& q;
+    std::vector<dead_letter_entry<P>>& entries;
+    std::size_t& done;
+    ~put_back_rest() {
+      if (done >= entries.size()) return;
+      entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(done));
+      q.put_back(std::move(entries));
+    }
+  } rest{dead_letters_, entries, done};
   for (; done < entries.size(); ++done) {
     if (stopping_.load() || !try_admit()) break;
     auto& e = entries[done].event;
-    ++e.replays;
+    const auto accepted_at = e.accepted_at;
     e.accepted_at = clock::now();
-    if (!enqueue(e, false)) {
+    ++e.replays;
+    bool queued = false;
+    try {
+      queued = enqueue(e, false);
+    } catch (...) {
       --e.replays;
+      e.accepted_at = accepted_at;
+      resolve(1);
+      throw;
+    }
+    if (!queued) {
+      --e.replays;
+      e.accepted_at = accepted_at;
       resolve(1);
       break;
     }
     replayed_.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (done < entries.size()) {
-    entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(done));
-    dead_letters_.put_back(std::move(entries));
   }
   return done;
 }
@@ -395,9 +493,36 @@ void event_processor<P>::begin_drain() noexcept {
 
 template <class P>
 task<void> event_processor<P>::run(cancel_token stop) {
+  return run_body(std::move(stop), run_guard{this});
+}
+
+template <class P>
+void event_processor<P>::finish() noexcept {
+  sweep();
+  stopped_.store(true);
+  std::lock_guard lock{window_mutex_};
+  const auto latency = latency_.read();
+  std::uint64_t attempts = 0, failed = 0;
+  for (auto& d : dests_) {
+    attempts += d->attempts.load();
+    failed += d->failed_attempts.load();
+  }
+  try {
+    metrics_.send(build(latency.since(window_latency_), attempts - window_attempts_,
+                        failed - window_failed_));
+  } catch (...) {
+    // Out of memory for the snapshot: the watch keeps the previous one; snapshot() is exact.
+  }
+  metrics_.close();
+}
+
+template <class P>
+task<void> event_processor<P>::run_body(cancel_token stop, run_guard guard) {
   if (started_.exchange(true)) {
+    guard.owner = nullptr;  // not this run's to finish
     throw std::logic_error("weft::flow::event_processor::run: the processor already ran");
   }
+  guard.entered = true;
   const auto own = co_await this_task::cancel_token();
   task_group batchers;
   for (auto& d : dests_) batchers.spawn(batcher(*d));
@@ -413,51 +538,43 @@ task<void> event_processor<P>::run(cancel_token stop) {
   begin_drain();
   if (!hard) {
     try {
-      // On the deadline the join is cancelled: it cancels the batchers and their deliveries,
-      // which dead-letter their batches, and waits for them.
+      // On the deadline the join is cancelled: it cancels the batchers (they cancel their
+      // deliveries, which dead-letter their batches) and waits for them.
       co_await weft::timeout(options_.drain_grace, batchers.join());
     } catch (const timed_out&) {
     } catch (const operation_cancelled&) {
       hard = true;
     }
   }
-  if (hard) {
-    batchers.cancel();
-    co_await shielded(join_all(batchers));
-  }
-  sweep();
+  // Whatever ended the wait above (a join cancelled before it started cancels nothing), every
+  // batcher and delivery is stopped and joined before the sweep.
+  batchers.cancel();
+  co_await shielded(join_all(batchers));
   publisher.cancel();
   co_await shielded(join_all(publisher));
-  stopped_.store(true);
-  {
-    std::lock_guard lock{window_mutex_};
-    const auto latency = latency_.read();
-    std::uint64_t attempts = 0, failed = 0;
-    for (auto& d : dests_) {
-      attempts += d->attempts.load();
-      failed += d->failed_attempts.load();
-    }
-    metrics_.send(build(latency.since(window_latency_), attempts - window_attempts_,
-                        failed - window_failed_));
-  }
-  metrics_.close();
+  finish();
   if (hard) throw operation_cancelled{};
 }
 
 template <class P>
-void event_processor<P>::sweep() {
+void event_processor<P>::sweep() noexcept {
   // begin_drain ran: enqueue refuses under the lock taken here, so nothing arrives after.
   for (auto& d : dests_) {
-    std::vector<envelope<P>> rest;
+    std::size_t n = 0;
     {
       std::lock_guard lock{d->lock};
       for (std::size_t p = 0; p < priority_count; ++p) {
-        for (auto& e : d->lanes[p]) rest.push_back(std::move(e));
+        for (auto& e : d->lanes[p]) {
+          add_dead_letter(*d, e, dead_letter_reason::shutdown, 0, nullptr);
+          ++n;
+        }
         d->lanes[p].clear();
       }
       d->queued = 0;
     }
-    if (!rest.empty()) dead_letter(*d, rest, dead_letter_reason::shutdown, 0, nullptr);
+    d->dead_lettered.fetch_add(n, std::memory_order_relaxed);
+    dead_lettered_.fetch_add(n, std::memory_order_relaxed);
+    if (n != 0) resolve(n);
   }
 }
 
@@ -478,7 +595,7 @@ task<void> event_processor<P>::batcher(dest_state& d) {
           const bool draining = stopping_.load();
           if (d.queued >= d.options.batch_size ||
               (d.queued > 0 &&
-               (draining || clock::now() >= d.oldest_locked() + d.options.flush_interval))) {
+               (draining || clock::now() >= detail::saturating_add(d.oldest_locked(), d.options.flush_interval)))) {
             batch.reserve(std::min(d.queued, d.options.batch_size));
             d.take_batch_locked(options_.weights, batch);
           } else if (d.queued == 0 && draining) {
@@ -490,12 +607,12 @@ task<void> event_processor<P>::batcher(dest_state& d) {
               wait_any = true;
             } else {
               d.wants = dest_state::wake_on::full_batch;
-              deadline = d.oldest_locked() + d.options.flush_interval;
+              deadline = detail::saturating_add(d.oldest_locked(), d.options.flush_interval);
             }
           }
         }
         if (finished || !batch.empty()) break;
-        if (wait_any) {
+        if (wait_any || deadline == clock::time_point::max()) {
           co_await d.bell.wait();
         } else {
           try {
@@ -506,26 +623,32 @@ task<void> event_processor<P>::batcher(dest_state& d) {
       }
       if (finished) break;
       d.in_delivery.fetch_add(batch.size(), std::memory_order_relaxed);
-      deliveries.spawn(deliver(d, std::move(batch), std::move(slot)));
+      deliveries.spawn(deliver(batch_in_delivery{this, &d, std::move(batch), std::move(slot)}));
     }
+    // Cancellable: a drain's deadline or a hard stop reaching this join cancels the deliveries
+    // still running (each dead-letters its batch) and waits for them.
+    co_await deliveries.join();
+    co_return;
   } catch (...) {
     failure = std::current_exception();  // cancelled: the deliveries are cancelled below
   }
-  if (failure) deliveries.cancel();
+  deliveries.cancel();
   co_await shielded(join_all(deliveries));
-  if (failure) std::rethrow_exception(failure);
+  std::rethrow_exception(failure);
 }
 
 template <class P>
-task<void> event_processor<P>::deliver(dest_state& d, std::vector<envelope<P>> batch,
-                                       semaphore::permit slot) {
+task<void> event_processor<P>::deliver(batch_in_delivery b) {
+  dest_state& d = *b.d;
+  const auto token = co_await this_task::cancel_token();
   std::uint32_t attempts = 0;
   std::optional<clock::time_point> open_since;
   std::exception_ptr error;
   std::optional<dead_letter_reason> dead;
   bool delivered = false;
   resilience::pipeline layers{d.retry, d.breaker, d.limiter};
-  const std::span<const envelope<P>> events{batch};
+  const std::span<const envelope<P>> events{b.events};
+  // With max_attempts 1 every failure has used the one attempt: retries exhausted.
   const auto exhausted = [&](std::uint32_t pass) {
     return pass >= static_cast<std::uint32_t>(d.options.retry.max_attempts)
                ? dead_letter_reason::retries_exhausted
@@ -534,6 +657,7 @@ task<void> event_processor<P>::deliver(dest_state& d, std::vector<envelope<P>> b
   while (!delivered && !dead) {
     clock::duration pause{};
     std::uint32_t pass = 0;  // attempts in this pass through the retry layer
+    bool cut = false;        // the last attempt was cut short by our own cancellation
     try {
       co_await layers.execute([&] {
         ++attempts;
@@ -547,7 +671,7 @@ task<void> event_processor<P>::deliver(dest_state& d, std::vector<envelope<P>> b
       if (code == resilience::errc::circuit_open || code == resilience::errc::circuit_isolated) {
         const auto now = clock::now();
         if (!open_since) open_since = now;
-        const auto give_up = *open_since + d.options.open_deadline;
+        const auto give_up = detail::saturating_add(*open_since, d.options.open_deadline);
         if (now >= give_up) {
           dead = dead_letter_reason::breaker_open;
         } else {
@@ -561,14 +685,21 @@ task<void> event_processor<P>::deliver(dest_state& d, std::vector<envelope<P>> b
         dead = exhausted(pass);
       }
     } catch (const operation_cancelled&) {
-      dead = dead_letter_reason::shutdown;
+      if (token.is_cancellation_requested()) {
+        dead = dead_letter_reason::shutdown;
+        cut = pass > 0;
+      } else {
+        // The destination's own cancellation (not ours): a failure like any other.
+        error = std::current_exception();
+        dead = exhausted(pass);
+      }
     } catch (...) {
       error = std::current_exception();
       dead = exhausted(pass);
     }
     // Counted per pass, so the error rate moves while a batch is held by an open breaker.
     d.attempts.fetch_add(pass, std::memory_order_relaxed);
-    d.failed_attempts.fetch_add(pass - (delivered ? 1u : 0u), std::memory_order_relaxed);
+    d.failed_attempts.fetch_add(pass - (delivered || cut ? 1u : 0u), std::memory_order_relaxed);
     if (delivered || dead) break;
     try {
       co_await sleep_for(pause);
@@ -576,13 +707,14 @@ task<void> event_processor<P>::deliver(dest_state& d, std::vector<envelope<P>> b
       dead = dead_letter_reason::shutdown;
     }
   }
-  d.in_delivery.fetch_sub(batch.size(), std::memory_order_relaxed);
+  d.in_delivery.fetch_sub(b.events.size(), std::memory_order_relaxed);
+  b.done();
   if (delivered) {
-    acknowledge(d, batch);
+    acknowledge(d, b.events);
   } else {
-    dead_letter(d, batch, *dead, attempts, error);
+    dead_letter(d, b.events, *dead, attempts, error);
   }
-  slot.release();
+  b.slot.release();
 }
 
 template <class P>
@@ -598,10 +730,8 @@ void event_processor<P>::acknowledge(dest_state& d, const std::vector<envelope<P
 template <class P>
 void event_processor<P>::dead_letter(dest_state& d, std::vector<envelope<P>>& batch,
                                      dead_letter_reason reason, std::uint32_t attempts,
-                                     const std::exception_ptr& error) {
-  for (auto& e : batch) {
-    dead_letters_.push(dead_letter_entry<P>{std::move(e), reason, attempts, error, d.options.name});
-  }
+                                     const std::exception_ptr& error) noexcept {
+  for (auto& e : batch) add_dead_letter(d, e, reason, attempts, error);
   d.dead_lettered.fetch_add(batch.size(), std::memory_order_relaxed);
   dead_lettered_.fetch_add(batch.size(), std::memory_order_relaxed);
   resolve(batch.size());

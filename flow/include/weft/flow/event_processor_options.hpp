@@ -82,7 +82,9 @@ struct destination_options {
 
 /// The processor's settings. Errors: the constructor throws std::invalid_argument for no
 /// destinations, duplicate or empty names, a destination without `deliver`, a zero batch size,
-/// concurrency, weight or backlog, or a duration that is not positive.
+/// concurrency, weight, backlog or dead-letter capacity, a flush interval, attempt timeout or
+/// metrics interval that is not positive, or a negative drain grace or open deadline.
+/// duration::max() is "never" where a duration bounds a wait (flush_interval, open_deadline).
 template <class P>
 struct event_processor_options {
   std::vector<destination_options<P>> destinations{};
@@ -93,14 +95,15 @@ struct event_processor_options {
   /// in these proportions (deficit round robin, critical first in each round), so no lane starves.
   std::array<std::uint32_t, priority_count> weights{8, 4, 2, 1};
   /// How long a drain (stop) may take to deliver what is buffered; then the rest is
-  /// dead-lettered with reason shutdown.
+  /// dead-lettered with reason shutdown (zero: at once, nothing more is delivered).
   clock::duration drain_grace = std::chrono::seconds{5};
   /// How often the metrics watch gets a new snapshot while the processor runs.
   clock::duration metrics_interval = std::chrono::seconds{1};
   /// The dead-letter queue's bound; beyond it the oldest dead letter is dropped and counted
   /// (dead_letter_queue::overflowed).
   std::size_t dead_letter_capacity = 100'000;
-  /// Called with each shed event (the shed_lowest policy), on the submitting thread; may be empty.
+  /// Called with each shed event (the shed_lowest policy), on the submitting thread, after it
+  /// was counted; may be empty. What it throws is swallowed (the event is shed either way).
   std::function<void(const envelope<P>&)> on_shed{};
 };
 

@@ -22,6 +22,12 @@
 
 namespace weft::flow::detail {
 
+/// t + d, or the clock's end for a d too long to add ("never", as duration::max() says).
+inline clock::time_point saturating_add(clock::time_point t, clock::duration d) noexcept {
+  if (d > clock::time_point::max() - t) return clock::time_point::max();
+  return t + d;
+}
+
 template <class P>
 struct event_destination {
   explicit event_destination(destination_options<P> o)
