@@ -289,6 +289,10 @@ class event_processor {
   /// After every batcher stopped: dead-letters what is still queued (reason shutdown).
   void sweep() noexcept;
   task<void> publish_loop();
+  [[nodiscard]] std::pair<std::uint64_t, std::uint64_t> attempt_totals() const noexcept;
+  /// A snapshot whose latency and error rate cover the window since the last published one;
+  /// `advance` starts the next window.
+  processor_metrics windowed(bool advance);
   processor_metrics build(const latency_histogram::counts& latency, std::uint64_t attempts,
                           std::uint64_t failed) const;
   static task<void> join_all(task_group& g) { co_await g.join(); }
@@ -500,16 +504,8 @@ template <class P>
 void event_processor<P>::finish() noexcept {
   sweep();
   stopped_.store(true);
-  std::lock_guard lock{window_mutex_};
-  const auto latency = latency_.read();
-  std::uint64_t attempts = 0, failed = 0;
-  for (auto& d : dests_) {
-    attempts += d->attempts.load();
-    failed += d->failed_attempts.load();
-  }
   try {
-    metrics_.send(build(latency.since(window_latency_), attempts - window_attempts_,
-                        failed - window_failed_));
+    metrics_.send(windowed(false));
   } catch (...) {
     // Out of memory for the snapshot: the watch keeps the previous one; snapshot() is exact.
   }
@@ -741,28 +737,38 @@ template <class P>
 task<void> event_processor<P>::publish_loop() {
   for (;;) {
     co_await sleep_for(options_.metrics_interval);
-    std::lock_guard lock{window_mutex_};
-    const auto latency = latency_.read();
-    std::uint64_t attempts = 0, failed = 0;
-    for (auto& d : dests_) {
-      attempts += d->attempts.load(std::memory_order_relaxed);
-      failed += d->failed_attempts.load(std::memory_order_relaxed);
-    }
-    metrics_.send(build(latency.since(window_latency_), attempts - window_attempts_,
-                        failed - window_failed_));
-    window_latency_ = latency;
-    window_attempts_ = attempts;
-    window_failed_ = failed;
+    metrics_.send(windowed(true));
   }
 }
 
 template <class P>
-processor_metrics event_processor<P>::snapshot() const {
+std::pair<std::uint64_t, std::uint64_t> event_processor<P>::attempt_totals() const noexcept {
   std::uint64_t attempts = 0, failed = 0;
   for (auto& d : dests_) {
     attempts += d->attempts.load(std::memory_order_relaxed);
     failed += d->failed_attempts.load(std::memory_order_relaxed);
   }
+  return {attempts, failed};
+}
+
+template <class P>
+processor_metrics event_processor<P>::windowed(bool advance) {
+  std::lock_guard lock{window_mutex_};
+  const auto latency = latency_.read();
+  const auto [attempts, failed] = attempt_totals();
+  auto m = build(latency.since(window_latency_), attempts - window_attempts_,
+                 failed - window_failed_);
+  if (advance) {
+    window_latency_ = latency;
+    window_attempts_ = attempts;
+    window_failed_ = failed;
+  }
+  return m;
+}
+
+template <class P>
+processor_metrics event_processor<P>::snapshot() const {
+  const auto [attempts, failed] = attempt_totals();
   return build(latency_.read(), attempts, failed);
 }
 
