@@ -107,7 +107,9 @@ class event_processor {
   [[nodiscard]] std::size_t destination_count() const noexcept { return dests_.size(); }
 
   /// Runs the batchers and the metrics until a stop, then drains (see the file comment).
-  /// Events submitted before run() wait for it.
+  /// Events submitted before run() wait for it. A run() whose task is destroyed before it
+  /// started (cancelled first, or never awaited) still closes the processor as a stop with no
+  /// grace would: intake closed, what is queued dead-lettered, the metrics watch closed.
   task<void> run(cancel_token stop = {});
   /// Begins the drain, as the stop token does. Idempotent; any thread.
   void stop() noexcept;
