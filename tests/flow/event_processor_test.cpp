@@ -972,6 +972,33 @@ TEST(EventProcessor, DrainDeadlinesAndCancelsOnTwoWorkersKeepTheIdentity) {
   }
 }
 
+TEST(EventProcessor, ADestinationsOwnCancellationIsAFailureNotAShutdown) {
+  weft::runtime rt{weft::testing::paused()};
+  auto d = flow::destination_options<int>{};
+  d.name = "a";
+  d.retry.max_attempts = 3;
+  d.deliver = [](std::span<const flow::envelope<int>>) -> weft::task<void> {
+    throw weft::operation_cancelled{};  // e.g. its own client gave up; the processor did not
+    co_return;
+  };
+  flow::event_processor<int> p{{.destinations = {d}}};
+  rt.block_on([&]() -> weft::task<void> {
+    weft::task_group g;
+    g.spawn(p.run());
+    co_await p.submit(1, p.destination("a"));
+    co_await weft::sleep_for(1s);
+    EXPECT_EQ(p.dead_letters().size(), 1u);  // dead-lettered while running, not at the stop
+    p.stop();
+    co_await g.join();
+  }());
+  auto dead = p.dead_letters().take();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].reason, flow::dead_letter_reason::shutdown);
+  EXPECT_EQ(dead[0].attempts, 1u);  // cancellation is never retried
+  EXPECT_EQ(p.snapshot().destinations[0].failed_attempts, 1u);
+  expect_final(p);
+}
+
 TEST(EventProcessor, MisuseGetsClearErrors) {
   recorder r;
   using opts = flow::event_processor_options<int>;
