@@ -73,7 +73,8 @@ void print(const flow::processor_metrics& m, long second) {
               std::chrono::duration<double, std::milli>(m.latency_p99).count(),
               m.error_rate * 100);
   for (const auto& d : m.destinations) {
-    std::printf("  %s:%s", d.name.c_str(), std::string{weft::resilience::to_string(d.breaker)}.c_str());
+    const std::string breaker{weft::resilience::to_string(d.breaker)};
+    std::printf("  %s:%s", d.name.c_str(), breaker.c_str());
   }
   std::printf("\n");
 }
@@ -161,7 +162,8 @@ int main() {
     std::printf("%s received %zu of %d orders\n", s->name.c_str(), s->orders.size(), expected);
     ok = ok && all && static_cast<int>(s->orders.size()) == expected;
   }
-  std::printf("dead letters before the replay: %d retries exhausted, %d breaker open; replayed %zu\n",
+  std::printf("dead letters before the replay: %d retries exhausted, %d breaker open; "
+              "replayed %zu\n",
               reasons[flow::dead_letter_reason::retries_exhausted],
               reasons[flow::dead_letter_reason::breaker_open], replayed);
   ok = ok && reasons[flow::dead_letter_reason::breaker_open] > 0 && replayed > 0;

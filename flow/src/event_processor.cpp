@@ -95,7 +95,8 @@ clock::duration latency_histogram::upper_bound(std::size_t i) noexcept {
   if (i == 0) return std::chrono::microseconds{1};
   const std::size_t octave = (i - 1) / sub_buckets;
   const std::size_t m = (i - 1) % sub_buckets;
-  return std::chrono::nanoseconds{static_cast<std::int64_t>((std::uint64_t{9 + m} << octave) * 125)};
+  const std::uint64_t ns = (std::uint64_t{9 + m} << octave) * 125;
+  return std::chrono::nanoseconds{static_cast<std::int64_t>(ns)};
 }
 
 latency_histogram::counts latency_histogram::read() const noexcept {

@@ -852,7 +852,9 @@ TEST(EventProcessor, ARunCancelledBeforeItStartsStillClosesTheProcessor) {
   weft::runtime rt{weft::testing::paused()};
   recorder r;
   flow::event_processor<int> p{{.destinations = {to(r, "a")}}};
-  for (int i = 0; i < 7; ++i) EXPECT_EQ(p.try_submit(i, flow::destination_id{0}), flow::submit_status::accepted);
+  for (int i = 0; i < 7; ++i) {
+    EXPECT_EQ(p.try_submit(i, flow::destination_id{0}), flow::submit_status::accepted);
+  }
   rt.block_on([&]() -> weft::task<void> {
     auto rx = p.metrics().subscribe();
     auto run = weft::spawn(p.run());
@@ -997,6 +999,46 @@ TEST(EventProcessor, ADestinationsOwnCancellationIsAFailureNotAShutdown) {
   EXPECT_EQ(dead[0].attempts, 1u);  // cancellation is never retried
   EXPECT_EQ(p.snapshot().destinations[0].failed_attempts, 1u);
   expect_final(p);
+}
+
+TEST(LatencyHistogram, BucketsAreLogLinearAndQuantilesReadTheirUpperBounds) {
+  using h = flow::latency_histogram;
+  // Up to 1 µs in bucket 0; then eight buckets per doubling: 1000–1125 ns, …, 1875–2000 ns.
+  EXPECT_EQ(h::bucket_of(0), 0u);
+  EXPECT_EQ(h::bucket_of(1000), 0u);
+  EXPECT_EQ(h::bucket_of(1001), 1u);
+  EXPECT_EQ(h::bucket_of(1125), 1u);
+  EXPECT_EQ(h::bucket_of(1126), 2u);
+  EXPECT_EQ(h::bucket_of(2000), 8u);
+  EXPECT_EQ(h::bucket_of(2001), 9u);
+  EXPECT_EQ(h::upper_bound(0), 1us);
+  EXPECT_EQ(h::upper_bound(1), 1125ns);
+  EXPECT_EQ(h::upper_bound(8), 2000ns);
+  EXPECT_EQ(h::upper_bound(9), 2250ns);
+  EXPECT_EQ(h::bucket_of(~std::uint64_t{0}), h::buckets - 1);
+  for (std::uint64_t ns : {1'500ull, 20'000'000ull, 3'000'000'000ull}) {
+    const auto up = h::upper_bound(h::bucket_of(ns));
+    EXPECT_GE(up.count(), static_cast<std::int64_t>(ns));
+    EXPECT_LE(static_cast<double>(up.count()), 1.125 * static_cast<double>(ns));
+  }
+
+  h hist;
+  EXPECT_EQ(hist.read().quantile(0.99), weft::clock::duration::zero());  // empty
+  EXPECT_EQ(hist.read().mean(), weft::clock::duration::zero());
+  for (int i = 0; i < 99; ++i) hist.record(10us);
+  hist.record(1ms);
+  hist.record(-5us);  // a clock that stepped back counts as zero
+  const auto before = hist.read();
+  EXPECT_EQ(before.total(), 101u);
+  EXPECT_EQ(before.quantile(0.5), h::upper_bound(h::bucket_of(10'000)));
+  EXPECT_EQ(before.quantile(0.98), h::upper_bound(h::bucket_of(10'000)));
+  EXPECT_EQ(before.quantile(1.0), h::upper_bound(h::bucket_of(1'000'000)));
+  EXPECT_EQ(before.mean(), std::chrono::nanoseconds{(99 * 10'000 + 1'000'000) / 101});
+  hist.record(2ms);
+  const auto window = hist.read().since(before);  // what came after `before`
+  EXPECT_EQ(window.total(), 1u);
+  EXPECT_EQ(window.mean(), 2ms);
+  EXPECT_EQ(window.quantile(0.99), h::upper_bound(h::bucket_of(2'000'000)));
 }
 
 TEST(EventProcessor, MisuseGetsClearErrors) {

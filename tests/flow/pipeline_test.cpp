@@ -23,6 +23,7 @@
 #include <weft/time/sleep.hpp>
 #include <weft/time/timeout.hpp>
 
+#include "support/collect.hpp"
 #include "support/paused_time.hpp"
 
 namespace {
@@ -36,13 +37,7 @@ std::vector<int> numbers(int n) {
   return v;
 }
 
-/// Drains a pipeline's output into a vector.
-template <class T>
-weft::task<std::vector<T>> collect(weft::async_generator<T> g) {
-  std::vector<T> out;
-  while (auto v = co_await g.next()) out.push_back(std::move(*v));
-  co_return out;
-}
+using weft::testing::collect;
 
 TEST(FlowPipeline, ThreeStagesKeepTheInputOrderAndTheirConcurrencyLimits) {
   weft::runtime rt{weft::testing::paused()};

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../../support/collect.hpp"
 #include "../../support/eventually.hpp"
 #include "../../support/paused_time.hpp"
 
@@ -21,6 +22,7 @@
 namespace {
 
 using weft::testing::ms_since;
+using weft::testing::collect;
 using weft::testing::paused;
 
 using namespace std::chrono_literals;
@@ -47,12 +49,6 @@ weft::async_generator<int> endless(std::atomic<bool>* cleaned) {
   for (int i = 0;; ++i) co_yield i;
 }
 
-template <class T>
-weft::task<std::vector<T>> collect(weft::async_generator<T> g) {
-  std::vector<T> out;
-  while (auto v = co_await g.next()) out.push_back(std::move(*v));
-  co_return out;
-}
 
 TEST(AsyncGenerator, YieldsItsValuesInOrderThenEnds) {
   weft::runtime rt{paused()};

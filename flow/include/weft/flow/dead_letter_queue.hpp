@@ -25,8 +25,8 @@ namespace weft::flow {
 /// Why an event was dead-lettered.
 enum class dead_letter_reason {
   retries_exhausted,  // every delivery attempt failed (retry_options::max_attempts)
-  not_retryable,      // an attempt failed with an error the retry does not retry (or its gate refused)
-  breaker_open,       // the destination's breaker stayed open past destination_options::open_deadline
+  not_retryable,      // failed with an error the retry does not retry (or its gate refused)
+  breaker_open,       // the breaker stayed open past destination_options::open_deadline
   shutdown,           // still buffered or in delivery when a drain's grace period ended
 };
 

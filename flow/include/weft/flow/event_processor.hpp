@@ -172,7 +172,8 @@ class event_processor {
   void add_dead_letter(dest_state& d, envelope<P>& e, dead_letter_reason reason,
                        std::uint32_t attempts, const std::exception_ptr& error) noexcept {
     try {
-      dead_letters_.push(dead_letter_entry<P>{std::move(e), reason, attempts, error, d.options.name});
+      dead_letters_.push(
+          dead_letter_entry<P>{std::move(e), reason, attempts, error, d.options.name});
     } catch (...) {
       dead_letters_.count_lost();
     }
@@ -349,7 +350,9 @@ event_processor<P>::event_processor(event_processor_options<P> options)
     }
   }
   dests_.reserve(options_.destinations.size());
-  for (auto& o : options_.destinations) dests_.push_back(std::make_unique<dest_state>(std::move(o)));
+  for (auto& o : options_.destinations) {
+    dests_.push_back(std::make_unique<dest_state>(std::move(o)));
+  }
   options_.destinations.clear();
   metrics_.send(build({}, 0, 0));
 }
@@ -591,9 +594,11 @@ task<void> event_processor<P>::batcher(dest_state& d) {
         {
           std::lock_guard lock{d.lock};
           const bool draining = stopping_.load();
-          if (d.queued >= d.options.batch_size ||
-              (d.queued > 0 &&
-               (draining || clock::now() >= detail::saturating_add(d.oldest_locked(), d.options.flush_interval)))) {
+          const auto due = [&] {
+            return clock::now() >= detail::saturating_add(d.oldest_locked(),
+                                                          d.options.flush_interval);
+          };
+          if (d.queued >= d.options.batch_size || (d.queued > 0 && (draining || due()))) {
             batch.reserve(std::min(d.queued, d.options.batch_size));
             d.take_batch_locked(options_.weights, batch);
           } else if (d.queued == 0 && draining) {

@@ -14,6 +14,7 @@
 
 #include <weft/flow/event_processor_options.hpp>
 #include <weft/resilience/circuit_breaker.hpp>
+#include <weft/resilience/detail/quiet_wait.hpp>
 #include <weft/resilience/retry.hpp>
 #include <weft/resilience/time_limiter.hpp>
 #include <weft/sync/event.hpp>
@@ -22,11 +23,8 @@
 
 namespace weft::flow::detail {
 
-/// t + d, or the clock's end for a d too long to add ("never", as duration::max() says).
-inline clock::time_point saturating_add(clock::time_point t, clock::duration d) noexcept {
-  if (d > clock::time_point::max() - t) return clock::time_point::max();
-  return t + d;
-}
+// t + d that stops at the clock's end for "never" durations: the resilience layers' own.
+using resilience::detail::saturating_add;
 
 template <class P>
 struct event_destination {
