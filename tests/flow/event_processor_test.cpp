@@ -1041,6 +1041,36 @@ TEST(LatencyHistogram, BucketsAreLogLinearAndQuantilesReadTheirUpperBounds) {
   EXPECT_EQ(window.quantile(0.99), h::upper_bound(h::bucket_of(2'000'000)));
 }
 
+TEST(DeadLetterQueue, IsBoundedDropsTheOldestAndCountsWhatItDropped) {
+  EXPECT_THROW(flow::dead_letter_queue<int>{0}, std::invalid_argument);
+  flow::dead_letter_queue<int> q{3};
+  EXPECT_EQ(q.capacity(), 3u);
+  const auto entry = [](int v) {
+    flow::dead_letter_entry<int> d;
+    d.event.payload = v;
+    return d;
+  };
+  for (int i = 0; i < 5; ++i) q.push(entry(i));
+  EXPECT_EQ(q.size(), 3u);
+  EXPECT_EQ(q.added(), 5u);
+  EXPECT_EQ(q.overflowed(), 2u);  // 0 and 1 went
+  auto first = q.take(2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].event.payload, 2);
+  EXPECT_EQ(first[1].event.payload, 3);
+  q.push(entry(5));
+  q.push(entry(6));
+  // Back at the front, in order; what no longer fits goes from the back, counted.
+  q.put_back(std::move(first));
+  auto all = q.take();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].event.payload, 2);
+  EXPECT_EQ(all[1].event.payload, 3);
+  EXPECT_EQ(all[2].event.payload, 4);
+  EXPECT_EQ(q.overflowed(), 4u);
+  EXPECT_EQ(q.size(), 0u);
+}
+
 TEST(EventProcessor, MisuseGetsClearErrors) {
   recorder r;
   using opts = flow::event_processor_options<int>;
@@ -1072,6 +1102,8 @@ TEST(EventProcessor, MisuseGetsClearErrors) {
 
   weft::runtime rt{weft::testing::paused()};
   flow::event_processor<int> p{{.destinations = {to(r, "a")}}};
+  EXPECT_EQ(p.destination_count(), 1u);
+  EXPECT_EQ(p.destination("a"), flow::destination_id{0});
   EXPECT_THROW((void)p.destination("nope"), std::invalid_argument);
   int v = 1;
   EXPECT_THROW((void)p.try_submit(v, flow::destination_id{7}), std::out_of_range);
