@@ -49,7 +49,6 @@ weft::async_generator<int> endless(std::atomic<bool>* cleaned) {
   for (int i = 0;; ++i) co_yield i;
 }
 
-
 TEST(AsyncGenerator, YieldsItsValuesInOrderThenEnds) {
   weft::runtime rt{paused()};
   EXPECT_EQ(rt.block_on(collect(count_to(5))), (std::vector<int>{1, 2, 3, 4, 5}));
